@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "stack/arp.h"
+#include "stack/protocols.h"
 #include "stack/drop_reason.h"
 #include "stack/frame.h"
 #include "stack/net_types.h"
@@ -74,7 +75,8 @@ struct StackCounters {
   uint64_t arp_replies_sent = 0;
   uint64_t icmp_echo_replies = 0;
   uint64_t icmp_time_exceeded_sent = 0;
-  uint64_t consumed = 0;    // frames fully handled without forwarding (ARP replies learned...)
+  uint64_t consumed = 0;    // frames handled here: ARP/echo answered in place, ARP replies learned
+  uint64_t generate_failed = 0;  // a frame the stack wanted to build had no buffer
   DropCounters drops;
 };
 
@@ -104,10 +106,24 @@ class Stack {
   ArpCache& arp_cache() noexcept { return arp_; }
 
  private:
+  struct RelayRoute {
+    RelayRule rule;
+    int out_iface;
+  };
   void process_one(int iface, Frame& f, TxBatch& out, uint64_t now_ns);
-  // ... further private helpers as the implementation needs.
+  void handle_arp(int iface, Frame& f, TxBatch& out, uint64_t now_ns);
+  void handle_ipv4(int iface, Frame& f, TxBatch& out, uint64_t now_ns);
+  void relay_udp(int iface, Frame& f, const RelayRoute& r, TxBatch& out, uint64_t now_ns);
+  void drop(const Frame& f, DropReason r) noexcept;
+  // Sends frame `f` to `next_hop` on `out_iface`, or asks ARP and drops (kNoArpEntry).
+  void send_to(int out_iface, Ipv4Addr next_hop, Frame& f, TxBatch& out, uint64_t now_ns);
+  void send_arp_request(int out_iface, Ipv4Addr target, TxBatch& out, uint64_t now_ns);
+  void send_time_exceeded(int iface, const Frame& f, TxBatch& out);
+  int route(Ipv4Addr dst) const noexcept;  // interface whose subnet holds dst, or -1
+  bool is_local(Ipv4Addr a) const noexcept;
 
   StackConfig cfg_;
+  std::vector<RelayRoute> relay_routes_;
   ArpCache arp_;
   StackCounters counters_;
 };
