@@ -161,33 +161,27 @@ class KernelForward final : public ProxyMethod {
     f << "1\n";
     f.flush();
     if (!f) throw MethodError("kernel-forward: cannot write /proc/sys/net/ipv4/ip_forward (root?)");
-    ifs_ = {cfg.in.ifname, cfg.out.ifname};
     snmp0_ = read_snmp();
-    dev0_ = read_netdev();
   }
   void run(const std::atomic<bool>& stop) override {
     while (!stop.load(std::memory_order_relaxed)) usleep(10000);
   }
   nlohmann::json report() override {
     auto d = counter_delta(snmp0_, read_snmp());
-    auto nd = counter_delta(dev0_, read_netdev());
     nlohmann::json j;
     j["forwarded"] = d["Ip.ForwDatagrams"];
     nlohmann::json k = nlohmann::json::object();
     for (const char* n : {"Ip.InDiscards", "Ip.InHdrErrors", "Ip.InAddrErrors", "Ip.OutDiscards",
                           "Ip.OutNoRoutes", "Ip.InUnknownProtos"})
       if (d[n]) k[n] = d[n];
-    for (const auto& i : ifs_)
-      for (const char* c : {".rx_drop", ".tx_drop"})
-        if (nd[i + c]) k[i + c] = nd[i + c];
+    // Interface drop counters are link stages, counted by the harness around every method.
     j["drops"]["proxy_kernel"] = k;
     j["device_mode"] = "kernel";
     return j;
   }
 
  private:
-  std::vector<std::string> ifs_;
-  std::map<std::string, uint64_t> snmp0_, dev0_;
+  std::map<std::string, uint64_t> snmp0_;
 };
 
 }  // namespace

@@ -1,0 +1,211 @@
+#include "bench/topology.h"
+
+#include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+
+namespace ulsnet {
+
+namespace {
+
+// Fixed-size tables the signal handler can read without allocating.
+constexpr int kMaxNs = 64, kMaxChildren = 64;
+char g_ns[kMaxNs][64];
+std::atomic<bool> g_ns_used[kMaxNs];
+std::atomic<pid_t> g_children[kMaxChildren];
+std::mutex g_mu;
+std::atomic<int> g_counter{0};
+
+void remove_ns_raw(const char* name) {
+  char path[128];
+  std::snprintf(path, sizeof path, "/run/netns/%s", name);
+  umount2(path, MNT_DETACH);
+  unlink(path);
+}
+
+void on_signal(int sig) {
+  for (auto& c : g_children) {
+    pid_t p = c.load();
+    if (p > 0) kill(p, SIGKILL);
+  }
+  for (int i = 0; i < kMaxNs; ++i)
+    if (g_ns_used[i].load()) remove_ns_raw(g_ns[i]);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void track_ns(const std::string& name, bool add) {
+  std::lock_guard<std::mutex> g(g_mu);
+  for (int i = 0; i < kMaxNs; ++i) {
+    if (add && !g_ns_used[i].load()) {
+      std::snprintf(g_ns[i], sizeof g_ns[i], "%s", name.c_str());
+      g_ns_used[i].store(true);
+      return;
+    }
+    if (!add && g_ns_used[i].load() && name == g_ns[i]) {
+      g_ns_used[i].store(false);
+      return;
+    }
+  }
+  if (add) throw std::runtime_error("too many live namespaces");
+}
+
+MacAddr mac_of(uint8_t a, uint8_t b) { return MacAddr{{0x02, 0x00, 0x0a, 0xc9, a, b}}; }
+Ipv4Addr ip_of(const char* s) { return *Ipv4Addr::parse(s); }
+
+}  // namespace
+
+std::string run_command(const std::string& cmd) {
+  std::string full = cmd + " 2>&1";
+  FILE* p = popen(full.c_str(), "r");
+  if (!p) throw std::runtime_error("cannot run: " + cmd);
+  std::string out;
+  std::array<char, 512> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  int rc = pclose(p);
+  if (rc != 0) throw std::runtime_error("command failed (" + std::to_string(rc) + "): " + cmd +
+                                        (out.empty() ? "" : "\n  " + out));
+  return out;
+}
+
+void register_child(pid_t pid) {
+  for (auto& c : g_children) {
+    pid_t expected = 0;
+    if (c.compare_exchange_strong(expected, pid)) return;
+  }
+}
+
+void unregister_child(pid_t pid) {
+  for (auto& c : g_children) {
+    pid_t expected = pid;
+    if (c.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
+void install_cleanup_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaction(s, &sa, nullptr);
+  });
+}
+
+std::vector<std::string> live_namespaces() {
+  std::lock_guard<std::mutex> g(g_mu);
+  std::vector<std::string> v;
+  for (int i = 0; i < kMaxNs; ++i)
+    if (g_ns_used[i].load()) v.push_back(g_ns[i]);
+  return v;
+}
+
+Topology::Topology(const TopologyOptions& opt) {
+  if (geteuid() != 0) throw std::runtime_error("creating hosts needs root (ip netns add)");
+  install_cleanup_handler();
+  std::string base = "ulsnet-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
+  std::string snd = base + "-snd", prx = base + "-prx", rcv = base + "-rcv";
+  auto add_ns = [&](const std::string& n) {
+    track_ns(n, true);
+    ns_.push_back(n);
+    run_command("ip netns add " + n);
+    run_command("ip -n " + n + " link set lo up");
+    // No IPv6: its router solicitations and MLD reports would be frames outside the experiment.
+    run_command("ip netns exec " + n +
+                " sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1"
+                " net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true'");
+  };
+  try {
+    add_ns(snd);
+    add_ns(rcv);
+    sender = {snd, "s0", mac_of(1, 1), ip_of("10.201.1.1")};
+    if (opt.three_hosts) {
+      add_ns(prx);
+      proxy_in = {prx, "p0", mac_of(1, 2), ip_of("10.201.1.2")};
+      proxy_out = {prx, "p1", mac_of(2, 1), ip_of("10.201.2.1")};
+      receiver = {rcv, "r0", mac_of(2, 2), ip_of("10.201.2.2")};
+    } else {
+      receiver = {rcv, "r0", mac_of(1, 2), ip_of("10.201.1.2")};
+    }
+    auto link = [&](const HostPort& a, const HostPort& b) {
+      run_command("ip link add " + a.ifname + " netns " + a.ns + " address " + a.mac.str() +
+                  " type veth peer name " + b.ifname + " netns " + b.ns + " address " +
+                  b.mac.str());
+      for (const HostPort* h : {&a, &b}) {
+        run_command("ip netns exec " + h->ns + " ethtool -K " + h->ifname + " tx off >/dev/null");
+        run_command("ip -n " + h->ns + " link set " + h->ifname + " up");
+      }
+    };
+    auto addr = [&](const HostPort& h) {
+      run_command("ip -n " + h.ns + " addr add " + h.ip.str() + "/24 dev " + h.ifname);
+    };
+    auto neigh = [&](const HostPort& h, const HostPort& peer) {
+      run_command("ip -n " + h.ns + " neigh replace " + peer.ip.str() + " lladdr " +
+                  peer.mac.str() + " dev " + h.ifname + " nud permanent");
+    };
+    if (opt.three_hosts) {
+      link(sender, proxy_in);
+      link(proxy_out, receiver);
+      addr(sender);
+      addr(receiver);
+      run_command("ip -n " + snd + " route add 10.201.2.0/24 via 10.201.1.2");
+      run_command("ip -n " + rcv + " route add 10.201.1.0/24 via 10.201.2.1");
+      if (opt.proxy_kernel_addresses) {
+        addr(proxy_in);
+        addr(proxy_out);
+      }
+      if (opt.static_neighbors) {
+        neigh(sender, proxy_in);
+        neigh(receiver, proxy_out);
+        if (opt.proxy_kernel_addresses) {
+          neigh(proxy_in, sender);
+          neigh(proxy_out, receiver);
+        }
+      }
+    } else {
+      link(sender, receiver);
+      addr(sender);
+      addr(receiver);
+      if (opt.static_neighbors) {
+        neigh(sender, receiver);
+        neigh(receiver, sender);
+      }
+    }
+  } catch (...) {
+    destroy();
+    throw;
+  }
+}
+
+Topology::~Topology() { destroy(); }
+
+void Topology::destroy() noexcept {
+  for (const std::string& n : ns_) {
+    try {
+      run_command("ip netns del " + n);
+    } catch (...) {
+      remove_ns_raw(n.c_str());
+    }
+    try {
+      track_ns(n, false);
+    } catch (...) {
+    }
+  }
+  ns_.clear();
+}
+
+ProxyPort Topology::proxy_port_in() const {
+  return {proxy_in.ifname, proxy_in.mac, proxy_in.ip, 24, sender.ip, sender.mac};
+}
+ProxyPort Topology::proxy_port_out() const {
+  return {proxy_out.ifname, proxy_out.mac, proxy_out.ip, 24, receiver.ip, receiver.mac};
+}
+
+}  // namespace ulsnet

@@ -1,0 +1,73 @@
+// Hosts as network namespaces: sender -- proxy -- receiver (or sender -- receiver).
+//
+// Names are unique per run ("ulsnet-<pid>-<n>-snd"), so two runs never collide. A Topology
+// removes its namespaces in its destructor; on SIGINT/SIGTERM/SIGHUP a handler kills the
+// harness's children and removes every live namespace (umount + unlink, which is all
+// `ip netns del` does, and async-signal-safe) before the process dies.
+//
+// Addressing (fixed: each run has its own namespaces, so equal addresses never meet):
+//   sender   s0 10.201.1.1/24  02:00:0a:c9:01:01   route 10.201.2.0/24 via 10.201.1.2
+//   proxy    p0 10.201.1.2/24  02:00:0a:c9:01:02
+//            p1 10.201.2.1/24  02:00:0a:c9:02:01
+//   receiver r0 10.201.2.2/24  02:00:0a:c9:02:02   route 10.201.1.0/24 via 10.201.2.1
+// The proxy's kernel holds p0/p1's addresses only for methods that use kernel protocol
+// processing; for user-level stacks the Stack owns them (and answers ARP), the kernel has none
+// and ip_forward stays 0, so the kernel ignores the traffic. Transmit checksum offload is off
+// on every veth so UDP checksums on the wire are complete (veth otherwise leaves partial
+// checksums that packet sockets and XDP see). IPv6 is disabled in every host, so the only
+// frames on the links are the experiment's.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "baselines/proxy_method.h"
+#include "stack/net_types.h"
+
+namespace ulsnet {
+
+struct TopologyOptions {
+  bool three_hosts = true;             // false: sender -- receiver directly (calibration)
+  bool proxy_kernel_addresses = true;  // see above
+  bool static_neighbors = true;        // else hosts resolve each other by ARP
+};
+
+struct HostPort {
+  std::string ns, ifname;
+  MacAddr mac;
+  Ipv4Addr ip;
+};
+
+class Topology {
+ public:
+  // Creates the hosts; throws std::runtime_error (naming the failed command and its stderr),
+  // removing whatever it had made.
+  explicit Topology(const TopologyOptions& opt);
+  ~Topology();
+  Topology(const Topology&) = delete;
+  Topology& operator=(const Topology&) = delete;
+
+  HostPort sender, proxy_in, proxy_out, receiver;  // proxy_* empty in the two-host form
+  // The proxy's view for a ProxyConfig.
+  ProxyPort proxy_port_in() const;
+  ProxyPort proxy_port_out() const;
+  const std::vector<std::string>& namespaces() const { return ns_; }
+
+ private:
+  void destroy() noexcept;
+  std::vector<std::string> ns_;
+};
+
+// Runs a shell command; throws std::runtime_error with its output if it fails.
+std::string run_command(const std::string& cmd);
+// Registers/unregisters a child pid that the signal handler must kill.
+void register_child(pid_t pid);
+void unregister_child(pid_t pid);
+// Installs the SIGINT/SIGTERM/SIGHUP clean-up handler (idempotent).
+void install_cleanup_handler();
+// Names of live namespaces this process created.
+std::vector<std::string> live_namespaces();
+
+}  // namespace ulsnet

@@ -1,0 +1,59 @@
+// Traffic generator and sink over kernel UDP sockets, run inside the sender and receiver hosts.
+//
+// Payload layout (little-endian, 24 bytes, then a pattern): magic "ULSN" | run id (u32) |
+// sequence number (u64) | send time, CLOCK_MONOTONIC ns (u64) | byte i = (seq + i) & 0xff.
+// CLOCK_MONOTONIC is shared by all namespaces on a machine, so receive - send is the one-way
+// latency. The sink checks magic, run id and pattern of every datagram (content integrity).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "stack/net_types.h"
+
+namespace ulsnet {
+
+inline constexpr uint32_t kPayloadMagic = 0x4e534c55;  // "ULSN"
+inline constexpr uint32_t kPayloadHeader = 24;
+inline constexpr uint32_t kMinPayload = kPayloadHeader;
+inline constexpr uint32_t kMaxPayload = 1472;  // 1500 MTU - 20 - 8
+
+struct GeneratorConfig {
+  Ipv4Addr dst;
+  uint16_t dst_port = 9000;
+  uint32_t payload = 64;
+  uint64_t count = 1'000'000;  // upper bound on datagrams
+  double duration_s = 1.0;     // upper bound on time
+  double rate_pps = 0;         // 0: as fast as possible
+  uint32_t batch = 32;
+  uint32_t run_id = 1;
+};
+
+// Sends until count or duration is reached or stop is set. Result: sent, send_errors {errno
+// name: n}, duration_s, achieved_pps. Throws std::invalid_argument for a bad payload size.
+nlohmann::json run_generator(const GeneratorConfig& cfg, const std::atomic<bool>& stop);
+
+struct SinkConfig {
+  uint16_t port = 9000;
+  uint32_t run_id = 1;
+  uint64_t max_seq = 1'000'000;  // sequence numbers at or past this are counted as corrupted
+  double max_duration_s = 120;   // hard bound even if never stopped
+};
+
+// Receives until stop is set (or max_duration_s). `ready` is called once the socket is bound.
+// Result: received (unique), duplicates, reordered, corrupted, latency_ns {p50,p90,p99,p999,
+// max,mean}, jitter_ns (RFC 3550), and seen: per-seq presence is summarised as
+// first_seq/last_seq; receiver_kernel: Udp counter deltas of this namespace.
+nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
+                        const std::function<void()>& ready);
+
+// Fills `p` (payload bytes) for sequence `seq`.
+void fill_payload(uint8_t* p, uint32_t len, uint32_t run_id, uint64_t seq, uint64_t send_ns);
+// Checks a received payload; returns false if corrupted. Sets seq and send_ns.
+bool check_payload(const uint8_t* p, uint32_t len, uint32_t run_id, uint64_t& seq,
+                   uint64_t& send_ns);
+
+}  // namespace ulsnet

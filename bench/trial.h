@@ -1,0 +1,43 @@
+// One trial: sink, proxy and generator in their hosts, one stream, every packet accounted.
+//
+// Order: sink ready -> proxy ready -> generator runs (bounded by count and time) -> drain ->
+// proxy stopped (its counters final) -> sink stopped. Accounting:
+//   sent = received + sum over stages of drops + unaccounted
+// with stages sender (send errors), link_sender_proxy (veth drop counters on both ends),
+// proxy_kernel / proxy_stack / proxy_queue / proxy_tx (from the method), link_proxy_receiver,
+// receiver_kernel (Udp/Ip counter deltas in the receiver namespace), receiver_app (corrupted
+// payloads). `unaccounted` is reported, never hidden; it should be 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/topology.h"
+#include "stack/stack.h"
+
+namespace ulsnet {
+
+struct TrialConfig {
+  std::string method, variant;
+  ForwardMode mode = ForwardMode::kRelay;
+  uint32_t payload = 64;
+  double rate_pps = 0;  // 0: the generator's maximum
+  double duration_s = 1.0;
+  uint64_t max_packets = 5'000'000;
+  uint32_t batch = 32;
+  uint32_t run_id = 1;
+  int generator_cpu = -1, proxy_cpu = -1, sink_cpu = -1;
+  double drain_s = 0.3;
+};
+
+// Runs one trial on `topo` (a three-host topology whose proxy addressing suits the method).
+// Returns the sample record; {"error": ...} inside it if a role failed.
+nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg);
+
+// Per-CPU busy time from /proc/stat: {"cpuN": {"user_ns", "system_ns", "softirq_ns", ...}}.
+nlohmann::json read_cpu_times();
+nlohmann::json cpu_delta(const nlohmann::json& a, const nlohmann::json& b);
+
+}  // namespace ulsnet
