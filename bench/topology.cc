@@ -25,7 +25,7 @@ std::atomic<int> g_counter{0};
 
 void remove_ns_raw(const char* name) {
   char path[128];
-  std::snprintf(path, sizeof path, "/run/netns/%s", name);
+  std::snprintf(path, sizeof path, "/run/netns/%.63s", name);
   umount2(path, MNT_DETACH);
   unlink(path);
 }
@@ -63,7 +63,8 @@ Ipv4Addr ip_of(const char* s) { return *Ipv4Addr::parse(s); }
 }  // namespace
 
 std::string run_command(const std::string& cmd) {
-  std::string full = cmd + " 2>&1";
+  // ip, ethtool and sysctl live in /usr/sbin, which Bazel's strict action environment omits.
+  std::string full = "PATH=\"$PATH:/usr/sbin:/sbin\"; " + cmd + " 2>&1";
   FILE* p = popen(full.c_str(), "r");
   if (!p) throw std::runtime_error("cannot run: " + cmd);
   std::string out;
