@@ -3,12 +3,15 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -77,6 +80,10 @@ AfPacketMmapDevice::AfPacketMmapDevice(const std::string& ifname, uint32_t pool_
     m = mmap(nullptr, tx_ring_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, tx_fd_, 0);
     if (m == MAP_FAILED) fail(ifname, "mmap TX ring");
     tx_ring_ = static_cast<uint8_t*>(m);
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname.c_str());
+    if (ioctl(tx_fd_, SIOCGIFMTU, &ifr) != 0) fail(ifname, "SIOCGIFMTU");
+    max_frame_ = uint32_t(ifr.ifr_mtu) + 14;
     sockaddr_ll sll{};
     sll.sll_family = AF_PACKET;
     sll.sll_protocol = 0;
@@ -162,7 +169,9 @@ size_t AfPacketMmapDevice::tx_burst(std::span<Frame> frames) {
   for (const Frame& f : frames) {
     auto* h = reinterpret_cast<tpacket2_hdr*>(tx_ring_ + size_t(tx_slot_) * opt_.tx_frame_size);
     uint32_t status = load_acquire(&h->tp_status);
-    if (f.len + hdr > opt_.tx_frame_size || status != TP_STATUS_AVAILABLE) {
+    // The kernel would reject an over-MTU frame only later, asynchronously, in the slot status:
+    // check here so the drop is counted against the frame that caused it.
+    if (f.len > max_frame_ || f.len + hdr > opt_.tx_frame_size || status != TP_STATUS_AVAILABLE) {
       ++st_.tx_dropped;  // oversize, or the ring is full (or a slot reported a format error)
       if (status == TP_STATUS_WRONG_FORMAT) store_release(&h->tp_status, uint32_t(TP_STATUS_AVAILABLE));
       f.release();

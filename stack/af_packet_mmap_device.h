@@ -68,6 +68,7 @@ class AfPacketMmapDevice final : public Device, public FrameOwner {
   std::vector<uint32_t> outstanding_;   // frames handed out and not released, per block
   std::vector<uint8_t> consumed_;       // block fully read
   uint32_t tx_slot_ = 0;
+  uint32_t max_frame_ = 1514;  // MTU + Ethernet header
   PacketPool pool_;
   DeviceStats st_;
   uint64_t bad_releases_ = 0;
