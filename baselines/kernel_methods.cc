@@ -12,6 +12,7 @@
 
 #include "baselines/proc_counters.h"
 #include "baselines/proxy_method.h"
+#include "stack/socket_buffers.h"
 
 namespace ulsnet {
 namespace {
@@ -19,9 +20,7 @@ namespace {
 int udp_socket_bound(Ipv4Addr ip, uint16_t port) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw MethodError(std::string("kernel-socket: socket: ") + std::strerror(errno));
-  int buf = 8 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf);
+  set_socket_buffers(fd, 8 << 20, true, true);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);

@@ -37,6 +37,7 @@ struct Options {
   uint32_t batch = 32;
   uint64_t max_packets = 5'000'000;
   bool pin = true;
+  bool calibrate = true;
 };
 
 std::string slurp(const std::string& path) {
@@ -131,6 +132,8 @@ int run(int argc, char** argv) {
   app.add_option("--max-packets", o.max_packets, "upper bound on datagrams per trial")
       ->check(CLI::Range(1000, 100'000'000));
   app.add_flag("!--no-pin", o.pin, "do not pin generator+sink to CPU 0 and the proxy to CPU 1");
+  app.add_flag("!--no-calibrate", o.calibrate,
+               "skip the two-host calibration (generator straight to sink, no proxy)");
   CLI11_PARSE(app, argc, argv);
 
   if (geteuid() != 0) {
@@ -236,9 +239,10 @@ int run(int argc, char** argv) {
                    {"drain_s", 0.3}, {"argv", std::vector<std::string>(argv, argv + argc)},
                    {"generator", "kernel UDP socket, sendmmsg"},
                    {"sink", "kernel UDP socket, recvmmsg"},
-                   {"static_neighbors", true}};
+                   {"static_neighbors", true}, {"calibrate", o.calibrate}};
   doc["environment"] = environment();
   doc["results"] = nlohmann::json::array();
+  doc["calibration"] = nlohmann::json::array();
 
   size_t total = 0;
   for (auto& j : jobs) (void)j, total += o.sizes.size() * o.reps;
@@ -248,6 +252,46 @@ int run(int argc, char** argv) {
   uint32_t run_id = uint32_t(getpid()) << 8;
   const auto t0 = std::chrono::steady_clock::now();
   int failures = 0;
+
+  if (o.calibrate) {
+    // The ceiling without a proxy: what the sender and receiver themselves reach.
+    TopologyOptions two;
+    two.three_hosts = false;
+    std::unique_ptr<Topology> topo;
+    try {
+      topo = std::make_unique<Topology>(two);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "throughput: cannot build hosts: {}\n", e.what());
+      return 3;
+    }
+    for (uint32_t size : o.sizes) {
+      nlohmann::json c{{"payload_bytes", size}, {"load", "max"}, {"samples", nlohmann::json::array()}};
+      std::vector<double> delivered, offered;
+      for (int rep = 0; rep < o.reps; ++rep) {
+        TrialConfig tc;
+        tc.payload = size;
+        tc.duration_s = o.duration;
+        tc.batch = o.batch;
+        tc.max_packets = o.max_packets;
+        tc.run_id = ++run_id;
+        if (pin) tc.generator_cpu = 0, tc.sink_cpu = 1;
+        nlohmann::json r = run_direct(*topo, tc);
+        if (r.contains("error")) {
+          fmt::print(stderr, "calibration {}B: ERROR {}\n", size, r["error"].get<std::string>());
+          ++failures;
+        } else {
+          delivered.push_back(r["delivered_pps"]);
+          offered.push_back(r["offered_pps"]);
+          fmt::print(stderr, "calibration (sender -> receiver, no proxy) {}B: {:.0f} pps delivered, unaccounted {}\n",
+                     size, r["delivered_pps"].get<double>(), r["unaccounted"].get<int64_t>());
+        }
+        c["samples"].push_back(r);
+      }
+      c["delivered_pps"] = median(delivered);
+      c["offered_pps"] = median(offered);
+      doc["calibration"].push_back(c);
+    }
+  }
 
   for (const Job& job : jobs) {
     TopologyOptions to;
@@ -378,6 +422,9 @@ int run(int argc, char** argv) {
                r["cpu_ns_per_forwarded_proxy_process"].get<double>(),
                r["cpu_ns_per_received_all_cpus"].get<double>());
   }
+  for (auto& c : doc["calibration"])
+    fmt::print("calibration, no proxy (generator on CPU 0, sink on CPU 1): {:>5} B  {:>8.0f} pps\n",
+               c["payload_bytes"].get<uint32_t>(), c["delivered_pps"].get<double>());
   fmt::print("\nresults: {}\n", out_path.string());
   return failures ? 1 : 0;
 }

@@ -16,6 +16,7 @@
 
 #include "baselines/proc_counters.h"
 #include "stack/clock.h"
+#include "stack/socket_buffers.h"
 
 namespace ulsnet {
 
@@ -55,8 +56,7 @@ nlohmann::json run_generator(const GeneratorConfig& cfg, const std::atomic<bool>
                                 std::to_string(kMaxPayload) + "] bytes");
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("generator socket: ") + std::strerror(errno));
-  int buf = 4 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf);
+  set_socket_buffers(fd, 4 << 20, false, true);
   timeval tv{0, 100000};  // a blocked send returns within 100 ms, so the time bound holds
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in dst{};
@@ -126,8 +126,7 @@ nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
                         const std::function<void()>& ready) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("sink socket: ") + std::strerror(errno));
-  int buf = 16 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf);
+  set_socket_buffers(fd, 16 << 20, true, false);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(cfg.port);

@@ -152,6 +152,7 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   const double dur = g["duration_s"].get<double>();
   rec["sent"] = sent;
   rec["received"] = received;
+  rec["lost"] = sent - std::min(sent, received);
   rec["drops"] = drops;
   rec["dropped"] = dropped;
   rec["unaccounted"] = int64_t(sent) - int64_t(received) - int64_t(dropped);
@@ -172,6 +173,62 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
                 {"proxy_process_ns_per_forwarded", fwd ? double(proxy_cpu) / double(fwd) : 0.0},
                 {"all_busy_ns_per_received",
                  received ? double(get_u(cd["cpu"], "busy_ns")) / double(received) : 0.0}};
+  return rec;
+}
+
+}  // namespace ulsnet
+
+namespace ulsnet {
+
+nlohmann::json run_direct(const Topology& topo, const TrialConfig& cfg) {
+  SinkConfig sc;
+  sc.run_id = cfg.run_id;
+  sc.max_seq = cfg.max_packets;
+  sc.max_duration_s = cfg.duration_s + 30;
+  NetnsChild sink(topo.receiver.ns, cfg.sink_cpu,
+                  [sc](const std::atomic<bool>& stop, const ReadyFn& ready) {
+                    return run_sink(sc, stop, ready);
+                  });
+  if (!sink.wait_ready(5000)) return {{"error", "sink: " + sink.result(1000).value("error", "?")}};
+  GeneratorConfig gc;
+  gc.dst = topo.receiver.ip;
+  gc.payload = cfg.payload;
+  gc.count = cfg.max_packets;
+  gc.duration_s = cfg.duration_s;
+  gc.rate_pps = cfg.rate_pps;
+  gc.batch = cfg.batch;
+  gc.run_id = cfg.run_id;
+  NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
+                 [gc](const std::atomic<bool>& stop, const ReadyFn&) { return run_generator(gc, stop); });
+  nlohmann::json g = gen.result(int(cfg.duration_s * 1000) + 10000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(int(cfg.drain_s * 1000)));
+  sink.stop();
+  nlohmann::json s = sink.result(5000);
+  nlohmann::json rec{{"generator", g}, {"sink", s}};
+  for (auto* part : {&g, &s})
+    if (part->contains("error")) rec["error"] = (*part)["error"];
+  if (rec.contains("error")) return rec;
+  const uint64_t sent = get_u(g, "sent"), received = get_u(s, "received");
+  nlohmann::json drops = nlohmann::json::object();
+  drops["sender"] = g["send_errors"];
+  drops["link"] = nlohmann::json::object();
+  const std::string si = topo.sender.ifname, ri = topo.receiver.ifname;
+  if (get_u(g["netdev"], si + ".tx_drop")) drops["link"][si + ".tx_drop"] = get_u(g["netdev"], si + ".tx_drop");
+  if (get_u(s["netdev"], ri + ".rx_drop")) drops["link"][ri + ".rx_drop"] = get_u(s["netdev"], ri + ".rx_drop");
+  drops["receiver_kernel"] = s["receiver_kernel"];
+  drops["receiver_app"] = nlohmann::json::object();
+  if (get_u(s, "corrupted")) drops["receiver_app"]["corrupted"] = get_u(s, "corrupted");
+  uint64_t dropped = 0;
+  for (auto& st : drops) dropped += sum_stage(st);
+  const double dur = g["duration_s"].get<double>();
+  rec["sent"] = sent;
+  rec["received"] = received;
+  rec["lost"] = sent - std::min(sent, received);
+  rec["drops"] = drops;
+  rec["unaccounted"] = int64_t(sent) - int64_t(received) - int64_t(dropped);
+  rec["offered_pps"] = g["achieved_pps"];
+  rec["delivered_pps"] = dur > 0 ? double(received) / dur : 0;
+  rec["latency_ns"] = s["latency_ns"];
   return rec;
 }
 

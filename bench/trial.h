@@ -36,6 +36,10 @@ struct TrialConfig {
 // Returns the sample record; {"error": ...} inside it if a role failed.
 nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg);
 
+// Calibration: the generator straight to the sink on a two-host topology (no proxy), the
+// ceiling this machine's sender and receiver reach. Same accounting without proxy stages.
+nlohmann::json run_direct(const Topology& two_hosts, const TrialConfig& cfg);
+
 // Per-CPU busy time from /proc/stat: {"cpuN": {"user_ns", "system_ns", "softirq_ns", ...}}.
 nlohmann::json read_cpu_times();
 nlohmann::json cpu_delta(const nlohmann::json& a, const nlohmann::json& b);

@@ -1,5 +1,7 @@
 #include "stack/af_packet_device.h"
 
+#include "stack/socket_buffers.h"
+
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -34,13 +36,7 @@ int open_packet_socket(const std::string& ifname, int& ifindex) {
   // Without this the socket would also read back every frame it sends.
   if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0)
     fail("PACKET_IGNORE_OUTGOING (kernel >= 4.20)");
-  // Large buffers absorb bursts; the FORCE variants need CAP_NET_ADMIN in the initial user
-  // namespace (absent in some sandboxes), so fall back to the rmem_max/wmem_max-capped ones.
-  int buf = 8 << 20;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) != 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  set_socket_buffers(fd, 8 << 20, true, true);
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;
   sll.sll_protocol = htons(ETH_P_ALL);
