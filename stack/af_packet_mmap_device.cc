@@ -165,10 +165,18 @@ void AfPacketMmapDevice::return_blocks() noexcept {
 
 size_t AfPacketMmapDevice::tx_burst(std::span<Frame> frames) {
   const uint32_t hdr = TPACKET_ALIGN(sizeof(tpacket2_hdr));
-  size_t queued = 0;
+  size_t queued = 0, pending = 0;
   for (const Frame& f : frames) {
     auto* h = reinterpret_cast<tpacket2_hdr*>(tx_ring_ + size_t(tx_slot_) * opt_.tx_frame_size);
     uint32_t status = load_acquire(&h->tp_status);
+    if (status != TP_STATUS_AVAILABLE && pending > 0) {
+      // The ring is full of our own unsent requests: kick the kernel (on veth it sends them
+      // synchronously) and look again, rather than drop while the ring could drain.
+      ++st_.syscalls;
+      send(tx_fd_, nullptr, 0, MSG_DONTWAIT);
+      pending = 0;
+      status = load_acquire(&h->tp_status);
+    }
     // The kernel would reject an over-MTU frame only later, asynchronously, in the slot status:
     // check here so the drop is counted against the frame that caused it.
     if (f.len > max_frame_ || f.len + hdr > opt_.tx_frame_size || status != TP_STATUS_AVAILABLE) {
@@ -182,12 +190,13 @@ size_t AfPacketMmapDevice::tx_burst(std::span<Frame> frames) {
     store_release(&h->tp_status, uint32_t(TP_STATUS_SEND_REQUEST));
     tx_slot_ = (tx_slot_ + 1) % opt_.tx_frame_count;
     ++queued;
+    ++pending;
     ++st_.copies;
     ++st_.tx_frames;
     st_.tx_bytes += f.len;
     f.release();
   }
-  if (queued) {
+  if (pending) {
     ++st_.syscalls;
     // One kick per burst; ENOBUFS/EAGAIN leave the frames queued in the ring for the next kick.
     send(tx_fd_, nullptr, 0, MSG_DONTWAIT);
