@@ -76,7 +76,7 @@ class StackMethodBase : public ProxyMethod {
     j["forwarded"] = c.forwarded;
     j["stack"] = stack_json(c);
     j["drops"]["proxy_stack"] = j["stack"]["drops"];
-    uint64_t kdrops = 0, txd = 0, trunc = 0, nobuf = 0;
+    uint64_t kdrops = 0, txd = 0, trunc = 0;
     for (auto& d : dev_) {
       DeviceStats s = d->stats();
       j["devices"].push_back(device_json(*d, s));
@@ -87,7 +87,6 @@ class StackMethodBase : public ProxyMethod {
     j["drops"]["proxy_kernel"] = nlohmann::json::object();
     if (kdrops) j["drops"]["proxy_kernel"]["packet_socket_drops"] = kdrops;
     if (trunc) j["drops"]["proxy_kernel"]["rx_truncated"] = trunc;
-    (void)nobuf;
     j["drops"]["proxy_tx"] = nlohmann::json::object();
     if (txd) j["drops"]["proxy_tx"]["tx_dropped"] = txd;
     j["device_mode"] = dev_[0]->copy_mode();
