@@ -64,6 +64,68 @@ uint64_t get_u(const nlohmann::json& j, const std::string& k) {
   return j.contains(k) && j[k].is_number() ? j[k].get<uint64_t>() : 0;
 }
 
+// The sink in the receiver host, bound and ready; nullptr (and `error`) if it failed.
+std::unique_ptr<NetnsChild> start_sink(const Topology& topo, const TrialConfig& cfg,
+                                       std::string& error) {
+  SinkConfig sc;
+  sc.run_id = cfg.run_id;
+  sc.max_seq = cfg.max_packets;
+  sc.max_duration_s = cfg.duration_s + 30;
+  auto sink = std::make_unique<NetnsChild>(
+      topo.receiver.ns, cfg.sink_cpu,
+      [sc](const std::atomic<bool>& stop, const ReadyFn& ready) { return run_sink(sc, stop, ready); });
+  if (sink->wait_ready(5000)) return sink;
+  error = "sink: " + sink->result(1000).value("error", "?");
+  return nullptr;
+}
+
+// Runs the generator in the sender host to completion (bounded by count and time).
+nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ipv4Addr dst) {
+  GeneratorConfig gc;
+  gc.dst = dst;
+  gc.payload = cfg.payload;
+  gc.count = cfg.max_packets;
+  gc.duration_s = cfg.duration_s;
+  gc.rate_pps = cfg.rate_pps;
+  gc.batch = cfg.batch;
+  gc.run_id = cfg.run_id;
+  NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
+                 [gc](const std::atomic<bool>& stop, const ReadyFn&) { return run_generator(gc, stop); });
+  return gen.result(int(cfg.duration_s * 1000) + 10000);
+}
+
+// Adds an interface drop counter ("s0.tx_drop") from a /proc/net/dev delta to a stage.
+void add_link_drop(nlohmann::json& stage, const nlohmann::json& netdev, const std::string& key) {
+  if (uint64_t n = get_u(netdev, key)) stage[key] = n;
+}
+
+// Fills the accounting fields of a record from the generator and sink reports and the drops
+// seen before the receiver; adds the receiver's own stages.
+void account(nlohmann::json& rec, const nlohmann::json& g, const nlohmann::json& s,
+             nlohmann::json drops, uint32_t payload) {
+  drops["receiver_kernel"] = s["receiver_kernel"];
+  drops["receiver_app"] = nlohmann::json::object();
+  if (get_u(s, "corrupted")) drops["receiver_app"]["corrupted"] = get_u(s, "corrupted");
+  const uint64_t sent = get_u(g, "sent"), received = get_u(s, "received");
+  uint64_t dropped = 0;
+  for (auto& st : drops) dropped += sum_stage(st);
+  const double dur = g["duration_s"].get<double>();
+  rec["sent"] = sent;
+  rec["received"] = received;
+  rec["lost"] = sent - std::min(sent, received);
+  rec["drops"] = drops;
+  rec["dropped"] = dropped;
+  rec["unaccounted"] = int64_t(sent) - int64_t(received) - int64_t(dropped);
+  rec["duration_s"] = dur;
+  rec["offered_pps"] = g["achieved_pps"];
+  rec["delivered_pps"] = dur > 0 ? double(received) / dur : 0;
+  rec["gbps"] = dur > 0 ? double(received) * payload * 8 / dur / 1e9 : 0;
+  rec["latency_ns"] = s["latency_ns"];
+  rec["jitter_ns"] = s["jitter_ns"];
+  rec["reordered"] = s["reordered"];
+  rec["duplicates"] = s["duplicates"];
+}
+
 }  // namespace
 
 nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
@@ -77,15 +139,9 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   pc.out = topo.proxy_port_out();
   pc.batch = cfg.batch;
 
-  SinkConfig sc;
-  sc.run_id = cfg.run_id;
-  sc.max_seq = cfg.max_packets;
-  sc.max_duration_s = cfg.duration_s + 30;
-  NetnsChild sink(topo.receiver.ns, cfg.sink_cpu,
-                  [sc](const std::atomic<bool>& stop, const ReadyFn& ready) {
-                    return run_sink(sc, stop, ready);
-                  });
-  if (!sink.wait_ready(5000)) return {{"error", "sink: " + sink.result(1000).value("error", "?")}};
+  std::string err;
+  auto sink = start_sink(topo, cfg, err);
+  if (!sink) return {{"error", err}};
 
   NetnsChild proxy(topo.proxy_in.ns, cfg.proxy_cpu,
                    [pc](const std::atomic<bool>& stop, const ReadyFn& ready) {
@@ -99,28 +155,18 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
                      return r;
                    });
   if (!proxy.wait_ready(5000)) {
-    sink.stop();
+    sink->stop();
     return {{"error", "proxy: " + proxy.result(1000).value("error", "?")}};
   }
 
-  GeneratorConfig gc;
-  gc.dst = relay ? topo.proxy_in.ip : topo.receiver.ip;
-  gc.payload = cfg.payload;
-  gc.count = cfg.max_packets;
-  gc.duration_s = cfg.duration_s;
-  gc.rate_pps = cfg.rate_pps;
-  gc.batch = cfg.batch;
-  gc.run_id = cfg.run_id;
   auto cpu0 = read_cpu_times();
-  NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
-                 [gc](const std::atomic<bool>& stop, const ReadyFn&) { return run_generator(gc, stop); });
-  nlohmann::json g = gen.result(int(cfg.duration_s * 1000) + 10000);
+  nlohmann::json g = run_generator_in(topo, cfg, relay ? topo.proxy_in.ip : topo.receiver.ip);
   std::this_thread::sleep_for(std::chrono::milliseconds(int(cfg.drain_s * 1000)));
   auto cpu1 = read_cpu_times();
   proxy.stop();
   nlohmann::json p = proxy.result(5000);
-  sink.stop();
-  nlohmann::json s = sink.result(5000);
+  sink->stop();
+  nlohmann::json s = sink->result(5000);
 
   for (auto* part : {&g, &p, &s})
     if (part->contains("error")) rec["error"] = (*part)["error"];
@@ -129,41 +175,18 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   rec["sink"] = s;
   if (rec.contains("error")) return rec;
 
-  const uint64_t sent = get_u(g, "sent");
-  const uint64_t received = get_u(s, "received");
   nlohmann::json drops = nlohmann::json::object();
   drops["sender"] = g["send_errors"];
-  auto nd_g = g["netdev"], nd_p = p["netdev"], nd_s = s["netdev"];
-  const std::string si = topo.sender.ifname, pi = topo.proxy_in.ifname, po = topo.proxy_out.ifname,
-                    ri = topo.receiver.ifname;
   drops["link_sender_proxy"] = nlohmann::json::object();
-  if (get_u(nd_g, si + ".tx_drop")) drops["link_sender_proxy"][si + ".tx_drop"] = get_u(nd_g, si + ".tx_drop");
-  if (get_u(nd_p, pi + ".rx_drop")) drops["link_sender_proxy"][pi + ".rx_drop"] = get_u(nd_p, pi + ".rx_drop");
+  add_link_drop(drops["link_sender_proxy"], g["netdev"], topo.sender.ifname + ".tx_drop");
+  add_link_drop(drops["link_sender_proxy"], p["netdev"], topo.proxy_in.ifname + ".rx_drop");
   for (const char* st : {"proxy_kernel", "proxy_stack", "proxy_queue", "proxy_tx"})
     drops[st] = p.contains("drops") && p["drops"].contains(st) ? p["drops"][st] : nlohmann::json::object();
   drops["link_proxy_receiver"] = nlohmann::json::object();
-  if (get_u(nd_p, po + ".tx_drop")) drops["link_proxy_receiver"][po + ".tx_drop"] = get_u(nd_p, po + ".tx_drop");
-  if (get_u(nd_s, ri + ".rx_drop")) drops["link_proxy_receiver"][ri + ".rx_drop"] = get_u(nd_s, ri + ".rx_drop");
-  drops["receiver_kernel"] = s["receiver_kernel"];
-  drops["receiver_app"] = nlohmann::json::object();
-  if (get_u(s, "corrupted")) drops["receiver_app"]["corrupted"] = get_u(s, "corrupted");
-  uint64_t dropped = 0;
-  for (auto& st : drops) dropped += sum_stage(st);
-  const double dur = g["duration_s"].get<double>();
-  rec["sent"] = sent;
-  rec["received"] = received;
-  rec["lost"] = sent - std::min(sent, received);
-  rec["drops"] = drops;
-  rec["dropped"] = dropped;
-  rec["unaccounted"] = int64_t(sent) - int64_t(received) - int64_t(dropped);
-  rec["duration_s"] = dur;
-  rec["offered_pps"] = g["achieved_pps"];
-  rec["delivered_pps"] = dur > 0 ? double(received) / dur : 0;
-  rec["gbps"] = dur > 0 ? double(received) * cfg.payload * 8 / dur / 1e9 : 0;
-  rec["latency_ns"] = s["latency_ns"];
-  rec["jitter_ns"] = s["jitter_ns"];
-  rec["reordered"] = s["reordered"];
-  rec["duplicates"] = s["duplicates"];
+  add_link_drop(drops["link_proxy_receiver"], p["netdev"], topo.proxy_out.ifname + ".tx_drop");
+  add_link_drop(drops["link_proxy_receiver"], s["netdev"], topo.receiver.ifname + ".rx_drop");
+  account(rec, g, s, drops, cfg.payload);
+  const uint64_t received = rec["received"];
   auto cd = cpu_delta(cpu0, cpu1);
   uint64_t proxy_cpu = get_u(p["rusage"], "user_ns") + get_u(p["rusage"], "sys_ns");
   uint64_t fwd = get_u(p, "forwarded");
@@ -181,54 +204,23 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
 namespace ulsnet {
 
 nlohmann::json run_direct(const Topology& topo, const TrialConfig& cfg) {
-  SinkConfig sc;
-  sc.run_id = cfg.run_id;
-  sc.max_seq = cfg.max_packets;
-  sc.max_duration_s = cfg.duration_s + 30;
-  NetnsChild sink(topo.receiver.ns, cfg.sink_cpu,
-                  [sc](const std::atomic<bool>& stop, const ReadyFn& ready) {
-                    return run_sink(sc, stop, ready);
-                  });
-  if (!sink.wait_ready(5000)) return {{"error", "sink: " + sink.result(1000).value("error", "?")}};
-  GeneratorConfig gc;
-  gc.dst = topo.receiver.ip;
-  gc.payload = cfg.payload;
-  gc.count = cfg.max_packets;
-  gc.duration_s = cfg.duration_s;
-  gc.rate_pps = cfg.rate_pps;
-  gc.batch = cfg.batch;
-  gc.run_id = cfg.run_id;
-  NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
-                 [gc](const std::atomic<bool>& stop, const ReadyFn&) { return run_generator(gc, stop); });
-  nlohmann::json g = gen.result(int(cfg.duration_s * 1000) + 10000);
+  std::string err;
+  auto sink = start_sink(topo, cfg, err);
+  if (!sink) return {{"error", err}};
+  nlohmann::json g = run_generator_in(topo, cfg, topo.receiver.ip);
   std::this_thread::sleep_for(std::chrono::milliseconds(int(cfg.drain_s * 1000)));
-  sink.stop();
-  nlohmann::json s = sink.result(5000);
+  sink->stop();
+  nlohmann::json s = sink->result(5000);
   nlohmann::json rec{{"generator", g}, {"sink", s}};
   for (auto* part : {&g, &s})
     if (part->contains("error")) rec["error"] = (*part)["error"];
   if (rec.contains("error")) return rec;
-  const uint64_t sent = get_u(g, "sent"), received = get_u(s, "received");
   nlohmann::json drops = nlohmann::json::object();
   drops["sender"] = g["send_errors"];
   drops["link"] = nlohmann::json::object();
-  const std::string si = topo.sender.ifname, ri = topo.receiver.ifname;
-  if (get_u(g["netdev"], si + ".tx_drop")) drops["link"][si + ".tx_drop"] = get_u(g["netdev"], si + ".tx_drop");
-  if (get_u(s["netdev"], ri + ".rx_drop")) drops["link"][ri + ".rx_drop"] = get_u(s["netdev"], ri + ".rx_drop");
-  drops["receiver_kernel"] = s["receiver_kernel"];
-  drops["receiver_app"] = nlohmann::json::object();
-  if (get_u(s, "corrupted")) drops["receiver_app"]["corrupted"] = get_u(s, "corrupted");
-  uint64_t dropped = 0;
-  for (auto& st : drops) dropped += sum_stage(st);
-  const double dur = g["duration_s"].get<double>();
-  rec["sent"] = sent;
-  rec["received"] = received;
-  rec["lost"] = sent - std::min(sent, received);
-  rec["drops"] = drops;
-  rec["unaccounted"] = int64_t(sent) - int64_t(received) - int64_t(dropped);
-  rec["offered_pps"] = g["achieved_pps"];
-  rec["delivered_pps"] = dur > 0 ? double(received) / dur : 0;
-  rec["latency_ns"] = s["latency_ns"];
+  add_link_drop(drops["link"], g["netdev"], topo.sender.ifname + ".tx_drop");
+  add_link_drop(drops["link"], s["netdev"], topo.receiver.ifname + ".rx_drop");
+  account(rec, g, s, drops, cfg.payload);
   return rec;
 }
 
