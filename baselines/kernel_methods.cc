@@ -1,15 +1,23 @@
-// kernel-socket and kernel-forward: the methods where the proxy's kernel does the protocol work.
+// kernel-socket and kernel-forward: the methods where the proxy's kernel does all protocol work.
+// Their drops are the kernel's own counters of the proxy's network namespace, read at start()
+// and at report() (the harness runs each method in a namespace of its own, so the deltas are
+// exactly this method's).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <sstream>
 #include <vector>
 
+#include "baselines/method_checks.h"
 #include "baselines/proc_counters.h"
 #include "baselines/proxy_method.h"
 #include "stack/socket_buffers.h"
@@ -17,170 +25,291 @@
 namespace ulsnet {
 namespace {
 
-int udp_socket_bound(Ipv4Addr ip, uint16_t port) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw MethodError(std::string("kernel-socket: socket: ") + std::strerror(errno));
-  set_socket_buffers(fd, 8 << 20, true, true);
+constexpr size_t kMaxDatagram = 65536;  // any UDP datagram fits: nothing is ever truncated
+constexpr int kIdleWaitMs = 10;         // poll bound when idle: stop is seen within this
+
+sockaddr_in socket_address(Ipv4Addr ip, uint16_t port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(ip.v);
+  return a;
+}
+
+int udp_socket_bound(Ipv4Addr ip, uint16_t port, bool receive_side) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | (receive_side ? SOCK_NONBLOCK : 0), 0);
+  if (fd < 0) throw MethodError(std::string("kernel-socket: socket: ") + std::strerror(errno));
+  set_socket_buffers(fd, 8 << 20, receive_side, !receive_side);
+  if (!receive_side) {
+    // A blocking send, as a relay application would do, bounded so that stop is still seen:
+    // a send that cannot go out within 50 ms fails and is counted.
+    timeval tv{0, 50'000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+  sockaddr_in a = socket_address(ip, port);
   if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     int e = errno;
     close(fd);
     throw MethodError("kernel-socket: bind " + ip.str() + ":" + std::to_string(port) + ": " +
-                      std::strerror(e) + " (does the proxy's kernel own this address?)");
+                      std::strerror(e) +
+                      (e == EADDRNOTAVAIL ? " (the proxy's kernel must own this address)" : ""));
   }
   return fd;
 }
 
-nlohmann::json udp_kernel_drops(const std::map<std::string, uint64_t>& d) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const char* k : {"Udp.RcvbufErrors", "Udp.InCsumErrors", "Udp.NoPorts", "Udp.SndbufErrors"})
-    if (auto it = d.find(k); it != d.end() && it->second) j[k] = it->second;
-  // InErrors includes RcvbufErrors and InCsumErrors: report only the remainder, no double count.
-  auto get = [&](const char* k) { auto it = d.find(k); return it == d.end() ? 0 : it->second; };
-  uint64_t rest = get("Udp.InErrors") - std::min(get("Udp.InErrors"),
-                                                 get("Udp.RcvbufErrors") + get("Udp.InCsumErrors"));
-  if (rest) j["Udp.InErrors_other"] = rest;
-  return j;
+int socket_buffer(int fd, int opt) {
+  int v = 0;
+  socklen_t len = sizeof v;
+  getsockopt(fd, SOL_SOCKET, opt, &v, &len);
+  return v;
 }
 
-// UDP relay on kernel sockets. The kernel does all protocol work; each datagram is copied into
-// user memory and back out.
+// The kernel's drop counter of one UDP socket (the "drops" column of /proc/net/udp, matched by
+// inode): the part of the namespace-wide counters that belongs to this socket.
+uint64_t udp_socket_drops(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return 0;
+  std::ifstream in("/proc/thread-self/net/udp");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::vector<std::string> col;
+    for (std::string c; f >> c;) col.push_back(c);
+    if (col.size() >= 13 && col[9] == std::to_string(st.st_ino)) return std::stoull(col[12]);
+  }
+  return 0;
+}
+
+std::string errno_name(int e) {
+  const char* n = strerrorname_np(e);
+  return n != nullptr ? n : "errno_" + std::to_string(e);
+}
+
+// UDP relay on kernel sockets: a socket bound to in.ip:relay_port receives, a socket bound to
+// out.ip sends every datagram to out.peer_ip:relay_to_port. The kernel does all protocol
+// processing twice (in and out); each datagram is copied kernel -> user and user -> kernel.
+//   per-datagram: recvfrom + sendto per datagram (2 system calls per datagram).
+//   batched:      recvmmsg + sendmmsg per batch of up to cfg.batch datagrams.
 class KernelSocketRelay final : public ProxyMethod {
  public:
-  void start(const ProxyConfig& cfg) override {
-    if (cfg.mode != ForwardMode::kRelay) throw MethodError("kernel-socket supports relay mode only");
-    batched_ = cfg.variant.empty() || cfg.variant == "batched";
-    if (!batched_ && cfg.variant != "per-datagram")
-      throw MethodError("kernel-socket: unknown variant '" + cfg.variant +
-                        "' (batched, per-datagram)");
-    batch_ = std::max<uint32_t>(1, cfg.batch);
-    in_ = udp_socket_bound(cfg.in.ip, cfg.relay_port);
-    out_ = udp_socket_bound(cfg.out.ip, 0);
-    dst_.sin_family = AF_INET;
-    dst_.sin_port = htons(cfg.relay_to_port);
-    dst_.sin_addr.s_addr = htonl(cfg.out.peer_ip.v);
-    snmp0_ = read_snmp();
-  }
   ~KernelSocketRelay() override {
     if (in_ >= 0) close(in_);
     if (out_ >= 0) close(out_);
   }
+
+  void start(const ProxyConfig& cfg) override {
+    variant_ = check_method_config("kernel-socket", cfg);
+    batched_ = variant_ == "batched";
+    batch_ = batched_ ? std::min<uint32_t>(cfg.batch, 1024) : 1;
+    in_ = udp_socket_bound(cfg.in.ip, cfg.relay_port, true);
+    out_ = udp_socket_bound(cfg.out.ip, 0, false);
+    dst_ = socket_address(cfg.out.peer_ip, cfg.relay_to_port);
+    // Uninitialised on purpose: pages are touched only as far as datagrams reach.
+    buf_.reset(new uint8_t[batch_ * kMaxDatagram]);
+    iov_.resize(batch_);
+    rx_.resize(batch_);
+    tx_.resize(batch_);
+    snmp0_ = read_snmp();
+  }
+
   void run(const std::atomic<bool>& stop) override {
-    std::vector<std::vector<uint8_t>> bufs(batch_, std::vector<uint8_t>(2048));
-    std::vector<mmsghdr> rx(batch_), tx(batch_);
-    std::vector<iovec> iov(batch_);
     pollfd pfd{in_, POLLIN, 0};
     while (!stop.load(std::memory_order_relaxed)) {
-      int n;
-      if (batched_) {
-        for (uint32_t i = 0; i < batch_; ++i) {
-          iov[i] = {bufs[i].data(), bufs[i].size()};
-          rx[i] = {};
-          rx[i].msg_hdr.msg_iov = &iov[i];
-          rx[i].msg_hdr.msg_iovlen = 1;
-        }
-        ++syscalls_;
-        n = recvmmsg(in_, rx.data(), batch_, MSG_DONTWAIT, nullptr);
-      } else {
-        ++syscalls_;
-        ssize_t r = recv(in_, bufs[0].data(), bufs[0].size(), MSG_DONTWAIT);
-        n = r < 0 ? -1 : 1;
-        if (r >= 0) rx[0].msg_len = unsigned(r);
-      }
-      if (n <= 0) {
-        ++idle_waits_;
-        poll(&pfd, 1, 10);
-        continue;
-      }
-      received_ += uint64_t(n);
-      if (batched_) {
-        for (int i = 0; i < n; ++i) {
-          iov[i].iov_len = rx[i].msg_len;
-          tx[i] = {};
-          tx[i].msg_hdr.msg_iov = &iov[i];
-          tx[i].msg_hdr.msg_iovlen = 1;
-          tx[i].msg_hdr.msg_name = &dst_;
-          tx[i].msg_hdr.msg_namelen = sizeof dst_;
-        }
-        int done = 0;
-        while (done < n) {
-          ++syscalls_;
-          int s = sendmmsg(out_, tx.data() + done, unsigned(n - done), 0);
-          if (s <= 0) {  // the remainder cannot be sent now: counted, not retried forever
-            send_failed_ += uint64_t(n - done);
-            break;
-          }
-          done += s;
-        }
-        forwarded_ += uint64_t(done);
-      } else {
-        ++syscalls_;
-        if (sendto(out_, bufs[0].data(), rx[0].msg_len, 0, reinterpret_cast<sockaddr*>(&dst_),
-                   sizeof dst_) == ssize_t(rx[0].msg_len))
-          ++forwarded_;
-        else
-          ++send_failed_;
-      }
+      if (relay_once() > 0) continue;
+      ++idle_waits_;
+      ++syscalls_;
+      poll(&pfd, 1, kIdleWaitMs);
+    }
+    // Whatever is still queued in the socket was received by the proxy: forward it too, so it
+    // is not left uncounted (bounded: the sender may still be sending).
+    for (int i = 0; i < 64 && relay_once() > 0; ++i) {
     }
   }
+
   nlohmann::json report() override {
     auto d = counter_delta(snmp0_, read_snmp());
+    auto c = [&](const char* k) { return counter(d, k); };
     nlohmann::json j;
     j["forwarded"] = forwarded_;
     j["received"] = received_;
-    j["drops"]["proxy_kernel"] = udp_kernel_drops(d);
-    j["drops"]["proxy_tx"] = nlohmann::json::object();
-    if (send_failed_) j["drops"]["proxy_tx"]["send_failed"] = send_failed_;
+    // Kernel drops on the way in, before the relay saw the datagram. Udp.InErrors includes the
+    // receive-buffer, memory and checksum errors: only its remainder is reported separately.
+    const uint64_t in_errors_known =
+        c("Udp.RcvbufErrors") + c("Udp.MemErrors") + c("Udp.InCsumErrors");
+    j["drops"]["proxy_kernel"] = {
+        {"udp_rcvbuf_errors", c("Udp.RcvbufErrors")},
+        {"udp_mem_errors", c("Udp.MemErrors")},
+        {"udp_in_csum_errors", c("Udp.InCsumErrors")},
+        {"udp_no_ports", c("Udp.NoPorts")},
+        {"udp_in_errors_other", c("Udp.InErrors") - std::min(c("Udp.InErrors"), in_errors_known)},
+        {"ip_in_hdr_errors", c("Ip.InHdrErrors")},
+        {"ip_in_addr_errors", c("Ip.InAddrErrors")},
+        {"ip_in_discards", c("Ip.InDiscards")},
+    };
+    // Datagrams the relay received and could not send (each also shows in send_errors; the
+    // kernel's Udp.SndbufErrors counts some of the same, so it is informational only).
+    j["drops"]["proxy_tx"] = {{"send_failed", send_failed_}};
+    nlohmann::json errs = nlohmann::json::object();
+    for (const auto& [e, n] : send_errors_) errs[errno_name(e)] = n;
+    j["send_errors"] = errs;
+    j["kernel"] = {{"udp_in_datagrams", c("Udp.InDatagrams")},
+                   {"udp_out_datagrams", c("Udp.OutDatagrams")},
+                   {"udp_sndbuf_errors", c("Udp.SndbufErrors")}};
+    j["socket"] = {{"rcvbuf_bytes", socket_buffer(in_, SO_RCVBUF)},
+                   {"sndbuf_bytes", socket_buffer(out_, SO_SNDBUF)},
+                   {"in_socket_drops", udp_socket_drops(in_)}};
+    j["variant"] = variant_;
     j["syscalls"] = syscalls_;
-    j["copies"] = 2 * forwarded_;  // kernel -> user on receive, user -> kernel on send
+    j["copies"] = received_ + forwarded_;  // kernel -> user on receive, user -> kernel on send
     j["idle_waits"] = idle_waits_;
     j["device_mode"] = "kernel-socket";
     return j;
   }
 
  private:
+  // One receive call and the sends it needs; returns datagrams received (0: none queued).
+  size_t relay_once() { return batched_ ? relay_batch() : relay_datagram(); }
+
+  size_t relay_datagram() {
+    ++syscalls_;
+    ssize_t r = recvfrom(in_, buf_.get(), kMaxDatagram, MSG_DONTWAIT, nullptr, nullptr);
+    if (r < 0) return 0;  // EAGAIN; an error queued by ICMP is reported once and loses nothing
+    ++received_;
+    ++syscalls_;
+    if (sendto(out_, buf_.get(), size_t(r), 0, reinterpret_cast<const sockaddr*>(&dst_),
+               sizeof dst_) == r)
+      ++forwarded_;
+    else
+      count_send_failure(errno);
+    return 1;
+  }
+
+  size_t relay_batch() {
+    for (uint32_t i = 0; i < batch_; ++i) {
+      iov_[i] = {buf_.get() + i * kMaxDatagram, kMaxDatagram};
+      rx_[i] = {};
+      rx_[i].msg_hdr.msg_iov = &iov_[i];
+      rx_[i].msg_hdr.msg_iovlen = 1;
+    }
+    ++syscalls_;
+    int n = recvmmsg(in_, rx_.data(), batch_, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return 0;
+    received_ += uint64_t(n);
+    for (int i = 0; i < n; ++i) {
+      iov_[i].iov_len = rx_[i].msg_len;
+      tx_[i] = {};
+      tx_[i].msg_hdr.msg_iov = &iov_[i];
+      tx_[i].msg_hdr.msg_iovlen = 1;
+      tx_[i].msg_hdr.msg_name = &dst_;
+      tx_[i].msg_hdr.msg_namelen = sizeof dst_;
+    }
+    int done = 0;
+    while (done < n) {
+      ++syscalls_;
+      int s = sendmmsg(out_, tx_.data() + done, unsigned(n - done), 0);
+      if (s > 0) {
+        done += s;
+        forwarded_ += uint64_t(s);
+      } else {
+        // The datagram at `done` failed: count it and go on with the rest of the batch.
+        count_send_failure(errno);
+        ++done;
+      }
+    }
+    return size_t(n);
+  }
+
+  void count_send_failure(int e) {
+    ++send_failed_;
+    ++send_errors_[e];
+  }
+
+  std::string variant_;
   bool batched_ = true;
   uint32_t batch_ = 32;
   int in_ = -1, out_ = -1;
   sockaddr_in dst_{};
+  std::unique_ptr<uint8_t[]> buf_;
+  std::vector<iovec> iov_;
+  std::vector<mmsghdr> rx_, tx_;
   std::map<std::string, uint64_t> snmp0_;
+  std::map<int, uint64_t> send_errors_;
   uint64_t received_ = 0, forwarded_ = 0, send_failed_ = 0, syscalls_ = 0, idle_waits_ = 0;
 };
 
-// The kernel's own IP forwarding: the reference for router mode.
+// The kernel's own IP forwarding, the reference for router mode: start() switches ip_forward
+// on in the proxy's namespace (restored when the method is destroyed), run() only waits, and
+// report() reads what the kernel counted. No user-level work at all: every cost is softirq.
 class KernelForward final : public ProxyMethod {
  public:
+  ~KernelForward() override {
+    if (!previous_.empty()) std::ofstream(kIpForward) << previous_ << "\n";
+  }
+
   void start(const ProxyConfig& cfg) override {
-    if (cfg.mode != ForwardMode::kRouter)
-      throw MethodError("kernel-forward supports router mode only");
-    std::ofstream f("/proc/sys/net/ipv4/ip_forward");
-    f << "1\n";
-    f.flush();
-    if (!f) throw MethodError("kernel-forward: cannot write /proc/sys/net/ipv4/ip_forward (root?)");
+    check_method_config("kernel-forward", cfg);
+    in_ = cfg.in.ifname;
+    out_ = cfg.out.ifname;
+    std::string before;
+    std::ifstream(kIpForward) >> before;
+    {
+      std::ofstream f(kIpForward);
+      f << "1\n";
+      f.flush();
+      if (!f)
+        throw MethodError(std::string("kernel-forward: cannot write ") + kIpForward +
+                          ": " + std::strerror(errno) + " (needs root in this namespace)");
+    }
+    std::string now;
+    std::ifstream(kIpForward) >> now;
+    if (now != "1") throw MethodError(std::string("kernel-forward: ") + kIpForward + " stays 0");
+    if (before != "1") previous_ = before;
     snmp0_ = read_snmp();
+    netstat0_ = read_netstat();
+    netdev0_ = read_netdev();
   }
+
   void run(const std::atomic<bool>& stop) override {
-    while (!stop.load(std::memory_order_relaxed)) usleep(10000);
+    while (!stop.load(std::memory_order_relaxed)) usleep(10'000);
   }
+
   nlohmann::json report() override {
     auto d = counter_delta(snmp0_, read_snmp());
+    auto x = counter_delta(netstat0_, read_netstat());
+    auto nd = counter_delta(netdev0_, read_netdev());
     nlohmann::json j;
-    j["forwarded"] = d["Ip.ForwDatagrams"];
-    nlohmann::json k = nlohmann::json::object();
-    for (const char* n : {"Ip.InDiscards", "Ip.InHdrErrors", "Ip.InAddrErrors", "Ip.OutDiscards",
-                          "Ip.OutNoRoutes", "Ip.InUnknownProtos"})
-      if (d[n]) k[n] = d[n];
-    // Interface drop counters are link stages, counted by the harness around every method.
-    j["drops"]["proxy_kernel"] = k;
+    j["forwarded"] = counter(d, "Ip.ForwDatagrams");
+    // Forwarding-path drops in the IP layer. InHdrErrors includes TTL expiry; InNoRoutes and
+    // InAddrErrors are destinations the kernel would not forward.
+    j["drops"]["proxy_kernel"] = {
+        {"ip_in_hdr_errors", counter(d, "Ip.InHdrErrors")},
+        {"ip_in_addr_errors", counter(d, "Ip.InAddrErrors")},
+        {"ip_in_no_routes", counter(x, "IpExt.InNoRoutes")},
+        {"ip_in_discards", counter(d, "Ip.InDiscards")},
+        {"ip_out_discards", counter(d, "Ip.OutDiscards")},
+        {"ip_out_no_routes", counter(d, "Ip.OutNoRoutes")},
+        {"ip_frag_fails", counter(d, "Ip.FragFails")},
+    };
+    // Interface drop counters are the link stages, which the harness counts around every
+    // method from /proc/net/dev; repeating them under "drops" would count them twice.
+    j["interfaces"] = nlohmann::json::object();
+    for (const std::string& i : {in_, out_})
+      j["interfaces"][i] = {{"rx_drop", counter(nd, i + ".rx_drop")},
+                            {"tx_drop", counter(nd, i + ".tx_drop")},
+                            {"rx_packets", counter(nd, i + ".rx_packets")},
+                            {"tx_packets", counter(nd, i + ".tx_packets")}};
+    j["kernel"] = {{"ip_in_receives", counter(d, "Ip.InReceives")},
+                   {"icmp_out_time_excds", counter(d, "Icmp.OutTimeExcds")}};
     j["device_mode"] = "kernel";
     return j;
   }
 
  private:
-  std::map<std::string, uint64_t> snmp0_;
+  static constexpr const char* kIpForward = "/proc/sys/net/ipv4/ip_forward";
+  std::string in_, out_;
+  std::string previous_;  // value to restore, if start() changed it
+  std::map<std::string, uint64_t> snmp0_, netstat0_, netdev0_;
 };
 
 }  // namespace

@@ -6,20 +6,31 @@
 
 namespace ulsnet {
 
-std::map<std::string, uint64_t> read_snmp() {
+namespace {
+
+std::ifstream open_net_file(const std::string& name) {
+  std::ifstream in("/proc/thread-self/net/" + name);
+  if (!in) in.open("/proc/net/" + name);  // kernels before 3.17 lack thread-self
+  return in;
+}
+
+// snmp and netstat are pairs of lines: "Proto: Name1 Name2 ..." then "Proto: v1 v2 ...".
+std::map<std::string, uint64_t> read_paired(const std::string& file) {
   std::map<std::string, uint64_t> out;
-  std::ifstream in("/proc/net/snmp");
+  std::ifstream in = open_net_file(file);
   std::string names, values;
-  // The file is pairs of lines: "Proto: Name1 Name2 ..." then "Proto: v1 v2 ...".
   while (std::getline(in, names) && std::getline(in, values)) {
     std::istringstream n(names), v(values);
     std::string proto, name, value;
     n >> proto;
     v >> value;
-    proto.pop_back();  // trailing ':'
+    if (proto.empty() || proto.back() != ':') continue;
+    proto.pop_back();
     while (n >> name && v >> value) {
+      // Some counters (Ip.Forwarding, Tcp.MaxConn) are not monotonic or may be negative.
       try {
-        out[proto + "." + name] = uint64_t(std::stoll(value));
+        long long x = std::stoll(value);
+        if (x >= 0) out[proto + "." + name] = uint64_t(x);
       } catch (...) {
       }
     }
@@ -27,11 +38,16 @@ std::map<std::string, uint64_t> read_snmp() {
   return out;
 }
 
+}  // namespace
+
+std::map<std::string, uint64_t> read_snmp() { return read_paired("snmp"); }
+std::map<std::string, uint64_t> read_netstat() { return read_paired("netstat"); }
+
 std::map<std::string, uint64_t> read_netdev() {
   std::map<std::string, uint64_t> out;
-  std::ifstream in("/proc/net/dev");
+  std::ifstream in = open_net_file("dev");
   std::string line;
-  std::getline(in, line);
+  std::getline(in, line);  // two header lines
   std::getline(in, line);
   while (std::getline(in, line)) {
     auto colon = line.find(':');
@@ -55,11 +71,15 @@ std::map<std::string, uint64_t> counter_delta(const std::map<std::string, uint64
                                               const std::map<std::string, uint64_t>& b) {
   std::map<std::string, uint64_t> d;
   for (const auto& [k, v] : b) {
-    auto it = a.find(k);
-    uint64_t base = it == a.end() ? 0 : it->second;
+    uint64_t base = counter(a, k);
     d[k] = v >= base ? v - base : 0;
   }
   return d;
+}
+
+uint64_t counter(const std::map<std::string, uint64_t>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? 0 : it->second;
 }
 
 }  // namespace ulsnet

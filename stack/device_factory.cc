@@ -1,5 +1,6 @@
 #include "stack/device_factory.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "stack/af_packet_device.h"
@@ -7,19 +8,49 @@
 
 namespace ulsnet {
 
-const std::vector<std::string_view>& device_kinds() {
-  static const std::vector<std::string_view> kinds = {"af_packet", "af_packet_mmap"};
-  return kinds;
+namespace {
+
+std::unique_ptr<Device> make_af_packet(const std::string& ifname, const DeviceOptions& o) {
+  return std::make_unique<AfPacketDevice>(ifname, o.pool_frames);
+}
+
+std::unique_ptr<Device> make_af_packet_mmap(const std::string& ifname, const DeviceOptions& o) {
+  MmapRingOptions r;
+  r.rx_block_size = o.rx_block_size;
+  r.rx_block_count = o.rx_block_count;
+  r.rx_block_timeout_ms = o.rx_block_timeout_ms;
+  r.tx_frame_count = std::max(o.tx_frame_count, 4 * o.batch);
+  r.qdisc_bypass = o.qdisc_bypass;
+  // Only generated frames (ARP, ICMP) come from this pool: received frames live in the ring.
+  return std::make_unique<AfPacketMmapDevice>(ifname, std::min<uint32_t>(o.pool_frames, 512), r);
+}
+
+struct Backend {
+  std::string_view kind;
+  std::unique_ptr<Device> (*make)(const std::string&, const DeviceOptions&);
+};
+
+constexpr Backend kBackends[] = {
+    {"af_packet", make_af_packet},
+    {"af_packet_mmap", make_af_packet_mmap},
+};
+
+}  // namespace
+
+std::vector<std::string_view> device_kinds() {
+  std::vector<std::string_view> v;
+  for (const Backend& b : kBackends) v.push_back(b.kind);
+  return v;
 }
 
 std::unique_ptr<Device> make_device(std::string_view kind, const std::string& ifname,
                                     const DeviceOptions& opt) {
-  if (kind == "af_packet") return std::make_unique<AfPacketDevice>(ifname, opt.pool_frames);
-  if (kind == "af_packet_mmap")
-    return std::make_unique<AfPacketMmapDevice>(ifname, opt.pool_frames);
+  for (const Backend& b : kBackends)
+    if (b.kind == kind) return b.make(ifname, opt);
   std::string valid;
-  for (auto k : device_kinds()) valid += (valid.empty() ? "" : ", ") + std::string(k);
-  throw std::runtime_error("unknown device '" + std::string(kind) + "' (valid: " + valid + ")");
+  for (const Backend& b : kBackends) valid += (valid.empty() ? "" : ", ") + std::string(b.kind);
+  throw std::runtime_error("unknown device kind '" + std::string(kind) + "' (valid: " + valid +
+                           ")");
 }
 
 }  // namespace ulsnet

@@ -1,6 +1,8 @@
-// Makes a Device by its backend name, as used in flags and results.
+// Makes a Device by its backend name, as used in flags and results ("af_packet",
+// "af_packet_mmap"), so methods and benchmarks choose a backend by string.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,12 +13,22 @@
 namespace ulsnet {
 
 struct DeviceOptions {
-  uint32_t pool_frames = 4096;
+  uint32_t pool_frames = 4096;  // PacketPool buffers (af_packet: receive; both: alloc_tx)
+  uint32_t batch = 32;          // frames per burst the caller will use (sizes the TX ring)
+  // af_packet_mmap only (see MmapRingOptions for the meaning and defaults).
+  uint32_t rx_block_size = 128u << 10;
+  uint32_t rx_block_count = 32;
+  uint32_t rx_block_timeout_ms = 2;
+  uint32_t tx_frame_count = 512;  // raised to at least 4 bursts
+  bool qdisc_bypass = false;
 };
 
-// Throws std::runtime_error: unknown kind (listing the valid ones), no such interface, not root.
+// Opens `kind` on interface `ifname` in the calling thread's network namespace. Throws
+// std::runtime_error with a message that says why: unknown kind (listing the valid ones), no
+// such interface, needs root / CAP_NET_RAW, or the failing call and errno.
 std::unique_ptr<Device> make_device(std::string_view kind, const std::string& ifname,
                                     const DeviceOptions& opt);
-const std::vector<std::string_view>& device_kinds();
+// Every kind make_device accepts, in a stable order.
+std::vector<std::string_view> device_kinds();
 
 }  // namespace ulsnet

@@ -1,0 +1,386 @@
+// The method registry, config checks, and every method forwarding a numbered UDP stream.
+//
+// Forwarding tests run in a network namespace of this test process (unshare(CLONE_NEWNET):
+// it vanishes with the process) holding two veth pairs:
+//
+//   s0 (test sender) -- p0 (proxy in, 10.0.1.1/24)
+//                         p1 (proxy out, 10.0.2.1/24) -- r0 (test receiver)
+//
+// The test itself plays sender and receiver with packet sockets on s0 and r0, building frames
+// by hand and checking every forwarded frame's headers, checksums and payload. The receiver's
+// MAC as configured in the proxy is a phantom address (not r0's), so r0's kernel discards the
+// frames as "other host" before its IP layer: the namespace's IP and UDP counters, which the
+// kernel methods report, then count only the proxy's own work. The full three-namespace runs
+// are bench/integration_test.cc.
+#include <sched.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "baselines/proxy_method.h"
+#include "stack/af_packet_device.h"
+#include "stack/checksum.h"
+#include "stack/clock.h"
+#include "stack/protocols.h"
+
+namespace ulsnet {
+namespace {
+
+const MacAddr kSenderMac = *MacAddr::parse("02:00:00:00:01:02");
+const MacAddr kProxyInMac = *MacAddr::parse("02:00:00:00:01:01");
+const MacAddr kProxyOutMac = *MacAddr::parse("02:00:00:00:02:01");
+const MacAddr kReceiverWireMac = *MacAddr::parse("02:00:00:00:02:02");  // r0 itself
+const MacAddr kReceiverMac = *MacAddr::parse("02:00:00:00:02:99");      // what the proxy uses
+const Ipv4Addr kSenderIp = *Ipv4Addr::parse("10.0.1.2");
+const Ipv4Addr kProxyInIp = *Ipv4Addr::parse("10.0.1.1");
+const Ipv4Addr kProxyOutIp = *Ipv4Addr::parse("10.0.2.1");
+const Ipv4Addr kReceiverIp = *Ipv4Addr::parse("10.0.2.2");
+constexpr uint16_t kRelayPort = 9000, kRelayToPort = 9001, kSenderPort = 5555;
+
+bool sh(const std::string& cmd) {
+  std::string full = "PATH=$PATH:/usr/sbin:/sbin; " + cmd + " >/dev/null 2>&1";
+  return std::system(full.c_str()) == 0;
+}
+
+ProxyConfig proxy_config(const std::string& method, const std::string& variant,
+                         ForwardMode mode) {
+  ProxyConfig c;
+  c.method = method;
+  c.variant = variant;
+  c.mode = mode;
+  c.in = {"p0", kProxyInMac, kProxyInIp, 24, kSenderIp, kSenderMac};
+  c.out = {"p1", kProxyOutMac, kProxyOutIp, 24, kReceiverIp, kReceiverMac};
+  c.relay_port = kRelayPort;
+  c.relay_to_port = kRelayToPort;
+  c.pool_frames = 1024;
+  return c;
+}
+
+// ---- Registry and config checks: no privilege needed.
+
+TEST(Registry, NamesVariantsAndModesAreExactlyTheDocumentedOnes) {
+  const auto& m = proxy_methods();
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0].name, "kernel-socket");
+  EXPECT_EQ(m[1].name, "raw-socket");
+  EXPECT_EQ(m[2].name, "user-thread");
+  EXPECT_EQ(m[3].name, "kernel-forward");
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(m[0].variants, (V{"batched", "per-datagram"}));
+  EXPECT_EQ(m[1].variants, (V{"af_packet", "af_packet_mmap"}));
+  EXPECT_EQ(m[2].variants, (V{"af_packet", "af_packet_mmap"}));
+  EXPECT_EQ(m[3].variants, (V{"ip_forward"}));
+  EXPECT_TRUE(m[0].relay && !m[0].router && m[0].kernel_owns_addresses);
+  EXPECT_TRUE(m[1].relay && m[1].router && !m[1].kernel_owns_addresses);
+  EXPECT_TRUE(m[2].relay && m[2].router && !m[2].kernel_owns_addresses);
+  EXPECT_TRUE(!m[3].relay && m[3].router && m[3].kernel_owns_addresses);
+  for (const MethodInfo& i : m) {
+    EXPECT_FALSE(i.doc.empty()) << i.name;
+    EXPECT_EQ(find_proxy_method(i.name), &i);
+    EXPECT_NE(make_proxy_method(i.name), nullptr);
+  }
+  EXPECT_EQ(find_proxy_method("nope"), nullptr);
+}
+
+TEST(Registry, UnknownMethodListsTheValidOnes) {
+  try {
+    make_proxy_method("dpdk");
+    ADD_FAILURE() << "expected MethodError";
+  } catch (const MethodError& e) {
+    for (const MethodInfo& i : proxy_methods())
+      EXPECT_NE(std::string(e.what()).find(i.name), std::string::npos) << e.what();
+  }
+}
+
+std::string start_error(const ProxyConfig& c) {
+  try {
+    make_proxy_method(c.method)->start(c);
+  } catch (const MethodError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Registry, WrongModeUnknownVariantAndMissingInterfaceAreClearErrors) {
+  for (const MethodInfo& i : proxy_methods()) {
+    for (ForwardMode mode : {ForwardMode::kRelay, ForwardMode::kRouter}) {
+      bool supported = mode == ForwardMode::kRelay ? i.relay : i.router;
+      if (supported) continue;
+      std::string e = start_error(proxy_config(std::string(i.name), "", mode));
+      EXPECT_NE(e.find(std::string(forward_mode_name(mode))), std::string::npos) << i.name << e;
+    }
+    ForwardMode ok = i.relay ? ForwardMode::kRelay : ForwardMode::kRouter;
+    std::string e = start_error(proxy_config(std::string(i.name), "warp-drive", ok));
+    EXPECT_NE(e.find("warp-drive"), std::string::npos) << e;
+    EXPECT_NE(e.find(i.variants[0]), std::string::npos) << e;
+    ProxyConfig c = proxy_config(std::string(i.name), "", ok);
+    c.in.ifname = "no-such-if0";
+    e = start_error(c);
+    EXPECT_NE(e.find("no-such-if0"), std::string::npos) << i.name << ": " << e;
+  }
+}
+
+// ---- Forwarding: root and a private namespace.
+
+std::string make_links(bool kernel_addresses) {
+  if (geteuid() != 0) return "needs root for namespaces and packet sockets";
+  if (unshare(CLONE_NEWNET) != 0)
+    return std::string("unshare(CLONE_NEWNET) failed: ") + std::strerror(errno);
+  std::ofstream("/proc/sys/net/ipv6/conf/default/disable_ipv6") << "1\n";
+  std::ofstream("/proc/sys/net/ipv6/conf/all/disable_ipv6") << "1\n";
+  const std::string links =
+      "ip link add s0 address " + kSenderMac.str() + " type veth peer name p0 address " +
+      kProxyInMac.str() + " && ip link add p1 address " + kProxyOutMac.str() +
+      " type veth peer name r0 address " + kReceiverWireMac.str() +
+      " && for d in lo s0 p0 p1 r0; do ip link set $d up; done";
+  if (!sh(links)) return "cannot create veth pairs with iproute2";
+  if (kernel_addresses &&
+      !sh("ip addr add " + kProxyInIp.str() + "/24 dev p0 && ip addr add " + kProxyOutIp.str() +
+          "/24 dev p1 && ip neigh replace " + kSenderIp.str() + " lladdr " + kSenderMac.str() +
+          " dev p0 nud permanent && ip neigh replace " + kReceiverIp.str() + " lladdr " +
+          kReceiverMac.str() + " dev p1 nud permanent"))
+    return "cannot configure the proxy's kernel addresses";
+  for (int i = 0; i < 200; ++i) {
+    if (sh("for d in s0 p0 p1 r0; do ip -o link show $d | grep -q 'state UP' || exit 1; done"))
+      return "";
+    usleep(10000);
+  }
+  return "veth pairs did not come up";
+}
+
+// Sender and receiver on s0 / r0, with the frames of one stream.
+struct Endpoints {
+  AfPacketDevice sender{"s0", 512};
+  AfPacketDevice receiver{"r0", 512};
+
+  // UDP from the sender to dst:dport carrying `seq` and a pattern; full checksums.
+  void send_udp(Ipv4Addr dst, uint16_t dport, uint64_t seq, uint32_t payload,
+                bool break_ip_checksum = false) {
+    Frame f;
+    ASSERT_EQ(sender.alloc_tx({&f, 1}), 1u);
+    write_eth(f.data, kProxyInMac, kSenderMac, kEtherTypeIpv4);
+    uint8_t* ip = f.data + kEthHeaderLen;
+    const uint16_t udp_len = uint16_t(kUdpHeaderLen + payload);
+    write_ipv4(ip, kSenderIp, dst, kProtoUdp, uint16_t(kIpv4MinHeaderLen + udp_len), 64);
+    if (break_ip_checksum) ip[kIpOffChecksum] ^= 0x5a;
+    uint8_t* u = ip + kIpv4MinHeaderLen;
+    store_be16(u, kSenderPort);
+    store_be16(u + 2, dport);
+    store_be16(u + 4, udp_len);
+    store_be16(u + 6, 0);
+    store_le64(u + 8, seq);
+    for (uint32_t i = 8; i < payload; ++i) u[8 + i] = uint8_t(seq + i);
+    store_be16(u + 6, udp_checksum(u, udp_len, kSenderIp, dst));
+    f.len = kEthHeaderLen + kIpv4MinHeaderLen + udp_len;
+    ASSERT_EQ(sender.tx_burst({&f, 1}), 1u);
+  }
+};
+
+struct Received {
+  std::map<uint64_t, int> seqs;
+  uint64_t bad = 0;
+  std::string first_bad;
+};
+
+// Checks one frame leaving the proxy: addresses, TTL, both checksums, ports, payload.
+void check_forwarded(const Frame& f, ForwardMode mode, bool kernel_relay, Received& r) {
+  auto fail = [&](const std::string& why) {
+    if (r.bad++ == 0) r.first_bad = why;
+  };
+  EthView eth;
+  if (parse_eth(f.bytes(), eth) || eth.ethertype != kEtherTypeIpv4) return fail("not IPv4");
+  if (eth.dst != kReceiverMac || eth.src != kProxyOutMac) return fail("Ethernet addresses");
+  std::span<const uint8_t> pkt(f.data + kEthHeaderLen, f.len - kEthHeaderLen);
+  Ipv4View ip;
+  if (auto e = parse_ipv4(pkt, ip)) return fail("IPv4: " + std::string(drop_reason_name(*e)));
+  const bool relay = mode == ForwardMode::kRelay;
+  if (ip.src != (relay ? kProxyOutIp : kSenderIp) || ip.dst != kReceiverIp)
+    return fail("IP addresses " + ip.src.str() + " -> " + ip.dst.str());
+  if (ip.protocol != kProtoUdp) return fail("not UDP");
+  if (ip.ttl != (relay ? 64 : 63)) return fail("TTL " + std::to_string(ip.ttl));
+  UdpView udp;
+  auto seg = pkt.subspan(ip.header_len, ip.total_len - ip.header_len);
+  if (auto e = parse_udp(seg, ip.src, ip.dst, true, udp))
+    return fail("UDP: " + std::string(drop_reason_name(*e)));
+  if (udp.checksum == 0) return fail("UDP checksum missing");
+  if (udp.dst_port != kRelayToPort) return fail("UDP port");  // the relay's target or unchanged
+  if (!kernel_relay && udp.src_port != (relay ? kRelayPort : kSenderPort))
+    return fail("UDP source port");
+  const uint8_t* payload = seg.data() + kUdpHeaderLen;
+  const uint32_t n = udp.length - kUdpHeaderLen;
+  if (n < 8) return fail("payload too short");
+  uint64_t seq = load_le64(payload);
+  for (uint32_t i = 8; i < n; ++i)
+    if (payload[i] != uint8_t(seq + i)) return fail("payload byte " + std::to_string(i));
+  ++r.seqs[seq];
+}
+
+struct MethodCase {
+  std::string method, variant;
+  ForwardMode mode;
+};
+
+std::string case_name(const ::testing::TestParamInfo<MethodCase>& i) {
+  std::string n = i.param.method + "_" + i.param.variant + "_" + forward_mode_name(i.param.mode);
+  for (char& c : n)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
+
+class MethodForwarding : public ::testing::TestWithParam<MethodCase> {};
+
+TEST_P(MethodForwarding, NumberedStreamArrivesIntactAndEveryFrameIsAccounted) {
+  const MethodCase& c = GetParam();
+  const MethodInfo* info = find_proxy_method(c.method);
+  ASSERT_NE(info, nullptr);
+  std::string why = make_links(info->kernel_owns_addresses);
+  if (!why.empty()) GTEST_SKIP() << why;
+  const bool kernel_relay = c.method == "kernel-socket";
+  if (kernel_relay && !sh("ethtool -K p1 tx off"))
+    GTEST_SKIP() << "ethtool cannot turn off checksum offload on p1: the kernel relay's UDP "
+                    "checksums would be partial on the wire";
+  const bool relay = c.mode == ForwardMode::kRelay;
+  const bool stack_method = !info->kernel_owns_addresses;
+
+  Endpoints ends;
+  auto m = make_proxy_method(c.method);
+  ASSERT_NO_THROW(m->start(proxy_config(c.method, c.variant, c.mode)));
+  std::atomic<bool> stop{false};
+  std::thread runner([&] { m->run(stop); });
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Joiner() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } joiner{stop, runner};
+
+  constexpr uint64_t kCount = 200;
+  const Ipv4Addr dst = relay ? kProxyInIp : kReceiverIp;
+  Received got;
+  std::vector<Frame> rx(64);
+  auto drain = [&](uint64_t want, uint64_t ms) {
+    const uint64_t deadline = monotonic_ns() + ms * 1'000'000ull;
+    while (got.seqs.size() < want && monotonic_ns() < deadline) {
+      size_t n = ends.receiver.rx_burst(rx);
+      for (size_t i = 0; i < n; ++i) {
+        check_forwarded(rx[i], c.mode, kernel_relay, got);
+        rx[i].release();
+      }
+      if (n == 0) usleep(500);
+    }
+  };
+  // Paced bursts, each received before the next: nothing on this path may overflow.
+  for (uint64_t s = 0; s < kCount; s += 20) {
+    for (uint64_t k = s; k < s + 20; ++k)
+      ends.send_udp(dst, relay ? kRelayPort : kRelayToPort, k, 18 + uint32_t(k % 400));
+    drain(s + 20, 2000);
+  }
+  // For the stack: a frame with a broken IPv4 checksum, and (relay) a port nobody relays.
+  if (stack_method) {
+    ends.send_udp(dst, relay ? kRelayPort : kRelayToPort, 90'001, 32, true);
+    if (relay) ends.send_udp(kProxyInIp, 7777, 90'002, 32);
+    usleep(50'000);
+  }
+  drain(kCount, 100);
+  stop = true;
+  runner.join();
+  nlohmann::json r = m->report();
+
+  EXPECT_EQ(got.seqs.size(), kCount) << r.dump();
+  for (auto& [seq, n] : got.seqs) EXPECT_EQ(n, 1) << "sequence " << seq << " arrived " << n;
+  EXPECT_EQ(got.bad, 0u) << got.first_bad;
+  EXPECT_EQ(r["forwarded"], kCount) << r.dump();
+  ASSERT_TRUE(r.contains("drops"));
+  if (stack_method) {
+    nlohmann::json want = {{"ipv4_bad_checksum", 1}};
+    if (relay) want["udp_no_listener"] = 1;
+    EXPECT_EQ(r["drops"]["proxy_stack"], want) << r.dump();
+    EXPECT_EQ(r["accounting"]["device_rx"], kCount + (relay ? 2 : 1)) << r.dump();
+    EXPECT_EQ(r["accounting"]["unaccounted"], 0) << r.dump();
+    EXPECT_EQ(r["drops"]["proxy_kernel"]["packet_socket_drops"], 0);
+    EXPECT_EQ(r["drops"]["proxy_tx"]["tx_dropped"], 0);
+    EXPECT_EQ(r["device"]["in"]["kind"], c.variant);
+    if (c.method == "user-thread") {
+      const auto& h = r["handoff"];
+      EXPECT_GE(h["bursts"].get<uint64_t>(), 1u);
+      EXPECT_EQ(h["frames"], r["accounting"]["device_rx"]);
+      EXPECT_EQ(h["stack_signals"], h["bursts"]);  // one wake-up per hand-off, each way
+      EXPECT_EQ(h["io_signals"], h["bursts"]);
+      EXPECT_GE(h["stack_sleeps"].get<uint64_t>(), 1u);
+      EXPECT_EQ(h["slots_in_flight_at_end"], 0);
+      EXPECT_EQ(r["drops"]["proxy_queue"]["handoff_queue_full"], 0);
+    }
+  } else {
+    for (auto& [reason, n] : r["drops"]["proxy_kernel"].items()) EXPECT_EQ(n, 0) << reason;
+  }
+  if (kernel_relay) {
+    EXPECT_EQ(r["received"], kCount);
+    EXPECT_EQ(r["drops"]["proxy_tx"]["send_failed"], 0);
+    EXPECT_EQ(r["variant"], c.variant);
+  }
+}
+
+std::vector<MethodCase> forwarding_cases() {
+  std::vector<MethodCase> v;
+  for (const MethodInfo& m : proxy_methods())
+    for (std::string_view var : m.variants) {
+      if (m.relay) v.push_back({std::string(m.name), std::string(var), ForwardMode::kRelay});
+      if (m.router) v.push_back({std::string(m.name), std::string(var), ForwardMode::kRouter});
+    }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMethods, MethodForwarding, ::testing::ValuesIn(forwarding_cases()),
+                         case_name);
+
+// Exactly one of the kernel and the Stack owns the proxy's addresses.
+TEST(AddressOwnership, KernelMethodsNeedTheKernelToOwnTheAddresses) {
+  std::string why = make_links(false);
+  if (!why.empty()) GTEST_SKIP() << why;
+  for (const char* method : {"kernel-socket", "kernel-forward"}) {
+    ForwardMode mode = find_proxy_method(method)->relay ? ForwardMode::kRelay
+                                                        : ForwardMode::kRouter;
+    std::string e = start_error(proxy_config(method, "", mode));
+    EXPECT_NE(e.find(kProxyInIp.str()), std::string::npos) << e;
+    EXPECT_NE(e.find("does not own"), std::string::npos) << e;
+  }
+}
+
+TEST(AddressOwnership, StackMethodsRefuseAKernelThatAlsoOwnsThem) {
+  std::string why = make_links(true);
+  if (!why.empty()) GTEST_SKIP() << why;
+  for (const char* method : {"raw-socket", "user-thread"}) {
+    std::string e = start_error(proxy_config(method, "", ForwardMode::kRelay));
+    EXPECT_NE(e.find(kProxyInIp.str()), std::string::npos) << e;
+    EXPECT_NE(e.find("also owns"), std::string::npos) << e;
+  }
+}
+
+TEST(KernelForward, RestoresIpForwardWhenDestroyed) {
+  std::string why = make_links(true);
+  if (!why.empty()) GTEST_SKIP() << why;
+  auto read_forward = [] {
+    std::string v;
+    std::ifstream("/proc/sys/net/ipv4/ip_forward") >> v;
+    return v;
+  };
+  ASSERT_EQ(read_forward(), "0");
+  {
+    auto m = make_proxy_method("kernel-forward");
+    m->start(proxy_config("kernel-forward", "", ForwardMode::kRouter));
+    EXPECT_EQ(read_forward(), "1");
+  }
+  EXPECT_EQ(read_forward(), "0");
+}
+
+}  // namespace
+}  // namespace ulsnet
