@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "baselines/proxy_method.h"
+#include "sandbox/protection.h"
 #include "stack/af_packet_device.h"
 #include "stack/checksum.h"
 #include "stack/clock.h"
@@ -67,20 +68,23 @@ ProxyConfig proxy_config(const std::string& method, const std::string& variant,
 
 TEST(Registry, NamesVariantsAndModesAreExactlyTheDocumentedOnes) {
   const auto& m = proxy_methods();
-  ASSERT_EQ(m.size(), 4u);
+  ASSERT_EQ(m.size(), 5u);
   EXPECT_EQ(m[0].name, "kernel-socket");
   EXPECT_EQ(m[1].name, "raw-socket");
   EXPECT_EQ(m[2].name, "user-thread");
-  EXPECT_EQ(m[3].name, "kernel-forward");
+  EXPECT_EQ(m[3].name, "sandbox");
+  EXPECT_EQ(m[4].name, "kernel-forward");
   using V = std::vector<std::string_view>;
   EXPECT_EQ(m[0].variants, (V{"batched", "per-datagram"}));
   EXPECT_EQ(m[1].variants, (V{"af_packet", "af_packet_mmap"}));
   EXPECT_EQ(m[2].variants, (V{"af_packet", "af_packet_mmap"}));
-  EXPECT_EQ(m[3].variants, (V{"ip_forward"}));
+  EXPECT_EQ(m[3].variants, (V{"af_packet_mmap"}));
+  EXPECT_EQ(m[4].variants, (V{"ip_forward"}));
   EXPECT_TRUE(m[0].relay && !m[0].router && m[0].kernel_owns_addresses);
   EXPECT_TRUE(m[1].relay && m[1].router && !m[1].kernel_owns_addresses);
   EXPECT_TRUE(m[2].relay && m[2].router && !m[2].kernel_owns_addresses);
-  EXPECT_TRUE(!m[3].relay && m[3].router && m[3].kernel_owns_addresses);
+  EXPECT_TRUE(m[3].relay && m[3].router && !m[3].kernel_owns_addresses);
+  EXPECT_TRUE(!m[4].relay && m[4].router && m[4].kernel_owns_addresses);
   for (const MethodInfo& i : m) {
     EXPECT_FALSE(i.doc.empty()) << i.name;
     EXPECT_EQ(find_proxy_method(i.name), &i);
@@ -318,6 +322,15 @@ TEST_P(MethodForwarding, NumberedStreamArrivesIntactAndEveryFrameIsAccounted) {
       EXPECT_GE(h["stack_sleeps"].get<uint64_t>(), 1u);
       EXPECT_EQ(h["slots_in_flight_at_end"], 0);
       EXPECT_EQ(r["drops"]["proxy_queue"]["handoff_queue_full"], 0);
+    }
+    if (c.method == "sandbox") {
+      // The Stack ran as an extension, one upcall per received burst, in the mode recorded.
+      EXPECT_EQ(r["protection"], protection_mode_name(best_protection_mode())) << r.dump();
+      EXPECT_EQ(r["extension"]["state"], "active");
+      EXPECT_EQ(r["extension"]["faults"], 0);
+      EXPECT_GE(r["extension"]["upcalls"].get<uint64_t>(), kCount / 20);
+      EXPECT_LE(r["extension"]["upcalls"].get<uint64_t>(), kCount + 2);
+      EXPECT_EQ(r["drops"]["proxy_extension"]["extension_not_active"], 0);
     }
   } else {
     for (auto& [reason, n] : r["drops"]["proxy_kernel"].items()) EXPECT_EQ(n, 0) << reason;

@@ -13,6 +13,10 @@
 //   user-thread     device I/O in one thread, the Stack in another, frames handed over queues
 //                   with blocking wake-ups so every hand-off pays for scheduling. Variants as
 //                   raw-socket.
+//   sandbox         the ulsnet Stack as a sandbox extension (sandbox/): its state in the shared
+//                   region, invoked by an upcall per received burst under a protection domain.
+//                   Variants name the device: "af_xdp" (AF_XDP with the region's packet pool
+//                   as UMEM) and "af_packet_mmap" (to compare invocation with raw-socket alone).
 //   kernel-forward  the kernel's own IP forwarding (router mode only): the reference for router
 //                   mode. The method only switches ip_forward on and counts.
 #pragma once
@@ -54,6 +58,9 @@ struct ProxyConfig {
   uint32_t pool_frames = 4096; // PacketPool size per device
   bool verify_udp_checksum = true;
   bool static_neighbors = true;  // seed ARP with both peers (else resolve by ARP)
+  // sandbox only: the extension's protection domain, "auto" | "pkey" | "mprotect" | "none"
+  // (see sandbox/protection.h); auto = the strongest this machine has.
+  std::string protection = "auto";
 };
 
 // Thrown by start() when the method cannot run here, with a message that says why

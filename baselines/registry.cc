@@ -12,6 +12,7 @@ std::unique_ptr<ProxyMethod> make_kernel_socket_relay();
 std::unique_ptr<ProxyMethod> make_kernel_forward();
 std::unique_ptr<ProxyMethod> make_raw_socket();
 std::unique_ptr<ProxyMethod> make_user_thread();
+std::unique_ptr<ProxyMethod> make_sandbox_method();
 
 namespace {
 
@@ -33,6 +34,10 @@ const std::vector<Entry>& entries() {
         "packet-socket I/O in one thread, the ulsnet Stack in another; every hand-off is an "
         "eventfd wake-up each way"},
        make_user_thread},
+      {{"sandbox", {"af_packet_mmap"}, true, true, false,
+        "the ulsnet Stack as a sandbox extension: state in the shared region, one upcall per "
+        "received burst under a protection domain (sandbox/)"},
+       make_sandbox_method},
       {{"kernel-forward", {"ip_forward"}, false, true, true,
         "the kernel's own IP forwarding: the reference for router mode"},
        make_kernel_forward},

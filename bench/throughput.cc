@@ -21,6 +21,7 @@
 #include "bench/topology.h"
 #include "bench/traffic.h"
 #include "bench/trial.h"
+#include "sandbox/protection.h"
 
 namespace ulsnet {
 namespace {
@@ -35,6 +36,7 @@ struct Options {
   bool quick = false;
   std::string out;
   uint32_t batch = 32;
+  std::string protection = "auto";
   uint64_t max_packets = 5'000'000;
   bool pin = true;
   bool calibrate = true;
@@ -131,6 +133,9 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   app.add_option("--max-packets", o.max_packets, "upper bound on datagrams per trial")
       ->check(CLI::Range(1000, 100'000'000));
+  app.add_option("--protection", o.protection,
+                 "sandbox method's protection domain: auto, pkey, mprotect or none")
+      ->check(CLI::IsMember({"auto", "pkey", "mprotect", "none"}));
   app.add_flag("!--no-pin", o.pin, "do not pin generator+sink to CPU 0 and the proxy to CPU 1");
   app.add_flag("!--no-calibrate", o.calibrate,
                "skip the two-host calibration (generator straight to sink, no proxy)");
@@ -152,7 +157,14 @@ int run(int argc, char** argv) {
     if (!app.count("--reps")) o.reps = 1;
     if (!app.count("--methods"))
       o.methods = {"kernel-socket:batched", "kernel-socket:per-datagram", "raw-socket:af_packet",
-                   "user-thread:af_packet", "kernel-forward"};
+                   "user-thread:af_packet", "sandbox", "kernel-forward"};
+  }
+  std::string protection_in_force;
+  try {
+    protection_in_force = protection_mode_name(parse_protection_mode(o.protection));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "throughput: --protection: {}\n", e.what());
+    return 2;
   }
   for (uint32_t s : o.sizes)
     if (s < kMinPayload || s > kMaxPayload) {
@@ -235,6 +247,7 @@ int run(int argc, char** argv) {
                    {"rates", o.rates}, {"rates_all_sizes", o.rates_all_sizes},
                    {"duration_s", o.duration}, {"reps", o.reps}, {"quick", o.quick},
                    {"batch", o.batch}, {"max_packets", o.max_packets},
+                   {"protection", o.protection}, {"protection_in_force", protection_in_force},
                    {"pinning", pin ? "generator and sink on CPU 0, proxy on CPU 1" : "none"},
                    {"drain_s", 0.3}, {"argv", std::vector<std::string>(argv, argv + argc)},
                    {"generator", "kernel UDP socket, sendmmsg"},
@@ -317,7 +330,7 @@ int run(int argc, char** argv) {
         uint64_t sent = 0, received = 0;
         int64_t unaccounted = 0;
         nlohmann::json drops = nlohmann::json::object();
-        std::string device_mode = "n/a", error;
+        std::string device_mode = "n/a", protection = "n/a", error;
         for (int rep = 0; rep < o.reps; ++rep) {
           TrialConfig tc;
           tc.method = std::string(job.info->name);
@@ -328,6 +341,7 @@ int run(int argc, char** argv) {
           tc.duration_s = o.duration;
           tc.batch = o.batch;
           tc.max_packets = o.max_packets;
+          tc.protection = o.protection;
           tc.run_id = ++run_id;
           if (pin) tc.generator_cpu = 0, tc.sink_cpu = 0, tc.proxy_cpu = 1;
           nlohmann::json s = run_trial(*topo, tc);
@@ -354,6 +368,7 @@ int run(int argc, char** argv) {
           unaccounted += s["unaccounted"].get<int64_t>();
           add_drops(drops, s["drops"]);
           if (s["proxy"].contains("device_mode")) device_mode = s["proxy"]["device_mode"];
+          if (s["proxy"].contains("protection")) protection = s["proxy"]["protection"];
           res["samples"].push_back(s);
         }
         double med = median(delivered);
@@ -385,7 +400,7 @@ int run(int argc, char** argv) {
         res["cpu_ns_per_forwarded_proxy_process"] = median(cpu_fwd);
         res["cpu_ns_per_received_all_cpus"] = median(cpu_all);
         res["labels"] = {{"hosts", "netns"}, {"kernel", "stock"}, {"accelerator", "none"},
-                         {"device_mode", device_mode}, {"protection", "n/a"}};
+                         {"device_mode", device_mode}, {"protection", protection}};
         if (!error.empty()) res["error"] = error;
         doc["results"].push_back(res);
       }

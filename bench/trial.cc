@@ -138,6 +138,7 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   pc.in = topo.proxy_port_in();
   pc.out = topo.proxy_port_out();
   pc.batch = cfg.batch;
+  pc.protection = cfg.protection;
 
   std::string err;
   auto sink = start_sink(topo, cfg, err);

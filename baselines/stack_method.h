@@ -1,0 +1,191 @@
+// What the methods that run the ulsnet Stack share (raw-socket, user-thread, sandbox): the
+// Stack's configuration from a ProxyConfig, thread CPU times, and the common report with its
+// packet accounting. Internal to baselines/ and sandbox/.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "baselines/method_checks.h"
+#include "baselines/proxy_method.h"
+#include "stack/device.h"
+#include "stack/device_factory.h"
+#include "stack/stack.h"
+
+namespace ulsnet {
+namespace stack_methods {
+
+inline constexpr int kIdleWaitMs = 10;  // poll bound when idle: stop is seen within this
+
+// CPU time and context switches of the calling thread.
+struct ThreadTimes {
+  uint64_t user_ns = 0, sys_ns = 0, voluntary_switches = 0, involuntary_switches = 0;
+};
+
+inline ThreadTimes thread_times() {
+  rusage r{};
+  getrusage(RUSAGE_THREAD, &r);
+  auto ns = [](const timeval& t) {
+    return uint64_t(t.tv_sec) * 1'000'000'000ull + uint64_t(t.tv_usec) * 1000;
+  };
+  return {ns(r.ru_utime), ns(r.ru_stime), uint64_t(r.ru_nvcsw), uint64_t(r.ru_nivcsw)};
+}
+
+inline nlohmann::json times_since(const ThreadTimes& t0) {
+  ThreadTimes t = thread_times();
+  return {{"user_ns", t.user_ns - t0.user_ns},
+          {"sys_ns", t.sys_ns - t0.sys_ns},
+          {"voluntary_switches", t.voluntary_switches - t0.voluntary_switches},
+          {"involuntary_switches", t.involuntary_switches - t0.involuntary_switches}};
+}
+
+inline StackConfig stack_config(const ProxyConfig& cfg, FrameAllocator* in_alloc,
+                         FrameAllocator* out_alloc) {
+  StackConfig s;
+  s.mode = cfg.mode;
+  s.ifaces.resize(2);
+  const ProxyPort* ports[2] = {&cfg.in, &cfg.out};
+  FrameAllocator* allocs[2] = {in_alloc, out_alloc};
+  for (int i = 0; i < 2; ++i) {
+    s.ifaces[size_t(i)].name = ports[i]->ifname;
+    s.ifaces[size_t(i)].mac = ports[i]->mac;
+    s.ifaces[size_t(i)].ip = ports[i]->ip;
+    s.ifaces[size_t(i)].prefix_len = ports[i]->prefix_len;
+    s.ifaces[size_t(i)].allocator = allocs[i];
+  }
+  if (cfg.mode == ForwardMode::kRelay) {
+    RelayRule r;
+    r.listen_port = cfg.relay_port;
+    r.to_ip = cfg.out.peer_ip;
+    r.to_port = cfg.relay_to_port;
+    s.relays.push_back(r);
+  }
+  if (cfg.static_neighbors)
+    for (const ProxyPort* p : ports) s.neighbors.push_back({p->peer_ip, p->peer_mac});
+  s.verify_udp_checksum = cfg.verify_udp_checksum;
+  return s;
+}
+
+inline nlohmann::json device_json(const Device& d, const DeviceStats& s) {
+  return {{"kind", d.kind()},
+          {"ifname", d.ifname()},
+          {"copy_mode", d.copy_mode()},
+          {"rx_frames", s.rx_frames},
+          {"rx_bytes", s.rx_bytes},
+          {"tx_frames", s.tx_frames},
+          {"tx_bytes", s.tx_bytes},
+          {"tx_dropped", s.tx_dropped},
+          {"rx_kernel_drops", s.rx_kernel_drops},
+          {"rx_no_buffer", s.rx_no_buffer},
+          {"rx_truncated", s.rx_truncated},
+          {"syscalls", s.syscalls},
+          {"copies", s.copies}};
+}
+
+inline nlohmann::json stack_drops_json(const DropCounters& d) {
+  nlohmann::json j = nlohmann::json::object();
+  for (size_t r = 0; r < kDropReasonCount; ++r)
+    if (d.by_reason[r] != 0) j[std::string(drop_reason_name(DropReason(r)))] = d.by_reason[r];
+  return j;
+}
+
+inline nlohmann::json stack_json(const StackCounters& c) {
+  return {{"rx_frames", c.rx_frames},
+          {"forwarded", c.forwarded},
+          {"consumed", c.consumed},
+          {"generated", c.generated},
+          {"generate_failed", c.generate_failed},
+          {"arp_requests_sent", c.arp_requests_sent},
+          {"arp_replies_sent", c.arp_replies_sent},
+          {"icmp_echo_replies", c.icmp_echo_replies},
+          {"icmp_time_exceeded_sent", c.icmp_time_exceeded_sent},
+          {"drops", stack_drops_json(c.drops)}};
+}
+
+// What raw-socket and user-thread share: config checks, two devices (0 = in, 1 = out), one
+// Stack, and the report.
+class StackMethod : public ProxyMethod {
+ protected:
+  explicit StackMethod(std::string name) : name_(std::move(name)) {}
+
+  // Checks the config and opens both devices. Throws MethodError.
+  void open_devices(const ProxyConfig& cfg) {
+    kind_ = check_method_config(name_, cfg);
+    for (const ProxyPort* p : {&cfg.in, &cfg.out})
+      if (p->mac.is_zero() || p->ip.v == 0)
+        throw MethodError(name_ + ": interface " + p->ifname +
+                          " needs the Stack's MAC and IP address in the config");
+    batch_ = std::min<uint32_t>(cfg.batch, 1024);
+    DeviceOptions o;
+    o.pool_frames = cfg.pool_frames;
+    o.batch = batch_;
+    try {
+      dev_[0] = make_device(kind_, cfg.in.ifname, o);
+      dev_[1] = make_device(kind_, cfg.out.ifname, o);
+    } catch (const std::exception& e) {
+      throw MethodError(name_ + ": " + e.what());
+    }
+  }
+
+  void make_stack(const ProxyConfig& cfg, FrameAllocator* in_alloc, FrameAllocator* out_alloc) {
+    try {
+      stack_ = std::make_unique<Stack>(stack_config(cfg, in_alloc, out_alloc));
+      stack_raw_ = stack_.get();
+    } catch (const std::exception& e) {
+      throw MethodError(name_ + ": stack config: " + e.what());
+    }
+  }
+
+  // The common report. Every frame a device received ends as forwarded, consumed, a stack drop
+  // or (user-thread) a hand-off queue drop; "accounting" shows the balance.
+  nlohmann::json base_report(uint64_t queue_drops) {
+    const StackCounters& c = stack_raw_->counters();
+    nlohmann::json j;
+    j["forwarded"] = c.forwarded;
+    j["stack"] = stack_json(c);
+    uint64_t kernel_drops = 0, truncated = 0, tx_dropped = 0, device_rx = 0;
+    const char* side[2] = {"in", "out"};
+    for (int i = 0; i < 2; ++i) {
+      DeviceStats s = dev_[i]->stats();
+      j["device"][side[i]] = device_json(*dev_[i], s);
+      kernel_drops += s.rx_kernel_drops;
+      truncated += s.rx_truncated;
+      tx_dropped += s.tx_dropped;
+      device_rx += s.rx_frames;
+    }
+    j["drops"]["proxy_stack"] = stack_drops_json(c.drops);
+    // Dropped before the method saw them: the packet socket's queue or ring was full, or the
+    // frame was longer than the buffer the device gave the kernel.
+    j["drops"]["proxy_kernel"] = {{"packet_socket_drops", kernel_drops},
+                                  {"rx_truncated", truncated}};
+    // Transmit drops include the stack's own generated frames (ARP, ICMP), which are rare.
+    j["drops"]["proxy_tx"] = {{"tx_dropped", tx_dropped}};
+    const uint64_t ended = c.forwarded + c.consumed + c.drops.total() + queue_drops;
+    j["accounting"] = {{"device_rx", device_rx},
+                       {"stack_rx", c.rx_frames},
+                       {"forwarded", c.forwarded},
+                       {"consumed", c.consumed},
+                       {"stack_drops", c.drops.total()},
+                       {"queue_drops", queue_drops},
+                       {"unaccounted", int64_t(device_rx) - int64_t(ended)}};
+    j["device_kind"] = kind_;
+    j["device_mode"] = dev_[0]->copy_mode();
+    j["batch"] = batch_;
+    return j;
+  }
+
+  std::string name_;
+  std::string kind_;
+  uint32_t batch_ = 32;
+  std::unique_ptr<Device> dev_[2];
+  std::unique_ptr<Stack> stack_;
+  Stack* stack_raw_ = nullptr;  // the Stack in use (owned by stack_, or living elsewhere)
+};
+
+}  // namespace stack_methods
+}  // namespace ulsnet
