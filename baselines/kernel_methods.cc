@@ -150,6 +150,8 @@ class KernelSocketRelay final : public ProxyMethod {
     // Datagrams the relay received and could not send (each also shows in send_errors; the
     // kernel's Udp.SndbufErrors counts some of the same, so it is informational only).
     j["drops"]["proxy_tx"] = {{"send_failed", send_failed_}};
+    // ENOBUFS: the interface dropped the datagram and counts it too (see bench/trial.cc).
+    j["tx_refused_by_link"] = send_errors_.count(ENOBUFS) ? send_errors_.at(ENOBUFS) : 0;
     nlohmann::json errs = nlohmann::json::object();
     for (const auto& [e, n] : send_errors_) errs[errno_name(e)] = n;
     j["send_errors"] = errs;

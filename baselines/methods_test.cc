@@ -68,23 +68,26 @@ ProxyConfig proxy_config(const std::string& method, const std::string& variant,
 
 TEST(Registry, NamesVariantsAndModesAreExactlyTheDocumentedOnes) {
   const auto& m = proxy_methods();
-  ASSERT_EQ(m.size(), 5u);
+  ASSERT_EQ(m.size(), 6u);
   EXPECT_EQ(m[0].name, "kernel-socket");
   EXPECT_EQ(m[1].name, "raw-socket");
   EXPECT_EQ(m[2].name, "user-thread");
   EXPECT_EQ(m[3].name, "sandbox");
-  EXPECT_EQ(m[4].name, "kernel-forward");
+  EXPECT_EQ(m[4].name, "xdp-redirect");
+  EXPECT_EQ(m[5].name, "kernel-forward");
   using V = std::vector<std::string_view>;
   EXPECT_EQ(m[0].variants, (V{"batched", "per-datagram"}));
   EXPECT_EQ(m[1].variants, (V{"af_packet", "af_packet_mmap"}));
   EXPECT_EQ(m[2].variants, (V{"af_packet", "af_packet_mmap"}));
   EXPECT_EQ(m[3].variants, (V{"af_packet_mmap"}));
-  EXPECT_EQ(m[4].variants, (V{"ip_forward"}));
+  EXPECT_EQ(m[4].variants, (V{"native", "skb"}));
+  EXPECT_EQ(m[5].variants, (V{"ip_forward"}));
   EXPECT_TRUE(m[0].relay && !m[0].router && m[0].kernel_owns_addresses);
   EXPECT_TRUE(m[1].relay && m[1].router && !m[1].kernel_owns_addresses);
   EXPECT_TRUE(m[2].relay && m[2].router && !m[2].kernel_owns_addresses);
   EXPECT_TRUE(m[3].relay && m[3].router && !m[3].kernel_owns_addresses);
-  EXPECT_TRUE(!m[4].relay && m[4].router && m[4].kernel_owns_addresses);
+  EXPECT_TRUE(m[4].relay && m[4].router && m[4].kernel_owns_addresses && m[4].needs_veth_napi);
+  EXPECT_TRUE(!m[5].relay && m[5].router && m[5].kernel_owns_addresses);
   for (const MethodInfo& i : m) {
     EXPECT_FALSE(i.doc.empty()) << i.name;
     EXPECT_EQ(find_proxy_method(i.name), &i);
@@ -133,7 +136,7 @@ TEST(Registry, WrongModeUnknownVariantAndMissingInterfaceAreClearErrors) {
 
 // ---- Forwarding: root and a private namespace.
 
-std::string make_links(bool kernel_addresses) {
+std::string make_links(bool kernel_addresses, bool veth_napi = false) {
   if (geteuid() != 0) return "needs root for namespaces and packet sockets";
   if (unshare(CLONE_NEWNET) != 0)
     return std::string("unshare(CLONE_NEWNET) failed: ") + std::strerror(errno);
@@ -145,6 +148,9 @@ std::string make_links(bool kernel_addresses) {
       " type veth peer name r0 address " + kReceiverWireMac.str() +
       " && for d in lo s0 p0 p1 r0; do ip link set $d up; done";
   if (!sh(links)) return "cannot create veth pairs with iproute2";
+  // XDP redirects into p1 reach r0 only if r0 is in NAPI mode (GRO on).
+  if (veth_napi && !sh("ethtool -K r0 gro on && ethtool -K s0 gro on"))
+    return "ethtool cannot turn GRO on for the veth (needed for XDP redirect into it)";
   if (kernel_addresses &&
       !sh("ip addr add " + kProxyInIp.str() + "/24 dev p0 && ip addr add " + kProxyOutIp.str() +
           "/24 dev p1 && ip neigh replace " + kSenderIp.str() + " lladdr " + kSenderMac.str() +
@@ -244,7 +250,7 @@ TEST_P(MethodForwarding, NumberedStreamArrivesIntactAndEveryFrameIsAccounted) {
   const MethodCase& c = GetParam();
   const MethodInfo* info = find_proxy_method(c.method);
   ASSERT_NE(info, nullptr);
-  std::string why = make_links(info->kernel_owns_addresses);
+  std::string why = make_links(info->kernel_owns_addresses, info->needs_veth_napi);
   if (!why.empty()) GTEST_SKIP() << why;
   const bool kernel_relay = c.method == "kernel-socket";
   if (kernel_relay && !sh("ethtool -K p1 tx off"))
@@ -393,6 +399,35 @@ TEST(KernelForward, RestoresIpForwardWhenDestroyed) {
     EXPECT_EQ(read_forward(), "1");
   }
   EXPECT_EQ(read_forward(), "0");
+}
+
+TEST(XdpRedirect, DetachesItsProgramsAndNeverReplacesAnother) {
+  std::string why = make_links(true, true);
+  if (!why.empty()) GTEST_SKIP() << why;
+  auto has_xdp = [](const char* dev) { return sh(std::string("ip link show ") + dev + " | grep -q xdp"); };
+  {
+    auto m = make_proxy_method("xdp-redirect");
+    m->start(proxy_config("xdp-redirect", "native", ForwardMode::kRelay));
+    EXPECT_TRUE(has_xdp("p0"));
+    EXPECT_TRUE(has_xdp("p1"));
+  }
+  EXPECT_FALSE(has_xdp("p0"));
+  EXPECT_FALSE(has_xdp("p1"));
+  // Someone else's program on p1: refused with a clear error, theirs left in place, ours
+  // (already attached to p0) removed again.
+  {
+    auto other = make_proxy_method("xdp-redirect");
+    other->start(proxy_config("xdp-redirect", "native", ForwardMode::kRelay));
+    auto m = make_proxy_method("xdp-redirect");
+    try {
+      m->start(proxy_config("xdp-redirect", "native", ForwardMode::kRelay));
+      ADD_FAILURE() << "attached over another XDP program";
+    } catch (const MethodError& e) {
+      EXPECT_NE(std::string(e.what()).find("already attached"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(has_xdp("p0"));
+  }
+  EXPECT_FALSE(has_xdp("p0"));
 }
 
 }  // namespace

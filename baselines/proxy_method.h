@@ -17,6 +17,8 @@
 //                   region, invoked by an upcall per received burst under a protection domain.
 //                   Variants name the device: "af_xdp" (AF_XDP with the region's packet pool
 //                   as UMEM) and "af_packet_mmap" (to compare invocation with raw-socket alone).
+//   xdp-redirect    an in-kernel XDP program doing the Stack's rewrite and redirecting to the
+//                   other interface: the fastest this path allows. Variants: "native", "skb".
 //   kernel-forward  the kernel's own IP forwarding (router mode only): the reference for router
 //                   mode. The method only switches ip_forward on and counts.
 #pragma once
@@ -91,6 +93,9 @@ struct MethodInfo {
   bool router;                             // supports router mode
   bool kernel_owns_addresses;  // proxy's kernel holds its IP addresses (else the Stack does)
   std::string_view doc;
+  // Forwards by XDP redirect into the veth toward the receiver: the receiving veth end must be
+  // in NAPI mode (TopologyOptions::veth_napi) or the kernel drops every redirected frame.
+  bool needs_veth_napi = false;
 };
 
 // The registry: every method, in the order experiments run them.

@@ -13,6 +13,7 @@ std::unique_ptr<ProxyMethod> make_kernel_forward();
 std::unique_ptr<ProxyMethod> make_raw_socket();
 std::unique_ptr<ProxyMethod> make_user_thread();
 std::unique_ptr<ProxyMethod> make_sandbox_method();
+std::unique_ptr<ProxyMethod> make_xdp_redirect();
 
 namespace {
 
@@ -38,6 +39,10 @@ const std::vector<Entry>& entries() {
         "the ulsnet Stack as a sandbox extension: state in the shared region, one upcall per "
         "received burst under a protection domain (sandbox/)"},
        make_sandbox_method},
+      {{"xdp-redirect", {"native", "skb"}, true, true, true,
+        "an in-kernel XDP program doing the Stack's rewrite and redirecting to the other "
+        "interface: the limit of the proxy host's path", true},
+       make_xdp_redirect},
       {{"kernel-forward", {"ip_forward"}, false, true, true,
         "the kernel's own IP forwarding: the reference for router mode"},
        make_kernel_forward},

@@ -80,6 +80,7 @@ inline nlohmann::json device_json(const Device& d, const DeviceStats& s) {
           {"tx_frames", s.tx_frames},
           {"tx_bytes", s.tx_bytes},
           {"tx_dropped", s.tx_dropped},
+          {"tx_refused", s.tx_refused},
           {"rx_kernel_drops", s.rx_kernel_drops},
           {"rx_no_buffer", s.rx_no_buffer},
           {"rx_truncated", s.rx_truncated},
@@ -148,7 +149,7 @@ class StackMethod : public ProxyMethod {
     nlohmann::json j;
     j["forwarded"] = c.forwarded;
     j["stack"] = stack_json(c);
-    uint64_t kernel_drops = 0, truncated = 0, tx_dropped = 0, device_rx = 0;
+    uint64_t kernel_drops = 0, truncated = 0, tx_dropped = 0, device_rx = 0, tx_refused = 0;
     const char* side[2] = {"in", "out"};
     for (int i = 0; i < 2; ++i) {
       DeviceStats s = dev_[i]->stats();
@@ -156,6 +157,7 @@ class StackMethod : public ProxyMethod {
       kernel_drops += s.rx_kernel_drops;
       truncated += s.rx_truncated;
       tx_dropped += s.tx_dropped;
+      tx_refused += s.tx_refused;
       device_rx += s.rx_frames;
     }
     j["drops"]["proxy_stack"] = stack_drops_json(c.drops);
@@ -165,6 +167,9 @@ class StackMethod : public ProxyMethod {
                                   {"rx_truncated", truncated}};
     // Transmit drops include the stack's own generated frames (ARP, ICMP), which are rare.
     j["drops"]["proxy_tx"] = {{"tx_dropped", tx_dropped}};
+    // The part of those the interface dropped and counts too (the harness subtracts it from
+    // the link stage so that no frame is counted twice).
+    j["tx_refused_by_link"] = tx_refused;
     const uint64_t ended = c.forwarded + c.consumed + c.drops.total() + queue_drops;
     j["accounting"] = {{"device_rx", device_rx},
                        {"stack_rx", c.rx_frames},

@@ -72,6 +72,22 @@ TEST(Topology, SigtermRemovesNamespaces) {
   for (auto& x : names) EXPECT_FALSE(ns_exists(x)) << x << " outlived SIGTERM";
 }
 
+TEST(Topology, NapiThreadsArePinnedToTheirHostsCpus) {
+  SKIP_UNLESS_ROOT();
+  TopologyOptions o;
+  o.veth_napi = true;
+  o.proxy_napi_cpu = 0;
+  o.receiver_napi_cpu = 0;
+  Topology t(o);
+  const std::string& r = t.napi_report();
+  for (const char* dev : {"napi/p0-", "napi/p1-", "napi/r0-"}) EXPECT_NE(r.find(dev), std::string::npos) << r;
+  EXPECT_EQ(r.find("on CPU 1"), std::string::npos) << r;
+  EXPECT_EQ(run_command("ip netns exec " + t.proxy_in.ns + " cat /sys/class/net/p0/threaded"), "1\n");
+  EXPECT_NE(run_command("ip netns exec " + t.receiver.ns + " ethtool -k r0"), "");
+  EXPECT_NE(run_command("ip netns exec " + t.receiver.ns + " ethtool -k r0").find("generic-receive-offload: on"),
+            std::string::npos);
+}
+
 TEST(Traffic, TwoHostsEveryPacketArrivesIntact) {
   SKIP_UNLESS_ROOT();
   TopologyOptions o;
@@ -146,6 +162,7 @@ TEST_P(MethodForwarding, NumberedStreamArrivesOrIsCountedAsDropped) {
   const MethodCase& c = GetParam();
   TopologyOptions to;
   to.proxy_kernel_addresses = find_proxy_method(c.method)->kernel_owns_addresses;
+  to.veth_napi = find_proxy_method(c.method)->needs_veth_napi;
   Topology t(to);
   TrialConfig tc;
   tc.method = c.method;
@@ -182,6 +199,7 @@ TEST_P(RouterTransparency, PingWorksAcrossTheProxyWithDynamicArp) {
   const MethodCase& c = GetParam();
   TopologyOptions to;
   to.proxy_kernel_addresses = find_proxy_method(c.method)->kernel_owns_addresses;
+  to.veth_napi = find_proxy_method(c.method)->needs_veth_napi;
   to.static_neighbors = false;  // hosts and the stack resolve each other by ARP
   Topology t(to);
   ProxyConfig pc;

@@ -37,6 +37,8 @@ struct Options {
   std::string out;
   uint32_t batch = 32;
   std::string protection = "auto";
+  bool veth_napi = true;
+  bool napi_per_host = true;
   uint64_t max_packets = 5'000'000;
   bool pin = true;
   bool calibrate = true;
@@ -136,6 +138,12 @@ int run(int argc, char** argv) {
   app.add_option("--protection", o.protection,
                  "sandbox method's protection domain: auto, pkey, mprotect or none")
       ->check(CLI::IsMember({"auto", "pkey", "mprotect", "none"}));
+  app.add_flag("!--no-veth-napi", o.veth_napi,
+               "veth receive through the per-CPU backlog (GRO off), except for methods that need "
+               "NAPI (xdp-redirect); then every receive runs as softirq on the sending CPU");
+  app.add_flag("!--napi-on-sender-cpu", o.napi_per_host,
+               "leave veth NAPI polling as softirq on the sending CPU instead of kernel threads "
+               "pinned to the receiving host's CPU (proxy: CPU 1, receiver: CPU 0)");
   app.add_flag("!--no-pin", o.pin, "do not pin generator+sink to CPU 0 and the proxy to CPU 1");
   app.add_flag("!--no-calibrate", o.calibrate,
                "skip the two-host calibration (generator straight to sink, no proxy)");
@@ -157,7 +165,7 @@ int run(int argc, char** argv) {
     if (!app.count("--reps")) o.reps = 1;
     if (!app.count("--methods"))
       o.methods = {"kernel-socket:batched", "kernel-socket:per-datagram", "raw-socket:af_packet",
-                   "user-thread:af_packet", "sandbox", "kernel-forward"};
+                   "user-thread:af_packet", "sandbox", "xdp-redirect:native", "kernel-forward"};
   }
   std::string protection_in_force;
   try {
@@ -248,6 +256,8 @@ int run(int argc, char** argv) {
                    {"duration_s", o.duration}, {"reps", o.reps}, {"quick", o.quick},
                    {"batch", o.batch}, {"max_packets", o.max_packets},
                    {"protection", o.protection}, {"protection_in_force", protection_in_force},
+                   {"veth_napi_all_methods", o.veth_napi},
+                   {"napi_threads_per_host", o.napi_per_host},
                    {"pinning", pin ? "generator and sink on CPU 0, proxy on CPU 1" : "none"},
                    {"drain_s", 0.3}, {"argv", std::vector<std::string>(argv, argv + argc)},
                    {"generator", "kernel UDP socket, sendmmsg"},
@@ -309,6 +319,8 @@ int run(int argc, char** argv) {
   for (const Job& job : jobs) {
     TopologyOptions to;
     to.proxy_kernel_addresses = job.info->kernel_owns_addresses;
+    to.veth_napi = job.info->needs_veth_napi || o.veth_napi;
+    if (pin && to.veth_napi && o.napi_per_host) to.proxy_napi_cpu = 1, to.receiver_napi_cpu = 0;
     std::unique_ptr<Topology> topo;
     try {
       topo = std::make_unique<Topology>(to);
@@ -400,7 +412,10 @@ int run(int argc, char** argv) {
         res["cpu_ns_per_forwarded_proxy_process"] = median(cpu_fwd);
         res["cpu_ns_per_received_all_cpus"] = median(cpu_all);
         res["labels"] = {{"hosts", "netns"}, {"kernel", "stock"}, {"accelerator", "none"},
-                         {"device_mode", device_mode}, {"protection", protection}};
+                         {"device_mode", device_mode}, {"protection", protection},
+                         {"veth_napi", to.veth_napi},
+                         {"proxy_napi", topo->napi_report().empty() ? "softirq on the sending CPU"
+                                                                     : topo->napi_report()}};
         if (!error.empty()) res["error"] = error;
         doc["results"].push_back(res);
       }

@@ -1,5 +1,12 @@
 #include "bench/topology.h"
 
+#include <sched.h>
+
+#include <cctype>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
 #include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -108,6 +115,34 @@ std::vector<std::string> live_namespaces() {
   return v;
 }
 
+namespace {
+
+// Kernel threads polling `ifname`'s NAPI contexts ("napi/<ifname>-<id>"), pinned to `cpu`.
+// Returns a description for the results. Other runs' interfaces of the same name would be
+// matched too; every run uses the proxy's CPU for them, so that is harmless.
+std::string pin_napi_threads(const std::string& ifname, int cpu) {
+  std::string out;
+  const std::string prefix = "napi/" + ifname + "-";
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = e.path().filename();
+    if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
+    std::string comm;
+    std::ifstream(e.path() / "comm") >> comm;
+    if (comm.rfind(prefix, 0) != 0) continue;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(std::stoi(pid), sizeof set, &set) != 0)
+      throw std::runtime_error("cannot pin " + comm + " to CPU " + std::to_string(cpu) + ": " +
+                               std::strerror(errno));
+    out += (out.empty() ? "" : ", ") + comm + " (pid " + pid + ") on CPU " + std::to_string(cpu);
+  }
+  if (out.empty()) throw std::runtime_error("no NAPI thread found for " + ifname);
+  return out;
+}
+
+}  // namespace
+
 Topology::Topology(const TopologyOptions& opt) {
   if (geteuid() != 0) throw std::runtime_error("creating hosts needs root (ip netns add)");
   install_cleanup_handler();
@@ -143,6 +178,11 @@ Topology::Topology(const TopologyOptions& opt) {
         run_command("ip netns exec " + h->ns + " ethtool -K " + h->ifname + " tx off >/dev/null");
         run_command("ip -n " + h->ns + " link set " + h->ifname + " up");
       }
+      // After `up`: the veth enables NAPI when GRO is switched on while the device is up.
+      for (const HostPort* h : {&a, &b}) {
+        if (opt.veth_napi)
+          run_command("ip netns exec " + h->ns + " ethtool -K " + h->ifname + " gro on >/dev/null");
+      }
     };
     auto addr = [&](const HostPort& h) {
       run_command("ip -n " + h.ns + " addr add " + h.ip.str() + "/24 dev " + h.ifname);
@@ -162,6 +202,16 @@ Topology::Topology(const TopologyOptions& opt) {
         addr(proxy_in);
         addr(proxy_out);
       }
+      auto threaded = [&](const HostPort& h, int cpu) {
+        run_command("ip netns exec " + h.ns + " sh -c 'echo 1 > /sys/class/net/" + h.ifname +
+                    "/threaded'");
+        napi_ += (napi_.empty() ? "" : "; ") + pin_napi_threads(h.ifname, cpu);
+      };
+      if (opt.veth_napi && opt.proxy_napi_cpu >= 0) {
+        threaded(proxy_in, opt.proxy_napi_cpu);
+        threaded(proxy_out, opt.proxy_napi_cpu);
+      }
+      if (opt.veth_napi && opt.receiver_napi_cpu >= 0) threaded(receiver, opt.receiver_napi_cpu);
       if (opt.static_neighbors) {
         neigh(sender, proxy_in);
         neigh(receiver, proxy_out);

@@ -32,6 +32,18 @@ struct TopologyOptions {
   bool three_hosts = true;             // false: sender -- receiver directly (calibration)
   bool proxy_kernel_addresses = true;  // see above
   bool static_neighbors = true;        // else hosts resolve each other by ARP
+  // GRO on every veth end, which puts veth receive in NAPI mode (a per-queue ring drained by
+  // a NAPI poll instead of the per-CPU backlog). XDP redirects and XDP_TX into a veth are
+  // dropped unless the receiving end is in NAPI mode, so xdp-redirect and the in-kernel
+  // generator need it; results record it.
+  bool veth_napi = false;
+  // With veth_napi: the proxy's interfaces poll in NAPI kernel threads pinned to this CPU
+  // (-1: softirq on whichever CPU sent the frame, i.e. the sender's). A real proxy host does
+  // its kernel receive work on its own CPUs; this puts it on the proxy's CPU here too.
+  int proxy_napi_cpu = -1;
+  // Likewise for the receiver's interface (its host's CPU), so that the proxy's CPU does not
+  // pay for the receiver's kernel receive work (veth receive runs on the sending CPU).
+  int receiver_napi_cpu = -1;
 };
 
 struct HostPort {
@@ -54,10 +66,13 @@ class Topology {
   ProxyPort proxy_port_in() const;
   ProxyPort proxy_port_out() const;
   const std::vector<std::string>& namespaces() const { return ns_; }
+  // The proxy's NAPI threads and where they run: {"p0": [{"pid":..,"cpu":..}], ...}.
+  const std::string& napi_report() const { return napi_; }
 
  private:
   void destroy() noexcept;
   std::vector<std::string> ns_;
+  std::string napi_;
 };
 
 // Runs a shell command; throws std::runtime_error with its output if it fails.

@@ -94,9 +94,19 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
   return gen.result(int(cfg.duration_s * 1000) + 10000);
 }
 
-// Adds an interface drop counter ("s0.tx_drop") from a /proc/net/dev delta to a stage.
-void add_link_drop(nlohmann::json& stage, const nlohmann::json& netdev, const std::string& key) {
-  if (uint64_t n = get_u(netdev, key)) stage[key] = n;
+// A veth link's drops, from the /proc/net/dev deltas of both ends. veth counts a frame it
+// drops in the sending end's tx_dropped and again in the peer's rx_dropped, so the link's
+// drops are the larger of the two, not their sum. `also_counted` are drops a method already
+// reported itself (a send the kernel refused because the link dropped the frame).
+void add_link_drops(nlohmann::json& stage, const nlohmann::json& tx_netdev, const std::string& tx_if,
+                    const nlohmann::json& rx_netdev, const std::string& rx_if,
+                    uint64_t also_counted = 0) {
+  const uint64_t tx = get_u(tx_netdev, tx_if + ".tx_drop"), rx = get_u(rx_netdev, rx_if + ".rx_drop");
+  const uint64_t n = std::max(tx, rx);
+  if (n == 0) return;
+  const std::string key = tx_if + ".tx_drop|" + rx_if + ".rx_drop";
+  // The rest are in the proxy's own proxy_tx count (its tx_refused_by_link).
+  if (n > also_counted) stage[key] = n - also_counted;
 }
 
 // Fills the accounting fields of a record from the generator and sink reports and the drops
@@ -179,13 +189,13 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   nlohmann::json drops = nlohmann::json::object();
   drops["sender"] = g["send_errors"];
   drops["link_sender_proxy"] = nlohmann::json::object();
-  add_link_drop(drops["link_sender_proxy"], g["netdev"], topo.sender.ifname + ".tx_drop");
-  add_link_drop(drops["link_sender_proxy"], p["netdev"], topo.proxy_in.ifname + ".rx_drop");
+  add_link_drops(drops["link_sender_proxy"], g["netdev"], topo.sender.ifname, p["netdev"],
+                 topo.proxy_in.ifname);
   for (const char* st : {"proxy_kernel", "proxy_stack", "proxy_queue", "proxy_tx"})
     drops[st] = p.contains("drops") && p["drops"].contains(st) ? p["drops"][st] : nlohmann::json::object();
   drops["link_proxy_receiver"] = nlohmann::json::object();
-  add_link_drop(drops["link_proxy_receiver"], p["netdev"], topo.proxy_out.ifname + ".tx_drop");
-  add_link_drop(drops["link_proxy_receiver"], s["netdev"], topo.receiver.ifname + ".rx_drop");
+  add_link_drops(drops["link_proxy_receiver"], p["netdev"], topo.proxy_out.ifname, s["netdev"],
+                 topo.receiver.ifname, get_u(p, "tx_refused_by_link"));
   account(rec, g, s, drops, cfg.payload);
   const uint64_t received = rec["received"];
   auto cd = cpu_delta(cpu0, cpu1);
@@ -219,8 +229,7 @@ nlohmann::json run_direct(const Topology& topo, const TrialConfig& cfg) {
   nlohmann::json drops = nlohmann::json::object();
   drops["sender"] = g["send_errors"];
   drops["link"] = nlohmann::json::object();
-  add_link_drop(drops["link"], g["netdev"], topo.sender.ifname + ".tx_drop");
-  add_link_drop(drops["link"], s["netdev"], topo.receiver.ifname + ".rx_drop");
+  add_link_drops(drops["link"], g["netdev"], topo.sender.ifname, s["netdev"], topo.receiver.ifname);
   account(rec, g, s, drops, cfg.payload);
   return rec;
 }

@@ -133,6 +133,7 @@ size_t AfPacketDevice::tx_burst(std::span<Frame> frames) {
       st_.tx_bytes += f.len;
     } else {
       ++st_.tx_dropped;
+      if (errno == ENOBUFS) ++st_.tx_refused;
     }
     f.release();
   }

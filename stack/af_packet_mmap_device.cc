@@ -279,6 +279,8 @@ void AfPacketMmapDevice::kick_tx() noexcept {
     kick_needed_ = true;
     return;
   }
+  // The interface dropped the head frame and counted it: so do we, once, as refused.
+  if (err == ENOBUFS) ++st_.tx_refused;
   // ENETDOWN, ENOBUFS (the device dropped the head frame; the kernel re-queued it and would
   // retry it forever) and anything else: take the slots back. No kernel thread touches
   // SEND_REQUEST slots outside our send() call, so this cannot race; rewinding tx_head_ keeps

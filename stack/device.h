@@ -22,6 +22,8 @@ struct DeviceStats {
   uint64_t tx_frames = 0;
   uint64_t tx_bytes = 0;
   uint64_t tx_dropped = 0;     // tx_burst could not send (ENOBUFS, ring full...)
+  uint64_t tx_refused = 0;     // of tx_dropped: the kernel refused the frame (ENOBUFS: the
+                               // interface dropped it and counts it in its own tx_dropped too)
   uint64_t rx_kernel_drops = 0;  // dropped by the kernel before we saw them (PACKET_STATISTICS)
   uint64_t rx_no_buffer = 0;   // frames left in the kernel because the pool was empty
   uint64_t rx_truncated = 0;   // frames longer than a buffer (dropped, counted)
