@@ -113,6 +113,7 @@ nlohmann::json run_generator(const GeneratorConfig& cfg, const std::atomic<bool>
   close(fd);
   auto nd = counter_delta(netdev0, read_netdev());
   nlohmann::json j;
+  j["generator"] = "socket";
   j["sent"] = sent;
   j["attempted"] = seq;
   j["send_errors"] = errors;

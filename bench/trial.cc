@@ -1,5 +1,7 @@
 #include "bench/trial.h"
 
+#include "bench/xdp_generator.h"
+
 #include <unistd.h>
 
 #include <fstream>
@@ -89,6 +91,20 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
   gc.rate_pps = cfg.rate_pps;
   gc.batch = cfg.batch;
   gc.run_id = cfg.run_id;
+  // xdp-live sends at the maximum only; fixed rates use the socket generator (recorded).
+  if (cfg.generator == "xdp-live" && cfg.rate_pps <= 0) {
+    XdpGeneratorConfig xc;
+    xc.gen = gc;
+    xc.ifname = topo.sender.ifname;
+    xc.src_mac = topo.sender.mac;
+    xc.src_ip = topo.sender.ip;
+    // The next hop: the proxy, or the receiver itself in the two-host form.
+    xc.dst_mac = topo.proxy_in.ifname.empty() ? topo.receiver.mac : topo.proxy_in.mac;
+    NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
+                   [xc](const std::atomic<bool>& stop, const ReadyFn&) { return run_xdp_generator(xc, stop); });
+    return gen.result(int(cfg.duration_s * 1000) + 10000);
+  }
+  if (cfg.generator != "socket" && cfg.generator != "xdp-live") return {{"error", "unknown generator '" + cfg.generator + "'"}};
   NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
                  [gc](const std::atomic<bool>& stop, const ReadyFn&) { return run_generator(gc, stop); });
   return gen.result(int(cfg.duration_s * 1000) + 10000);

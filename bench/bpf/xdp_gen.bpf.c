@@ -7,7 +7,8 @@
 // traffic.h): sequence number, CLOCK_MONOTONIC send time (bpf_ktime_get_ns is that clock) and
 // the pattern byte i = (seq + i) & 0xff, so the same sink checks every datagram. The UDP
 // checksum is 0 ("none", valid for IPv4): the generator says so in its report.
-// Frames past `limit` are dropped and counted, so the count bound is exact.
+// Frames past `limit` are dropped and counted, so the count bound is exact; so are frames run
+// after `deadline_ns`, so the time bound holds.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -20,6 +21,8 @@ struct gen_config {
   __u64 sent;       // frames returned XDP_TX (the kernel may still drop them: see report)
   __u64 over_limit; // frames dropped because the limit was reached
   __u64 malformed;  // template shorter than the headers (never, unless user space erred)
+  __u64 deadline_ns; // CLOCK_MONOTONIC: frames run after this are dropped, not sent
+  __u64 late;       // frames dropped for the deadline (they consume no sequence number)
 };
 
 struct {
@@ -41,12 +44,18 @@ int xdp_gen(struct xdp_md* ctx) {
     __sync_fetch_and_add(&c->malformed, 1);
     return XDP_DROP;
   }
+  const __u64 now = bpf_ktime_get_ns();
+  // One BPF_PROG_RUN call runs a fixed number of frames; past the trial's deadline the rest
+  // are dropped cheaply so that the call, and the trial, end on time.
+  if (now >= c->deadline_ns) {
+    __sync_fetch_and_add(&c->late, 1);
+    return XDP_DROP;
+  }
   const __u64 seq = __sync_fetch_and_add(&c->next_seq, 1);
   if (seq >= c->limit) {
     __sync_fetch_and_add(&c->over_limit, 1);
     return XDP_DROP;
   }
-  const __u64 now = bpf_ktime_get_ns();
   // Little-endian fields, as fill_payload writes them (magic and run id are in the template).
   *(__u64*)(p + 8) = seq;
   *(__u64*)(p + 16) = now;
