@@ -5,6 +5,7 @@
 
 #include "stack/af_packet_device.h"
 #include "stack/af_packet_mmap_device.h"
+#include "stack/af_xdp_device.h"
 
 namespace ulsnet {
 
@@ -25,6 +26,15 @@ std::unique_ptr<Device> make_af_packet_mmap(const std::string& ifname, const Dev
   return std::make_unique<AfPacketMmapDevice>(ifname, std::min<uint32_t>(o.pool_frames, 512), r);
 }
 
+// A standalone AF_XDP socket with its own umem. Forwarding between two such devices copies
+// (each has its own memory); the sandbox method shares one umem between its devices instead.
+std::unique_ptr<Device> make_af_xdp(const std::string& ifname, const DeviceOptions& o) {
+  auto umem = std::make_shared<XskUmem>(std::max<uint32_t>(o.pool_frames, 4096));
+  AfXdpOptions a;
+  a.batch = o.batch;
+  return std::make_unique<AfXdpDevice>(ifname, std::move(umem), a);
+}
+
 struct Backend {
   std::string_view kind;
   std::unique_ptr<Device> (*make)(const std::string&, const DeviceOptions&);
@@ -33,6 +43,7 @@ struct Backend {
 constexpr Backend kBackends[] = {
     {"af_packet", make_af_packet},
     {"af_packet_mmap", make_af_packet_mmap},
+    {"af_xdp", make_af_xdp},
 };
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Makes a Device by its backend name, as used in flags and results ("af_packet",
-// "af_packet_mmap"), so methods and benchmarks choose a backend by string.
+// "af_packet_mmap", "af_xdp"), so methods and benchmarks choose a backend by string.
 #pragma once
 
 #include <cstdint>
