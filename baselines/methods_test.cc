@@ -77,9 +77,9 @@ TEST(Registry, NamesVariantsAndModesAreExactlyTheDocumentedOnes) {
   EXPECT_EQ(m[5].name, "kernel-forward");
   using V = std::vector<std::string_view>;
   EXPECT_EQ(m[0].variants, (V{"batched", "per-datagram"}));
-  EXPECT_EQ(m[1].variants, (V{"af_packet", "af_packet_mmap"}));
-  EXPECT_EQ(m[2].variants, (V{"af_packet", "af_packet_mmap"}));
-  EXPECT_EQ(m[3].variants, (V{"af_packet_mmap"}));
+  EXPECT_EQ(m[1].variants, (V{"af_packet", "af_packet_mmap", "af_xdp"}));
+  EXPECT_EQ(m[2].variants, (V{"af_packet", "af_packet_mmap", "af_xdp"}));
+  EXPECT_EQ(m[3].variants, (V{"af_xdp", "af_packet_mmap"}));
   EXPECT_EQ(m[4].variants, (V{"native", "skb"}));
   EXPECT_EQ(m[5].variants, (V{"ip_forward"}));
   EXPECT_TRUE(m[0].relay && !m[0].router && m[0].kernel_owns_addresses);
@@ -329,7 +329,15 @@ TEST_P(MethodForwarding, NumberedStreamArrivesIntactAndEveryFrameIsAccounted) {
       EXPECT_EQ(h["slots_in_flight_at_end"], 0);
       EXPECT_EQ(r["drops"]["proxy_queue"]["handoff_queue_full"], 0);
     }
+    if (c.variant == "af_xdp") {
+      // One umem for both sockets: forwarded frames moved as descriptors, never copied.
+      EXPECT_EQ(r["device"]["in"]["copies"], 0) << r.dump();
+      EXPECT_EQ(r["device"]["out"]["copies"], 0) << r.dump();
+      EXPECT_EQ(r["device_mode"], "copy") << "veth has no zero-copy AF_XDP: the kernel copies once";
+      EXPECT_EQ(r["af_xdp"]["umem_bad_releases"], 0);
+    }
     if (c.method == "sandbox") {
+      EXPECT_EQ(r["frames_in_region"], c.variant == "af_xdp");
       // The Stack ran as an extension, one upcall per received burst, in the mode recorded.
       EXPECT_EQ(r["protection"], protection_mode_name(best_protection_mode())) << r.dump();
       EXPECT_EQ(r["extension"]["state"], "active");

@@ -63,6 +63,9 @@ struct ProxyConfig {
   // sandbox only: the extension's protection domain, "auto" | "pkey" | "mprotect" | "none"
   // (see sandbox/protection.h); auto = the strongest this machine has.
   std::string protection = "auto";
+  // af_xdp devices only: see stack/af_xdp_device.h.
+  bool need_wakeup = true;
+  bool busy_poll = false;
 };
 
 // Thrown by start() when the method cannot run here, with a message that says why

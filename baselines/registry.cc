@@ -28,14 +28,14 @@ const std::vector<Entry>& entries() {
         "UDP relay on kernel sockets: recvmmsg/sendmmsg per batch, or one recvfrom/sendto per "
         "datagram (the paper-era form)"},
        make_kernel_socket_relay},
-      {{"raw-socket", {"af_packet", "af_packet_mmap"}, true, true, false,
+      {{"raw-socket", {"af_packet", "af_packet_mmap", "af_xdp"}, true, true, false,
         "the ulsnet Stack over packet-socket devices, in the thread that does the I/O"},
        make_raw_socket},
-      {{"user-thread", {"af_packet", "af_packet_mmap"}, true, true, false,
+      {{"user-thread", {"af_packet", "af_packet_mmap", "af_xdp"}, true, true, false,
         "packet-socket I/O in one thread, the ulsnet Stack in another; every hand-off is an "
         "eventfd wake-up each way"},
        make_user_thread},
-      {{"sandbox", {"af_packet_mmap"}, true, true, false,
+      {{"sandbox", {"af_xdp", "af_packet_mmap"}, true, true, false,
         "the ulsnet Stack as a sandbox extension: state in the shared region, one upcall per "
         "received burst under a protection domain (sandbox/)"},
        make_sandbox_method},

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <span>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "baselines/method_checks.h"
 #include "baselines/proxy_method.h"
 #include "stack/device.h"
+#include "stack/af_xdp_device.h"
 #include "stack/device_factory.h"
 #include "stack/stack.h"
 
@@ -114,8 +116,10 @@ class StackMethod : public ProxyMethod {
  protected:
   explicit StackMethod(std::string name) : name_(std::move(name)) {}
 
-  // Checks the config and opens both devices. Throws MethodError.
-  void open_devices(const ProxyConfig& cfg) {
+  // Checks the config and opens both devices. With af_xdp both sockets share one umem (in
+  // `umem_memory` if given, e.g. the sandbox region's pool, else memory of their own), so a
+  // forwarded frame moves between them as a descriptor. Throws MethodError.
+  void open_devices(const ProxyConfig& cfg, std::span<uint8_t> umem_memory = {}) {
     kind_ = check_method_config(name_, cfg);
     for (const ProxyPort* p : {&cfg.in, &cfg.out})
       if (p->mac.is_zero() || p->ip.v == 0)
@@ -126,6 +130,18 @@ class StackMethod : public ProxyMethod {
     o.pool_frames = cfg.pool_frames;
     o.batch = batch_;
     try {
+      if (kind_ == "af_xdp") {
+        umem_ = umem_memory.empty()
+                    ? std::make_shared<XskUmem>(std::max<uint32_t>(2 * cfg.pool_frames, 4096))
+                    : std::make_shared<XskUmem>(umem_memory);
+        AfXdpOptions a;
+        a.batch = batch_;
+        a.busy_poll = cfg.busy_poll;
+        a.need_wakeup = cfg.need_wakeup;
+        dev_[0] = std::make_unique<AfXdpDevice>(cfg.in.ifname, umem_, a);
+        dev_[1] = std::make_unique<AfXdpDevice>(cfg.out.ifname, umem_, a);
+        return;
+      }
       dev_[0] = make_device(kind_, cfg.in.ifname, o);
       dev_[1] = make_device(kind_, cfg.out.ifname, o);
     } catch (const std::exception& e) {
@@ -178,6 +194,23 @@ class StackMethod : public ProxyMethod {
                        {"stack_drops", c.drops.total()},
                        {"queue_drops", queue_drops},
                        {"unaccounted", int64_t(device_rx) - int64_t(ended)}};
+    if (umem_) {
+      auto* x = static_cast<AfXdpDevice*>(dev_[0].get());
+      j["af_xdp"] = {{"bind_mode", x->mode_reason()},
+                     {"busy_poll", x->busy_poll_status()},
+                     {"umem_chunks", umem_->chunks()},
+                     {"umem_bad_releases", umem_->bad_releases()}};
+      const char* side[2] = {"in", "out"};
+      for (int i = 0; i < 2; ++i) {
+        AfXdpCounters c = static_cast<AfXdpDevice*>(dev_[i].get())->counters();
+        j["af_xdp"][side[i]] = {{"steered_ipv4", c.steered_ipv4}, {"steered_arp", c.steered_arp},
+                                {"passed_to_kernel", c.passed_to_kernel},
+                                {"redirect_failed", c.redirect_failed}, {"rx_dropped", c.rx_dropped},
+                                {"rx_ring_full", c.rx_ring_full},
+                                {"rx_fill_ring_empty", c.rx_fill_ring_empty},
+                                {"tx_invalid_descs", c.tx_invalid_descs}, {"wakeups", c.wakeups}};
+      }
+    }
     j["device_kind"] = kind_;
     j["device_mode"] = dev_[0]->copy_mode();
     j["batch"] = batch_;
@@ -187,6 +220,7 @@ class StackMethod : public ProxyMethod {
   std::string name_;
   std::string kind_;
   uint32_t batch_ = 32;
+  std::shared_ptr<XskUmem> umem_;  // af_xdp: shared by both devices (declared first: outlives them)
   std::unique_ptr<Device> dev_[2];
   std::unique_ptr<Stack> stack_;
   Stack* stack_raw_ = nullptr;  // the Stack in use (owned by stack_, or living elsewhere)

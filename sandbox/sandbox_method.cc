@@ -157,10 +157,11 @@ class SandboxMethod final : public StackMethod {
 
  private:
   void open_sandbox_devices(const ProxyConfig& cfg) {
+    // af_xdp: both sockets share one umem, and it is the region's packet-pool area.
     // af_packet_mmap: the devices keep their own rings and pools (not in the region); the
     // variant isolates the cost of invocation through the sandbox against raw-socket.
-    open_devices(cfg);
-    frames_in_region_ = false;
+    open_devices(cfg, {region_->pool(), region_->header().pool_bytes});
+    frames_in_region_ = kind_ == "af_xdp";
   }
 
   // One pass over both devices: receive a burst, upcall, transmit. Returns frames received.
