@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <map>
+#include <pthread.h>
 #include <mutex>
 #include <stdexcept>
 
@@ -21,10 +22,24 @@ std::map<std::string, ExtensionEntry, std::less<>>& types() {
   return t;
 }
 
-uint32_t my_tid() {
-  static thread_local uint32_t tid = uint32_t(syscall(SYS_gettid));
-  return tid;
+// This thread's tid and process's pid, without a system call per invocation. A forked child
+// inherits the parent's thread-local copies: the fork generation (bumped in the child by a
+// pthread_atfork handler) makes them stale there.
+std::atomic<uint64_t> g_fork_generation{1};
+struct Ids {
+  uint64_t generation = 0;
+  uint32_t pid = 0, tid = 0;
+};
+thread_local Ids t_ids;
+
+const Ids& my_ids() {
+  static std::once_flag once;
+  std::call_once(once, [] { pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1); }); });
+  const uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
+  if (t_ids.generation != gen) t_ids = {gen, uint32_t(getpid()), uint32_t(syscall(SYS_gettid))};
+  return t_ids;
 }
+uint32_t my_tid() { return my_ids().tid; }
 
 // Ends a claim; wakes sleepers only if there are any (no system call on the common path).
 void release_claim(ExtensionRecord* r) {
@@ -122,6 +137,15 @@ ExtensionRecord* ExtensionRegistry::checked(ExtensionHandle h) const {
   auto s = ExtensionState(r->state.load(std::memory_order_acquire));
   if (s == ExtensionState::kFree || s == ExtensionState::kBusySetup) return nullptr;
   return r;
+}
+
+ExtensionEntry ExtensionRegistry::entry_for(ExtensionHandle h, ExtensionRecord* r) {
+  Local& l = local_[h.index];
+  if (l.entry == nullptr || l.entry_generation != h.generation) {
+    l.entry = find_extension_type(r->type);
+    l.entry_generation = h.generation;
+  }
+  return l.entry;
 }
 
 ProtectionDomain& ExtensionRegistry::domain(ExtensionHandle h) {
@@ -297,7 +321,7 @@ UpcallResult ExtensionRegistry::invoke(ExtensionHandle h, const ExtensionEvent& 
   if (r->generation.load() != h.generation ||
       ExtensionState(r->state.load(std::memory_order_acquire)) != ExtensionState::kActive) {
     res.status = r->generation.load() != h.generation ? UpcallResult::kGone : UpcallResult::kNotActive;
-  } else if (ExtensionEntry entry = find_extension_type(r->type); entry == nullptr) {
+  } else if (ExtensionEntry entry = entry_for(h, r); entry == nullptr) {
     res.status = UpcallResult::kUnknownType;
   } else {
     ProtectionDomain& d = domain(h);
@@ -310,7 +334,7 @@ UpcallResult ExtensionRegistry::invoke(ExtensionHandle h, const ExtensionEvent& 
     res.invoke = d.invoke(run_entry, &call);
     res.status = UpcallResult::kRan;
     r->invocations.fetch_add(1, std::memory_order_relaxed);
-    r->last_pid.store(uint32_t(getpid()), std::memory_order_relaxed);
+    r->last_pid.store(my_ids().pid, std::memory_order_relaxed);
     if (res.invoke.faulted || res.invoke.threw) {
       r->faults.fetch_add(1);
       r->last_fault_address.store(res.invoke.fault_address);

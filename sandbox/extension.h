@@ -145,6 +145,7 @@ class ExtensionRegistry {
 
  private:
   ExtensionRecord* checked(ExtensionHandle h) const;  // nullptr if stale
+  ExtensionEntry entry_for(ExtensionHandle h, ExtensionRecord* r);  // cached per slot
   std::span<uint8_t> slot(uint32_t index) const;
 
   SandboxRegion& region_;
@@ -153,6 +154,8 @@ class ExtensionRegistry {
     uint32_t generation = 0;
     std::unique_ptr<ProtectionDomain> domain;
     bool counted_as_server = false;
+    ExtensionEntry entry = nullptr;  // this process's code for the type, resolved once
+    uint32_t entry_generation = 0;
   };
   std::vector<Local> local_;
 };
