@@ -15,6 +15,7 @@
 #include "bench/traffic.h"
 #include "bench/trial.h"
 #include "bench/xdp_generator.h"
+#include "bench/xsk_traffic.h"
 
 namespace ulsnet {
 namespace {
@@ -155,6 +156,34 @@ TEST(Traffic, InKernelGeneratorSendsExactlyItsCountAndEveryFrameIsAccounted) {
   xc.gen.rate_pps = 1000;
   std::atomic<bool> stop{false};
   EXPECT_THROW(run_xdp_generator(xc, stop), std::invalid_argument);
+}
+
+TEST(Traffic, AfXdpGeneratorAndSinkDeliverEveryDatagramIntact) {
+  SKIP_UNLESS_ROOT();
+  TopologyOptions o;
+  o.three_hosts = false;
+  Topology t(o);
+  TrialConfig tc;
+  tc.generator = "af_xdp";
+  tc.sink = "af_xdp";
+  tc.payload = 400;
+  tc.rate_pps = 30000;
+  tc.max_packets = 3000;
+  tc.duration_s = 5;
+  tc.run_id = 93;
+  nlohmann::json r = run_direct(t, tc);
+  ASSERT_FALSE(r.contains("error")) << r.dump();
+  EXPECT_EQ(r["generator"]["generator"], "af_xdp");
+  EXPECT_EQ(r["sink"]["sink"], "af_xdp");
+  EXPECT_EQ(r["sent"], 3000);
+  EXPECT_EQ(r["received"], 3000) << r["drops"].dump();
+  EXPECT_EQ(r["unaccounted"], 0);
+  EXPECT_EQ(r["sink"]["corrupted"], 0);
+  EXPECT_EQ(r["sink"]["duplicates"], 0);
+  EXPECT_EQ(r["sink"]["not_ours"], 0);
+  EXPECT_GT(r["sink"]["latency_ns"]["p50"].get<uint64_t>(), 0u);
+  // Paced, not bursted: 3000 datagrams at 30 kpps take about 0.1 s.
+  EXPECT_GT(r["generator"]["duration_s"].get<double>(), 0.08);
 }
 
 TEST(Traffic, PayloadCheckCatchesCorruption) {

@@ -36,13 +36,20 @@ struct Options {
   bool quick = false;
   std::string out;
   uint32_t batch = 32;
-  std::string protection = "auto";
+  std::vector<std::string> protection = {"auto"};
   bool veth_napi = true;
-  std::string generator = "socket";
+  std::string generator = "af_xdp";
+  std::string sink = "af_xdp";
   bool napi_per_host = true;
   uint64_t max_packets = 5'000'000;
   bool pin = true;
   bool calibrate = true;
+  bool search = true;
+  double search_loss = 0.001;
+  int search_steps = 6;
+  double search_duration = 0.5;
+  double search_max = 0;
+  double common_load = 0;
 };
 
 std::string slurp(const std::string& path) {
@@ -100,6 +107,7 @@ struct Job {
   const MethodInfo* info;
   std::string variant;
   ForwardMode mode;
+  std::string protection = "n/a";  // sandbox only: the protection domain in force
 };
 
 double median(std::vector<double> v) {
@@ -107,6 +115,68 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// The project's targets (README), computed from this run's own results: capacity ratios at the
+// smallest size in relay mode, and latency and proxy-host CPU at the common load. A ratio whose
+// numerator is censored at the generator's limit is a lower bound; one whose denominator is
+// censored is an upper bound; both say so.
+nlohmann::json evaluate_targets(const nlohmann::json& doc, const std::string& sandbox_protection) {
+  // The sandbox entry is the one with the protection asked first (the strongest by default).
+  auto fits = [&](const nlohmann::json& c, std::string_view m, std::string_view v) {
+    return c["method"] == m && c["variant"] == v && c["mode"] == "relay" &&
+           (m != "sandbox" || c.value("protection", "") == sandbox_protection);
+  };
+  auto cap = [&](std::string_view m, std::string_view v) -> const nlohmann::json* {
+    for (auto& c : doc["capacity"])
+      if (fits(c, m, v)) return &c;
+    return nullptr;
+  };
+  auto common = [&](std::string_view m, std::string_view v) -> const nlohmann::json* {
+    for (auto& r : doc["results"])
+      if (r.contains("load_basis") && fits(r, m, v) && !r.contains("error")) return &r;
+    return nullptr;
+  };
+  nlohmann::json t = nlohmann::json::array();
+  const std::string_view sb_m = "sandbox", sb_v = "af_xdp";
+  auto ratio_target = [&](const std::string& name, std::string_view m, std::string_view v, double goal) {
+    nlohmann::json e{{"target", name}, {"goal", ">= " + fmt::format("{}", goal)}};
+    const nlohmann::json *a = cap(sb_m, sb_v), *b = cap(m, v);
+    if (!a || !b || b->value("capacity_pps", 0.0) <= 0) {
+      e["status"] = "not measured in this run";
+      t.push_back(e);
+      return;
+    }
+    const double r = (*a)["capacity_pps"].get<double>() / (*b)["capacity_pps"].get<double>();
+    e["value"] = r;
+    const bool ca = (*a)["censored_at_generator_limit"], cb = (*b)["censored_at_generator_limit"];
+    if (ca && cb) e["status"] = "undecided: both capacities are at the generator's limit";
+    else if (ca) e["status"] = r >= goal ? "met (lower bound)" : "undecided: sandbox is at the generator's limit, so the ratio is only a lower bound";
+    else if (cb) e["status"] = r < goal ? "not met (upper bound)" : "undecided";
+    else e["status"] = r >= goal ? "met" : "not met";
+    t.push_back(e);
+  };
+  ratio_target("capacity vs kernel-socket batched relay", "kernel-socket", "batched", 2);
+  ratio_target("capacity vs raw-socket (paper-era, af_packet)", "raw-socket", "af_packet", 3);
+  ratio_target("capacity vs user-thread (paper-era, af_packet)", "user-thread", "af_packet", 3);
+  ratio_target("capacity vs in-kernel XDP redirect", "xdp-redirect", "native", 0.8);
+  auto at_common = [&](const std::string& name, const char* field, double goal) {
+    nlohmann::json e{{"target", name}, {"goal", "<= " + fmt::format("{}", goal)}};
+    const nlohmann::json *a = common(sb_m, sb_v), *b = common("kernel-socket", "batched");
+    if (!a || !b || b->value(field, 0.0) <= 0) {
+      e["status"] = "not measured in this run";
+    } else {
+      const double r = (*a)[field].get<double>() / (*b)[field].get<double>();
+      e["value"] = r;
+      e["status"] = r <= goal ? "met" : "not met";
+      e["load_pps"] = (*a)["load"];
+    }
+    t.push_back(e);
+  };
+  at_common("p99 latency at the common load vs kernel-socket batched", "latency_p99_ns", 0.5);
+  at_common("proxy-host CPU per forwarded packet at the common load vs kernel-socket batched",
+            "cpu_ns_per_forwarded_proxy_host", 0.4);
+  return t;
 }
 
 void add_drops(nlohmann::json& acc, const nlohmann::json& d) {
@@ -137,18 +207,37 @@ int run(int argc, char** argv) {
   app.add_option("--max-packets", o.max_packets, "upper bound on datagrams per trial")
       ->check(CLI::Range(1000, 100'000'000));
   app.add_option("--protection", o.protection,
-                 "sandbox method's protection domain: auto, pkey, mprotect or none")
+                 "sandbox method's protection domains, each run as its own job: auto, pkey, "
+                 "mprotect, none (e.g. mprotect,none)")
+      ->delimiter(',')
       ->check(CLI::IsMember({"auto", "pkey", "mprotect", "none"}));
   app.add_option("--generator", o.generator,
-                 "socket: sendmmsg on a UDP socket; xdp-live: frames built in the kernel by "
-                 "BPF_PROG_RUN live frames (Linux 5.18+, about twice as fast; UDP checksum 0)")
-      ->check(CLI::IsMember({"socket", "xdp-live"}));
+                 "af_xdp (default): frames written into an AF_XDP socket's umem, paced; socket: "
+                 "sendmmsg on a UDP socket; xdp-live: frames built in the kernel by BPF_PROG_RUN "
+                 "live frames (Linux 5.18+, max load only, UDP checksum 0)")
+      ->check(CLI::IsMember({"socket", "af_xdp", "xdp-live"}));
+  app.add_option("--sink", o.sink,
+                 "af_xdp: AF_XDP socket on the receiver (cheap, checks every datagram); socket: a "
+                 "kernel UDP socket with recvmmsg")
+      ->check(CLI::IsMember({"socket", "af_xdp"}));
   app.add_flag("!--no-veth-napi", o.veth_napi,
                "veth receive through the per-CPU backlog (GRO off), except for methods that need "
                "NAPI (xdp-redirect); then every receive runs as softirq on the sending CPU");
   app.add_flag("!--napi-on-sender-cpu", o.napi_per_host,
                "leave veth NAPI polling as softirq on the sending CPU instead of kernel threads "
                "pinned to the receiving host's CPU (proxy: CPU 1, receiver: CPU 0)");
+  app.add_flag("!--no-search", o.search,
+               "skip the capacity search (highest rate forwarded with loss <= --search-loss)");
+  app.add_option("--search-loss", o.search_loss, "loss tolerated at the capacity (fraction)")
+      ->check(CLI::Range(0.0, 0.5));
+  app.add_option("--search-steps", o.search_steps, "bisection steps")->check(CLI::Range(1, 20));
+  app.add_option("--search-duration", o.search_duration, "seconds per search trial")
+      ->check(CLI::Range(0.1, 10.0));
+  app.add_option("--search-max", o.search_max,
+                 "highest rate tried (default: the no-proxy calibration's delivered rate)");
+  app.add_option("--common-load", o.common_load,
+                 "pps of the common-load point (default: half the kernel-socket batched relay's "
+                 "capacity when that method runs, else none)");
   app.add_flag("!--no-pin", o.pin, "do not pin generator+sink to CPU 0 and the proxy to CPU 1");
   app.add_flag("!--no-calibrate", o.calibrate,
                "skip the two-host calibration (generator straight to sink, no proxy)");
@@ -168,13 +257,20 @@ int run(int argc, char** argv) {
     if (!app.count("--rates")) o.rates = {"max"};
     if (!app.count("--duration")) o.duration = 0.5;
     if (!app.count("--reps")) o.reps = 1;
+    if (!app.count("--modes")) o.modes = {"relay"};
+    if (!app.count("--search-steps")) o.search_steps = 4;
+    if (!app.count("--search-duration")) o.search_duration = 0.3;
     if (!app.count("--methods"))
-      o.methods = {"kernel-socket:batched", "kernel-socket:per-datagram", "raw-socket:af_packet",
-                   "user-thread:af_packet", "sandbox", "xdp-redirect:native", "kernel-forward"};
+      o.methods = {"kernel-socket:batched", "raw-socket:af_packet", "user-thread:af_packet",
+                   "sandbox:af_xdp", "xdp-redirect:native"};
   }
-  std::string protection_in_force;
+  std::vector<std::string> protection_in_force;
   try {
-    protection_in_force = protection_mode_name(parse_protection_mode(o.protection));
+    for (const auto& p : o.protection) {
+      std::string m = protection_mode_name(parse_protection_mode(p));
+      if (std::find(protection_in_force.begin(), protection_in_force.end(), m) == protection_in_force.end())
+        protection_in_force.push_back(m);
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "throughput: --protection: {}\n", e.what());
     return 2;
@@ -240,7 +336,11 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "note: {} does not support {} mode: skipped\n", m->name, forward_mode_name(md));
         continue;
       }
-      jobs.push_back({m, v, md});
+      if (m->name == "sandbox") {
+        for (const auto& p : protection_in_force) jobs.push_back({m, v, md, p});
+      } else {
+        jobs.push_back({m, v, md});
+      }
     }
 
   if (o.out.empty()) {
@@ -262,13 +362,17 @@ int run(int argc, char** argv) {
                    {"batch", o.batch}, {"max_packets", o.max_packets},
                    {"protection", o.protection}, {"protection_in_force", protection_in_force},
                    {"veth_napi_all_methods", o.veth_napi},
+                   {"search", o.search}, {"search_loss", o.search_loss},
+                   {"search_steps", o.search_steps}, {"search_duration_s", o.search_duration},
                    {"napi_threads_per_host", o.napi_per_host},
                    {"pinning", pin ? "generator and sink on CPU 0, proxy on CPU 1" : "none"},
                    {"drain_s", 0.3}, {"argv", std::vector<std::string>(argv, argv + argc)},
-                   {"generator", o.generator == "socket" ? "kernel UDP socket, sendmmsg"
-                                                         : "xdp-live: XDP program run by BPF_PROG_RUN "
-                                                           "with live frames, UDP checksum 0"},
-                   {"sink", "kernel UDP socket, recvmmsg"},
+                   {"generator", o.generator == "socket"   ? "kernel UDP socket, sendmmsg"
+                                 : o.generator == "af_xdp" ? "AF_XDP socket, paced bursts"
+                                                           : "xdp-live: XDP program run by BPF_PROG_RUN "
+                                                             "with live frames, UDP checksum 0"},
+                   {"sink", o.sink == "socket" ? "kernel UDP socket, recvmmsg"
+                                               : "AF_XDP socket, every datagram parsed and checked"},
                    {"static_neighbors", true}, {"calibrate", o.calibrate}};
   doc["environment"] = environment();
   doc["results"] = nlohmann::json::array();
@@ -307,6 +411,7 @@ int run(int argc, char** argv) {
         tc.max_packets = o.max_packets;
         tc.run_id = ++run_id;
         tc.generator = o.generator;
+        tc.sink = o.sink;
         if (pin) tc.generator_cpu = 0, tc.sink_cpu = 1;
         nlohmann::json r = run_direct(*topo, tc);
         if (r.contains("error")) {
@@ -326,6 +431,118 @@ int run(int argc, char** argv) {
     }
   }
 
+  // One point: `reps` trials of (method, variant, mode, size, rate) on `topo`, summarised.
+  auto point = [&](const Job& job, const Topology& topo_ref, const TopologyOptions& to,
+                   uint32_t size, double rate, int reps, double duration) -> nlohmann::json {
+    const Topology* topo = &topo_ref;
+    nlohmann::json res;
+    res["method"] = job.info->name;
+    res["variant"] = job.variant;
+    res["protection"] = job.protection;
+    res["mode"] = forward_mode_name(job.mode);
+    res["payload_bytes"] = size;
+    res["load"] = rate > 0 ? nlohmann::json(rate) : nlohmann::json("max");
+    res["samples"] = nlohmann::json::array();
+    std::vector<double> delivered, offered;
+    uint64_t sent = 0, received = 0;
+    int64_t unaccounted = 0;
+    nlohmann::json drops = nlohmann::json::object();
+    std::string device_mode = "n/a", protection = "n/a", error;
+    for (int rep = 0; rep < reps; ++rep) {
+      TrialConfig tc;
+      tc.method = std::string(job.info->name);
+      tc.variant = job.variant;
+      tc.mode = job.mode;
+      tc.payload = size;
+      tc.rate_pps = rate;
+      tc.duration_s = duration;
+      tc.batch = o.batch;
+      tc.max_packets = o.max_packets;
+      tc.protection = job.protection == "n/a" ? "auto" : job.protection;
+      tc.run_id = ++run_id;
+      tc.generator = o.generator;
+      if (pin) tc.generator_cpu = 0, tc.sink_cpu = 0, tc.proxy_cpu = 1;
+      nlohmann::json s = run_trial(*topo, tc);
+      s["rep"] = rep;
+      ++done;
+      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (s.contains("error")) {
+        error = s["error"].get<std::string>();
+        fmt::print(stderr, "[{}/{} {:.0f}s] {} {} {} {}B: ERROR {}\n", done, total, el,
+                   job.info->name, job.variant, forward_mode_name(job.mode), size, error);
+        res["samples"].push_back(s);
+        ++failures;
+        continue;
+      }
+      fmt::print(stderr, "[{}/{} {:.0f}s] {} {} {} {}B {}: {:.0f} pps delivered (offered {:.0f}), unaccounted {}\n",
+                 done, total, el, job.info->name, job.variant, forward_mode_name(job.mode),
+                 size, rate > 0 ? fmt::format("{:.0f}pps", rate) : "max",
+                 s["delivered_pps"].get<double>(), s["offered_pps"].get<double>(),
+                 s["unaccounted"].get<int64_t>());
+      delivered.push_back(s["delivered_pps"]);
+      offered.push_back(s["offered_pps"]);
+      sent += s["sent"].get<uint64_t>();
+      received += s["received"].get<uint64_t>();
+      unaccounted += s["unaccounted"].get<int64_t>();
+      add_drops(drops, s["drops"]);
+      if (s["proxy"].contains("device_mode")) device_mode = s["proxy"]["device_mode"];
+      if (s["proxy"].contains("protection")) protection = s["proxy"]["protection"];
+      res["samples"].push_back(s);
+    }
+    double med = median(delivered);
+    double mean = 0, var = 0;
+    for (double d : delivered) mean += d;
+    if (!delivered.empty()) mean /= double(delivered.size());
+    for (double d : delivered) var += (d - mean) * (d - mean);
+    std::vector<double> p99s, jit, cpu_fwd, cpu_all, cpu_host;
+    for (auto& s : res["samples"]) {
+      if (s.contains("error")) continue;
+      if (s["latency_ns"].contains("p99")) p99s.push_back(s["latency_ns"]["p99"]);
+      jit.push_back(s["jitter_ns"]);
+      cpu_fwd.push_back(s["cpu"]["proxy_process_ns_per_forwarded"]);
+      cpu_all.push_back(s["cpu"]["all_busy_ns_per_received"]);
+      // Everything the proxy's CPU did (process, its NAPI threads, softirq) per datagram that
+      // reached the receiver: with pinning the proxy host is CPU 1.
+      if (pin && s["cpu"]["per_cpu"].contains("cpu1") && s["received"].get<uint64_t>() > 0)
+        cpu_host.push_back(s["cpu"]["per_cpu"]["cpu1"]["busy_ns"].get<double>() /
+                           s["received"].get<double>());
+    }
+    res["offered_pps"] = median(offered);
+    res["delivered_pps"] = med;
+    res["delivered_pps_min"] = delivered.empty() ? 0 : *std::min_element(delivered.begin(), delivered.end());
+    res["delivered_pps_max"] = delivered.empty() ? 0 : *std::max_element(delivered.begin(), delivered.end());
+    res["delivered_pps_stddev"] = delivered.size() > 1 ? std::sqrt(var / double(delivered.size() - 1)) : 0.0;
+    res["gbps"] = med * size * 8 / 1e9;
+    res["sent"] = sent;
+    res["received"] = received;
+    res["loss"] = sent ? 1.0 - double(received) / double(sent) : 0.0;
+    res["drops"] = drops;
+    res["unaccounted"] = unaccounted;
+    res["latency_p99_ns"] = median(p99s);
+    res["jitter_ns"] = median(jit);
+    res["cpu_ns_per_forwarded_proxy_process"] = median(cpu_fwd);
+    res["cpu_ns_per_received_all_cpus"] = median(cpu_all);
+    res["cpu_ns_per_forwarded_proxy_host"] = median(cpu_host);
+    res["labels"] = {{"hosts", "netns"}, {"kernel", "stock"}, {"accelerator", "none"},
+                     {"generator", rate > 0 ? "socket" : o.generator},
+                     {"device_mode", device_mode}, {"protection", protection},
+                     {"veth_napi", to.veth_napi},
+                     {"proxy_napi", topo->napi_report().empty() ? "softirq on the sending CPU"
+                                                                 : topo->napi_report()}};
+    if (!error.empty()) res["error"] = error;
+    return res;
+  };
+
+  double common_rate = o.common_load;
+  double search_max = o.search_max;
+  if (search_max <= 0) {
+    // Just above what the generator and sink reached without a proxy, or 400 kpps.
+    search_max = 400000;
+    for (auto& c : doc["calibration"])
+      if (c["payload_bytes"] == o.sizes.front() && c["delivered_pps"].get<double>() > 0)
+        search_max = std::round(c["delivered_pps"].get<double>() / 1000) * 1000;
+  }
+  doc["capacity"] = nlohmann::json::array();
   for (const Job& job : jobs) {
     TopologyOptions to;
     to.proxy_kernel_addresses = job.info->kernel_owns_addresses;
@@ -341,98 +558,68 @@ int run(int argc, char** argv) {
     for (uint32_t size : o.sizes)
       for (double rate : rates) {
         if (rate > 0 && !o.rates_all_sizes && size != o.sizes.front()) continue;
-        nlohmann::json res;
-        res["method"] = job.info->name;
-        res["variant"] = job.variant;
-        res["mode"] = forward_mode_name(job.mode);
-        res["payload_bytes"] = size;
-        res["load"] = rate > 0 ? nlohmann::json(rate) : nlohmann::json("max");
-        res["samples"] = nlohmann::json::array();
-        std::vector<double> delivered, offered;
-        uint64_t sent = 0, received = 0;
-        int64_t unaccounted = 0;
-        nlohmann::json drops = nlohmann::json::object();
-        std::string device_mode = "n/a", protection = "n/a", error;
-        for (int rep = 0; rep < o.reps; ++rep) {
-          TrialConfig tc;
-          tc.method = std::string(job.info->name);
-          tc.variant = job.variant;
-          tc.mode = job.mode;
-          tc.payload = size;
-          tc.rate_pps = rate;
-          tc.duration_s = o.duration;
-          tc.batch = o.batch;
-          tc.max_packets = o.max_packets;
-          tc.protection = o.protection;
-          tc.run_id = ++run_id;
-          tc.generator = o.generator;
-        tc.generator = o.generator;
-          if (pin) tc.generator_cpu = 0, tc.sink_cpu = 0, tc.proxy_cpu = 1;
-          nlohmann::json s = run_trial(*topo, tc);
-          s["rep"] = rep;
-          ++done;
-          double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          if (s.contains("error")) {
-            error = s["error"].get<std::string>();
-            fmt::print(stderr, "[{}/{} {:.0f}s] {} {} {} {}B: ERROR {}\n", done, total, el,
-                       job.info->name, job.variant, forward_mode_name(job.mode), size, error);
-            res["samples"].push_back(s);
-            ++failures;
-            continue;
-          }
-          fmt::print(stderr, "[{}/{} {:.0f}s] {} {} {} {}B {}: {:.0f} pps delivered (offered {:.0f}), unaccounted {}\n",
-                     done, total, el, job.info->name, job.variant, forward_mode_name(job.mode),
-                     size, rate > 0 ? fmt::format("{:.0f}pps", rate) : "max",
-                     s["delivered_pps"].get<double>(), s["offered_pps"].get<double>(),
-                     s["unaccounted"].get<int64_t>());
-          delivered.push_back(s["delivered_pps"]);
-          offered.push_back(s["offered_pps"]);
-          sent += s["sent"].get<uint64_t>();
-          received += s["received"].get<uint64_t>();
-          unaccounted += s["unaccounted"].get<int64_t>();
-          add_drops(drops, s["drops"]);
-          if (s["proxy"].contains("device_mode")) device_mode = s["proxy"]["device_mode"];
-          if (s["proxy"].contains("protection")) protection = s["proxy"]["protection"];
-          res["samples"].push_back(s);
-        }
-        double med = median(delivered);
-        double mean = 0, var = 0;
-        for (double d : delivered) mean += d;
-        if (!delivered.empty()) mean /= double(delivered.size());
-        for (double d : delivered) var += (d - mean) * (d - mean);
-        std::vector<double> p99s, jit, cpu_fwd, cpu_all;
-        for (auto& s : res["samples"]) {
-          if (s.contains("error")) continue;
-          if (s["latency_ns"].contains("p99")) p99s.push_back(s["latency_ns"]["p99"]);
-          jit.push_back(s["jitter_ns"]);
-          cpu_fwd.push_back(s["cpu"]["proxy_process_ns_per_forwarded"]);
-          cpu_all.push_back(s["cpu"]["all_busy_ns_per_received"]);
-        }
-        res["offered_pps"] = median(offered);
-        res["delivered_pps"] = med;
-        res["delivered_pps_min"] = delivered.empty() ? 0 : *std::min_element(delivered.begin(), delivered.end());
-        res["delivered_pps_max"] = delivered.empty() ? 0 : *std::max_element(delivered.begin(), delivered.end());
-        res["delivered_pps_stddev"] = delivered.size() > 1 ? std::sqrt(var / double(delivered.size() - 1)) : 0.0;
-        res["gbps"] = med * size * 8 / 1e9;
-        res["sent"] = sent;
-        res["received"] = received;
-        res["loss"] = sent ? 1.0 - double(received) / double(sent) : 0.0;
-        res["drops"] = drops;
-        res["unaccounted"] = unaccounted;
-        res["latency_p99_ns"] = median(p99s);
-        res["jitter_ns"] = median(jit);
-        res["cpu_ns_per_forwarded_proxy_process"] = median(cpu_fwd);
-        res["cpu_ns_per_received_all_cpus"] = median(cpu_all);
-        res["labels"] = {{"hosts", "netns"}, {"kernel", "stock"}, {"accelerator", "none"},
-                         {"generator", rate > 0 ? "socket" : o.generator},
-                         {"device_mode", device_mode}, {"protection", protection},
-                         {"veth_napi", to.veth_napi},
-                         {"proxy_napi", topo->napi_report().empty() ? "softirq on the sending CPU"
-                                                                     : topo->napi_report()}};
-        if (!error.empty()) res["error"] = error;
+        nlohmann::json res = point(job, *topo, to, size, rate, o.reps, o.duration);
         doc["results"].push_back(res);
       }
+    const uint32_t size0 = o.sizes.front();
+    if (o.search) {
+      // The highest offered rate this method forwards with loss <= search_loss (RFC 2544's
+      // throughput, with a loss tolerance for veth's noise), by bisection on the paced socket
+      // generator. A rate the generator itself cannot offer ends the search: the capacity is
+      // then "at least" that (censored), never extrapolated.
+      nlohmann::json cap{{"method", job.info->name}, {"variant", job.variant},
+                         {"protection", job.protection},
+                         {"mode", forward_mode_name(job.mode)}, {"payload_bytes", size0},
+                         {"loss_tolerance", o.search_loss}, {"steps", nlohmann::json::array()}};
+      double lo = 0, hi = search_max;
+      bool censored = false;
+      auto passes = [&](double rate, nlohmann::json& r) {
+        r = point(job, *topo, to, size0, rate, 1, o.search_duration);
+        cap["steps"].push_back({{"rate", rate},
+                                {"offered_pps", r.value("offered_pps", 0.0)},
+                                {"delivered_pps", r.value("delivered_pps", 0.0)},
+                                {"loss", r.value("loss", 1.0)},
+                                {"latency_p99_ns", r.value("latency_p99_ns", 0.0)},
+                                {"unaccounted", r.value("unaccounted", int64_t(0))}});
+        if (r.contains("error")) return false;
+        return r["loss"].get<double>() <= o.search_loss;
+      };
+      nlohmann::json r;
+      if (passes(hi, r)) {
+        lo = hi;
+        censored = true;
+      } else if (r.value("offered_pps", 0.0) < 0.97 * hi) {
+        // The generator could not offer `hi`: search below what it did offer.
+        hi = std::max(1000.0, r.value("offered_pps", hi));
+      }
+      for (int step = 0; step < o.search_steps && !censored; ++step) {
+        const double mid = lo == 0 ? hi / 2 : (lo + hi) / 2;
+        if (passes(mid, r)) lo = mid;
+        else hi = mid;
+      }
+      cap["capacity_pps"] = lo;
+      cap["resolution_pps"] = censored ? 0.0 : hi - lo;
+      cap["censored_at_generator_limit"] = censored;
+      fmt::print(stderr, "capacity {} {} {} {}B: {:.0f} pps{} (loss <= {:.1f}%)\n", job.info->name,
+                 job.variant, forward_mode_name(job.mode), size0, lo,
+                 censored ? " or more (the generator's limit)" : fmt::format(" +{:.0f}", hi - lo),
+                 100 * o.search_loss);
+      doc["capacity"].push_back(cap);
+      if (common_rate == 0 && job.info->name == "kernel-socket" && job.variant == "batched")
+        common_rate = 0.5 * lo;
+    }
+    if (common_rate > 0) {
+      // Every method at one common load, half of what the kernel-socket relay can carry:
+      // latency, jitter and CPU per packet compared at equal work.
+      nlohmann::json res = point(job, *topo, to, size0, common_rate, o.reps, o.duration);
+      res["load_basis"] = o.common_load > 0 ? "--common-load"
+                                            : "half of kernel-socket batched relay's capacity";
+      doc["results"].push_back(res);
+    }
   }
+  doc["common_load_pps"] = common_rate;
+  doc["targets"] = evaluate_targets(doc, protection_in_force.front());
+  doc["targets_sandbox_protection"] = protection_in_force.front();
 
   std::error_code ec;
   std::filesystem::create_directories(out_path.parent_path(), ec);
@@ -447,16 +634,21 @@ int run(int argc, char** argv) {
              "Gbit/s", "loss%", "p99 us", "proxy", "all-CPU");
   fmt::print("{:<15} {:<14} {:<6} {:>5} {:>8} {:>10} {:>16} {:>7} {:>7} {:>9} {:>9} {:>8}\n", "",
              "", "", "", "", "pps", "median(min-max)", "", "", "", "ns/pkt", "ns/pkt");
+  auto shown_variant = [](const nlohmann::json& r) {
+    std::string v = r["variant"].get<std::string>();
+    const std::string p = r.value("protection", "n/a");
+    return p == "n/a" ? v : v + "/" + p;
+  };
   for (auto& r : doc["results"]) {
     std::string load = r["load"].is_string() ? "max" : fmt::format("{:.0f}", r["load"].get<double>());
     if (r.contains("error")) {
       fmt::print("{:<15} {:<14} {:<6} {:>5} {:>8}  ERROR: {}\n", r["method"].get<std::string>(),
-                 r["variant"].get<std::string>(), r["mode"].get<std::string>(),
+                 shown_variant(r), r["mode"].get<std::string>(),
                  r["payload_bytes"].get<uint32_t>(), load, r["error"].get<std::string>());
       continue;
     }
     fmt::print("{:<15} {:<14} {:<6} {:>5} {:>8} {:>10.0f} {:>7.0f}({:.0f}-{:.0f}) {:>7.3f} {:>7.2f} {:>9.1f} {:>9.0f} {:>8.0f}\n",
-               r["method"].get<std::string>(), r["variant"].get<std::string>(),
+               r["method"].get<std::string>(), shown_variant(r),
                r["mode"].get<std::string>(), r["payload_bytes"].get<uint32_t>(), load,
                r["offered_pps"].get<double>(), r["delivered_pps"].get<double>(),
                r["delivered_pps_min"].get<double>(), r["delivered_pps_max"].get<double>(),
@@ -468,6 +660,25 @@ int run(int argc, char** argv) {
   for (auto& c : doc["calibration"])
     fmt::print("calibration, no proxy (generator on CPU 0, sink on CPU 1): {:>5} B  {:>8.0f} pps\n",
                c["payload_bytes"].get<uint32_t>(), c["delivered_pps"].get<double>());
+  if (!doc["capacity"].empty()) {
+    fmt::print("\ncapacity: highest offered rate forwarded with loss <= {:.1f}% ({} B, {} s per step)\n",
+               100 * o.search_loss, o.sizes.front(), o.search_duration);
+    for (auto& c : doc["capacity"])
+      fmt::print("  {:<15} {:<20} {:<6} {:>9.0f} pps {}\n", c["method"].get<std::string>(),
+                 shown_variant(c), c["mode"].get<std::string>(),
+                 c["capacity_pps"].get<double>(),
+                 c["censored_at_generator_limit"].get<bool>()
+                     ? "or more: the generator's limit"
+                     : fmt::format("(+{:.0f})", c["resolution_pps"].get<double>()));
+  }
+  if (doc["common_load_pps"].get<double>() > 0)
+    fmt::print("common load for latency and CPU: {:.0f} pps\n", doc["common_load_pps"].get<double>());
+  fmt::print("\ntargets (sandbox:af_xdp, relay, protection {}):\n", protection_in_force.front());
+  for (auto& t : doc["targets"])
+    fmt::print("  {:<80} goal {:<6} value {:<8} {}\n", t["target"].get<std::string>(),
+               t["goal"].get<std::string>(),
+               t.contains("value") ? fmt::format("{:.2f}", t["value"].get<double>()) : "-",
+               t["status"].get<std::string>());
   fmt::print("\nresults: {}\n", out_path.string());
   return failures ? 1 : 0;
 }

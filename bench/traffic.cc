@@ -123,6 +123,52 @@ nlohmann::json run_generator(const GeneratorConfig& cfg, const std::atomic<bool>
   return j;
 }
 
+SinkStats::SinkStats(const SinkConfig& cfg) : cfg_(cfg), seen_(cfg.max_seq, 0) {
+  lat_.reserve(std::min<uint64_t>(cfg.max_seq, 4'000'000));
+}
+
+void SinkStats::on_datagram(const uint8_t* p, uint32_t len, bool truncated, uint64_t now) {
+  uint64_t seq, sent_ns;
+  if (truncated || !check_payload(p, len, cfg_.run_id, seq, sent_ns) || seq >= cfg_.max_seq) {
+    ++corrupted_;
+    return;
+  }
+  if (seen_[seq]) {
+    ++dup_;
+    return;
+  }
+  seen_[seq] = 1;
+  ++received_;
+  if (any_ && seq < max_seq_) ++reordered_;
+  max_seq_ = std::max(max_seq_, seq);
+  const int64_t transit = int64_t(now - sent_ns);
+  if (lat_.size() < lat_.capacity()) lat_.push_back(uint64_t(std::max<int64_t>(transit, 0)));
+  if (any_) jitter_ += (std::fabs(double(transit - prev_transit_)) - jitter_) / 16.0;  // RFC 3550
+  prev_transit_ = transit;
+  any_ = true;
+}
+
+nlohmann::json SinkStats::report() {
+  nlohmann::json j;
+  j["received"] = received_;
+  j["duplicates"] = dup_;
+  j["reordered"] = reordered_;
+  j["corrupted"] = corrupted_;
+  j["jitter_ns"] = jitter_;
+  nlohmann::json l = nlohmann::json::object();
+  if (!lat_.empty()) {
+    std::sort(lat_.begin(), lat_.end());
+    auto pct = [&](double q) { return lat_[std::min(lat_.size() - 1, size_t(q * double(lat_.size())))]; };
+    double sum = 0;
+    for (uint64_t v : lat_) sum += double(v);
+    l = {{"p50", pct(0.5)},   {"p90", pct(0.9)},     {"p99", pct(0.99)},
+         {"p999", pct(0.999)}, {"max", lat_.back()}, {"mean", sum / double(lat_.size())},
+         {"samples", lat_.size()}};
+  }
+  j["latency_ns"] = l;
+  return j;
+}
+
 nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
                         const std::function<void()>& ready) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -143,13 +189,7 @@ nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
   std::vector<std::vector<uint8_t>> bufs(kBatch, std::vector<uint8_t>(2048));
   std::vector<iovec> iov(kBatch);
   std::vector<mmsghdr> msgs(kBatch);
-  std::vector<uint8_t> seen(cfg.max_seq, 0);
-  std::vector<uint64_t> lat;
-  lat.reserve(std::min<uint64_t>(cfg.max_seq, 4'000'000));
-  uint64_t received = 0, dup = 0, reordered = 0, corrupted = 0, max_seq = 0;
-  bool any = false;
-  double jitter = 0;
-  int64_t prev_transit = 0;
+  SinkStats st(cfg);
   pollfd pfd{fd, POLLIN, 0};
   const uint64_t hard_end = monotonic_ns() + uint64_t(cfg.max_duration_s * 1e9);
   while (!stop.load(std::memory_order_relaxed) && monotonic_ns() < hard_end) {
@@ -165,48 +205,13 @@ nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
       continue;
     }
     const uint64_t now = monotonic_ns();
-    for (int i = 0; i < n; ++i) {
-      uint64_t seq, sent_ns;
-      if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
-          !check_payload(bufs[i].data(), msgs[i].msg_len, cfg.run_id, seq, sent_ns) ||
-          seq >= cfg.max_seq) {
-        ++corrupted;
-        continue;
-      }
-      if (seen[seq]) {
-        ++dup;
-        continue;
-      }
-      seen[seq] = 1;
-      ++received;
-      if (any && seq < max_seq) ++reordered;
-      max_seq = std::max(max_seq, seq);
-      int64_t transit = int64_t(now - sent_ns);
-      if (lat.size() < lat.capacity()) lat.push_back(uint64_t(std::max<int64_t>(transit, 0)));
-      if (any) jitter += (std::fabs(double(transit - prev_transit)) - jitter) / 16.0;  // RFC 3550
-      prev_transit = transit;
-      any = true;
-    }
+    for (int i = 0; i < n; ++i)
+      st.on_datagram(bufs[i].data(), msgs[i].msg_len, (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, now);
   }
   close(fd);
   auto d = counter_delta(snmp0, read_snmp());
-  nlohmann::json j;
-  j["received"] = received;
-  j["duplicates"] = dup;
-  j["reordered"] = reordered;
-  j["corrupted"] = corrupted;
-  j["jitter_ns"] = jitter;
-  nlohmann::json l = nlohmann::json::object();
-  if (!lat.empty()) {
-    std::sort(lat.begin(), lat.end());
-    auto pct = [&](double p) { return lat[std::min(lat.size() - 1, size_t(p * double(lat.size())))]; };
-    double sum = 0;
-    for (uint64_t v : lat) sum += double(v);
-    l = {{"p50", pct(0.5)},   {"p90", pct(0.9)},     {"p99", pct(0.99)},
-         {"p999", pct(0.999)}, {"max", lat.back()},  {"mean", sum / double(lat.size())},
-         {"samples", lat.size()}};
-  }
-  j["latency_ns"] = l;
+  nlohmann::json j = st.report();
+  j["sink"] = "socket";
   nlohmann::json k = nlohmann::json::object();
   for (const char* n : {"Udp.RcvbufErrors", "Udp.InCsumErrors", "Udp.NoPorts", "Ip.InHdrErrors",
                         "Ip.InAddrErrors", "Ip.InDiscards"})

@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -49,6 +51,26 @@ struct SinkConfig {
 // first_seq/last_seq; receiver_kernel: Udp counter deltas of this namespace.
 nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
                         const std::function<void()>& ready);
+
+// What every sink records per datagram: uniqueness by sequence number, reordering, payload
+// integrity, one-way latency (send time stamped in the payload) and RFC 3550 jitter.
+class SinkStats {
+ public:
+  explicit SinkStats(const SinkConfig& cfg);
+  // One received UDP payload (`truncated`: it did not fit the receive buffer).
+  void on_datagram(const uint8_t* payload, uint32_t len, bool truncated, uint64_t now_ns);
+  // received, duplicates, reordered, corrupted, jitter_ns, latency_ns {...}.
+  nlohmann::json report();
+
+ private:
+  SinkConfig cfg_;
+  std::vector<uint8_t> seen_;
+  std::vector<uint64_t> lat_;
+  uint64_t received_ = 0, dup_ = 0, reordered_ = 0, corrupted_ = 0, max_seq_ = 0;
+  bool any_ = false;
+  double jitter_ = 0;
+  int64_t prev_transit_ = 0;
+};
 
 // Fills `p` (payload bytes) for sequence `seq`.
 void fill_payload(uint8_t* p, uint32_t len, uint32_t run_id, uint64_t seq, uint64_t send_ns);

@@ -1,6 +1,7 @@
 #include "bench/trial.h"
 
 #include "bench/xdp_generator.h"
+#include "bench/xsk_traffic.h"
 
 #include <unistd.h>
 
@@ -73,9 +74,17 @@ std::unique_ptr<NetnsChild> start_sink(const Topology& topo, const TrialConfig& 
   sc.run_id = cfg.run_id;
   sc.max_seq = cfg.max_packets;
   sc.max_duration_s = cfg.duration_s + 30;
-  auto sink = std::make_unique<NetnsChild>(
-      topo.receiver.ns, cfg.sink_cpu,
-      [sc](const std::atomic<bool>& stop, const ReadyFn& ready) { return run_sink(sc, stop, ready); });
+  std::unique_ptr<NetnsChild> sink;
+  if (cfg.sink == "af_xdp") {
+    XskSinkConfig xc{sc, topo.receiver.ifname};
+    sink = std::make_unique<NetnsChild>(
+        topo.receiver.ns, cfg.sink_cpu,
+        [xc](const std::atomic<bool>& stop, const ReadyFn& ready) { return run_xsk_sink(xc, stop, ready); });
+  } else {
+    sink = std::make_unique<NetnsChild>(
+        topo.receiver.ns, cfg.sink_cpu,
+        [sc](const std::atomic<bool>& stop, const ReadyFn& ready) { return run_sink(sc, stop, ready); });
+  }
   if (sink->wait_ready(5000)) return sink;
   error = "sink: " + sink->result(1000).value("error", "?");
   return nullptr;
@@ -102,6 +111,17 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
     xc.dst_mac = topo.proxy_in.ifname.empty() ? topo.receiver.mac : topo.proxy_in.mac;
     NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
                    [xc](const std::atomic<bool>& stop, const ReadyFn&) { return run_xdp_generator(xc, stop); });
+    return gen.result(int(cfg.duration_s * 1000) + 10000);
+  }
+  if (cfg.generator == "af_xdp") {
+    XskGeneratorConfig xc;
+    xc.gen = gc;
+    xc.ifname = topo.sender.ifname;
+    xc.src_mac = topo.sender.mac;
+    xc.src_ip = topo.sender.ip;
+    xc.dst_mac = topo.proxy_in.ifname.empty() ? topo.receiver.mac : topo.proxy_in.mac;
+    NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
+                   [xc](const std::atomic<bool>& stop, const ReadyFn&) { return run_xsk_generator(xc, stop); });
     return gen.result(int(cfg.duration_s * 1000) + 10000);
   }
   if (cfg.generator != "socket" && cfg.generator != "xdp-live") return {{"error", "unknown generator '" + cfg.generator + "'"}};

@@ -28,7 +28,9 @@ struct TrialConfig {
   uint64_t max_packets = 5'000'000;
   uint32_t batch = 32;
   std::string protection = "auto";  // sandbox method's protection domain
-  std::string generator = "socket";  // "socket" (sendmmsg) or "xdp-live" (bench/xdp_generator.h)
+  // "socket" (sendmmsg), "af_xdp" (bench/xsk_traffic.h) or "xdp-live" (bench/xdp_generator.h)
+  std::string generator = "socket";
+  std::string sink = "socket";  // "socket" (recvmmsg) or "af_xdp" (bench/xsk_traffic.h)
   uint32_t run_id = 1;
   int generator_cpu = -1, proxy_cpu = -1, sink_cpu = -1;
   double drain_s = 0.3;

@@ -356,8 +356,9 @@ size_t AfXdpDevice::tx_burst(std::span<Frame> frames) {
     xsk_ring_prod__submit(tx_.get(), queued);
     tx_outstanding_ += queued;
     st_.tx_frames += queued;
-    kick_tx();
   }
+  // Kick if anything is still on the ring (this burst, or one a busy kernel left behind).
+  if (queued > 0 || xsk_prod_nb_free(tx_.get(), opt_.tx_size) < opt_.tx_size) kick_tx();
   return queued;
 }
 
