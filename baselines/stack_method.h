@@ -203,6 +203,9 @@ class StackMethod : public ProxyMethod {
       const char* side[2] = {"in", "out"};
       for (int i = 0; i < 2; ++i) {
         AfXdpCounters c = static_cast<AfXdpDevice*>(dev_[i].get())->counters();
+        // Steered frames the socket could not take: in proxy_kernel here, and in the
+        // interface's rx_dropped too (the harness takes them out of the link stage).
+        j[std::string("rx_redirect_failed_") + side[i]] = c.rx_dropped + c.rx_ring_full;
         j["af_xdp"][side[i]] = {{"steered_ipv4", c.steered_ipv4}, {"steered_arp", c.steered_arp},
                                 {"passed_to_kernel", c.passed_to_kernel},
                                 {"redirect_failed", c.redirect_failed}, {"rx_dropped", c.rx_dropped},

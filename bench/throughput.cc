@@ -28,8 +28,8 @@ namespace {
 
 struct Options {
   std::vector<std::string> methods, modes = {"relay", "router"};
-  std::vector<uint32_t> sizes = {64, 256, 512, 1024, 1472};
-  std::vector<std::string> rates = {"max", "100000"};
+  std::vector<uint32_t> sizes = {64, 1472};
+  std::vector<std::string> rates = {"max"};
   bool rates_all_sizes = false;
   double duration = 1.0;
   int reps = 3;
@@ -228,7 +228,9 @@ int run(int argc, char** argv) {
                "pinned to the receiving host's CPU (proxy: CPU 1, receiver: CPU 0)");
   app.add_flag("!--no-search", o.search,
                "skip the capacity search (highest rate forwarded with loss <= --search-loss)");
-  app.add_option("--search-loss", o.search_loss, "loss tolerated at the capacity (fraction)")
+  app.add_option("--search-loss", o.search_loss,
+                 "loss tolerated at the capacity (fraction); a rate passes if one of two "
+                 "trials meets it")
       ->check(CLI::Range(0.0, 0.5));
   app.add_option("--search-steps", o.search_steps, "bisection steps")->check(CLI::Range(1, 20));
   app.add_option("--search-duration", o.search_duration, "seconds per search trial")
@@ -379,7 +381,8 @@ int run(int argc, char** argv) {
   doc["calibration"] = nlohmann::json::array();
 
   size_t total = 0;
-  for (auto& j : jobs) (void)j, total += o.sizes.size() * o.reps;
+  // Trials planned (the capacity search adds a retry for each failing step: an estimate).
+  for (auto& j : jobs) (void)j, total += o.sizes.size() * o.reps + (o.search ? o.search_steps + 1 + o.reps : 0);
   total += jobs.size() * o.reps * (rates.size() - (std::count(rates.begin(), rates.end(), 0.0))) *
            (o.rates_all_sizes ? o.sizes.size() : 1);
   size_t done = 0;
@@ -573,7 +576,7 @@ int run(int argc, char** argv) {
                          {"loss_tolerance", o.search_loss}, {"steps", nlohmann::json::array()}};
       double lo = 0, hi = search_max;
       bool censored = false;
-      auto passes = [&](double rate, nlohmann::json& r) {
+      auto one_trial = [&](double rate, nlohmann::json& r) {
         r = point(job, *topo, to, size0, rate, 1, o.search_duration);
         cap["steps"].push_back({{"rate", rate},
                                 {"offered_pps", r.value("offered_pps", 0.0)},
@@ -583,6 +586,13 @@ int run(int argc, char** argv) {
                                 {"unaccounted", r.value("unaccounted", int64_t(0))}});
         if (r.contains("error")) return false;
         return r["loss"].get<double>() <= o.search_loss;
+      };
+      // A rate passes if one of two trials meets the tolerance: a single transient (a host
+      // CPU's scheduling hiccup) must not decide the capacity. Both trials are recorded.
+      auto passes = [&](double rate, nlohmann::json& r) {
+        if (one_trial(rate, r)) return true;
+        if (r.contains("error")) return false;
+        return one_trial(rate, r);
       };
       nlohmann::json r;
       if (passes(hi, r)) {

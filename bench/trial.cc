@@ -131,18 +131,22 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
 }
 
 // A veth link's drops, from the /proc/net/dev deltas of both ends. veth counts a frame it
-// drops in the sending end's tx_dropped and again in the peer's rx_dropped, so the link's
-// drops are the larger of the two, not their sum. `also_counted` are drops a method already
-// reported itself (a send the kernel refused because the link dropped the frame).
+// drops in the sending end's tx_dropped and again in the peer's rx_dropped, so the link's drops
+// are the larger of the two, not their sum. Two kinds of drops are also counted elsewhere and
+// are taken out here, so that no frame is counted twice:
+//  - `tx_refused`: sends the proxy counted as refused (the link dropped the frame: ENOBUFS);
+//    they are in both ends' counters;
+//  - `rx_redirect_failed`: frames an XDP program redirected into an AF_XDP socket that could not
+//    take them (ring full, no buffer); veth counts them as the receiving end's rx_dropped, and
+//    the socket's owner counts them in its own stage.
 void add_link_drops(nlohmann::json& stage, const nlohmann::json& tx_netdev, const std::string& tx_if,
                     const nlohmann::json& rx_netdev, const std::string& rx_if,
-                    uint64_t also_counted = 0) {
+                    uint64_t tx_refused = 0, uint64_t rx_redirect_failed = 0) {
   const uint64_t tx = get_u(tx_netdev, tx_if + ".tx_drop"), rx = get_u(rx_netdev, rx_if + ".rx_drop");
-  const uint64_t n = std::max(tx, rx);
-  if (n == 0) return;
-  const std::string key = tx_if + ".tx_drop|" + rx_if + ".rx_drop";
-  // The rest are in the proxy's own proxy_tx count (its tx_refused_by_link).
-  if (n > also_counted) stage[key] = n - also_counted;
+  const uint64_t tx_only = tx - std::min(tx, tx_refused);
+  const uint64_t rx_only = rx - std::min(rx, tx_refused + rx_redirect_failed);
+  const uint64_t n = std::max(tx_only, rx_only);
+  if (n > 0) stage[tx_if + ".tx_drop|" + rx_if + ".rx_drop"] = n;
 }
 
 // Fills the accounting fields of a record from the generator and sink reports and the drops
@@ -152,7 +156,9 @@ void account(nlohmann::json& rec, const nlohmann::json& g, const nlohmann::json&
   drops["receiver_kernel"] = s["receiver_kernel"];
   drops["receiver_app"] = nlohmann::json::object();
   if (get_u(s, "corrupted")) drops["receiver_app"]["corrupted"] = get_u(s, "corrupted");
-  const uint64_t sent = get_u(g, "sent"), received = get_u(s, "received");
+  // Every numbered datagram the generator tried: either on the wire or a counted send error.
+  const uint64_t sent = g.contains("attempted") ? get_u(g, "attempted") : get_u(g, "sent");
+  const uint64_t received = get_u(s, "received");
   uint64_t dropped = 0;
   for (auto& st : drops) dropped += sum_stage(st);
   const double dur = g["duration_s"].get<double>();
@@ -226,12 +232,12 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   drops["sender"] = g["send_errors"];
   drops["link_sender_proxy"] = nlohmann::json::object();
   add_link_drops(drops["link_sender_proxy"], g["netdev"], topo.sender.ifname, p["netdev"],
-                 topo.proxy_in.ifname);
+                 topo.proxy_in.ifname, 0, get_u(p, "rx_redirect_failed_in"));
   for (const char* st : {"proxy_kernel", "proxy_stack", "proxy_queue", "proxy_tx"})
     drops[st] = p.contains("drops") && p["drops"].contains(st) ? p["drops"][st] : nlohmann::json::object();
   drops["link_proxy_receiver"] = nlohmann::json::object();
   add_link_drops(drops["link_proxy_receiver"], p["netdev"], topo.proxy_out.ifname, s["netdev"],
-                 topo.receiver.ifname, get_u(p, "tx_refused_by_link"));
+                 topo.receiver.ifname, get_u(p, "tx_refused_by_link"), get_u(s, "rx_redirect_failed"));
   account(rec, g, s, drops, cfg.payload);
   const uint64_t received = rec["received"];
   auto cd = cpu_delta(cpu0, cpu1);
@@ -265,7 +271,8 @@ nlohmann::json run_direct(const Topology& topo, const TrialConfig& cfg) {
   nlohmann::json drops = nlohmann::json::object();
   drops["sender"] = g["send_errors"];
   drops["link"] = nlohmann::json::object();
-  add_link_drops(drops["link"], g["netdev"], topo.sender.ifname, s["netdev"], topo.receiver.ifname);
+  add_link_drops(drops["link"], g["netdev"], topo.sender.ifname, s["netdev"], topo.receiver.ifname,
+                 0, get_u(s, "rx_redirect_failed"));
   account(rec, g, s, drops, cfg.payload);
   return rec;
 }

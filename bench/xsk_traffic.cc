@@ -158,6 +158,8 @@ nlohmann::json run_xsk_sink(const XskSinkConfig& cfg, const std::atomic<bool>& s
   if (bad_udp) k["udp_malformed_or_bad_checksum"] = bad_udp;
   j["receiver_kernel"] = k;
   j["not_ours"] = not_ours;
+  // The interface counts these too (as rx_dropped): the harness takes them out of the link stage.
+  j["rx_redirect_failed"] = c.rx_dropped + c.rx_ring_full;
   j["netdev"] = counter_delta(netdev0, read_netdev());
   return j;
 }
