@@ -14,6 +14,8 @@
 //   BM_CopyFrame/<bytes>         copying a frame of that size (what a copying path pays)
 //   BM_PassDescriptor/<bytes>    moving its descriptor through a ring instead (zero copy)
 //   BM_StackPerPacket/<relay|router>  the Stack's own processing per packet, bursts of 32
+//   BM_StackAsExtension/<mode>   the same Stack as a sandbox extension: one upcall per burst of
+//                                32 in each protection mode (what the sandbox method pays)
 //
 // Modes or features this machine lacks are skipped with the reason (SkipWithError), never
 // measured as something else. Context (CPU count, kernel, protection support) is in the output.
@@ -353,6 +355,85 @@ void BM_StackPerPacket(benchmark::State& state) {
                  "per-packet time includes restoring 42 header bytes");
 }
 BENCHMARK(BM_StackPerPacket)->Arg(0)->Arg(1)->ArgName("0=relay,1=router");
+
+// The Stack as a sandbox extension, as the sandbox method runs it: one upcall per burst of 32
+// through the registry, in each protection mode (relay, 64-byte payload).
+struct StackExt {
+  Stack* stack;
+  alignas(64) unsigned char storage[sizeof(Stack)];
+};
+struct MicroBurst {
+  Frame* frames;
+  uint32_t n;
+  TxBatch* out;
+};
+void stack_ext_entry(void* st, const ExtensionEvent& ev) {
+  auto* b = static_cast<MicroBurst*>(ev.grant);
+  static_cast<StackExt*>(st)->stack->process(0, {b->frames, b->n}, *b->out, ev.now_ns);
+}
+
+void BM_StackAsExtension(benchmark::State& state) {
+  const auto mode = ProtectionMode(state.range(0));
+  if (auto why = mode_unavailable(mode); !why.empty()) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  auto ip = [](const char* s) { return *Ipv4Addr::parse(s); };
+  auto mac = [](uint8_t b) { return MacAddr{{0x02, 0, 0, 0, 0, b}}; };
+  PoolAlloc a0, a1;
+  StackConfig c;
+  c.mode = ForwardMode::kRelay;
+  c.ifaces = {{"p0", mac(10), ip("10.201.1.2"), 24, &a0}, {"p1", mac(20), ip("10.201.2.1"), 24, &a1}};
+  c.relays = {{9000, ip("10.201.2.2"), 9000}};
+  c.neighbors = {{ip("10.201.1.1"), mac(1)}, {ip("10.201.2.2"), mac(2)}};
+  register_extension_type("micro-stack", stack_ext_entry);
+  SandboxRegion region = SandboxRegion::create(micro_layout(), kDefaultRegionAddress + (3ull << 36));
+  ExtensionRegistry reg(region);
+  ExtensionHandle h = reg.register_extension("micro-stack", "stack", sizeof(StackExt), mode, [&](void* st) {
+    auto* e = static_cast<StackExt*>(st);
+    e->stack = new (e->storage) Stack(c);
+  });
+  constexpr uint32_t kBurst = 32, kPayload = 64;
+  uint8_t tmpl[14 + 20 + 8 + kPayload];
+  const Ipv4Addr src = ip("10.201.1.1"), dst = ip("10.201.1.2");
+  write_eth(tmpl, mac(10), mac(1), kEtherTypeIpv4);
+  write_ipv4(tmpl + 14, src, dst, kProtoUdp, 20 + 8 + kPayload, 64);
+  uint8_t* u = tmpl + 34;
+  store_be16(u, 5555);
+  store_be16(u + 2, 9000);
+  store_be16(u + 4, 8 + kPayload);
+  store_be16(u + 6, 0);
+  for (uint32_t i = 0; i < kPayload; ++i) u[8 + i] = uint8_t(i);
+  store_be16(u + 6, udp_checksum(u, 8 + kPayload, src, dst));
+  PacketPool pool(kBurst);
+  std::vector<Frame> frames(kBurst);
+  pool.alloc(frames);
+  for (Frame& f : frames) f.len = sizeof tmpl;
+  TxBatch out(2);
+  out.per_iface[1].reserve(kBurst);
+  std::vector<Frame> burst = frames;
+  MicroBurst b{burst.data(), kBurst, &out};
+  ExtensionEvent ev;
+  ev.kind = ExtensionEvent::kFrames;
+  ev.grant = &b;
+  for (auto _ : state) {
+    for (Frame& f : burst) std::memcpy(f.data, tmpl, sizeof tmpl);
+    UpcallResult r = reg.invoke(h, ev);
+    benchmark::DoNotOptimize(r);
+    out.clear();
+  }
+  const Stack* stack = static_cast<const StackExt*>(reg.state(h))->stack;
+  if (stack->counters().forwarded != uint64_t(state.iterations()) * kBurst)
+    state.SkipWithError("the Stack did not forward every frame");
+  state.SetItemsProcessed(int64_t(state.iterations()) * kBurst);
+  state.SetLabel(std::string(protection_mode_name(mode)) + ", relay, bursts of 32");
+  reg.remove(h, [](void* st) { static_cast<StackExt*>(st)->stack->~Stack(); });
+}
+BENCHMARK(BM_StackAsExtension)
+    ->Arg(int(ProtectionMode::kNone))
+    ->Arg(int(ProtectionMode::kMprotect))
+    ->Arg(int(ProtectionMode::kPkey))
+    ->ArgName("mode(0=none,1=mprotect,2=pkey)");
 
 }  // namespace
 }  // namespace ulsnet

@@ -100,8 +100,11 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
   gc.rate_pps = cfg.rate_pps;
   gc.batch = cfg.batch;
   gc.run_id = cfg.run_id;
-  // xdp-live sends at the maximum only; fixed rates use the socket generator (recorded).
-  if (cfg.generator == "xdp-live" && cfg.rate_pps <= 0) {
+  // xdp-live sends at the maximum only; fixed rates use the socket generator (recorded). Where
+  // the kernel cannot run it, the AF_XDP generator stands in, with the reason in the report.
+  std::string fallback;
+  if (cfg.generator == "xdp-live") fallback = xdp_generator_unsupported_reason();
+  if (cfg.generator == "xdp-live" && cfg.rate_pps <= 0 && fallback.empty()) {
     XdpGeneratorConfig xc;
     xc.gen = gc;
     xc.ifname = topo.sender.ifname;
@@ -113,7 +116,7 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
                    [xc](const std::atomic<bool>& stop, const ReadyFn&) { return run_xdp_generator(xc, stop); });
     return gen.result(int(cfg.duration_s * 1000) + 10000);
   }
-  if (cfg.generator == "af_xdp") {
+  if (cfg.generator == "af_xdp" || !fallback.empty()) {
     XskGeneratorConfig xc;
     xc.gen = gc;
     xc.ifname = topo.sender.ifname;
@@ -122,7 +125,9 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
     xc.dst_mac = topo.proxy_in.ifname.empty() ? topo.receiver.mac : topo.proxy_in.mac;
     NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
                    [xc](const std::atomic<bool>& stop, const ReadyFn&) { return run_xsk_generator(xc, stop); });
-    return gen.result(int(cfg.duration_s * 1000) + 10000);
+    nlohmann::json r = gen.result(int(cfg.duration_s * 1000) + 10000);
+    if (!fallback.empty()) r["generator_fallback"] = "xdp-live unavailable: " + fallback;
+    return r;
   }
   if (cfg.generator != "socket" && cfg.generator != "xdp-live") return {{"error", "unknown generator '" + cfg.generator + "'"}};
   NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
@@ -191,6 +196,8 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   pc.out = topo.proxy_port_out();
   pc.batch = cfg.batch;
   pc.protection = cfg.protection;
+  pc.busy_poll = cfg.busy_poll;
+  pc.need_wakeup = cfg.need_wakeup;
 
   std::string err;
   auto sink = start_sink(topo, cfg, err);

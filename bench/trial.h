@@ -30,7 +30,8 @@ struct TrialConfig {
   std::string protection = "auto";  // sandbox method's protection domain
   // "socket" (sendmmsg), "af_xdp" (bench/xsk_traffic.h) or "xdp-live" (bench/xdp_generator.h)
   std::string generator = "socket";
-  std::string sink = "socket";  // "socket" (recvmmsg) or "af_xdp" (bench/xsk_traffic.h)
+  std::string sink = "socket";
+  bool busy_poll = false, need_wakeup = true;  // af_xdp proxy devices  // "socket" (recvmmsg) or "af_xdp" (bench/xsk_traffic.h)
   uint32_t run_id = 1;
   int generator_cpu = -1, proxy_cpu = -1, sink_cpu = -1;
   double drain_s = 0.3;
