@@ -142,6 +142,11 @@ class SandboxMethod final : public StackMethod {
     const ExtensionInfo info = reg_->info(h_);
     const ProtectionDomain& d = reg_->domain(h_);
     j["protection"] = protection_mode_name(mode_);
+    // Exactly what ran, for readers of the results.
+    j["upcall_model"] =
+        "stock kernel (emulated): the proxy process waits in poll() on the devices, is woken by "
+        "the kernel, and makes one upcall per received burst through the extension registry; the "
+        "kernel patch (issue 4) instead runs the extension in whatever process is current";
     j["frames_in_region"] = frames_in_region_;
     j["extension"] = {{"type", info.type},
                       {"state", extension_state_name(info.state)},
