@@ -8,13 +8,17 @@ set -euo pipefail
 # fmt, gtest/gmock, benchmark, CLI11, nlohmann-json (C++ libraries); libxdp/libbpf/libelf/zlib,
 # clang, llvm (AF_XDP and BPF objects); iproute2 (namespaces and veth: every experiment's hosts);
 # ethtool (veth checksum offload off, see bench/README.md); iputils-ping (router transparency
-# tests); procps; python3-matplotlib (plots/); git (the commit recorded in results).
+# tests); procps; python3-matplotlib (plots/); git (the commit recorded in results);
+# linux-source-6.1, bc, bison, flex, libssl-dev, cpio, ccache, xz-utils (the kernel patch's
+# build, kernel/); busybox-static and qemu-system-x86 (the virtual hosts, kernel/).
 packages=(
   bazel-bootstrap build-essential
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   libxdp-dev libbpf-dev libelf-dev zlib1g-dev clang llvm
   iproute2 ethtool iputils-ping procps
   python3-matplotlib git ca-certificates
+  linux-source-6.1 bc bison flex libssl-dev cpio ccache xz-utils
+  busybox-static qemu-system-x86
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,94 @@
+#!/bin/busybox sh
+# /init of every virtual host. The kernel command line says what to be and what to run:
+#   ulsnet.role=sender|proxy|receiver|single   which host this is (addresses below)
+#   ulsnet.test=NAME                           a test from the list at the end, or
+#   ulsnet.run=/bin/PROG                       a program to run (its exit status is reported)
+# Output goes to the serial console, which the launcher saves; markers the tests look for:
+#   "ULSNET-GUEST-UP role=R kernel=K", "ULSNET-RESULT name=N status=pass|fail [detail]",
+#   "ULSNET-GUEST-DONE". The guest always powers off at the end (reboot -f with -no-reboot).
+#
+# Addressing (the same plan as the network-namespace hosts, bench/topology.h):
+#   sender   eth0 10.201.1.1/24                  route 10.201.2.0/24 via 10.201.1.2
+#   proxy    eth0 10.201.1.2/24  eth1 10.201.2.1/24   ip_forward per test
+#   receiver eth0 10.201.2.2/24                  route 10.201.1.0/24 via 10.201.2.1
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t tmpfs tmp /tmp
+
+role=""; test=""; run=""
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    ulsnet.role=*) role="${w#*=}" ;;
+    ulsnet.test=*) test="${w#*=}" ;;
+    ulsnet.run=*) run="${w#*=}" ;;
+  esac
+done
+echo "ULSNET-GUEST-UP role=${role:-none} kernel=$(uname -r)"
+
+result() { echo "ULSNET-RESULT name=$1 status=$2 ${3:-}"; }
+
+# Which driver runs each NIC (the experiments need e1000 where the launcher asked for it).
+nics=""
+for n in /sys/class/net/eth*; do
+  [ -e "$n" ] || continue
+  nics="$nics $(basename "$n")=$(basename "$(readlink "$n/device/driver")")"
+done
+echo "ULSNET-NIC${nics:- none}"
+
+ip link set lo up
+case "$role" in
+  sender)   ip addr add 10.201.1.1/24 dev eth0; ip link set eth0 up
+            ip route add 10.201.2.0/24 via 10.201.1.2 ;;
+  proxy)    ip addr add 10.201.1.2/24 dev eth0; ip link set eth0 up
+            ip addr add 10.201.2.1/24 dev eth1; ip link set eth1 up ;;
+  receiver) ip addr add 10.201.2.2/24 dev eth0; ip link set eth0 up
+            ip route add 10.201.1.0/24 via 10.201.2.1 ;;
+esac
+
+# Waits (bounded) until `ping` of $1 answers; the peers boot at slightly different times.
+wait_ping() {
+  i=0
+  while [ $i -lt 60 ]; do
+    ping -c 1 -W 1 "$1" >/dev/null 2>&1 && return 0
+    i=$((i + 1))
+  done
+  return 1
+}
+
+case "$test" in
+  boot)
+    # The kernel booted, ran init, and has what the experiments need.
+    ok=pass; detail=""
+    for f in /proc/net/packet /sys/class/net/lo; do [ -e "$f" ] || { ok=fail; detail="$detail missing:$f"; }; done
+    [ "$role" = single ] || ls /sys/class/net | grep -q eth0 || { ok=fail; detail="$detail no-eth0"; }
+    result boot "$ok" "$detail"
+    ;;
+  forward-ping)
+    # The proxy forwards in its kernel; the sender pings the receiver through it.
+    case "$role" in
+      proxy)    echo 1 > /proc/sys/net/ipv4/ip_forward
+                # Forward until the launcher stops this host (the sender is done), bounded.
+                sleep 120 ;;
+      sender)   if wait_ping 10.201.2.2; then
+                  out="$(ping -c 5 -i 0.2 10.201.2.2 2>&1 | tail -2 | tr '\n' ' ')"
+                  result forward-ping pass "$out"
+                else
+                  result forward-ping fail "10.201.2.2 unreachable through the proxy"
+                fi ;;
+      receiver) sleep 120 ;;
+    esac
+    ;;
+  "")
+    if [ -n "$run" ]; then
+      "$run"; rc=$?
+      [ $rc -eq 0 ] && result "$(basename "$run")" pass || result "$(basename "$run")" fail "exit=$rc"
+    fi
+    ;;
+  *) result "$test" fail "unknown test" ;;
+esac
+echo "ULSNET-GUEST-DONE"
+sync
+reboot -f

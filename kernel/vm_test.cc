@@ -1,0 +1,152 @@
+// The kernel build and the virtual hosts, as a user runs them: kernel/build.sh, then
+// kernel/initramfs.sh, then kernel/vm.sh with one host and with three (sender -- proxy --
+// receiver over e1000), checking the guests' serial logs for their results, and that nothing
+// is left running afterwards. A patch that does not apply stops the build with the reason.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+std::string runfile(const std::string& rel) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* ws = std::getenv("TEST_WORKSPACE");
+  return std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "ulsnet") + "/kernel/" + rel;
+}
+
+// Runs a shell command; returns {exit status, stdout+stderr}.
+std::pair<int, std::string> sh(const std::string& cmd) {
+  std::string full = "PATH=$PATH:/usr/sbin:/sbin; " + cmd + " 2>&1";
+  FILE* p = popen(full.c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::string last_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  auto i = t.rfind('\n');
+  return i == std::string::npos ? t : t.substr(i + 1);
+}
+
+std::string tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t ? t : "/tmp";
+}
+
+class Vm : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) {
+      skip_ = "needs root (QEMU hosts in a private network namespace)";
+      return;
+    }
+    if (sh("command -v qemu-system-x86_64").first != 0) {
+      skip_ = "qemu-system-x86_64 not installed (tools/setup.sh)";
+      return;
+    }
+    auto [rc, out] = sh("bash " + runfile("build.sh"));
+    if (rc != 0) {
+      build_error_ = out.size() > 3000 ? out.substr(out.size() - 3000) : out;
+      return;
+    }
+    image_ = last_line(out);
+    initrd_ = tmpdir() + "/initramfs.cpio.gz";
+    auto [rc2, out2] = sh("bash " + runfile("initramfs.sh") + " --out " + initrd_);
+    if (rc2 != 0) build_error_ = out2;
+  }
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    ASSERT_TRUE(build_error_.empty()) << build_error_;
+  }
+  // Launches the hosts; returns the launcher's output.
+  std::string launch(int hosts, const std::string& test, const std::string& logdir, int timeout_s) {
+    auto [rc, out] = sh("bash " + runfile("vm.sh") + " --kernel " + image_ + " --initrd " + initrd_ +
+                        " --log-dir " + logdir + " --hosts " + std::to_string(hosts) + " --test " +
+                        test + " --timeout " + std::to_string(timeout_s));
+    EXPECT_EQ(rc, 0) << out;
+    return out;
+  }
+  static void expect_nothing_left(const std::string& logdir) {
+    for (const char* role : {"single", "sender", "proxy", "receiver"}) {
+      std::string pid = slurp(logdir + "/" + role + ".pid");
+      if (pid.empty()) continue;
+      EXPECT_NE(kill(std::stoi(pid), 0), 0) << role << "'s QEMU (pid " << pid << ") outlived the launcher";
+    }
+  }
+  static inline std::string skip_, build_error_, image_, initrd_;
+};
+
+TEST_F(Vm, OneHostBootsTheBuiltKernelAndRunsItsTest) {
+  const std::string logs = tmpdir() + "/one";
+  std::string out = launch(1, "boot", logs, 150);
+  EXPECT_NE(out.find("ULSNET-VMS status=done"), std::string::npos) << out;
+  EXPECT_NE(out.find("ULSNET-ACCEL name="), std::string::npos) << out;
+  const std::string log = slurp(logs + "/single.log");
+  EXPECT_NE(log.find("ULSNET-GUEST-UP role=single kernel=6.1."), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-RESULT name=boot status=pass"), std::string::npos) << log;
+  expect_nothing_left(logs);
+}
+
+TEST_F(Vm, ThreeHostsForwardThroughTheProxyOverE1000) {
+  const std::string logs = tmpdir() + "/three";
+  std::string out = launch(3, "forward-ping", logs, 240);
+  EXPECT_NE(out.find("ULSNET-VMS status=done"), std::string::npos) << out;
+  const std::string sender = slurp(logs + "/sender.log");
+  EXPECT_NE(sender.find("ULSNET-RESULT name=forward-ping status=pass"), std::string::npos) << sender;
+  for (const char* role : {"proxy", "receiver"})
+    EXPECT_NE(slurp(logs + "/" + role + ".log").find("ULSNET-GUEST-UP role=" + std::string(role)),
+              std::string::npos)
+        << role;
+  EXPECT_NE(slurp(logs + "/proxy.log").find("ULSNET-NIC eth0=e1000 eth1=e1000"), std::string::npos)
+      << "the proxy's NICs are not both e1000";
+  EXPECT_NE(sender.find("ULSNET-NIC eth0=e1000"), std::string::npos);
+  expect_nothing_left(logs);
+}
+
+TEST(KernelBuild, APatchThatDoesNotApplyStopsTheBuildWithTheReason) {
+  if (geteuid() != 0 && access("/var/tmp", W_OK) != 0) GTEST_SKIP() << "no writable /var/tmp";
+  // A copy of kernel/ whose series names a patch against a file that does not exist.
+  const std::string dir = tmpdir() + "/badkernel";
+  ASSERT_EQ(sh("rm -rf " + dir + " && mkdir -p " + dir + "/patches " + dir + "/config && cp " +
+               runfile("build.sh") + " " + dir + "/ && cp " + runfile("config/ulsnet.config") + " " +
+               dir + "/config/")
+                .first,
+            0);
+  std::ofstream(dir + "/patches/0001-bogus.patch")
+      << "Subject: a patch for a file 6.1 does not have\n\n"
+         "--- a/no/such/file.c\n+++ b/no/such/file.c\n@@ -1,1 +1,1 @@\n-old\n+new\n";
+  std::ofstream(dir + "/patches/series") << "0001-bogus.patch\n";
+  auto [rc, out] = sh("bash " + dir + "/build.sh --work " + tmpdir() + "/badwork");
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("patch 0001-bogus.patch does not apply"), std::string::npos) << out;
+  // A series naming a file that is not there is refused before any work.
+  std::ofstream(dir + "/patches/series") << "0002-missing.patch\n";
+  auto [rc2, out2] = sh("bash " + dir + "/build.sh --work " + tmpdir() + "/badwork");
+  EXPECT_NE(rc2, 0);
+  EXPECT_NE(out2.find("series names 0002-missing.patch"), std::string::npos) << out2;
+  sh("rm -rf " + tmpdir() + "/badwork " + dir);
+}
+
+}  // namespace
