@@ -78,6 +78,13 @@ if [ ! -f "$src/.ulsnet-ready" ]; then
   mv "$src.tmp" "$src"
 fi
 
+# The user API header the patches add must be the one user space builds against (kernel/uapi).
+for h in "$here"/uapi/linux/*.h; do
+  [ -f "$h" ] || continue
+  cmp -s "$h" "$src/include/uapi/linux/$(basename "$h")" ||
+    die "kernel/uapi/linux/$(basename "$h") differs from the one the patch series adds"
+done
+
 mkdir -p "$out"
 if [ ! -f "$out/.config" ] || [ "$fragment" -nt "$out/.config" ]; then
   make -s -C "$src" O="$out" tinyconfig >/dev/null
@@ -95,6 +102,9 @@ done < "$fragment"
 
 echo "kernel/build.sh: building bzImage in $out (jobs $jobs, ccache)" >&2
 export CCACHE_DIR="${CCACHE_DIR:-$work/ccache}"
+# Trees of different patch sets live at different paths: hash relative paths so that the
+# objects a patch does not touch come from the cache.
+export CCACHE_BASEDIR="$work" CCACHE_NOHASHDIR=true
 make -s -C "$src" O="$out" -j"$jobs" CC="ccache gcc" KBUILD_BUILD_USER=ulsnet \
   KBUILD_BUILD_HOST=ulsnet bzImage >&2
 image="$out/arch/x86/boot/bzImage"

@@ -48,7 +48,8 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: r
 [ "$(id -u)" -eq 0 ] || die "needs root (a private network namespace for the links)"
 mkdir -p "$logdir"
 
-guest_args="console=ttyS0 quiet panic=-1"
+# loglevel=5: kernel warnings (KERN_WARNING) reach the console, so tests can look for them.
+guest_args="console=ttyS0 loglevel=5 panic=-1"
 [ -n "$test" ] && guest_args="$guest_args ulsnet.test=$test"
 [ -n "$run" ] && guest_args="$guest_args ulsnet.run=$run"
 

@@ -55,6 +55,12 @@ std::string tmpdir() {
   return t ? t : "/tmp";
 }
 
+// Kernel warnings, oopses and BUGs on a guest's console (with loglevel=5 they are printed).
+void expect_no_kernel_warnings(const std::string& log) {
+  for (const char* bad : {"WARNING:", "BUG:", "Oops", "Call Trace", "general protection"})
+    EXPECT_EQ(log.find(bad), std::string::npos) << "kernel reported '" << bad << "':\n" << log;
+}
+
 class Vm : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -73,7 +79,8 @@ class Vm : public ::testing::Test {
     }
     image_ = last_line(out);
     initrd_ = tmpdir() + "/initramfs.cpio.gz";
-    auto [rc2, out2] = sh("bash " + runfile("initramfs.sh") + " --out " + initrd_);
+    auto [rc2, out2] = sh("bash " + runfile("initramfs.sh") + " --out " + initrd_ + " --bin " +
+                          runfile("uls_region_test"));
     if (rc2 != 0) build_error_ = out2;
   }
   void SetUp() override {
@@ -81,10 +88,11 @@ class Vm : public ::testing::Test {
     ASSERT_TRUE(build_error_.empty()) << build_error_;
   }
   // Launches the hosts; returns the launcher's output.
-  std::string launch(int hosts, const std::string& test, const std::string& logdir, int timeout_s) {
+  // `what` is "--test NAME" or "--run /bin/PROG".
+  std::string launch(int hosts, const std::string& what, const std::string& logdir, int timeout_s) {
     auto [rc, out] = sh("bash " + runfile("vm.sh") + " --kernel " + image_ + " --initrd " + initrd_ +
-                        " --log-dir " + logdir + " --hosts " + std::to_string(hosts) + " --test " +
-                        test + " --timeout " + std::to_string(timeout_s));
+                        " --log-dir " + logdir + " --hosts " + std::to_string(hosts) + " " + what +
+                        " --timeout " + std::to_string(timeout_s));
     EXPECT_EQ(rc, 0) << out;
     return out;
   }
@@ -100,18 +108,19 @@ class Vm : public ::testing::Test {
 
 TEST_F(Vm, OneHostBootsTheBuiltKernelAndRunsItsTest) {
   const std::string logs = tmpdir() + "/one";
-  std::string out = launch(1, "boot", logs, 150);
+  std::string out = launch(1, "--test boot", logs, 150);
   EXPECT_NE(out.find("ULSNET-VMS status=done"), std::string::npos) << out;
   EXPECT_NE(out.find("ULSNET-ACCEL name="), std::string::npos) << out;
   const std::string log = slurp(logs + "/single.log");
   EXPECT_NE(log.find("ULSNET-GUEST-UP role=single kernel=6.1."), std::string::npos) << log;
   EXPECT_NE(log.find("ULSNET-RESULT name=boot status=pass"), std::string::npos) << log;
+  expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
 }
 
 TEST_F(Vm, ThreeHostsForwardThroughTheProxyOverE1000) {
   const std::string logs = tmpdir() + "/three";
-  std::string out = launch(3, "forward-ping", logs, 240);
+  std::string out = launch(3, "--test forward-ping", logs, 240);
   EXPECT_NE(out.find("ULSNET-VMS status=done"), std::string::npos) << out;
   const std::string sender = slurp(logs + "/sender.log");
   EXPECT_NE(sender.find("ULSNET-RESULT name=forward-ping status=pass"), std::string::npos) << sender;
@@ -122,6 +131,17 @@ TEST_F(Vm, ThreeHostsForwardThroughTheProxyOverE1000) {
   EXPECT_NE(slurp(logs + "/proxy.log").find("ULSNET-NIC eth0=e1000 eth1=e1000"), std::string::npos)
       << "the proxy's NICs are not both e1000";
   EXPECT_NE(sender.find("ULSNET-NIC eth0=e1000"), std::string::npos);
+  expect_nothing_left(logs);
+}
+
+TEST_F(Vm, TheSandboxRegionIsSharedAtOneAddressAndBadRequestsAreRefused) {
+  const std::string logs = tmpdir() + "/region";
+  std::string out = launch(1, "--run /bin/uls_region_test", logs, 150);
+  const std::string log = slurp(logs + "/single.log");
+  EXPECT_NE(log.find("ULSNET-TEST uls_region pass"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-RESULT name=uls_region_test status=pass"), std::string::npos) << log;
+  EXPECT_EQ(log.find("uls_region: FAIL"), std::string::npos) << log;
+  expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
 }
 
