@@ -80,7 +80,7 @@ class Vm : public ::testing::Test {
     image_ = last_line(out);
     initrd_ = tmpdir() + "/initramfs.cpio.gz";
     auto [rc2, out2] = sh("bash " + runfile("initramfs.sh") + " --out " + initrd_ + " --bin " +
-                          runfile("uls_region_test"));
+                          runfile("uls_region_test") + " --bin " + runfile("uls_register_test"));
     if (rc2 != 0) build_error_ = out2;
   }
   void SetUp() override {
@@ -141,6 +141,16 @@ TEST_F(Vm, TheSandboxRegionIsSharedAtOneAddressAndBadRequestsAreRefused) {
   EXPECT_NE(log.find("ULSNET-TEST uls_region pass"), std::string::npos) << log;
   EXPECT_NE(log.find("ULSNET-RESULT name=uls_region_test status=pass"), std::string::npos) << log;
   EXPECT_EQ(log.find("uls_region: FAIL"), std::string::npos) << log;
+  expect_no_kernel_warnings(log);
+  expect_nothing_left(logs);
+}
+
+TEST_F(Vm, ExtensionRegistrationValidatesEveryArgument) {
+  const std::string logs = tmpdir() + "/register";
+  launch(1, "--run /bin/uls_register_test", logs, 150);
+  const std::string log = slurp(logs + "/single.log");
+  EXPECT_NE(log.find("ULSNET-TEST uls_register pass"), std::string::npos) << log;
+  EXPECT_EQ(log.find("uls_register: FAIL"), std::string::npos) << log;
   expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
 }
