@@ -6,6 +6,7 @@
 #   kernel/vm.sh --kernel BZIMAGE --initrd INITRD --log-dir DIR
 #                [--hosts 1|3] [--test NAME | --run /bin/PROG] [--accel auto|kvm|tcg]
 #                [--timeout SECONDS] [--nic e1000|virtio-net-pci] [--mem MB]
+#                [--append "KERNEL ARGS"]   (e.g. uls.protect=0)
 #
 # --hosts 3: sender -- proxy -- receiver, each link a pair of QEMU socket netdevs on 127.0.0.1
 # inside a private network namespace (so the ports never meet anything else on the machine),
@@ -20,7 +21,7 @@
 set -euo pipefail
 
 kernel=""; initrd=""; logdir=""; hosts=1; test=""; run=""; accel=auto; timeout_s=120
-nic=e1000; mem=256
+nic=e1000; mem=256; append=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel="$2"; shift 2 ;;
@@ -33,7 +34,8 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s="$2"; shift 2 ;;
     --nic) nic="$2"; shift 2 ;;
     --mem) mem="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --append) append="$2"; shift 2 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "kernel/vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,6 +54,8 @@ mkdir -p "$logdir"
 guest_args="console=ttyS0 loglevel=5 panic=-1"
 [ -n "$test" ] && guest_args="$guest_args ulsnet.test=$test"
 [ -n "$run" ] && guest_args="$guest_args ulsnet.run=$run"
+case "$append" in *"'"*) die "--append must not contain single quotes" ;; esac
+[ -n "$append" ] && guest_args="$guest_args $append"
 
 qemu_base() {  # accel
   echo "qemu-system-x86_64 -accel $1 -m $mem -smp 1 -nographic -no-reboot -nodefaults" \

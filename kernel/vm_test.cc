@@ -80,7 +80,8 @@ class Vm : public ::testing::Test {
     image_ = last_line(out);
     initrd_ = tmpdir() + "/initramfs.cpio.gz";
     auto [rc2, out2] = sh("bash " + runfile("initramfs.sh") + " --out " + initrd_ + " --bin " +
-                          runfile("uls_region_test") + " --bin " + runfile("uls_register_test"));
+                          runfile("uls_region_test") + " --bin " + runfile("uls_register_test") +
+                          " --bin " + runfile("uls_upcall_test"));
     if (rc2 != 0) build_error_ = out2;
   }
   void SetUp() override {
@@ -136,7 +137,7 @@ TEST_F(Vm, ThreeHostsForwardThroughTheProxyOverE1000) {
 
 TEST_F(Vm, TheSandboxRegionIsSharedAtOneAddressAndBadRequestsAreRefused) {
   const std::string logs = tmpdir() + "/region";
-  std::string out = launch(1, "--run /bin/uls_region_test", logs, 150);
+  std::string out = launch(1, "--run /bin/uls_region_test --append uls.protect=0", logs, 150);
   const std::string log = slurp(logs + "/single.log");
   EXPECT_NE(log.find("ULSNET-TEST uls_region pass"), std::string::npos) << log;
   EXPECT_NE(log.find("ULSNET-RESULT name=uls_region_test status=pass"), std::string::npos) << log;
@@ -151,6 +152,20 @@ TEST_F(Vm, ExtensionRegistrationValidatesEveryArgument) {
   const std::string log = slurp(logs + "/single.log");
   EXPECT_NE(log.find("ULSNET-TEST uls_register pass"), std::string::npos) << log;
   EXPECT_EQ(log.find("uls_register: FAIL"), std::string::npos) << log;
+  expect_no_kernel_warnings(log);
+  expect_nothing_left(logs);
+}
+
+// Patches 0003 and 0004: an extension runs in whatever process is current (a raising one, an
+// unrelated spinning one, a woken host when the CPU is idle), the process gets its exact state
+// back, faults and overruns are contained and counted, bad arguments are refused; the region is
+// inaccessible to processes outside upcalls and multi-threaded processes never take one.
+TEST_F(Vm, UpcallsRunInTheCurrentProcessAndItResumesIntact) {
+  const std::string logs = tmpdir() + "/upcall";
+  launch(1, "--run /bin/uls_upcall_test", logs, 200);
+  const std::string log = slurp(logs + "/single.log");
+  EXPECT_NE(log.find("ULSNET-TEST uls_upcall pass"), std::string::npos) << log;
+  EXPECT_EQ(log.find("uls_upcall: FAIL"), std::string::npos) << log;
   expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
 }

@@ -1,6 +1,7 @@
 // In-guest test of /dev/uls (patch 0001): the region is at the same address with the same
 // contents in two processes, and every bad request is refused with an error code (the harness
-// also checks the console for kernel warnings). Static; prints one line per check and
+// also checks the console for kernel warnings). Run with uls.protect=0 (the region mapped
+// read/write into processes); the protected region is tested by uls_upcall_test. Static; prints one line per check and
 // "ULSNET-TEST uls_region pass|fail"; exit status 0 only if every check passed.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,9 +41,9 @@ int main(void) {
   struct uls_info info;
   memset(&info, 0xff, sizeof info);
   check(ioctl(fd, ULS_IOC_INFO, &info) == 0, "ULS_IOC_INFO");
-  check(info.base == ULS_REGION_BASE && info.version == ULS_API_VERSION && info.reserved == 0 &&
+  check(info.base == ULS_REGION_BASE && info.version == ULS_API_VERSION && info.flags == 0 &&
             info.size >= 4096 && info.size % 4096 == 0,
-        "info: base, version, page-multiple size");
+        "info: base, version, page-multiple size, not protected (booted with uls.protect=0)");
 
   // Bad requests: each refused with EINVAL, nothing mapped.
   void* p = map_region(fd, info.base + 4096, 4096, MAP_SHARED, 0);

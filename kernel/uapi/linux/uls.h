@@ -19,6 +19,27 @@
  * region, misaligned or malformed; EEXIST for the same entry and stack twice; EBUSY for a stack
  * overlapping another extension's; ENOSPC when ULS_MAX_EXTENSIONS are registered). Only the
  * registering process may unregister (EPERM otherwise); ULS_IOC_QUERY reads one back.
+ *
+ * Upcalls. An extension bound to an event (ULS_IOC_BIND: a periodic timer) or raised
+ * (ULS_IOC_RAISE) runs at user level in the context of the process that is current on that CPU,
+ * when it next returns to user mode: on its own stack, with
+ *
+ *	rdi = state, rsi = the event's time (CLOCK_MONOTONIC ns), rdx = its id,
+ *
+ * every other general register zero, the FPU in its initial state and signals held back. It
+ * ends with the return call, syscall ULS_SYSCALL_RETURN (no arguments), which restores the
+ * interrupted process exactly as it was (registers, flags, FPU state). Inside an extension only
+ * getpid, gettid, clock_gettime and the return call are allowed (others fail with EPERM). A
+ * fault inside the extension, or running past its budget (uls.budget_ms), ends the upcall: the
+ * process resumes as if nothing happened, and the extension's counters say why (ULS_IOC_STATS).
+ *
+ * The current process takes the upcall if it is a 64-bit user process whose address space has
+ * the region at ULS_REGION_BASE readable, writable and executable, or can have it mapped there
+ * (the kernel maps it on demand), and -- when the region is protected -- no other thread or
+ * process shares its address space. Otherwise -- the CPU is idle, or runs a kernel thread or a
+ * process that cannot take it -- a host, a process waiting in ULS_IOC_HOST, is woken and takes
+ * the upcall. Events for an extension that arrive before its upcall ran are merged (counted as
+ * coalesced). All of this needs CAP_SYS_ADMIN: an extension runs inside other processes.
  */
 #ifndef _UAPI_LINUX_ULS_H
 #define _UAPI_LINUX_ULS_H
@@ -35,8 +56,13 @@ struct uls_info {
 	__u64 base;     /* ULS_REGION_BASE */
 	__u64 size;     /* bytes, a multiple of the page size */
 	__u32 version;  /* ULS_API_VERSION */
-	__u32 reserved; /* 0 */
+	__u32 flags;    /* ULS_INFO_* */
 };
+
+/* The region is accessible only inside upcalls (boot parameter uls.protect, default 1): a
+ * process's own accesses fault, and it loads and reads the region with pwrite()/pread() on
+ * /dev/uls at offsets inside the region (EINVAL otherwise). */
+#define ULS_INFO_PROTECTED 1
 
 #define ULS_MAX_EXTENSIONS 16
 #define ULS_NAME_LEN 32
@@ -58,5 +84,53 @@ struct uls_extension {
 #define ULS_IOC_REGISTER _IOWR(ULS_IOC_MAGIC, 0x01, struct uls_extension)
 #define ULS_IOC_UNREGISTER _IOW(ULS_IOC_MAGIC, 0x02, __u32)
 #define ULS_IOC_QUERY _IOWR(ULS_IOC_MAGIC, 0x03, struct uls_extension)
+
+/* The return call that ends an upcall (x86-64 system call number). */
+#define ULS_SYSCALL_RETURN 451
+
+#define ULS_EVENT_NONE 0  /* unbind */
+#define ULS_EVENT_TIMER 1 /* every period_ns, starting one period from now */
+
+#define ULS_PERIOD_MIN_NS 10000ULL          /* 10 us */
+#define ULS_PERIOD_MAX_NS 10000000000ULL    /* 10 s */
+
+struct uls_bind {
+	__u32 id;        /* a registered extension of the caller */
+	__u32 event;     /* ULS_EVENT_* */
+	__u64 period_ns; /* ULS_EVENT_TIMER: ULS_PERIOD_MIN_NS..ULS_PERIOD_MAX_NS */
+	__u64 reserved;  /* 0 */
+};
+
+/* Counters of one extension. Every event ends in exactly one of: an upcall started, coalesced
+ * into a pending one, dropped (its extension went away), or still pending. Every upcall started
+ * ends in exactly one of: returned, faulted, overran (or is still running). */
+struct uls_stats {
+	__u32 id;              /* in */
+	__u32 pending;         /* an event is waiting for its upcall */
+	__u64 events;
+	__u64 coalesced;
+	__u64 upcalls;         /* started */
+	__u64 in_current;      /* started in whatever process was current */
+	__u64 in_host;         /* started in a host (the CPU had no process that could take it) */
+	__u64 host_wakeups;    /* events that woke a host */
+	__u64 ineligible;      /* times the current process could not take it */
+	__u64 returned;        /* ended with the return call */
+	__u64 faults;          /* ended by a fault inside the extension */
+	__u64 overruns;        /* ended by running past the budget */
+	__u64 denied_syscalls; /* system calls refused inside the extension */
+	__u64 run_ns;          /* total time from upcall start to its end */
+	__s32 last_pid;        /* the process the last upcall ran in (tgid) */
+	__u32 last_fault_sig;  /* signal the last fault would have raised */
+	__u64 last_fault_addr; /* its address (si_addr), or 0 */
+	__u64 last_fault_ip;   /* the extension's instruction pointer at the fault */
+	__u64 pages_mapped;    /* region pages mapped on demand inside its upcalls (protected) */
+};
+
+#define ULS_IOC_BIND _IOW(ULS_IOC_MAGIC, 0x04, struct uls_bind)
+#define ULS_IOC_RAISE _IOW(ULS_IOC_MAGIC, 0x05, __u32)
+#define ULS_IOC_STATS _IOWR(ULS_IOC_MAGIC, 0x06, struct uls_stats)
+/* Waits up to the given milliseconds (1..60000) for an event no current process could take,
+ * then takes its upcall on the way back to user mode. 0: an event came; -ETIMEDOUT; -EINTR. */
+#define ULS_IOC_HOST _IOW(ULS_IOC_MAGIC, 0x07, __u32)
 
 #endif /* _UAPI_LINUX_ULS_H */
