@@ -7,6 +7,8 @@
 #                [--hosts 1|3] [--test NAME | --run /bin/PROG] [--accel auto|kvm|tcg]
 #                [--timeout SECONDS] [--nic e1000|virtio-net-pci] [--mem MB]
 #                [--append "KERNEL ARGS"]   (e.g. uls.protect=0)
+#                [--nics N]   (--hosts 1: N NICs, 0..4, all on one QEMU hub: what one sends, the
+#                              others receive)
 #
 # --hosts 3: sender -- proxy -- receiver, each link a pair of QEMU socket netdevs on 127.0.0.1
 # inside a private network namespace (so the ports never meet anything else on the machine),
@@ -21,7 +23,7 @@
 set -euo pipefail
 
 kernel=""; initrd=""; logdir=""; hosts=1; test=""; run=""; accel=auto; timeout_s=120
-nic=e1000; mem=256; append=""
+nic=e1000; mem=256; append=""; nics=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel="$2"; shift 2 ;;
@@ -35,7 +37,8 @@ while [ $# -gt 0 ]; do
     --nic) nic="$2"; shift 2 ;;
     --mem) mem="$2"; shift 2 ;;
     --append) append="$2"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --nics) nics="$2"; shift 2 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "kernel/vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,6 +47,8 @@ die() { echo "kernel/vm.sh: $*" >&2; exit 1; }
 [ -f "$initrd" ] || die "--initrd: no such file '$initrd'"
 [ -n "$logdir" ] || die "--log-dir is required"
 case "$hosts" in 1|3) ;; *) die "--hosts must be 1 or 3" ;; esac
+case "$nics" in 0|1|2|3|4) ;; *) die "--nics must be 0..4" ;; esac
+[ "$nics" -eq 0 ] || [ "$hosts" -eq 1 ] || die "--nics is for --hosts 1"
 case "$accel" in auto|kvm|tcg) ;; *) die "--accel must be auto, kvm or tcg" ;; esac
 case "$timeout_s" in ''|*[!0-9]*) die "--timeout must be whole seconds" ;; esac
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: run tools/setup.sh"
@@ -100,7 +105,11 @@ script="$logdir/launch.sh"
   echo "set -u"
   echo "ip link set lo up"
   if [ "$hosts" -eq 1 ]; then
-    echo "$(qemu_base "$accel") -append '$guest_args ulsnet.role=single' > '$logdir/single.log' 2>&1 &"
+    hub=""
+    for i in $(seq 1 "$nics"); do
+      hub="$hub -netdev hubport,id=h$i,hubid=0 -device $nic,netdev=h$i,mac=$(printf '52:54:00:c9:00:%02x' "$i")"
+    done
+    echo "$(qemu_base "$accel")$hub -append '$guest_args ulsnet.role=single' > '$logdir/single.log' 2>&1 &"
     echo "echo \$! > '$logdir/single.pid'"
   else
     # proxy listens on both links; the end hosts connect (retried by QEMU's socket backend

@@ -133,4 +133,82 @@ struct uls_stats {
  * then takes its upcall on the way back to user mode. 0: an event came; -ETIMEDOUT; -EINTR. */
 #define ULS_IOC_HOST _IOW(ULS_IOC_MAGIC, 0x07, __u32)
 
+/*
+ * The zero-copy network path. A network interface whose driver supports it (e1000) is bound to
+ * an extension with ULS_IOC_NET_BIND: from then on its receive buffers are 2 KiB chunks of a
+ * pool in the region, and four rings in the region (struct uls_net_rings, at a page-aligned
+ * offset) carry descriptors -- region offsets -- between driver and extension:
+ *
+ *	fill  extension -> kernel   free buffers for the NIC to receive into
+ *	rx    kernel -> extension   received frames (an event for the extension follows)
+ *	tx    extension -> kernel   frames to send (taken when the upcall ends, and at every poll)
+ *	comp  kernel -> extension   buffers back: sent, refused (ULS_DESC_INVALID) or unused
+ *
+ * No skb is built and no byte is copied on this path; the kernel's protocol stack never sees
+ * the frames. Each ring has a free-running producer and consumer index (ring position = index
+ * % ULS_NET_RING_SIZE); the side that produces writes the descriptor before the index. The
+ * kernel validates everything it reads from the rings (a buffer outside the pool or not on a
+ * chunk boundary, a frame length outside 14..1514) and counts what it refuses.
+ */
+#define ULS_NET_RING_SIZE 256
+#define ULS_NET_BUF_SIZE 2048
+#define ULS_IFNAMSIZ 16
+
+struct uls_desc {
+	__u32 off;   /* region offset of the buffer (a chunk boundary in the pool) */
+	__u16 len;   /* frame length, without the FCS */
+	__u16 flags; /* ULS_DESC_* (completion ring) */
+};
+
+#define ULS_DESC_INVALID 1 /* refused: not sent */
+#define ULS_DESC_UNUSED 2  /* a receive buffer handed back unused (at unbind) */
+
+struct uls_ring {
+	__u32 producer;
+	__u32 pad0[15];
+	__u32 consumer;
+	__u32 pad1[15];
+	struct uls_desc desc[ULS_NET_RING_SIZE];
+};
+
+struct uls_net_rings {
+	struct uls_ring fill, rx, tx, comp;
+};
+
+struct uls_net_bind {
+	char ifname[ULS_IFNAMSIZ]; /* NUL-terminated */
+	__u32 id;                  /* the extension (the caller's) that receives its events */
+	__u32 rings_off;           /* page-aligned region offset of its struct uls_net_rings */
+	__u32 pool_off;            /* page-aligned region offset of the buffer pool */
+	__u32 pool_size;           /* bytes, a multiple of the page size */
+	__u32 flags;               /* 0 */
+	__u32 reserved;            /* 0 */
+};
+
+struct uls_net_stats {
+	char ifname[ULS_IFNAMSIZ]; /* in */
+	__u32 id;
+	__u32 reserved;
+	__u64 rx_frames;    /* handed to the extension by descriptor */
+	__u64 rx_bytes;
+	__u64 rx_ring_full; /* dropped: the rx ring was full (the buffer stayed with the NIC) */
+	__u64 rx_errors;    /* dropped: the NIC flagged the frame (errors, fragments) */
+	__u64 fill_empty;   /* times a NIC descriptor found no buffer on the fill ring */
+	__u64 fill_invalid; /* fill descriptors refused */
+	__u64 tx_frames;    /* posted to the NIC */
+	__u64 tx_bytes;
+	__u64 tx_invalid;   /* tx descriptors refused (returned with ULS_DESC_INVALID) */
+	__u64 tx_nic_full;  /* times frames waited because the NIC's ring was full */
+	__u64 completions;  /* sent buffers returned on the completion ring */
+	__u64 comp_full;    /* buffers that could not be returned: the completion ring was full */
+	__u64 ring_corrupt; /* indices the extension wrote that made no sense (ignored) */
+	__u64 events;       /* events raised for the extension */
+	__u64 kicks;        /* polls asked for at the end of the extension's upcalls */
+	__u64 nic_buffers;  /* receive buffers the NIC holds now */
+};
+
+#define ULS_IOC_NET_BIND _IOW(ULS_IOC_MAGIC, 0x08, struct uls_net_bind)
+#define ULS_IOC_NET_UNBIND _IOW(ULS_IOC_MAGIC, 0x09, char[ULS_IFNAMSIZ])
+#define ULS_IOC_NET_STATS _IOWR(ULS_IOC_MAGIC, 0x0a, struct uls_net_stats)
+
 #endif /* _UAPI_LINUX_ULS_H */

@@ -1,0 +1,128 @@
+// The end hosts of the in-guest forwarding test: a numbered UDP stream.
+//
+//   uls_udp send DST_IP PORT COUNT PPS   sends COUNT datagrams (18-byte payload: 64-byte frames),
+//                                        each carrying its sequence number, paced at PPS;
+//                                        prints "ULSNET-UDP-SENT sent=N errors=E"
+//   uls_udp recv PORT COUNT IDLE_MS MAX_MS
+//                                        receives until COUNT distinct numbers arrived, IDLE_MS
+//                                        passed without any after the first, or MAX_MS in all;
+//                                        prints "ULSNET-UDP-RECV received=R dup=D bad=B
+//                                        rcvbuf_errors=X" (X: the kernel's Udp RcvbufErrors delta)
+// Static (the guest has no libc). Bounded in count and time.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAGIC 0x756c736e6574ull  // "ulsnet"
+
+struct payload {
+  uint64_t seq;
+  uint64_t magic;
+  uint16_t pad;
+} __attribute__((packed));
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t udp_rcvbuf_errors(void) {
+  FILE* f = fopen("/proc/net/snmp", "r");
+  if (!f) return 0;
+  char line[1024];
+  uint64_t v = 0;
+  int header = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "Udp:", 4) != 0) continue;
+    if (!header) { header = 1; continue; }
+    // Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors ...
+    unsigned long long a, b, c, d, e;
+    if (sscanf(line, "Udp: %llu %llu %llu %llu %llu", &a, &b, &c, &d, &e) == 5) v = e;
+    break;
+  }
+  fclose(f);
+  return v;
+}
+
+static int do_send(const char* ip, int port, long count, long pps) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  if (s < 0 || inet_pton(AF_INET, ip, &a.sin_addr) != 1 || connect(s, (struct sockaddr*)&a, sizeof a) != 0) {
+    printf("uls_udp: socket to %s:%d: %s\n", ip, port, strerror(errno));
+    return 1;
+  }
+  long sent = 0, errors = 0;
+  uint64_t start = now_ns(), gap = 1000000000ull / (uint64_t)pps;
+  for (long i = 0; i < count; i++) {
+    uint64_t due = start + (uint64_t)i * gap;
+    while (now_ns() < due) {
+      struct timespec ts = {0, 20000};
+      nanosleep(&ts, NULL);
+    }
+    struct payload p = {.seq = (uint64_t)i, .magic = MAGIC};
+    if (send(s, &p, sizeof p, 0) == (ssize_t)sizeof p)
+      ++sent;
+    else
+      ++errors;
+  }
+  printf("ULSNET-UDP-SENT sent=%ld errors=%ld seconds=%.3f\n", sent, errors, (double)(now_ns() - start) / 1e9);
+  return 0;
+}
+
+static int do_recv(int port, long count, long idle_ms, long max_ms) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  int rcvbuf = 4 << 20;
+  setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (s < 0 || bind(s, (struct sockaddr*)&a, sizeof a) != 0) {
+    printf("uls_udp: bind port %d: %s\n", port, strerror(errno));
+    return 1;
+  }
+  struct timeval tv = {0, 100000};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  uint8_t* seen = calloc((size_t)count, 1);
+  if (!seen) return 1;
+  uint64_t err0 = udp_rcvbuf_errors(), start = now_ns(), last = 0;
+  long received = 0, dup = 0, bad = 0;
+  while (received < count) {
+    uint64_t t = now_ns();
+    if (t - start > (uint64_t)max_ms * 1000000ull) break;
+    if (last && t - last > (uint64_t)idle_ms * 1000000ull) break;
+    struct payload p;
+    ssize_t n = recv(s, &p, sizeof p, 0);
+    if (n < 0) continue;
+    last = now_ns();
+    if (n != (ssize_t)sizeof p || p.magic != MAGIC || p.seq >= (uint64_t)count) {
+      ++bad;
+      continue;
+    }
+    if (seen[p.seq]) {
+      ++dup;
+      continue;
+    }
+    seen[p.seq] = 1;
+    ++received;
+  }
+  printf("ULSNET-UDP-RECV received=%ld dup=%ld bad=%ld rcvbuf_errors=%llu\n", received, dup, bad,
+         (unsigned long long)(udp_rcvbuf_errors() - err0));
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc == 6 && strcmp(argv[1], "send") == 0)
+    return do_send(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]) > 0 ? atol(argv[5]) : 1);
+  if (argc == 6 && strcmp(argv[1], "recv") == 0)
+    return do_recv(atoi(argv[2]), atol(argv[3]) > 0 ? atol(argv[3]) : 1, atol(argv[4]), atol(argv[5]));
+  fprintf(stderr, "usage: uls_udp send DST_IP PORT COUNT PPS | recv PORT COUNT IDLE_MS MAX_MS\n");
+  return 2;
+}
