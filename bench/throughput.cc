@@ -1,7 +1,6 @@
 // //bench:throughput: every proxy method x mode x payload size x offered load x repetition on
 // three hosts (network namespaces); a table on stdout, progress on stderr, one JSON file with
 // the configuration, the environment and every raw sample. See bench/README.md.
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include <fmt/core.h>
 
 #include "baselines/proxy_method.h"
+#include "bench/environment.h"
 #include "bench/topology.h"
 #include "bench/traffic.h"
 #include "bench/trial.h"
@@ -54,55 +54,10 @@ struct Options {
   double common_load = 0;
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-std::string cpuinfo_field(const std::string& name) {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind(name, 0) == 0) {
-      auto c = line.find(':');
-      return c == std::string::npos ? "" : line.substr(c + 2);
-    }
-  return "";
-}
-
 nlohmann::json environment() {
-  utsname u{};
-  uname(&u);
-  std::string flags = " " + cpuinfo_field("flags") + " ";
-  std::string commit = "unknown";
-  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
-    try {
-      commit = run_command("git -C " + std::string(ws) + " rev-parse HEAD");
-      commit.erase(commit.find_last_not_of("\n ") + 1);
-      if (!run_command("git -C " + std::string(ws) + " status --porcelain --untracked-files=no").empty())
-        commit += "-dirty";
-    } catch (...) {
-    }
-  }
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  std::time_t t = std::time(nullptr);
-  char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return {{"kernel", std::string(u.sysname) + " " + u.release},
-          {"kernel_version", u.version},
-          {"machine", u.machine},
-          {"cpu_model", cpuinfo_field("model name")},
-          {"cores", std::thread::hardware_concurrency()},
-          {"pku", flags.find(" pku ") != std::string::npos},
-          {"kvm_device", std::filesystem::exists("/dev/kvm")},
-          {"hostname", host},
-          {"commit", commit},
-          {"date", date},
-          {"hosts", "netns"},
-          {"checksum_mode", "full UDP checksums: tx checksum offload off on every veth"}};
+  nlohmann::json env = host_environment("netns");
+  env["checksum_mode"] = "full UDP checksums: tx checksum offload off on every veth";
+  return env;
 }
 
 struct Job {

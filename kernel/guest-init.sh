@@ -3,6 +3,7 @@
 #   ulsnet.role=sender|proxy|receiver|single   which host this is (addresses below)
 #   ulsnet.test=NAME                           a test from the list at the end, or
 #   ulsnet.run=/bin/PROG                       a program to run (its exit status is reported)
+#   ulsnet.args=A,B,C                          its arguments (commas become spaces)
 # Output goes to the serial console, which the launcher saves; markers the tests look for:
 #   "ULSNET-GUEST-UP role=R kernel=K", "ULSNET-RESULT name=N status=pass|fail [detail]",
 #   "ULSNET-GUEST-DONE". The guest always powers off at the end (reboot -f with -no-reboot).
@@ -18,12 +19,13 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs tmp /tmp
 
-role=""; test=""; run=""
+role=""; test=""; run=""; args=""
 for w in $(cat /proc/cmdline); do
   case "$w" in
     ulsnet.role=*) role="${w#*=}" ;;
     ulsnet.test=*) test="${w#*=}" ;;
     ulsnet.run=*) run="${w#*=}" ;;
+    ulsnet.args=*) args="$(echo "${w#*=}" | tr ',' ' ')" ;;
   esac
 done
 echo "ULSNET-GUEST-UP role=${role:-none} kernel=$(uname -r)"
@@ -115,7 +117,8 @@ case "$test" in
     ;;
   "")
     if [ -n "$run" ]; then
-      "$run"; rc=$?
+      # shellcheck disable=SC2086 -- the arguments are meant to split
+      "$run" $args; rc=$?
       [ $rc -eq 0 ] && result "$(basename "$run")" pass || result "$(basename "$run")" fail "exit=$rc"
     fi
     ;;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "kernel/vm_harness.h"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -15,40 +17,14 @@
 #include <sstream>
 #include <string>
 
+namespace ulsnet {
 namespace {
 
-std::string runfile(const std::string& rel) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  return std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "ulsnet") + "/kernel/" + rel;
-}
+using vm::last_line;
+using vm::sh;
+using vm::slurp;
 
-// Runs a shell command; returns {exit status, stdout+stderr}.
-std::pair<int, std::string> sh(const std::string& cmd) {
-  std::string full = "PATH=$PATH:/usr/sbin:/sbin; " + cmd + " 2>&1";
-  FILE* p = popen(full.c_str(), "r");
-  if (p == nullptr) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-std::string last_line(const std::string& s) {
-  std::string t = s;
-  while (!t.empty() && t.back() == '\n') t.pop_back();
-  auto i = t.rfind('\n');
-  return i == std::string::npos ? t : t.substr(i + 1);
-}
+std::string runfile(const std::string& rel) { return vm::runfile("kernel/" + rel); }
 
 std::string tmpdir() {
   const char* t = std::getenv("TEST_TMPDIR");
@@ -72,18 +48,16 @@ class Vm : public ::testing::Test {
       skip_ = "qemu-system-x86_64 not installed (tools/setup.sh)";
       return;
     }
-    auto [rc, out] = sh("bash " + runfile("build.sh"));
-    if (rc != 0) {
-      build_error_ = out.size() > 3000 ? out.substr(out.size() - 3000) : out;
+    auto [image, error] = vm::build_kernel();
+    if (image.empty()) {
+      build_error_ = error;
       return;
     }
-    image_ = last_line(out);
+    image_ = image;
     initrd_ = tmpdir() + "/initramfs.cpio.gz";
-    auto [rc2, out2] = sh("bash " + runfile("initramfs.sh") + " --out " + initrd_ + " --bin " +
-                          runfile("uls_region_test") + " --bin " + runfile("uls_register_test") +
-                          " --bin " + runfile("uls_upcall_test") + " --bin " + runfile("uls_net_test") +
-                          " --bin " + runfile("uls_proxy") + " --bin " + runfile("uls_udp"));
-    if (rc2 != 0) build_error_ = out2;
+    build_error_ = vm::make_initramfs(
+        initrd_, {runfile("uls_region_test"), runfile("uls_register_test"), runfile("uls_upcall_test"),
+                  runfile("uls_net_test"), runfile("uls_proxy"), runfile("uls_udp")});
   }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
@@ -92,9 +66,7 @@ class Vm : public ::testing::Test {
   // Launches the hosts; returns the launcher's output.
   // `what` is "--test NAME" or "--run /bin/PROG".
   std::string launch(int hosts, const std::string& what, const std::string& logdir, int timeout_s) {
-    auto [rc, out] = sh("bash " + runfile("vm.sh") + " --kernel " + image_ + " --initrd " + initrd_ +
-                        " --log-dir " + logdir + " --hosts " + std::to_string(hosts) + " " + what +
-                        " --timeout " + std::to_string(timeout_s));
+    auto [rc, out] = vm::launch(image_, initrd_, logdir, "--hosts " + std::to_string(hosts) + " " + what, timeout_s);
     EXPECT_EQ(rc, 0) << out;
     return out;
   }
@@ -263,3 +235,4 @@ TEST(KernelBuild, APatchThatDoesNotApplyStopsTheBuildWithTheReason) {
 }
 
 }  // namespace
+}  // namespace ulsnet

@@ -261,9 +261,13 @@ int main(void) {
   printf("uls_net: bound: eth0 nic_buffers=%llu rx=%llu fill_cons=%u; eth1 nic_buffers=%llu rx=%llu fill_cons=%u\n",
          (unsigned long long)s0.nic_buffers, (unsigned long long)s0.rx_frames, rd32(CONS(RING(RINGS0, fill))),
          (unsigned long long)s1.nic_buffers, (unsigned long long)s1.rx_frames, rd32(CONS(RING(RINGS1, fill))));
-  check(s0.nic_buffers == 255 && s1.nic_buffers == 255 && rd32(CONS(RING(RINGS0, fill))) == 255 &&
-            rd32(CONS(RING(RINGS1, fill))) == 255,
+  check(s0.nic_buffers == 255 && s1.nic_buffers == 255 &&
+            rd32(CONS(RING(RINGS0, fill))) == rd32(PROD(RING(RINGS0, fill))) &&
+            rd32(CONS(RING(RINGS1, fill))) == rd32(PROD(RING(RINGS1, fill))),
         "each NIC took its 255 receive buffers from its fill ring");
+  // Where every ring stands now (a self-reset above moves the completion and fill indices).
+  const uint32_t tx0 = rd32(PROD(RING(RINGS0, tx))), comp0 = rd32(CONS(RING(RINGS0, comp)));
+  const uint32_t rx1 = rd32(PROD(RING(RINGS1, rx))), fill1 = rd32(PROD(RING(RINGS1, fill)));
   check(nstats_errno("nosuch0") == ENOENT && nstats_errno("lo") == ENOENT, "NET_STATS of an unbound name is ENOENT");
 
   // 3. A frame from eth0's tx ring to eth1's rx ring, through the wire, no copy.
@@ -275,14 +279,14 @@ int main(void) {
   for (int i = 14; i < 64; i++) frame[i] = (uint8_t)(i * 7 + 3);
   wr(SPARE1, frame, sizeof frame);
   struct uls_desc d = {.off = SPARE1, .len = 64};
-  wr(DESC(RING(RINGS0, tx), 0), &d, sizeof d);
-  wr32(PROD(RING(RINGS0, tx)), 1);
+  wr(DESC(RING(RINGS0, tx), tx0), &d, sizeof d);
+  wr32(PROD(RING(RINGS0, tx)), tx0 + 1);
   kick();
-  check(wait_for(PROD(RING(RINGS1, rx)), 1) && wait_for(PROD(RING(RINGS0, comp)), 1),
+  check(wait_for(PROD(RING(RINGS1, rx)), rx1 + 1) && wait_for(PROD(RING(RINGS0, comp)), comp0 + 1),
         "the frame went out of eth0 and came in on eth1");
   struct uls_desc got, back;
-  rd(DESC(RING(RINGS1, rx), 0), &got, sizeof got);
-  rd(DESC(RING(RINGS0, comp), 0), &back, sizeof back);
+  rd(DESC(RING(RINGS1, rx), rx1), &got, sizeof got);
+  rd(DESC(RING(RINGS0, comp), comp0), &back, sizeof back);
   uint8_t in[64] = {0};
   rd(got.off, in, sizeof in);
   printf("uls_net: rx[0] off=%u len=%u; comp[0] off=%u flags=%u; rx producer %u, comp producer %u\n", got.off, got.len,
@@ -291,8 +295,8 @@ int main(void) {
             memcmp(in, frame, 64) == 0,
         "it is in one of eth1's pool buffers, byte for byte (written there by the NIC)");
   check(back.off == SPARE1 && back.flags == 0, "eth0's buffer came back on its completion ring as sent");
-  wr32(CONS(RING(RINGS1, rx)), 1);
-  wr32(CONS(RING(RINGS0, comp)), 1);
+  wr32(CONS(RING(RINGS1, rx)), rx1 + 1);
+  wr32(CONS(RING(RINGS0, comp)), comp0 + 1);
   s0 = nstats("eth0");
   s1 = nstats("eth1");
   check(s0.tx_frames == 1 && s0.completions == 1 && s1.rx_frames == 1 && s1.rx_bytes == 64,
@@ -301,27 +305,27 @@ int main(void) {
 
   // 4. Invalid tx descriptors come back flagged, nothing is sent.
   struct uls_desc bad[4] = {{.off = CODE, .len = 64}, {.off = SPARE2 + 8, .len = 64}, {.off = SPARE2, .len = 10}, {.off = SPARE2, .len = 2000}};
-  for (int i = 0; i < 4; i++) wr(DESC(RING(RINGS0, tx), 1 + i), &bad[i], sizeof bad[i]);
-  wr32(PROD(RING(RINGS0, tx)), 5);
+  for (uint32_t i = 0; i < 4; i++) wr(DESC(RING(RINGS0, tx), tx0 + 1 + i), &bad[i], sizeof bad[i]);
+  wr32(PROD(RING(RINGS0, tx)), tx0 + 5);
   kick();
-  check(wait_for(PROD(RING(RINGS0, comp)), 5), "four invalid descriptors came back");
+  check(wait_for(PROD(RING(RINGS0, comp)), comp0 + 5), "four invalid descriptors came back");
   int flagged = 0;
-  for (int i = 1; i < 5; i++) {
+  for (uint32_t i = 1; i < 5; i++) {
     struct uls_desc c;
-    rd(DESC(RING(RINGS0, comp), i), &c, sizeof c);
+    rd(DESC(RING(RINGS0, comp), comp0 + i), &c, sizeof c);
     flagged += c.flags == ULS_DESC_INVALID;
   }
-  wr32(CONS(RING(RINGS0, comp)), 5);
+  wr32(CONS(RING(RINGS0, comp)), comp0 + 5);
   s0 = nstats("eth0");
   check(flagged == 4 && s0.tx_invalid == 4 && s0.tx_frames == 1, "flagged invalid, counted, none sent");
 
   // 5. Fill entries: an invalid one is skipped (counted), a valid one feeds the NIC.
   struct uls_desc f1 = {.off = 0x10}, f2 = {.off = SPARE2};
-  wr(DESC(RING(RINGS1, fill), 255), &f1, sizeof f1);
-  wr(DESC(RING(RINGS1, fill), 256), &f2, sizeof f2);
-  wr32(PROD(RING(RINGS1, fill)), 257);
+  wr(DESC(RING(RINGS1, fill), fill1), &f1, sizeof f1);
+  wr(DESC(RING(RINGS1, fill), fill1 + 1), &f2, sizeof f2);
+  wr32(PROD(RING(RINGS1, fill)), fill1 + 2);
   kick();
-  check(wait_for(CONS(RING(RINGS1, fill)), 257), "eth1 consumed both fill entries");
+  check(wait_for(CONS(RING(RINGS1, fill)), fill1 + 2), "eth1 consumed both fill entries");
   s1 = nstats("eth1");
   check(s1.fill_invalid == 1 && s1.nic_buffers == 255, "the invalid one is counted, the valid one is with the NIC");
 
@@ -341,7 +345,7 @@ int main(void) {
   wr(DESC(RING(RINGS0, tx), cons0), &d, sizeof d);
   wr32(PROD(RING(RINGS0, tx)), cons0 + 1);
   kick();
-  wait_for(PROD(RING(RINGS0, comp)), 6);
+  wait_for(PROD(RING(RINGS0, comp)), comp0 + 6);
   s1 = WAIT_STAT("eth1", rx_ring_full, 1);
   printf("uls_net: eth1 rx_ring_full=%llu ring_corrupt=%llu\n", (unsigned long long)s1.rx_ring_full,
          (unsigned long long)s1.ring_corrupt);

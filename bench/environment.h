@@ -1,0 +1,18 @@
+// What every result file records about where it was produced: the host's kernel, CPU, cores,
+// features, the commit (when run through `bazel run`), the time. Experiments add what is theirs
+// (which hosts, checksum mode, the guest kernel and accelerator for VMs).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace ulsnet {
+
+// `hosts`: "netns" or "vm".
+nlohmann::json host_environment(const std::string& hosts);
+
+// The field of /proc/cpuinfo named `name` (first CPU), or "".
+std::string cpuinfo_field(const std::string& name);
+
+}  // namespace ulsnet

@@ -1,0 +1,75 @@
+#include "kernel/vm_harness.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace ulsnet::vm {
+
+std::string runfile(const std::string& workspace_path) {
+  std::vector<std::string> roots;
+  for (const char* var : {"TEST_SRCDIR", "RUNFILES_DIR"})
+    if (const char* r = std::getenv(var)) roots.emplace_back(r);
+  std::array<char, 4096> self{};
+  ssize_t n = readlink("/proc/self/exe", self.data(), self.size() - 1);
+  if (n > 0) roots.push_back(std::string(self.data(), static_cast<size_t>(n)) + ".runfiles");
+  const char* ws = std::getenv("TEST_WORKSPACE");
+  for (const auto& root : roots) {
+    std::string p = root + "/" + (ws ? ws : "ulsnet") + "/" + workspace_path;
+    if (std::filesystem::exists(p)) return p;
+  }
+  throw std::runtime_error("runfile " + workspace_path + " not found (run it through bazel)");
+}
+
+std::pair<int, std::string> sh(const std::string& cmd) {
+  std::string full = "PATH=$PATH:/usr/sbin:/sbin; " + cmd + " 2>&1";
+  FILE* p = popen(full.c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t k;
+  while ((k = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), k);
+  int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::string last_line(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  auto i = s.rfind('\n');
+  return i == std::string::npos ? s : s.substr(i + 1);
+}
+
+std::pair<std::string, std::string> build_kernel() {
+  auto [rc, out] = sh("bash " + runfile("kernel/build.sh"));
+  if (rc != 0) return {"", out.size() > 3000 ? out.substr(out.size() - 3000) : out};
+  return {last_line(out), ""};
+}
+
+std::string make_initramfs(const std::string& out, const std::vector<std::string>& bins) {
+  std::string cmd = "bash " + runfile("kernel/initramfs.sh") + " --out " + out;
+  for (const auto& b : bins) cmd += " --bin " + b;
+  auto [rc, o] = sh(cmd);
+  return rc == 0 ? "" : o;
+}
+
+std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
+                                   const std::string& logdir, const std::string& args, int timeout_s) {
+  return sh("bash " + runfile("kernel/vm.sh") + " --kernel " + image + " --initrd " + initrd +
+            " --log-dir " + logdir + " " + args + " --timeout " + std::to_string(timeout_s));
+}
+
+}  // namespace ulsnet::vm

@@ -1,0 +1,34 @@
+// Host-side helpers for everything that runs the patched kernel in virtual hosts (kernel/vm_test,
+// bench/vm_jitter): finding the scripts among the runfiles, building the kernel and an
+// initramfs, launching kernel/vm.sh, reading the serial logs.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ulsnet::vm {
+
+// A file of the calling target's runfiles, by its path in the workspace ("kernel/vm.sh").
+// Throws std::runtime_error when it is not there.
+std::string runfile(const std::string& workspace_path);
+
+// Runs a shell command (PATH extended with /usr/sbin and /sbin); returns {exit status, output}
+// with stderr merged into stdout.
+std::pair<int, std::string> sh(const std::string& cmd);
+
+std::string slurp(const std::string& path);
+std::string last_line(std::string s);
+
+// kernel/build.sh: returns {image path, ""} or {"", the build's output tail} on failure.
+std::pair<std::string, std::string> build_kernel();
+
+// kernel/initramfs.sh with the given static binaries in /bin; returns "" or the error output.
+std::string make_initramfs(const std::string& out, const std::vector<std::string>& bins);
+
+// kernel/vm.sh; `args` are its remaining arguments (--hosts, --run/--test, --append...).
+// Returns {exit status, the launcher's output}.
+std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
+                                   const std::string& logdir, const std::string& args, int timeout_s);
+
+}  // namespace ulsnet::vm
