@@ -87,12 +87,22 @@ case "$test" in
     # The zero-copy path (patch 0005): the proxy's e1000s are bound to a forwarding extension in
     # the sandbox; its kernel does no forwarding (ip_forward stays 0). The end hosts know the
     # proxy's MACs statically (the extension answers no ARP). The MACs are kernel/vm.sh's plan.
-    count=5000; pps=1000
+    # ulsnet.path=kernel runs the same stream through the proxy's own kernel (ip_forward=1)
+    # instead, for comparison.
+    count=5000; pps=1000; path=uls
     for w in $(cat /proc/cmdline); do
-      case "$w" in ulsnet.count=*) count="${w#*=}" ;; ulsnet.pps=*) pps="${w#*=}" ;; esac
+      case "$w" in
+        ulsnet.count=*) count="${w#*=}" ;;
+        ulsnet.pps=*) pps="${w#*=}" ;;
+        ulsnet.path=*) path="${w#*=}" ;;
+      esac
     done
-    case "$role" in
-      proxy)    # Until the stream is through (or 150 s); then the interfaces go back to the kernel,
+    case "$role/$path" in
+      proxy/kernel)
+                echo 1 > /proc/sys/net/ipv4/ip_forward
+                echo "ULSNET-PROXY-KERNEL-FORWARDING"
+                sleep 150 ;;
+      proxy/*)  # Until the stream is through (or 150 s); then the interfaces go back to the kernel,
                 # which must work as before: it pings the sender itself.
                 if uls_proxy 150 52:54:00:c9:01:01 52:54:00:c9:02:02 "$count"; then
                   if ping -c 1 -W 3 10.201.1.1 >/dev/null 2>&1; then
@@ -101,7 +111,7 @@ case "$test" in
                     echo "ULSNET-PROXY-KERNEL-PATH ping=fail"
                   fi
                 fi ;;
-      sender)   arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02
+      sender/*) arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02
                 if wait_ping 10.201.2.2; then
                   sleep 1
                   uls_udp send 10.201.2.2 9000 "$count" "$pps"
@@ -111,7 +121,8 @@ case "$test" in
                 else
                   result uls-forward fail "10.201.2.2 unreachable through the proxy's extension"
                 fi ;;
-      receiver) arp -i eth0 -s 10.201.2.1 52:54:00:c9:02:01
+      receiver/*)
+                arp -i eth0 -s 10.201.2.1 52:54:00:c9:02:01
                 uls_udp recv 9000 "$count" 3000 150000 ;;
     esac
     ;;

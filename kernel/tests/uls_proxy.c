@@ -8,7 +8,8 @@
 // back to the kernel.
 //
 //   uls_proxy MAX_SECONDS SENDER_MAC RECEIVER_MAC [EXPECT]
-// It stops at MAX_SECONDS, or once EXPECT frames came in on eth0 and then none for 2 s.
+// It stops at MAX_SECONDS, or once half of EXPECT frames came in on eth0 (the stream is on:
+// under load some are lost) and then none for 2 s.
 // eth0 faces the sender (10.201.1.0/24), eth1 the receiver (10.201.2.0/24); static.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -84,11 +85,26 @@ static uint64_t softnet_processed(void) {
   return v;
 }
 
+// A counter of /sys/class/net/IF/statistics (the NIC's own: frames it dropped for want of a
+// receive buffer show up as rx_missed_errors on e1000).
+static uint64_t if_stat(const char* ifname, const char* name) {
+  char path[128];
+  snprintf(path, sizeof path, "/sys/class/net/%s/statistics/%s", ifname, name);
+  FILE* f = fopen(path, "r");
+  if (!f) return 0;
+  unsigned long long v = 0;
+  if (fscanf(f, "%llu", &v) != 1) v = 0;
+  fclose(f);
+  return v;
+}
+
 static uint64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
+
+static uint64_t missed0, errors0, missed1;  // the NICs' counters at bind
 
 static void report(uint32_t id, uint64_t ip0, uint64_t sn0, int final) {
   struct fwd_state s;
@@ -103,12 +119,16 @@ static void report(uint32_t id, uint64_t ip0, uint64_t sn0, int final) {
     return;
   }
   printf("ULSNET-PROXY final=%d upcalls=%llu in_current=%llu in_host=%llu faults=%llu overruns=%llu "
+         "returned=%llu events=%llu pending=%u ineligible=%llu host_wakeups=%llu denied=%llu "
          "coalesced=%llu ext_rx0=%llu ext_rx1=%llu ext_tx0=%llu ext_tx1=%llu sent0=%llu sent1=%llu "
          "drop_runt=%llu drop_not_ipv4=%llu drop_bad_ip=%llu drop_ttl=%llu drop_no_route=%llu "
          "drop_tx_full=%llu free_overflow=%llu refused=%llu",
          final, (unsigned long long)es.upcalls, (unsigned long long)es.in_current,
          (unsigned long long)es.in_host, (unsigned long long)es.faults,
-         (unsigned long long)es.overruns, (unsigned long long)es.coalesced,
+         (unsigned long long)es.overruns, (unsigned long long)es.returned,
+         (unsigned long long)es.events, es.pending, (unsigned long long)es.ineligible,
+         (unsigned long long)es.host_wakeups, (unsigned long long)es.denied_syscalls,
+         (unsigned long long)es.coalesced,
          (unsigned long long)s.port[0].rx, (unsigned long long)s.port[1].rx,
          (unsigned long long)s.port[0].tx, (unsigned long long)s.port[1].tx,
          (unsigned long long)s.port[0].sent, (unsigned long long)s.port[1].sent,
@@ -129,6 +149,10 @@ static void report(uint32_t id, uint64_t ip0, uint64_t sn0, int final) {
            (unsigned long long)n[i].tx_invalid, n[i].ifname, (unsigned long long)n[i].tx_nic_full,
            n[i].ifname, (unsigned long long)n[i].comp_full, n[i].ifname,
            (unsigned long long)n[i].ring_corrupt, n[i].ifname, (unsigned long long)n[i].kicks);
+  printf(" eth0_nic_missed=%llu eth0_nic_errors=%llu eth1_nic_missed=%llu",
+         (unsigned long long)(if_stat("eth0", "rx_missed_errors") - missed0),
+         (unsigned long long)(if_stat("eth0", "rx_errors") + if_stat("eth0", "rx_fifo_errors") - errors0),
+         (unsigned long long)(if_stat("eth1", "rx_missed_errors") - missed1));
   printf(" kernel_ip_in_receives=%llu kernel_softnet_processed=%llu\n",
          (unsigned long long)(ip_in_receives() - ip0),
          (unsigned long long)(softnet_processed() - sn0));
@@ -197,6 +221,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   uint64_t ip0 = ip_in_receives(), sn0 = softnet_processed();
+  missed0 = if_stat("eth0", "rx_missed_errors");
+  errors0 = if_stat("eth0", "rx_errors") + if_stat("eth0", "rx_fifo_errors");
+  missed1 = if_stat("eth1", "rx_missed_errors");
   const char* ifs[2] = {"eth0", "eth1"};
   const uint64_t ring_off[2] = {RINGS0, RINGS1};
   for (int p = 0; p < 2; p++) {
@@ -239,7 +266,7 @@ int main(int argc, char** argv) {
       last_rx = n0.rx_frames;
       last_change = now_ns();
     }
-    if (last_rx >= expect && now_ns() - last_change > 2000000000ull) break;
+    if (last_rx >= expect / 2 && now_ns() - last_change > 2000000000ull) break;
     if (now_ns() >= next_report) {
       report(e.id, ip0, sn0, 0);
       next_report += 1000000000ull;

@@ -2,7 +2,8 @@
 //
 //   uls_udp send DST_IP PORT COUNT PPS   sends COUNT datagrams (18-byte payload: 64-byte frames),
 //                                        each carrying its sequence number, paced at PPS;
-//                                        prints "ULSNET-UDP-SENT sent=N errors=E"
+//                                        prints "ULSNET-UDP-SENT sent=N errors=E seconds=S
+//                                        nic_tx=T" (T: frames eth0's driver sent meanwhile)
 //   uls_udp recv PORT COUNT IDLE_MS MAX_MS
 //                                        receives until COUNT distinct numbers arrived, IDLE_MS
 //                                        passed without any after the first, or MAX_MS in all;
@@ -53,6 +54,18 @@ static uint64_t udp_rcvbuf_errors(void) {
   return v;
 }
 
+// /sys/class/net/IF/statistics/NAME, or 0.
+static uint64_t if_stat(const char* ifname, const char* name) {
+  char path[128];
+  snprintf(path, sizeof path, "/sys/class/net/%s/statistics/%s", ifname, name);
+  FILE* f = fopen(path, "r");
+  if (!f) return 0;
+  unsigned long long v = 0;
+  if (fscanf(f, "%llu", &v) != 1) v = 0;
+  fclose(f);
+  return v;
+}
+
 static int do_send(const char* ip, int port, long count, long pps) {
   int s = socket(AF_INET, SOCK_DGRAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -61,6 +74,7 @@ static int do_send(const char* ip, int port, long count, long pps) {
     return 1;
   }
   long sent = 0, errors = 0;
+  uint64_t tx0 = if_stat("eth0", "tx_packets");
   uint64_t start = now_ns(), gap = 1000000000ull / (uint64_t)pps;
   for (long i = 0; i < count; i++) {
     uint64_t due = start + (uint64_t)i * gap;
@@ -74,7 +88,12 @@ static int do_send(const char* ip, int port, long count, long pps) {
     else
       ++errors;
   }
-  printf("ULSNET-UDP-SENT sent=%ld errors=%ld seconds=%.3f\n", sent, errors, (double)(now_ns() - start) / 1e9);
+  double seconds = (double)(now_ns() - start) / 1e9;
+  // What left this host's NIC (the driver's count; frames the qdisc dropped never get there).
+  struct timespec settle = {0, 500000000};
+  nanosleep(&settle, NULL);
+  printf("ULSNET-UDP-SENT sent=%ld errors=%ld seconds=%.3f nic_tx=%llu\n", sent, errors, seconds,
+         (unsigned long long)(if_stat("eth0", "tx_packets") - tx0));
   return 0;
 }
 
