@@ -263,10 +263,13 @@ static int host_main(int ms) {
 
 static void* spin_thread(void* arg) { return (void*)(intptr_t)spin_main((int)(intptr_t)arg); }
 
-// Two threads spinning in one address space.
-static int spin2_main(int ms) {
+// Two threads spinning in one address space; tells `ready_fd` once the second thread exists
+// (before that the process is single-threaded, and may rightly take an upcall).
+static int spin2_main(int ms, int ready_fd) {
   pthread_t t;
   if (pthread_create(&t, NULL, spin_thread, (void*)(intptr_t)ms) != 0) return 3;
+  if (write(ready_fd, "r", 1) != 1) return 4;
+  close(ready_fd);
   int a = spin_main(ms);
   void* b = NULL;
   pthread_join(t, &b);
@@ -288,7 +291,7 @@ int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 3 && strcmp(argv[1], "spin") == 0) return spin_main(atoi(argv[2]));
   if (argc == 3 && strcmp(argv[1], "host") == 0) return host_main(atoi(argv[2]));
-  if (argc == 3 && strcmp(argv[1], "spin2") == 0) return spin2_main(atoi(argv[2]));
+  if (argc == 4 && strcmp(argv[1], "spin2") == 0) return spin2_main(atoi(argv[2]), atoi(argv[3]));
 
   fd = open("/dev/uls", O_RDWR | O_CLOEXEC);
   if (fd < 0 || ioctl(fd, ULS_IOC_INFO, &info) != 0) {
@@ -376,12 +379,25 @@ int main(int argc, char** argv) {
   check(s.pages_mapped >= 3 * r.watch_count, "the region's pages were mapped for each upcall (code, stack, state)");
 
   // 2b. A multi-threaded process shares its page tables: it never takes an upcall.
+  int ready[2];
+  if (pipe(ready) != 0) return 1;
+  pid_t spin2 = fork();
+  if (spin2 == 0) {
+    close(ready[0]);
+    char ms[16], fdnum[16];
+    snprintf(ms, sizeof ms, "%d", 1000);
+    snprintf(fdnum, sizeof fdnum, "%d", ready[1]);
+    execl("/proc/self/exe", "uls_upcall_test", "spin2", ms, fdnum, (char*)NULL);
+    _exit(127);
+  }
+  close(ready[1]);
+  char ch = 0;
+  check(read(ready[0], &ch, 1) == 1, "the spinner has its second thread");  // EOF if it died
+  close(ready[0]);
   memset(&r, 0, sizeof r);
-  pid_t spin2 = spawn("spin2", 1000);
   r.watch_pid = spin2;
   region_write(rec_state, &r, sizeof r);
   struct uls_stats b2 = stats(rec);
-  usleep(100000);
   check(bind_timer(rec, 2000000) == 0, "bound to a 2 ms timer with a two-threaded spinner running");
   waitpid(spin2, &st, 0);
   bind_timer(rec, 0);
