@@ -1,0 +1,219 @@
+// //bench:vm_forward: a numbered UDP stream from a sender VM through a proxy VM to a receiver VM,
+// on the patched kernel (kernel/), at each offered rate, through
+//   - uls:    the proxy's two e1000s bound to the zero-copy path, frames forwarded by an extension
+//             run by upcalls (kernel/tests/uls_fwd_ext.c: a minimal IPv4 forwarder, not yet the
+//             project's Stack), the proxy's kernel doing no protocol processing;
+//   - kernel: the proxy's own IP forwarding (ip_forward=1), same hosts, same stream.
+// It runs the `uls-forward` guest test (kernel/guest-init.sh) once per (path, rate), parses the
+// three serial logs and writes one JSON file: configuration, environment (accelerator, guest
+// kernel), and per run what was sent, what left the sender's NIC, what arrived, and the proxy's
+// counters (extension, rings, NIC, and the kernel's IP/softnet counters). Needs root.
+// This is the first piece of `//bench:throughput --hosts=vm`; see bench/README.md.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "bench/environment.h"
+#include "kernel/vm_harness.h"
+
+namespace ulsnet {
+namespace {
+
+struct Options {
+  std::vector<uint32_t> rates = {1000, 2000, 5000, 10000};
+  std::vector<std::string> paths = {"uls", "kernel"};
+  uint32_t seconds = 5;
+  std::string protection = "kernel";
+  std::string accel = "auto";
+  std::string out;
+  bool quick = false;
+};
+
+// The key=value pairs of the last line of `log` starting with `marker` (preferring one that
+// contains `prefer`, if any does).
+std::map<std::string, long long> fields(const std::string& log, const std::string& marker,
+                                        const std::string& prefer = "") {
+  std::istringstream in(log);
+  std::string line, chosen, preferred;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind(marker, 0) != 0) continue;
+    chosen = line;
+    if (!prefer.empty() && line.find(prefer) != std::string::npos) preferred = line;
+  }
+  if (!preferred.empty()) chosen = preferred;
+  std::map<std::string, long long> m;
+  std::istringstream w(chosen);
+  std::string kv;
+  while (w >> kv) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    try {
+      m[kv.substr(0, eq)] = std::stoll(kv.substr(eq + 1));
+    } catch (...) {
+    }
+  }
+  return m;
+}
+
+int run(const Options& o) {
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "vm_forward: needs root (QEMU hosts in a private network namespace)\n");
+    return 2;
+  }
+  if (vm::sh("command -v qemu-system-x86_64").first != 0) {
+    std::fprintf(stderr, "vm_forward: qemu-system-x86_64 not installed: run tools/setup.sh\n");
+    return 2;
+  }
+  for (const auto& p : o.paths)
+    if (p != "uls" && p != "kernel") {
+      std::fprintf(stderr, "vm_forward: --paths takes uls and/or kernel, not '%s'\n", p.c_str());
+      return 2;
+    }
+  if (o.protection != "kernel" && o.protection != "none") {
+    std::fprintf(stderr, "vm_forward: --protection is kernel or none\n");
+    return 2;
+  }
+  std::fprintf(stderr, "vm_forward: building the guest kernel (kernel/build.sh)...\n");
+  auto [image, build_error] = vm::build_kernel();
+  if (image.empty()) {
+    std::fprintf(stderr, "vm_forward: kernel build failed:\n%s\n", build_error.c_str());
+    return 1;
+  }
+  char tmpl[] = "/tmp/ulsnet-vm-forward-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return 1;
+  const std::string work = tmpl;
+  const std::string initrd = work + "/initrd.gz";
+  if (std::string err = vm::make_initramfs(initrd, {vm::runfile("kernel/uls_proxy"), vm::runfile("kernel/uls_udp")});
+      !err.empty()) {
+    std::fprintf(stderr, "vm_forward: initramfs: %s\n", err.c_str());
+    return 1;
+  }
+
+  nlohmann::json doc;
+  doc["experiment"] = "vm_forward";
+  doc["config"] = {{"rates_pps", o.rates},
+                   {"paths", o.paths},
+                   {"seconds", o.seconds},
+                   {"payload_bytes", 18},
+                   {"frame_bytes", 64},
+                   {"protection", o.protection},
+                   {"accel_requested", o.accel},
+                   {"quick", o.quick},
+                   {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}, {"image", image}}},
+                   {"uls_forwarder", "kernel/tests/uls_fwd_ext.c (minimal IPv4 forwarder, not the Stack)"}};
+  doc["environment"] = host_environment("vm");
+  doc["runs"] = nlohmann::json::array();
+  std::string accel = "unknown";
+  int failures = 0;
+  for (uint32_t rate : o.rates) {
+    for (const std::string& path : o.paths) {
+      const uint64_t count = uint64_t{rate} * o.seconds;
+      const std::string logs = work + "/" + path + "-" + std::to_string(rate);
+      std::string append = "ulsnet.count=" + std::to_string(count) + " ulsnet.pps=" + std::to_string(rate) +
+                           " ulsnet.path=" + path;
+      if (o.protection == "none") append += " uls.protect=0";
+      std::fprintf(stderr, "vm_forward: %s path, %u datagrams/s for %u s...\n", path.c_str(), rate, o.seconds);
+      auto [rc, out] = vm::launch(image, initrd, logs,
+                                  "--hosts 3 --accel " + o.accel + " --test uls-forward --append '" + append + "'",
+                                  120 + 2 * static_cast<int>(o.seconds));
+      accel = vm::last_line(vm::slurp(logs + "/accel"));
+      const std::string sender = vm::slurp(logs + "/sender.log"), proxy = vm::slurp(logs + "/proxy.log"),
+                        receiver = vm::slurp(logs + "/receiver.log");
+      auto s = fields(sender, "ULSNET-UDP-SENT"), r = fields(receiver, "ULSNET-UDP-RECV");
+      nlohmann::json run = {{"path", path},
+                            {"label", path == "uls" ? "real ULS kernel, zero-copy e1000 path, upcalls"
+                                                    : "proxy kernel IP forwarding"},
+                            {"offered_pps", rate},
+                            {"count", count},
+                            {"sender", s},
+                            {"receiver", r}};
+      if (path == "uls") run["proxy"] = fields(proxy, "ULSNET-PROXY ", "final=1");
+      const bool ok = rc == 0 && s.count("sent") && r.count("received");
+      run["complete"] = ok;
+      if (ok) {
+        run["delivered"] = r["received"];
+        run["loss"] = s["sent"] - r["received"];
+        run["loss_ratio"] = s["sent"] ? static_cast<double>(s["sent"] - r["received"]) / static_cast<double>(s["sent"]) : 0.0;
+      } else {
+        ++failures;
+        std::fprintf(stderr, "vm_forward: the %s run at %u/s did not complete; logs in %s\n%s\n", path.c_str(), rate,
+                     logs.c_str(), out.c_str());
+      }
+      doc["runs"].push_back(run);
+    }
+  }
+  doc["environment"]["accel"] = accel;
+  doc["environment"]["guest_kernel"] = "Linux 6.1 (Debian linux-source-6.1) + kernel/patches (ulsnet ULS)";
+
+  std::string out = o.out;
+  if (out.empty()) {
+    char stamp[32];
+    std::time_t now = std::time(nullptr);
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&now));
+    out = std::string("results/vm-forward-") + stamp + ".json";
+  }
+  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws && out[0] != '/') out = std::string(ws) + "/" + out;
+  std::filesystem::create_directories(std::filesystem::path(out).parent_path());
+  std::ofstream(out) << doc.dump(1) << "\n";
+
+  fmt::print("vm_forward on the patched kernel, accelerator {} (64 B frames, {} s per run)\n", accel, o.seconds);
+  fmt::print("{:<8} {:>8} {:>9} {:>9} {:>9} {:>8}  {}\n", "path", "pps", "sent", "nic_tx", "received", "loss %",
+             "proxy: counted drops (rx ring full / NIC missed*), kernel IP in");
+  for (const auto& r : doc["runs"]) {
+    if (!r["complete"].get<bool>()) {
+      fmt::print("{:<8} {:>8} incomplete\n", r["path"].get<std::string>(), r["offered_pps"].get<uint32_t>());
+      continue;
+    }
+    std::string px = "-";
+    if (r.contains("proxy") && r["proxy"].contains("eth0_rx_ring_full"))
+      px = fmt::format("{} / {}, {}", r["proxy"]["eth0_rx_ring_full"].get<long long>(),
+                       r["proxy"].value("eth0_nic_missed", 0LL), r["proxy"].value("kernel_ip_in_receives", 0LL));
+    fmt::print("{:<8} {:>8} {:>9} {:>9} {:>9} {:>8.2f}  {}\n", r["path"].get<std::string>(),
+               r["offered_pps"].get<uint32_t>(), r["sender"].value("sent", 0LL), r["sender"].value("nic_tx", 0LL),
+               r["receiver"].value("received", 0LL), 100.0 * r["loss_ratio"].get<double>(), px);
+  }
+  fmt::print("* QEMU counts every retried receive as a missed packet: an upper bound.\nresults: {}\n", out);
+  std::filesystem::remove_all(work);
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace ulsnet
+
+int main(int argc, char** argv) {
+  ulsnet::Options o;
+  CLI::App app{"A numbered UDP stream through a proxy VM: the real ULS zero-copy path vs the proxy's kernel"};
+  app.add_option("--rates", o.rates, "offered datagrams/s, a list (default 1000,2000,5000,10000)")
+      ->delimiter(',')
+      ->check(CLI::Range(1u, 200000u));
+  app.add_option("--paths", o.paths, "uls and/or kernel (default both)")->delimiter(',');
+  app.add_option("--seconds", o.seconds, "stream length per run (default 5)")->check(CLI::Range(1u, 60u));
+  app.add_option("--protection", o.protection, "kernel (uls.protect=1, default) or none");
+  app.add_option("--accel", o.accel, "auto, kvm or tcg (default auto)")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+  app.add_option("--out", o.out, "JSON output path (default results/vm-forward-<time>.json)");
+  app.add_flag("--quick", o.quick, "rates 1000,5000 for 2 s each");
+  CLI11_PARSE(app, argc, argv);
+  if (o.quick) {
+    o.rates = {1000, 5000};
+    o.seconds = 2;
+  }
+  try {
+    return ulsnet::run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vm_forward: %s\n", e.what());
+    return 1;
+  }
+}
