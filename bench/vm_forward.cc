@@ -69,14 +69,6 @@ std::map<std::string, long long> fields(const std::string& log, const std::strin
 }
 
 int run(const Options& o) {
-  if (geteuid() != 0) {
-    std::fprintf(stderr, "vm_forward: needs root (QEMU hosts in a private network namespace)\n");
-    return 2;
-  }
-  if (vm::sh("command -v qemu-system-x86_64").first != 0) {
-    std::fprintf(stderr, "vm_forward: qemu-system-x86_64 not installed: run tools/setup.sh\n");
-    return 2;
-  }
   for (const auto& p : o.paths)
     if (p != "uls" && p != "kernel") {
       std::fprintf(stderr, "vm_forward: --paths takes uls and/or kernel, not '%s'\n", p.c_str());
@@ -86,21 +78,12 @@ int run(const Options& o) {
     std::fprintf(stderr, "vm_forward: --protection is kernel or none\n");
     return 2;
   }
-  std::fprintf(stderr, "vm_forward: building the guest kernel (kernel/build.sh)...\n");
-  auto [image, build_error] = vm::build_kernel();
-  if (image.empty()) {
-    std::fprintf(stderr, "vm_forward: kernel build failed:\n%s\n", build_error.c_str());
-    return 1;
+  const vm::Prepared prep = vm::prepare({vm::runfile("kernel/uls_proxy"), vm::runfile("kernel/uls_udp")});
+  if (!prep.error.empty()) {
+    std::fprintf(stderr, "vm_forward: %s\n", prep.error.c_str());
+    return prep.usage_error ? 2 : 1;
   }
-  char tmpl[] = "/tmp/ulsnet-vm-forward-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return 1;
-  const std::string work = tmpl;
-  const std::string initrd = work + "/initrd.gz";
-  if (std::string err = vm::make_initramfs(initrd, {vm::runfile("kernel/uls_proxy"), vm::runfile("kernel/uls_udp")});
-      !err.empty()) {
-    std::fprintf(stderr, "vm_forward: initramfs: %s\n", err.c_str());
-    return 1;
-  }
+  const std::string &image = prep.image, &initrd = prep.initrd, &work = prep.workdir;
 
   nlohmann::json doc;
   doc["experiment"] = "vm_forward";

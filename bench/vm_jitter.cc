@@ -95,28 +95,12 @@ nlohmann::json summarize(const Series& s, uint32_t period_us, uint32_t count) {
 }
 
 int run(const Options& o) {
-  if (geteuid() != 0) {
-    std::fprintf(stderr, "vm_jitter: needs root (QEMU hosts in a private network namespace)\n");
-    return 2;
+  const vm::Prepared prep = vm::prepare({runfile("bench/uls_jitter_guest")});
+  if (!prep.error.empty()) {
+    std::fprintf(stderr, "vm_jitter: %s\n", prep.error.c_str());
+    return prep.usage_error ? 2 : 1;
   }
-  if (sh("command -v qemu-system-x86_64").first != 0) {
-    std::fprintf(stderr, "vm_jitter: qemu-system-x86_64 not installed: run tools/setup.sh\n");
-    return 2;
-  }
-  std::fprintf(stderr, "vm_jitter: building the guest kernel (kernel/build.sh)...\n");
-  auto [image, build_error] = vm::build_kernel();
-  if (image.empty()) {
-    std::fprintf(stderr, "vm_jitter: kernel build failed:\n%s\n", build_error.c_str());
-    return 1;
-  }
-  char tmpl[] = "/tmp/ulsnet-vm-jitter-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return 1;
-  const std::string work = tmpl;
-  const std::string initrd = work + "/initrd.gz";
-  if (std::string err = vm::make_initramfs(initrd, {runfile("bench/uls_jitter_guest")}); !err.empty()) {
-    std::fprintf(stderr, "vm_jitter: initramfs: %s\n", err.c_str());
-    return 1;
-  }
+  const std::string &image = prep.image, &initrd = prep.initrd, &work = prep.workdir;
   std::string hogs;
   for (uint32_t h : o.hogs) hogs += (hogs.empty() ? "" : ":") + std::to_string(h);
   // Guest time: per hog setting, both services, COUNT periods each, plus slack for TCG.

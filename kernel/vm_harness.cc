@@ -66,6 +66,39 @@ std::string make_initramfs(const std::string& out, const std::vector<std::string
   return rc == 0 ? "" : o;
 }
 
+Prepared prepare(const std::vector<std::string>& bins) {
+  Prepared p;
+  if (geteuid() != 0) {
+    p.error = "needs root (QEMU hosts in a private network namespace)";
+    p.usage_error = true;
+    return p;
+  }
+  if (sh("command -v qemu-system-x86_64").first != 0) {
+    p.error = "qemu-system-x86_64 not installed: run tools/setup.sh";
+    p.usage_error = true;
+    return p;
+  }
+  std::fprintf(stderr, "building the guest kernel (kernel/build.sh)...\n");
+  auto [image, build_error] = build_kernel();
+  if (image.empty()) {
+    p.error = "kernel build failed:\n" + build_error;
+    return p;
+  }
+  std::string tmpl = (std::filesystem::temp_directory_path() / "ulsnet-vm-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    p.error = "cannot make a temporary directory";
+    return p;
+  }
+  p.workdir = tmpl;
+  p.initrd = p.workdir + "/initrd.gz";
+  if (std::string err = make_initramfs(p.initrd, bins); !err.empty()) {
+    p.error = "initramfs: " + err;
+    return p;
+  }
+  p.image = image;
+  return p;
+}
+
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
                                    const std::string& logdir, const std::string& args, int timeout_s) {
   return sh("bash " + runfile("kernel/vm.sh") + " --kernel " + image + " --initrd " + initrd +

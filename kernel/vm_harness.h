@@ -26,6 +26,15 @@ std::pair<std::string, std::string> build_kernel();
 // kernel/initramfs.sh with the given static binaries in /bin; returns "" or the error output.
 std::string make_initramfs(const std::string& out, const std::vector<std::string>& bins);
 
+// What an experiment on virtual hosts starts from: the kernel built, an initramfs with `bins`,
+// a fresh temporary directory for logs. `error` says why not (not root, no QEMU, a failed
+// build); `usage_error` is true for what the user can fix (root, QEMU), false for failures.
+struct Prepared {
+  std::string image, initrd, workdir, error;
+  bool usage_error = false;
+};
+Prepared prepare(const std::vector<std::string>& bins);
+
 // kernel/vm.sh; `args` are its remaining arguments (--hosts, --run/--test, --append...).
 // Returns {exit status, the launcher's output}.
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/tests/guest_util.h"
+
 // The extension: records (due, now) into its state and counts upcalls run outside `main_pid`.
 // State: 0 n, 8 cap, 16 main_pid (int32), 24 in_other, 64 samples[cap] of {due, now}.
 extern const char ext_tick[], ext_tick_end[];
@@ -77,12 +79,6 @@ struct sample {
   uint64_t due, ran;
 };
 
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 static void sleep_ns(uint64_t ns) {
   struct timespec t = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
   nanosleep(&t, NULL);
@@ -98,7 +94,7 @@ static void start_hogs(int n, uint64_t deadline) {
       volatile uint64_t x = 0;
       for (;;) {
         for (int i = 0; i < 1000000; i++) x++;
-        if (now_ns() > deadline) _exit(0);
+        if (guest_now_ns() > deadline) _exit(0);
       }
     }
     hogs[nhogs] = p;
@@ -116,7 +112,7 @@ static pid_t start_host(uint64_t deadline) {
   pid_t p = fork();
   if (p == 0) {
     int f = open("/dev/uls", O_RDWR | O_CLOEXEC);
-    while (f >= 0 && now_ns() < deadline) {
+    while (f >= 0 && guest_now_ns() < deadline) {
       uint32_t ms = 100;
       ioctl(f, ULS_IOC_HOST, &ms);
     }
@@ -150,10 +146,10 @@ static int run_uls(int fd, struct uls_info* info, uint64_t period_ns, uint32_t c
     ioctl(fd, ULS_IOC_UNREGISTER, &e.id);
     return 1;
   }
-  uint64_t deadline = now_ns() + 3 * period_ns * count + 5000000000ull;
+  uint64_t deadline = guest_now_ns() + 3 * period_ns * count + 5000000000ull;
   pid_t host = start_host(deadline + 1000000000ull);
   uint64_t n = 0;
-  while (now_ns() < deadline) {
+  while (guest_now_ns() < deadline) {
     sleep_ns(50000000);
     if (pread(fd, &n, sizeof n, STATE) != (ssize_t)sizeof n) break;
     if (n >= count) break;
@@ -192,13 +188,13 @@ struct thread_arg {
 
 static void* thread_main(void* p) {
   struct thread_arg* a = p;
-  uint64_t start = now_ns();
+  uint64_t start = guest_now_ns();
   for (uint32_t i = 0; i < a->count; i++) {
     uint64_t due = start + (uint64_t)(i + 1) * a->period_ns;
     struct timespec t = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR) {
     }
-    a->s[i].ran = now_ns();
+    a->s[i].ran = guest_now_ns();
     a->s[i].due = due;
   }
   return NULL;
@@ -241,7 +237,7 @@ int main(int argc, char** argv) {
   for (char* tok = strtok(argv[3], ":"); tok && rc == 0; tok = strtok(NULL, ":")) {
     int h = atoi(tok);
     uint64_t run_ns = 3 * period_ns * count + 10000000000ull;
-    start_hogs(h, now_ns() + 2 * run_ns);
+    start_hogs(h, guest_now_ns() + 2 * run_ns);
     sleep_ns(200000000);  // the hogs are running
     rc = run_uls(fd, &info, period_ns, count, h);
     if (rc == 0) rc = run_thread(period_ns, count, h);

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/tests/guest_util.h"
+
 static int failures;
 static void check(int ok, const char* what) {
   printf("uls_net: %s: %s\n", ok ? "ok" : "FAIL", what);
@@ -127,22 +129,6 @@ static void prefill(uint32_t rings, uint32_t first) {
   wr(rings, &r, sizeof r);
 }
 
-// Waits (bounded) for the interface's carrier: a restarted e1000 reports its link again after
-// its watchdog ran, and resets itself if it finds transmit work queued without a link.
-static int wait_carrier(const char* ifname) {
-  char path[64];
-  snprintf(path, sizeof path, "/sys/class/net/%s/carrier", ifname);
-  for (int i = 0; i < 500; i++) {
-    FILE* f = fopen(path, "r");
-    int c = f ? fgetc(f) : EOF;
-    if (f) fclose(f);
-    if (c == '1') return 1;
-    struct timespec ts = {0, 20000000};
-    nanosleep(&ts, NULL);
-  }
-  return 0;
-}
-
 // After a restart, an e1000 may reset itself once more (its watchdog, in the first seconds); the
 // reset hands the NIC's buffers back on the completion ring, flagged unused. Do what an extension
 // does (put them back on the fill ring, then end an upcall so the NIC is refilled) until both
@@ -182,19 +168,6 @@ static int settle(void) {
     struct timespec ts = {0, 100000000};
     nanosleep(&ts, NULL);
   }
-  return 0;
-}
-
-static int mac_of(const char* ifname, uint8_t mac[6]) {
-  char path[64], buf[32] = {0};
-  snprintf(path, sizeof path, "/sys/class/net/%s/address", ifname);
-  FILE* f = fopen(path, "r");
-  if (!f) return -1;
-  int ok = fgets(buf, sizeof buf, f) != NULL;
-  fclose(f);
-  unsigned v[6];
-  if (!ok || sscanf(buf, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return -1;
-  for (int i = 0; i < 6; i++) mac[i] = (uint8_t)v[i];
   return 0;
 }
 
@@ -255,7 +228,7 @@ int main(void) {
   check(bind_ok("eth0", RINGS0) == EBUSY, "twice is EBUSY");
   check(bind_ok("eth1", RINGS0) == EBUSY, "eth1 on eth0's rings is EBUSY");
   check(bind_ok("eth1", RINGS1) == 0, "eth1 is bound on its own rings, the same pool");
-  check(wait_carrier("eth0") && wait_carrier("eth1"), "both report their link again");
+  check(guest_wait_carrier("eth0") && guest_wait_carrier("eth1"), "both report their link again");
   check(settle(), "both NICs hold all their buffers, steadily");
   struct uls_net_stats s0 = nstats("eth0"), s1 = nstats("eth1");
   printf("uls_net: bound: eth0 nic_buffers=%llu rx=%llu fill_cons=%u; eth1 nic_buffers=%llu rx=%llu fill_cons=%u\n",
@@ -273,7 +246,7 @@ int main(void) {
   // 3. A frame from eth0's tx ring to eth1's rx ring, through the wire, no copy.
   uint8_t frame[64];
   memset(frame, 0xff, 6);  // broadcast
-  mac_of("eth0", frame + 6);
+  guest_if_mac("eth0", frame + 6);
   frame[12] = 0x88;
   frame[13] = 0xb5;  // local experimental ethertype: the kernel has no protocol for it
   for (int i = 14; i < 64; i++) frame[i] = (uint8_t)(i * 7 + 3);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "kernel/uls_fwd_ext_blob.h"
+#include "kernel/tests/guest_util.h"
 #include "kernel/tests/uls_fwd.h"
 
 // Where things go in the region.
@@ -38,42 +39,9 @@
 
 static int fd;
 
-static int parse_mac(const char* s, uint8_t mac[6]) {
-  unsigned v[6];
-  if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return -1;
-  for (int i = 0; i < 6; i++) mac[i] = (uint8_t)v[i];
-  return 0;
-}
-
-static int own_mac(const char* ifname, uint8_t mac[6]) {
-  char path[64], buf[32] = {0};
-  snprintf(path, sizeof path, "/sys/class/net/%s/address", ifname);
-  FILE* f = fopen(path, "r");
-  if (!f) return -1;
-  int ok = fgets(buf, sizeof buf, f) != NULL;
-  fclose(f);
-  return ok ? parse_mac(buf, mac) : -1;
-}
-
-// The kernel's Ip: InReceives (/proc/net/snmp) and the packets its softnet layer processed
+// The kernel's Ip: InReceives, and the packets its softnet layer processed
 // (/proc/net/softnet_stat, first column, summed over CPUs).
-static uint64_t ip_in_receives(void) {
-  FILE* f = fopen("/proc/net/snmp", "r");
-  if (!f) return 0;
-  char line[1024];
-  uint64_t v = 0;
-  int seen_header = 0;
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "Ip:", 3) != 0) continue;
-    if (!seen_header) { seen_header = 1; continue; }
-    // Ip: Forwarding DefaultTTL InReceives ...
-    unsigned long long a, b, c;
-    if (sscanf(line, "Ip: %llu %llu %llu", &a, &b, &c) == 3) v = c;
-    break;
-  }
-  fclose(f);
-  return v;
-}
+static uint64_t ip_in_receives(void) { return guest_snmp("Ip", 2); }
 
 static uint64_t softnet_processed(void) {
   FILE* f = fopen("/proc/net/softnet_stat", "r");
@@ -83,25 +51,6 @@ static uint64_t softnet_processed(void) {
   while (fgets(line, sizeof line, f)) v += strtoull(line, NULL, 16);
   fclose(f);
   return v;
-}
-
-// A counter of /sys/class/net/IF/statistics (the NIC's own: frames it dropped for want of a
-// receive buffer show up as rx_missed_errors on e1000).
-static uint64_t if_stat(const char* ifname, const char* name) {
-  char path[128];
-  snprintf(path, sizeof path, "/sys/class/net/%s/statistics/%s", ifname, name);
-  FILE* f = fopen(path, "r");
-  if (!f) return 0;
-  unsigned long long v = 0;
-  if (fscanf(f, "%llu", &v) != 1) v = 0;
-  fclose(f);
-  return v;
-}
-
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
 static uint64_t missed0, errors0, missed1;  // the NICs' counters at bind
@@ -150,9 +99,9 @@ static void report(uint32_t id, uint64_t ip0, uint64_t sn0, int final) {
            n[i].ifname, (unsigned long long)n[i].comp_full, n[i].ifname,
            (unsigned long long)n[i].ring_corrupt, n[i].ifname, (unsigned long long)n[i].kicks);
   printf(" eth0_nic_missed=%llu eth0_nic_errors=%llu eth1_nic_missed=%llu",
-         (unsigned long long)(if_stat("eth0", "rx_missed_errors") - missed0),
-         (unsigned long long)(if_stat("eth0", "rx_errors") + if_stat("eth0", "rx_fifo_errors") - errors0),
-         (unsigned long long)(if_stat("eth1", "rx_missed_errors") - missed1));
+         (unsigned long long)(guest_if_stat("eth0", "rx_missed_errors") - missed0),
+         (unsigned long long)(guest_if_stat("eth0", "rx_errors") + guest_if_stat("eth0", "rx_fifo_errors") - errors0),
+         (unsigned long long)(guest_if_stat("eth1", "rx_missed_errors") - missed1));
   printf(" kernel_ip_in_receives=%llu kernel_softnet_processed=%llu\n",
          (unsigned long long)(ip_in_receives() - ip0),
          (unsigned long long)(softnet_processed() - sn0));
@@ -162,8 +111,8 @@ int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct fwd_state s;
   memset(&s, 0, sizeof s);
-  if ((argc != 4 && argc != 5) || parse_mac(argv[2], s.port[0].next_mac) != 0 ||
-      parse_mac(argv[3], s.port[1].next_mac) != 0) {
+  if ((argc != 4 && argc != 5) || guest_parse_mac(argv[2], s.port[0].next_mac) != 0 ||
+      guest_parse_mac(argv[3], s.port[1].next_mac) != 0) {
     fprintf(stderr, "usage: uls_proxy MAX_SECONDS SENDER_MAC RECEIVER_MAC [EXPECT]\n");
     return 2;
   }
@@ -179,7 +128,7 @@ int main(int argc, char** argv) {
     printf("uls_proxy: the region (%llu bytes) is too small\n", (unsigned long long)info.size);
     return 1;
   }
-  if (own_mac("eth0", s.port[0].mac) != 0 || own_mac("eth1", s.port[1].mac) != 0) {
+  if (guest_if_mac("eth0", s.port[0].mac) != 0 || guest_if_mac("eth1", s.port[1].mac) != 0) {
     printf("uls_proxy: no eth0/eth1\n");
     return 1;
   }
@@ -221,9 +170,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   uint64_t ip0 = ip_in_receives(), sn0 = softnet_processed();
-  missed0 = if_stat("eth0", "rx_missed_errors");
-  errors0 = if_stat("eth0", "rx_errors") + if_stat("eth0", "rx_fifo_errors");
-  missed1 = if_stat("eth1", "rx_missed_errors");
+  missed0 = guest_if_stat("eth0", "rx_missed_errors");
+  errors0 = guest_if_stat("eth0", "rx_errors") + guest_if_stat("eth0", "rx_fifo_errors");
+  missed1 = guest_if_stat("eth1", "rx_missed_errors");
   const char* ifs[2] = {"eth0", "eth1"};
   const uint64_t ring_off[2] = {RINGS0, RINGS1};
   for (int p = 0; p < 2; p++) {
@@ -241,22 +190,12 @@ int main(int argc, char** argv) {
     }
   }
   // A restarted e1000 reports its link once its watchdog ran; wait for it (bounded).
-  for (int p = 0; p < 2; p++) {
-    char path[64];
-    snprintf(path, sizeof path, "/sys/class/net/%s/carrier", ifs[p]);
-    for (int i = 0; i < 500; i++) {
-      FILE* f = fopen(path, "r");
-      int c = f ? fgetc(f) : EOF;
-      if (f) fclose(f);
-      if (c == '1') break;
-      usleep(20000);
-    }
-  }
+  for (int p = 0; p < 2; p++) guest_wait_carrier(ifs[p]);
   printf("ULSNET-PROXY-READY id=%u\n", e.id);
 
-  uint64_t end = now_ns() + (uint64_t)seconds * 1000000000ull, next_report = now_ns() + 1000000000ull;
-  uint64_t last_rx = 0, last_change = now_ns();
-  while (now_ns() < end) {
+  uint64_t end = guest_now_ns() + (uint64_t)seconds * 1000000000ull, next_report = guest_now_ns() + 1000000000ull;
+  uint64_t last_rx = 0, last_change = guest_now_ns();
+  while (guest_now_ns() < end) {
     uint32_t ms = 100;
     ioctl(fd, ULS_IOC_HOST, &ms);  // 0, or ETIMEDOUT when nothing came
     struct uls_net_stats n0;
@@ -264,10 +203,10 @@ int main(int argc, char** argv) {
     strcpy(n0.ifname, "eth0");
     if (ioctl(fd, ULS_IOC_NET_STATS, &n0) == 0 && n0.rx_frames != last_rx) {
       last_rx = n0.rx_frames;
-      last_change = now_ns();
+      last_change = guest_now_ns();
     }
-    if (last_rx >= expect / 2 && now_ns() - last_change > 2000000000ull) break;
-    if (now_ns() >= next_report) {
+    if (last_rx >= expect / 2 && guest_now_ns() - last_change > 2000000000ull) break;
+    if (guest_now_ns() >= next_report) {
       report(e.id, ip0, sn0, 0);
       next_report += 1000000000ull;
     }

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/tests/guest_util.h"
+
 #define MAGIC 0x756c736e6574ull  // "ulsnet"
 
 struct payload {
@@ -30,41 +32,8 @@ struct payload {
   uint16_t pad;
 } __attribute__((packed));
 
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-static uint64_t udp_rcvbuf_errors(void) {
-  FILE* f = fopen("/proc/net/snmp", "r");
-  if (!f) return 0;
-  char line[1024];
-  uint64_t v = 0;
-  int header = 0;
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "Udp:", 4) != 0) continue;
-    if (!header) { header = 1; continue; }
-    // Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors ...
-    unsigned long long a, b, c, d, e;
-    if (sscanf(line, "Udp: %llu %llu %llu %llu %llu", &a, &b, &c, &d, &e) == 5) v = e;
-    break;
-  }
-  fclose(f);
-  return v;
-}
-
-// /sys/class/net/IF/statistics/NAME, or 0.
-static uint64_t if_stat(const char* ifname, const char* name) {
-  char path[128];
-  snprintf(path, sizeof path, "/sys/class/net/%s/statistics/%s", ifname, name);
-  FILE* f = fopen(path, "r");
-  if (!f) return 0;
-  unsigned long long v = 0;
-  if (fscanf(f, "%llu", &v) != 1) v = 0;
-  fclose(f);
-  return v;
-}
+// Udp: RcvbufErrors.
+static uint64_t udp_rcvbuf_errors(void) { return guest_snmp("Udp", 4); }
 
 static int do_send(const char* ip, int port, long count, long pps) {
   int s = socket(AF_INET, SOCK_DGRAM, 0);
@@ -74,11 +43,11 @@ static int do_send(const char* ip, int port, long count, long pps) {
     return 1;
   }
   long sent = 0, errors = 0;
-  uint64_t tx0 = if_stat("eth0", "tx_packets");
-  uint64_t start = now_ns(), gap = 1000000000ull / (uint64_t)pps;
+  uint64_t tx0 = guest_if_stat("eth0", "tx_packets");
+  uint64_t start = guest_now_ns(), gap = 1000000000ull / (uint64_t)pps;
   for (long i = 0; i < count; i++) {
     uint64_t due = start + (uint64_t)i * gap;
-    while (now_ns() < due) {
+    while (guest_now_ns() < due) {
       struct timespec ts = {0, 20000};
       nanosleep(&ts, NULL);
     }
@@ -88,12 +57,12 @@ static int do_send(const char* ip, int port, long count, long pps) {
     else
       ++errors;
   }
-  double seconds = (double)(now_ns() - start) / 1e9;
+  double seconds = (double)(guest_now_ns() - start) / 1e9;
   // What left this host's NIC (the driver's count; frames the qdisc dropped never get there).
   struct timespec settle = {0, 500000000};
   nanosleep(&settle, NULL);
   printf("ULSNET-UDP-SENT sent=%ld errors=%ld seconds=%.3f nic_tx=%llu\n", sent, errors, seconds,
-         (unsigned long long)(if_stat("eth0", "tx_packets") - tx0));
+         (unsigned long long)(guest_if_stat("eth0", "tx_packets") - tx0));
   return 0;
 }
 
@@ -110,16 +79,16 @@ static int do_recv(int port, long count, long idle_ms, long max_ms) {
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   uint8_t* seen = calloc((size_t)count, 1);
   if (!seen) return 1;
-  uint64_t err0 = udp_rcvbuf_errors(), start = now_ns(), last = 0;
+  uint64_t err0 = udp_rcvbuf_errors(), start = guest_now_ns(), last = 0;
   long received = 0, dup = 0, bad = 0;
   while (received < count) {
-    uint64_t t = now_ns();
+    uint64_t t = guest_now_ns();
     if (t - start > (uint64_t)max_ms * 1000000ull) break;
     if (last && t - last > (uint64_t)idle_ms * 1000000ull) break;
     struct payload p;
     ssize_t n = recv(s, &p, sizeof p, 0);
     if (n < 0) continue;
-    last = now_ns();
+    last = guest_now_ns();
     if (n != (ssize_t)sizeof p || p.magic != MAGIC || p.seq >= (uint64_t)count) {
       ++bad;
       continue;

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/tests/guest_util.h"
+
 // ---- extensions (AT&T, position independent; entered with rdi = state, rsi = event ns) -------
 // The record extension's state (struct rec, in the region).
 struct rec {
@@ -150,12 +152,6 @@ static int fd;
 static struct uls_info info;
 static char* region;
 
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 // The region's contents, through the kernel (the process itself cannot touch them).
 static void region_write(uint64_t off, const void* p, size_t n) {
   if (pwrite(fd, p, n, (off_t)off) != (ssize_t)n) printf("uls_upcall: pwrite at %llu: %s\n", (unsigned long long)off, strerror(errno));
@@ -236,9 +232,9 @@ static int raise_id(void* arg) { return ioctl(fd, ULS_IOC_RAISE, arg) == 0 ? 0 :
 // ---- the unrelated processes (this binary run again with a mode) --------------------------
 static int spin_main(int ms) {
   const uint64_t n = 200000;
-  uint64_t end = now_ns() + (uint64_t)ms * 1000000ull;
+  uint64_t end = guest_now_ns() + (uint64_t)ms * 1000000ull;
   long rounds = 0, errors = 0;
-  while (now_ns() < end) {
+  while (guest_now_ns() < end) {
     struct { uint64_t a; double d; } out;
     spin_sum(n, &out);
     if (out.a != n * (n - 1) / 2 || out.d != (double)n) ++errors;
@@ -251,9 +247,9 @@ static int spin_main(int ms) {
 static int host_main(int ms) {
   int f = open("/dev/uls", O_RDWR | O_CLOEXEC);
   if (f < 0) return 2;
-  uint64_t end = now_ns() + (uint64_t)ms * 1000000ull;
+  uint64_t end = guest_now_ns() + (uint64_t)ms * 1000000ull;
   long woken = 0;
-  while (now_ns() < end) {
+  while (guest_now_ns() < end) {
     uint32_t wait_ms = 200;
     if (ioctl(f, ULS_IOC_HOST, &wait_ms) == 0) ++woken;
   }
@@ -439,9 +435,9 @@ int main(int argc, char** argv) {
   s = stats(ret);
   check(st == 0 && s.faults == 1 && s.last_fault_ip == 0,
         "returning off the entry function is a fault at address 0, contained");
-  uint64_t t0 = now_ns();
+  uint64_t t0 = guest_now_ns();
   st = raise_id(&loop);
-  uint64_t took = now_ns() - t0;
+  uint64_t took = guest_now_ns() - t0;
   s = stats(loop);
   print_stats("loop", s);
   check(st == 0 && s.overruns == 1 && s.returned == 0,

@@ -1,0 +1,93 @@
+// Small helpers shared by the static programs that run inside the virtual hosts (kernel/tests,
+// bench/guest): the clock, a NIC's counters and address, its carrier, /proc/net/snmp fields.
+#ifndef ULSNET_KERNEL_TESTS_GUEST_UTIL_H_
+#define ULSNET_KERNEL_TESTS_GUEST_UTIL_H_
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static inline uint64_t guest_now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+// /sys/class/net/IF/statistics/NAME, or 0.
+static inline uint64_t guest_if_stat(const char* ifname, const char* name) {
+  char path[128];
+  snprintf(path, sizeof path, "/sys/class/net/%s/statistics/%s", ifname, name);
+  FILE* f = fopen(path, "r");
+  if (!f) return 0;
+  unsigned long long v = 0;
+  if (fscanf(f, "%llu", &v) != 1) v = 0;
+  fclose(f);
+  return v;
+}
+
+// "aa:bb:cc:dd:ee:ff" -> mac; 0 or -1.
+static inline int guest_parse_mac(const char* s, uint8_t mac[6]) {
+  unsigned v[6];
+  if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return -1;
+  for (int i = 0; i < 6; i++) mac[i] = (uint8_t)v[i];
+  return 0;
+}
+
+// The interface's own MAC address; 0 or -1.
+static inline int guest_if_mac(const char* ifname, uint8_t mac[6]) {
+  char path[64], buf[32] = {0};
+  snprintf(path, sizeof path, "/sys/class/net/%s/address", ifname);
+  FILE* f = fopen(path, "r");
+  if (!f) return -1;
+  int ok = fgets(buf, sizeof buf, f) != NULL;
+  fclose(f);
+  return ok ? guest_parse_mac(buf, mac) : -1;
+}
+
+// Waits up to 10 s for the interface's carrier (a restarted e1000 reports its link once its
+// watchdog ran); 1 if it is up.
+static inline int guest_wait_carrier(const char* ifname) {
+  char path[64];
+  snprintf(path, sizeof path, "/sys/class/net/%s/carrier", ifname);
+  for (int i = 0; i < 500; i++) {
+    FILE* f = fopen(path, "r");
+    int c = f ? fgetc(f) : EOF;
+    if (f) fclose(f);
+    if (c == '1') return 1;
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
+// Field number `index` (0 = the first after the name) of the "SECTION:" value line of
+// /proc/net/snmp (e.g. "Ip", 2 = InReceives; "Udp", 4 = RcvbufErrors), or 0.
+static inline uint64_t guest_snmp(const char* section, int index) {
+  FILE* f = fopen("/proc/net/snmp", "r");
+  if (!f) return 0;
+  char line[1024];
+  size_t n = strlen(section);
+  int header = 0;
+  uint64_t v = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, section, n) != 0 || line[n] != ':') continue;
+    if (!header) {
+      header = 1;
+      continue;
+    }
+    char* p = line + n + 1;
+    for (int i = 0; i <= index && p; i++) {
+      char* end;
+      unsigned long long x = strtoull(p, &end, 10);
+      if (end == p) break;
+      if (i == index) v = x;
+      p = end;
+    }
+    break;
+  }
+  fclose(f);
+  return v;
+}
+
+#endif  // ULSNET_KERNEL_TESTS_GUEST_UTIL_H_
