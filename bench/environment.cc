@@ -24,6 +24,19 @@ std::string cpuinfo_field(const std::string& name) {
   return "";
 }
 
+std::string write_result(const nlohmann::json& doc, std::string out, const std::string& prefix) {
+  if (out.empty()) {
+    char stamp[32];
+    std::time_t now = std::time(nullptr);
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&now));
+    out = "results/" + prefix + "-" + stamp + ".json";
+  }
+  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws && out[0] != '/') out = std::string(ws) + "/" + out;
+  std::filesystem::create_directories(std::filesystem::path(out).parent_path());
+  std::ofstream(out) << doc.dump(1) << "\n";
+  return out;
+}
+
 nlohmann::json host_environment(const std::string& hosts) {
   utsname u{};
   uname(&u);

@@ -12,6 +12,10 @@ namespace ulsnet {
 // `hosts`: "netns" or "vm".
 nlohmann::json host_environment(const std::string& hosts);
 
+// Writes `doc` to `out`, or to results/<prefix>-<UTC time>.json when `out` is empty; a relative
+// path is taken from the workspace when run through `bazel run`. Returns the path written.
+std::string write_result(const nlohmann::json& doc, std::string out, const std::string& prefix);
+
 // The field of /proc/cpuinfo named `name` (first CPU), or "".
 std::string cpuinfo_field(const std::string& name);
 

@@ -141,16 +141,7 @@ int run(const Options& o) {
   doc["environment"]["accel"] = accel;
   doc["environment"]["guest_kernel"] = "Linux 6.1 (Debian linux-source-6.1) + kernel/patches (ulsnet ULS)";
 
-  std::string out = o.out;
-  if (out.empty()) {
-    char stamp[32];
-    std::time_t now = std::time(nullptr);
-    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&now));
-    out = std::string("results/vm-forward-") + stamp + ".json";
-  }
-  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws && out[0] != '/') out = std::string(ws) + "/" + out;
-  std::filesystem::create_directories(std::filesystem::path(out).parent_path());
-  std::ofstream(out) << doc.dump(1) << "\n";
+  const std::string out = write_result(doc, o.out, "vm-forward");
 
   fmt::print("vm_forward on the patched kernel, accelerator {} (64 B frames, {} s per run)\n", accel, o.seconds);
   fmt::print("{:<8} {:>8} {:>9} {:>9} {:>9} {:>8}  {}\n", "path", "pps", "sent", "nic_tx", "received", "loss %",

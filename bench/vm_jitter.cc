@@ -210,17 +210,7 @@ int run(const Options& o) {
   }
   doc["targets"] = targets;
 
-  std::string out = o.out;
-  if (out.empty()) {
-    char stamp[32];
-    std::time_t now = std::time(nullptr);
-    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&now));
-    out = std::string("results/vm-jitter-") + stamp + ".json";
-  }
-  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws && !out.empty() && out[0] != '/')
-    out = std::string(ws) + "/" + out;
-  std::filesystem::create_directories(std::filesystem::path(out).parent_path());
-  std::ofstream(out) << doc.dump(1) << "\n";
+  const std::string out = write_result(doc, o.out, "vm-jitter");
 
   fmt::print("vm_jitter on the patched kernel, accelerator {} (period {} us, {} invocations per row)\n", accel,
              o.period_us, o.count);
