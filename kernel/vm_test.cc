@@ -248,6 +248,26 @@ TEST_F(Vm, UnderLoadTheZeroCopyPathLosesOnlyAtCountedPlacesAndKeepsEveryBuffer) 
   expect_nothing_left(logs);
 }
 
+// Every patch of the series passes the kernel's own style checker (scripts/checkpatch.pl of the
+// extracted tree, which the build above leaves in the work directory).
+TEST(KernelBuild, EveryPatchPassesCheckpatch) {
+  const char* dir = std::getenv("ULSNET_KERNEL_DIR");
+  const std::string checkpatch = std::string(dir ? dir : "/var/tmp/ulsnet-kernel") + "/src/scripts/checkpatch.pl";
+  if (access(checkpatch.c_str(), R_OK) != 0)
+    GTEST_SKIP() << "no extracted kernel tree with " << checkpatch << " (bazel run //kernel:build first)";
+  std::istringstream series(slurp(runfile("patches/series")));
+  std::string line;
+  int checked = 0;
+  while (std::getline(series, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    auto [rc, out] = sh("HOME=${HOME:-/tmp} perl " + checkpatch + " --no-signoff " + runfile("patches/" + line));
+    EXPECT_EQ(rc, 0) << line << ":\n" << out;
+    EXPECT_NE(out.find("0 errors, 0 warnings"), std::string::npos) << line << ":\n" << out;
+    ++checked;
+  }
+  EXPECT_GE(checked, 5);
+}
+
 TEST(KernelBuild, APatchThatDoesNotApplyStopsTheBuildWithTheReason) {
   if (geteuid() != 0 && access("/var/tmp", W_OK) != 0) GTEST_SKIP() << "no writable /var/tmp";
   // A copy of kernel/ whose series names a patch against a file that does not exist.

@@ -61,7 +61,8 @@ struct uls_info {
 
 /* The region is accessible only inside upcalls (boot parameter uls.protect, default 1): a
  * process's own accesses fault, and it loads and reads the region with pwrite()/pread() on
- * /dev/uls at offsets inside the region (EINVAL otherwise). */
+ * /dev/uls at offsets inside the region (EINVAL otherwise).
+ */
 #define ULS_INFO_PROTECTED 1
 
 #define ULS_MAX_EXTENSIONS 16
@@ -103,7 +104,8 @@ struct uls_bind {
 
 /* Counters of one extension. Every event ends in exactly one of: an upcall started, coalesced
  * into a pending one, dropped (its extension went away), or still pending. Every upcall started
- * ends in exactly one of: returned, faulted, overran (or is still running). */
+ * ends in exactly one of: returned, faulted, overran (or is still running).
+ */
 struct uls_stats {
 	__u32 id;              /* in */
 	__u32 pending;         /* an event is waiting for its upcall */
@@ -130,7 +132,9 @@ struct uls_stats {
 #define ULS_IOC_RAISE _IOW(ULS_IOC_MAGIC, 0x05, __u32)
 #define ULS_IOC_STATS _IOWR(ULS_IOC_MAGIC, 0x06, struct uls_stats)
 /* Waits up to the given milliseconds (1..60000) for an event no current process could take,
- * then takes its upcall on the way back to user mode. 0: an event came; -ETIMEDOUT; -EINTR. */
+ * then takes its upcall on the way back to user mode. 0: an event came; else ETIMEDOUT or
+ * EINTR.
+ */
 #define ULS_IOC_HOST _IOW(ULS_IOC_MAGIC, 0x07, __u32)
 
 /*
