@@ -152,7 +152,9 @@ struct uls_stats {
  * the frames. Each ring has a free-running producer and consumer index (ring position = index
  * % ULS_NET_RING_SIZE); the side that produces writes the descriptor before the index. The
  * kernel validates everything it reads from the rings (a buffer outside the pool or not on a
- * chunk boundary, a frame length outside 14..1514) and counts what it refuses.
+ * chunk boundary, a frame length outside 14..1514) and counts what it refuses. It takes a tx
+ * descriptor only while the completion ring has room for that buffer's return, so no buffer
+ * is ever lost for want of a completion slot.
  */
 #define ULS_NET_RING_SIZE 256
 #define ULS_NET_BUF_SIZE 2048
@@ -203,6 +205,7 @@ struct uls_net_stats {
 	__u64 tx_bytes;
 	__u64 tx_invalid;   /* tx descriptors refused (returned with ULS_DESC_INVALID) */
 	__u64 tx_nic_full;  /* times frames waited because the NIC's ring was full */
+	__u64 tx_comp_wait; /* times frames waited for room on the completion ring */
 	__u64 completions;  /* sent buffers returned on the completion ring */
 	__u64 comp_full;    /* buffers that could not be returned: the completion ring was full */
 	__u64 ring_corrupt; /* indices the extension wrote that made no sense (ignored) */
