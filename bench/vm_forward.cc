@@ -160,7 +160,10 @@ int run(const Options& o) {
                r["receiver"].value("received", 0LL), 100.0 * r["loss_ratio"].get<double>(), px);
   }
   fmt::print("* QEMU counts every retried receive as a missed packet: an upper bound.\nresults: {}\n", out);
-  std::filesystem::remove_all(work);
+  if (failures)
+    fmt::print("guest logs kept in {}\n", work);
+  else
+    std::filesystem::remove_all(work);
   return failures ? 1 : 0;
 }
 

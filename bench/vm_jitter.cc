@@ -227,7 +227,10 @@ int run(const Options& o) {
                t["protection"].get<std::string>(), t["ratio"].get<double>(),
                t["met"].get<bool>() ? "met" : "NOT met");
   fmt::print("results: {}\n", out);
-  std::filesystem::remove_all(work);
+  if (failures)
+    fmt::print("guest logs kept in {}\n", work);
+  else
+    std::filesystem::remove_all(work);
   return failures ? 1 : 0;
 }
 
