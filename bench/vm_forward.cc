@@ -160,10 +160,7 @@ int run(const Options& o) {
                r["receiver"].value("received", 0LL), 100.0 * r["loss_ratio"].get<double>(), px);
   }
   fmt::print("* QEMU counts every retried receive as a missed packet: an upper bound.\nresults: {}\n", out);
-  if (failures)
-    fmt::print("guest logs kept in {}\n", work);
-  else
-    std::filesystem::remove_all(work);
+  vm::cleanup(prep, failures != 0);
   return failures ? 1 : 0;
 }
 

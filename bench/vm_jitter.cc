@@ -227,10 +227,7 @@ int run(const Options& o) {
                t["protection"].get<std::string>(), t["ratio"].get<double>(),
                t["met"].get<bool>() ? "met" : "NOT met");
   fmt::print("results: {}\n", out);
-  if (failures)
-    fmt::print("guest logs kept in {}\n", work);
-  else
-    std::filesystem::remove_all(work);
+  vm::cleanup(prep, failures != 0);
   return failures ? 1 : 0;
 }
 

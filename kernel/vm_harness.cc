@@ -99,6 +99,16 @@ Prepared prepare(const std::vector<std::string>& bins) {
   return p;
 }
 
+void cleanup(const Prepared& p, bool keep_logs) {
+  if (p.workdir.empty()) return;
+  if (keep_logs) {
+    std::fprintf(stderr, "guest logs kept in %s\n", p.workdir.c_str());
+    return;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(p.workdir, ec);
+}
+
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
                                    const std::string& logdir, const std::string& args, int timeout_s) {
   return sh("bash " + runfile("kernel/vm.sh") + " --kernel " + image + " --initrd " + initrd +

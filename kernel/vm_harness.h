@@ -35,6 +35,9 @@ struct Prepared {
 };
 Prepared prepare(const std::vector<std::string>& bins);
 
+// Removes what prepare() made, unless `keep_logs` (a run failed): then says where the logs are.
+void cleanup(const Prepared& p, bool keep_logs);
+
 // kernel/vm.sh; `args` are its remaining arguments (--hosts, --run/--test, --append...).
 // Returns {exit status, the launcher's output}.
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,

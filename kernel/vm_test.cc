@@ -40,25 +40,13 @@ void expect_no_kernel_warnings(const std::string& log) {
 class Vm : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (geteuid() != 0) {
-      skip_ = "needs root (QEMU hosts in a private network namespace)";
-      return;
-    }
-    if (sh("command -v qemu-system-x86_64").first != 0) {
-      skip_ = "qemu-system-x86_64 not installed (tools/setup.sh)";
-      return;
-    }
-    auto [image, error] = vm::build_kernel();
-    if (image.empty()) {
-      build_error_ = error;
-      return;
-    }
-    image_ = image;
-    initrd_ = tmpdir() + "/initramfs.cpio.gz";
-    build_error_ = vm::make_initramfs(
-        initrd_, {runfile("uls_region_test"), runfile("uls_register_test"), runfile("uls_upcall_test"),
-                  runfile("uls_net_test"), runfile("uls_proxy"), runfile("uls_udp")});
+    prep_ = vm::prepare({runfile("uls_region_test"), runfile("uls_register_test"), runfile("uls_upcall_test"),
+                         runfile("uls_net_test"), runfile("uls_proxy"), runfile("uls_udp")});
+    (prep_.usage_error ? skip_ : build_error_) = prep_.error;
+    image_ = prep_.image;
+    initrd_ = prep_.initrd;
   }
+  static void TearDownTestSuite() { vm::cleanup(prep_, false); }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
     ASSERT_TRUE(build_error_.empty()) << build_error_;
@@ -77,6 +65,7 @@ class Vm : public ::testing::Test {
       EXPECT_NE(kill(std::stoi(pid), 0), 0) << role << "'s QEMU (pid " << pid << ") outlived the launcher";
     }
   }
+  static inline vm::Prepared prep_;
   static inline std::string skip_, build_error_, image_, initrd_;
 };
 
