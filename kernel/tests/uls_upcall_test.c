@@ -259,17 +259,20 @@ static int host_main(int ms) {
 
 static void* spin_thread(void* arg) { return (void*)(intptr_t)spin_main((int)(intptr_t)arg); }
 
-// Two threads spinning in one address space; tells `ready_fd` once the second thread exists
-// (before that the process is single-threaded, and may rightly take an upcall).
-static int spin2_main(int ms, int ready_fd) {
+// Two threads in one address space: one spins for `ms`, the other tells `ready_fd` once the
+// spinner exists and then waits for a byte (or EOF) on `stop_fd` before joining it. Before the
+// spinner starts and after the waiting thread wakes, the process is rightly a candidate for
+// upcalls; in between it has two threads, and the waiting one is never current.
+static int spin2_main(int ms, int ready_fd, int stop_fd) {
   pthread_t t;
   if (pthread_create(&t, NULL, spin_thread, (void*)(intptr_t)ms) != 0) return 3;
   if (write(ready_fd, "r", 1) != 1) return 4;
   close(ready_fd);
-  int a = spin_main(ms);
+  char c;
+  if (read(stop_fd, &c, 1) < 0) return 5;
   void* b = NULL;
   pthread_join(t, &b);
-  return a == 0 && b == NULL ? 0 : 1;
+  return b == NULL ? 0 : 1;
 }
 
 static pid_t spawn(const char* mode, int ms) {
@@ -287,7 +290,7 @@ int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 3 && strcmp(argv[1], "spin") == 0) return spin_main(atoi(argv[2]));
   if (argc == 3 && strcmp(argv[1], "host") == 0) return host_main(atoi(argv[2]));
-  if (argc == 4 && strcmp(argv[1], "spin2") == 0) return spin2_main(atoi(argv[2]), atoi(argv[3]));
+  if (argc == 5 && strcmp(argv[1], "spin2") == 0) return spin2_main(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
 
   fd = open("/dev/uls", O_RDWR | O_CLOEXEC);
   if (fd < 0 || ioctl(fd, ULS_IOC_INFO, &info) != 0) {
@@ -375,18 +378,21 @@ int main(int argc, char** argv) {
   check(s.pages_mapped >= 3 * r.watch_count, "the region's pages were mapped for each upcall (code, stack, state)");
 
   // 2b. A multi-threaded process shares its page tables: it never takes an upcall.
-  int ready[2];
-  if (pipe(ready) != 0) return 1;
+  int ready[2], stop[2];
+  if (pipe(ready) != 0 || pipe(stop) != 0) return 1;
   pid_t spin2 = fork();
   if (spin2 == 0) {
     close(ready[0]);
-    char ms[16], fdnum[16];
-    snprintf(ms, sizeof ms, "%d", 1000);
-    snprintf(fdnum, sizeof fdnum, "%d", ready[1]);
-    execl("/proc/self/exe", "uls_upcall_test", "spin2", ms, fdnum, (char*)NULL);
+    close(stop[1]);
+    char ms[16], rfd[16], sfd[16];
+    snprintf(ms, sizeof ms, "%d", 1500);
+    snprintf(rfd, sizeof rfd, "%d", ready[1]);
+    snprintf(sfd, sizeof sfd, "%d", stop[0]);
+    execl("/proc/self/exe", "uls_upcall_test", "spin2", ms, rfd, sfd, (char*)NULL);
     _exit(127);
   }
   close(ready[1]);
+  close(stop[0]);
   char ch = 0;
   check(read(ready[0], &ch, 1) == 1, "the spinner has its second thread");  // EOF if it died
   close(ready[0]);
@@ -395,11 +401,15 @@ int main(int argc, char** argv) {
   region_write(rec_state, &r, sizeof r);
   struct uls_stats b2 = stats(rec);
   check(bind_timer(rec, 2000000) == 0, "bound to a 2 ms timer with a two-threaded spinner running");
-  waitpid(spin2, &st, 0);
+  usleep(1000000);
   bind_timer(rec, 0);
+  // What ran while it had two threads (after the stop byte it may rightly take a pending one).
   region_read(rec_state, &r, sizeof r);
   s = stats(rec);
   print_stats("spin2", s);
+  if (write(stop[1], "s", 1) != 1) printf("uls_upcall: stop: %s\n", strerror(errno));
+  close(stop[1]);
+  waitpid(spin2, &st, 0);
   check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the two-threaded spinner computed exactly");
   check(r.watch_count == 0 && s.ineligible > b2.ineligible,
         "it never ran the extension; it was counted ineligible");
