@@ -1,7 +1,6 @@
 #include "stack/net_types.h"
 
 #include <charconv>
-#include <cstdio>
 
 namespace ulsnet {
 
@@ -19,11 +18,16 @@ std::optional<MacAddr> MacAddr::parse(std::string_view s) {
   return m;
 }
 
+// Formatted by hand rather than with snprintf: this file is also part of the freestanding sandbox
+// image (sandbox/uls/), which has no C library.
 std::string MacAddr::str() const {
-  char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4],
-                b[5]);
-  return buf;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(17, ':');
+  for (int i = 0; i < 6; ++i) {
+    s[size_t(i * 3)] = kHex[b[size_t(i)] >> 4];
+    s[size_t(i * 3 + 1)] = kHex[b[size_t(i)] & 15];
+  }
+  return s;
 }
 
 std::optional<Ipv4Addr> Ipv4Addr::parse(std::string_view s) {
@@ -47,9 +51,12 @@ std::optional<Ipv4Addr> Ipv4Addr::parse(std::string_view s) {
 
 std::string Ipv4Addr::str() const {
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255,
-                v & 255);
-  return buf;
+  char* p = buf;
+  for (int i = 3; i >= 0; --i) {
+    p = std::to_chars(p, buf + sizeof buf, (v >> (8 * i)) & 255).ptr;
+    if (i > 0) *p++ = '.';
+  }
+  return std::string(buf, p);
 }
 
 }  // namespace ulsnet

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <stdexcept>
 
 #include "stack/checksum.h"
+#include "stack/fail.h"
 
 namespace ulsnet {
 
@@ -13,13 +13,13 @@ const char* forward_mode_name(ForwardMode m) {
 }
 
 Stack::Stack(StackConfig cfg) : cfg_(std::move(cfg)), arp_(cfg_.arp_ttl_ns) {
-  if (cfg_.ifaces.empty()) throw std::invalid_argument("Stack: no interfaces");
+  if (cfg_.ifaces.empty()) throw_invalid_argument("Stack: no interfaces");
   for (const RelayRule& r : cfg_.relays) {
     if (r.listen_port == 0 || r.to_port == 0)
-      throw std::invalid_argument("Stack: relay rule with port 0");
+      throw_invalid_argument("Stack: relay rule with port 0");
     int out = route(r.to_ip);
     if (out < 0)
-      throw std::invalid_argument("Stack: relay target " + r.to_ip.str() +
+      throw_invalid_argument("Stack: relay target " + r.to_ip.str() +
                                   " is on no interface's subnet");
     relay_routes_.push_back({r, out});
   }

@@ -1,0 +1,185 @@
+#include "stack/uls_ring_device.h"
+
+namespace ulsnet {
+namespace {
+
+constexpr uint32_t kMask = ULS_NET_RING_SIZE - 1;
+constexpr uint32_t kMinFrame = 14, kMaxFrame = 1514;  // what the kernel accepts on tx
+
+// The kernel runs on other CPUs: indices are published with release and read with acquire
+// (the descriptors before them are then visible).
+inline uint32_t load_acquire(const uint32_t& v) { return __atomic_load_n(&v, __ATOMIC_ACQUIRE); }
+inline void store_release(uint32_t& v, uint32_t x) { __atomic_store_n(&v, x, __ATOMIC_RELEASE); }
+
+// How many entries a ring holds between `cons` and `prod`, or -1 if the indices are impossible.
+inline int64_t ring_count(uint32_t prod, uint32_t cons) {
+  uint32_t n = prod - cons;
+  return n > ULS_NET_RING_SIZE ? -1 : int64_t(n);
+}
+
+}  // namespace
+
+UlsBufferPool::UlsBufferPool(uint8_t* region_base, uint32_t pool_off, uint32_t count)
+    : base_(region_base), pool_off_(pool_off), count_(count) {
+  free_.reserve(count);
+  for (uint32_t i = count; i-- > 0;) free_.push_back(pool_off + i * ULS_NET_BUF_SIZE);
+}
+
+bool UlsBufferPool::take(uint32_t& off) noexcept {
+  if (free_.empty()) return false;
+  off = free_.back();
+  free_.pop_back();
+  return true;
+}
+
+void UlsBufferPool::put(uint32_t off) noexcept {
+  if (!valid(off)) {
+    ++c_.bad_release;
+  } else if (free_.size() >= count_) {
+    ++c_.overflow;
+  } else {
+    free_.push_back(off);  // never grows past count_: reserved
+  }
+}
+
+Frame UlsBufferPool::frame(uint32_t off, uint32_t len) noexcept {
+  Frame f;
+  f.data = base_ + off;
+  f.len = len;
+  f.headroom = 0;
+  f.capacity = ULS_NET_BUF_SIZE;
+  f.handle = off;
+  f.owner = this;
+  return f;
+}
+
+UlsRingDevice::UlsRingDevice(std::string ifname, uls_net_rings* rings, UlsBufferPool& pool,
+                             uint32_t fill_target, uint32_t reserve)
+    : ifname_(std::move(ifname)),
+      r_(rings),
+      pool_(pool),
+      fill_target_(fill_target > ULS_NET_RING_SIZE ? ULS_NET_RING_SIZE : fill_target),
+      reserve_(reserve) {}
+
+uint32_t UlsRingDevice::rx_pending() const noexcept {
+  int64_t n = ring_count(load_acquire(r_->rx.producer), r_->rx.consumer);
+  return n < 0 ? 0 : uint32_t(n);
+}
+
+size_t UlsRingDevice::rx_burst(std::span<Frame> out) {
+  uls_ring& rx = r_->rx;
+  const uint32_t prod = load_acquire(rx.producer);
+  uint32_t cons = rx.consumer;
+  if (ring_count(prod, cons) < 0) {
+    ++c_.ring_corrupt;
+    return 0;
+  }
+  size_t n = 0;
+  while (cons != prod && n < out.size()) {
+    const uls_desc d = rx.desc[cons & kMask];
+    ++cons;
+    if (!pool_.valid(d.off) || d.len < kMinFrame || d.len > ULS_NET_BUF_SIZE) {
+      // Not a buffer we can hand out. If it is one of ours, it is free again.
+      ++c_.rx_invalid;
+      if (pool_.valid(d.off)) pool_.put(d.off);
+      continue;
+    }
+    out[n++] = pool_.frame(d.off, d.len);
+    ++s_.rx_frames;
+    s_.rx_bytes += d.len;
+  }
+  store_release(rx.consumer, cons);
+  return n;
+}
+
+size_t UlsRingDevice::tx_burst(std::span<Frame> frames) {
+  uls_ring& tx = r_->tx;
+  uint32_t prod = tx.producer;
+  const uint32_t cons = load_acquire(tx.consumer);
+  if (ring_count(prod, cons) < 0) {
+    ++c_.ring_corrupt;
+    for (const Frame& f : frames) f.release();
+    s_.tx_dropped += frames.size();
+    return 0;
+  }
+  size_t sent = 0;
+  for (const Frame& f : frames) {
+    // The descriptor carries only a buffer offset and a length: the frame must start its
+    // buffer, in this region's pool.
+    const bool whole = f.owner == &pool_ && pool_.valid(f.handle) &&
+                       f.data == pool_.region_base() + f.handle && f.len >= kMinFrame &&
+                       f.len <= kMaxFrame;
+    if (!whole) {
+      ++c_.tx_not_buffer;
+    } else if (prod - cons >= ULS_NET_RING_SIZE) {
+      ++c_.tx_ring_full;
+    } else {
+      uls_desc& d = tx.desc[prod & kMask];
+      d.off = f.handle;
+      d.len = uint16_t(f.len);
+      d.flags = 0;
+      ++prod;
+      ++sent;
+      ++s_.tx_frames;
+      s_.tx_bytes += f.len;
+      continue;
+    }
+    f.release();
+    ++s_.tx_dropped;
+  }
+  store_release(tx.producer, prod);
+  return sent;
+}
+
+size_t UlsRingDevice::alloc_tx(std::span<Frame> out) {
+  size_t n = 0;
+  uint32_t off;
+  while (n < out.size() && pool_.take(off)) out[n++] = pool_.frame(off, 0);
+  return n;
+}
+
+void UlsRingDevice::reclaim() noexcept {
+  uls_ring& c = r_->comp;
+  const uint32_t prod = load_acquire(c.producer);
+  uint32_t cons = c.consumer;
+  if (ring_count(prod, cons) < 0) {
+    ++c_.ring_corrupt;
+    return;
+  }
+  for (; cons != prod; ++cons) {
+    const uls_desc d = c.desc[cons & kMask];
+    if (!pool_.valid(d.off)) {
+      ++c_.comp_invalid;
+      continue;
+    }
+    if (d.flags & ULS_DESC_INVALID)
+      ++c_.comp_refused;
+    else if (d.flags & ULS_DESC_UNUSED)
+      ++c_.comp_unused;
+    else
+      ++c_.comp_sent;
+    pool_.put(d.off);
+  }
+  store_release(c.consumer, cons);
+}
+
+void UlsRingDevice::refill() noexcept {
+  uls_ring& f = r_->fill;
+  uint32_t prod = f.producer;
+  const uint32_t cons = load_acquire(f.consumer);
+  if (ring_count(prod, cons) < 0) {
+    ++c_.ring_corrupt;
+    return;
+  }
+  uint32_t off;
+  while (prod - cons < fill_target_ && pool_.free_count() > reserve_ && pool_.take(off)) {
+    f.desc[prod & kMask].off = off;
+    f.desc[prod & kMask].len = 0;
+    f.desc[prod & kMask].flags = 0;
+    ++prod;
+    ++c_.fill_posted;
+  }
+  store_release(f.producer, prod);
+}
+
+}  // namespace ulsnet

@@ -1,0 +1,115 @@
+// The zero-copy device of the ULS kernel (kernel/patches/0005): one e1000 interface bound to the
+// sandbox hands its frames over on four descriptor rings in the region (fill, rx, tx, comp; see
+// kernel/uapi/linux/uls.h). A descriptor names a 2 KiB buffer of the region's pool by its offset;
+// the NIC DMAs frames straight into those buffers and sends straight out of them.
+//
+// This is the Device the Stack sees on that path, and it runs where the Stack runs: inside the
+// sandbox image, in upcalls (sandbox/uls/). It makes no system call and copies nothing:
+//   rx_burst   takes descriptors off the rx ring and hands out Frames on their buffers;
+//   tx_burst   posts the frames' buffers on the tx ring (the kernel takes them when the upcall
+//              ends); a frame that is not a whole pool buffer, or finds the ring full, is
+//              released and counted (tx_dropped);
+//   alloc_tx   takes free buffers for frames the Stack generates (ARP, ICMP);
+//   reclaim    takes buffers back from the completion ring (sent, refused, unused);
+//   refill     keeps the fill ring stocked from the free pool, leaving a reserve for alloc_tx.
+// Buffers are shared between the interfaces (a frame received on one is sent on the other and
+// comes back on that one's completion ring): they belong to one UlsBufferPool.
+//
+// Only this side writes fill.producer, rx.consumer, tx.producer and comp.consumer; the kernel
+// the others. Every index and descriptor the kernel wrote is checked before use (counted, never
+// trusted), as the kernel checks ours.
+#pragma once
+
+#include <linux/uls.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "stack/device.h"
+#include "stack/frame.h"
+
+namespace ulsnet {
+
+// The free buffers of the pool: a stack of region offsets.
+class UlsBufferPool final : public FrameOwner {
+ public:
+  struct Counters {
+    uint64_t bad_release = 0;  // a release of something that is not one of its buffers (ignored)
+    uint64_t overflow = 0;     // more buffers released than it has (ignored; must stay 0)
+  };
+  // region_base: where the region is mapped; the pool is `count` buffers of ULS_NET_BUF_SIZE
+  // bytes from region offset `pool_off`. All of them start free.
+  UlsBufferPool(uint8_t* region_base, uint32_t pool_off, uint32_t count);
+
+  void release(const Frame& f) noexcept override { put(f.handle); }
+  // Takes a free buffer's offset; false if none is free.
+  bool take(uint32_t& off) noexcept;
+  // Gives a buffer back by its offset (checked).
+  void put(uint32_t off) noexcept;
+  // Whether `off` is the start of one of the pool's buffers.
+  bool valid(uint32_t off) const noexcept {
+    return off >= pool_off_ && (off - pool_off_) % ULS_NET_BUF_SIZE == 0 &&
+           (off - pool_off_) / ULS_NET_BUF_SIZE < count_;
+  }
+  // A Frame on buffer `off` (owned by this pool), `len` bytes long.
+  Frame frame(uint32_t off, uint32_t len) noexcept;
+
+  uint8_t* region_base() const noexcept { return base_; }
+  uint32_t pool_off() const noexcept { return pool_off_; }
+  uint32_t count() const noexcept { return count_; }
+  size_t free_count() const noexcept { return free_.size(); }
+  const Counters& counters() const noexcept { return c_; }
+
+ private:
+  uint8_t* base_;
+  uint32_t pool_off_, count_;
+  std::vector<uint32_t> free_;
+  Counters c_;
+};
+
+class UlsRingDevice final : public Device {
+ public:
+  struct Counters {
+    uint64_t comp_sent = 0;      // buffers back from the kernel as sent
+    uint64_t comp_refused = 0;   // ... refused by the kernel (ULS_DESC_INVALID): not sent
+    uint64_t comp_unused = 0;    // ... receive buffers never used (ULS_DESC_UNUSED, at unbind)
+    uint64_t ring_corrupt = 0;   // a kernel index that made no sense (the ring was skipped)
+    uint64_t rx_invalid = 0;     // rx descriptors naming no pool buffer or a bad length
+    uint64_t comp_invalid = 0;   // completion descriptors naming no pool buffer
+    uint64_t tx_ring_full = 0;   // of tx_dropped: the tx ring was full
+    uint64_t tx_not_buffer = 0;  // of tx_dropped: the frame did not start a pool buffer
+    uint64_t fill_posted = 0;    // buffers posted on the fill ring
+  };
+  // `rings` is this interface's struct uls_net_rings in the region; the fill ring is kept at
+  // most `fill_target` deep and `reserve` buffers stay free for alloc_tx.
+  UlsRingDevice(std::string ifname, uls_net_rings* rings, UlsBufferPool& pool,
+                uint32_t fill_target = ULS_NET_RING_SIZE, uint32_t reserve = 16);
+
+  const char* kind() const noexcept override { return "uls"; }
+  const char* copy_mode() const noexcept override { return "zero-copy"; }
+  const std::string& ifname() const noexcept override { return ifname_; }
+  size_t rx_burst(std::span<Frame> out) override;
+  size_t tx_burst(std::span<Frame> frames) override;
+  size_t alloc_tx(std::span<Frame> out) override;
+  int wait_fd() const noexcept override { return -1; }  // events are upcalls, not fds
+  DeviceStats stats() override { return s_; }
+
+  void reclaim() noexcept;
+  void refill() noexcept;
+  // Frames waiting on the rx ring now.
+  uint32_t rx_pending() const noexcept;
+
+  const Counters& counters() const noexcept { return c_; }
+
+ private:
+  std::string ifname_;
+  uls_net_rings* r_;
+  UlsBufferPool& pool_;
+  uint32_t fill_target_, reserve_;
+  DeviceStats s_;
+  Counters c_;
+};
+
+}  // namespace ulsnet
