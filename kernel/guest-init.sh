@@ -85,18 +85,26 @@ case "$test" in
     ;;
   uls-forward)
     # The zero-copy path (patch 0005): the proxy's e1000s are bound to a forwarding extension in
-    # the sandbox; its kernel does no forwarding (ip_forward stays 0). The end hosts know the
-    # proxy's MACs statically (the extension answers no ARP). The MACs are kernel/vm.sh's plan.
-    # ulsnet.path=kernel runs the same stream through the proxy's own kernel (ip_forward=1)
-    # instead, for comparison.
-    count=5000; pps=1000; path=uls
+    # the sandbox; its kernel does no forwarding (ip_forward stays 0). The MACs are kernel/vm.sh's
+    # plan. ulsnet.path says what forwards on the proxy:
+    #   uls     kernel/tests/uls_fwd_ext.c, a minimal test forwarder (answers no ARP: the end
+    #           hosts know the proxy's MACs statically)
+    #   stack   the project's Stack as the sandbox image (sandbox/uls), router or relay
+    #           (ulsnet.mode); it answers ARP and ping itself
+    #   kernel  the proxy's own kernel (ip_forward=1), for comparison
+    # In relay mode the sender sends to the proxy's address (10.201.1.2:9000), which relays to
+    # the receiver.
+    count=5000; pps=1000; path=uls; mode=router
     for w in $(cat /proc/cmdline); do
       case "$w" in
         ulsnet.count=*) count="${w#*=}" ;;
         ulsnet.pps=*) pps="${w#*=}" ;;
         ulsnet.path=*) path="${w#*=}" ;;
+        ulsnet.mode=*) mode="${w#*=}" ;;
       esac
     done
+    target=10.201.2.2
+    [ "$path/$mode" = stack/relay ] && target=10.201.1.2
     case "$role/$path" in
       proxy/kernel)
                 echo 1 > /proc/sys/net/ipv4/ip_forward
@@ -104,25 +112,33 @@ case "$test" in
                 sleep 150 ;;
       proxy/*)  # Until the stream is through (or 150 s); then the interfaces go back to the kernel,
                 # which must work as before: it pings the sender itself.
-                if uls_proxy 150 52:54:00:c9:01:01 52:54:00:c9:02:02 "$count"; then
+                if [ "$path" = stack ]; then
+                  uls_stack_proxy 150 "$count" "$mode"
+                else
+                  uls_proxy 150 52:54:00:c9:01:01 52:54:00:c9:02:02 "$count"
+                fi
+                if [ $? -eq 0 ]; then
                   if ping -c 1 -W 3 10.201.1.1 >/dev/null 2>&1; then
                     echo "ULSNET-PROXY-KERNEL-PATH ping=ok"
                   else
                     echo "ULSNET-PROXY-KERNEL-PATH ping=fail"
                   fi
                 fi ;;
-      sender/*) arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02
-                if wait_ping 10.201.2.2; then
+      sender/*) [ "$path" = stack ] || arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02
+                if wait_ping "$target"; then
                   sleep 1
-                  uls_udp send 10.201.2.2 9000 "$count" "$pps"
+                  uls_udp send "$target" 9000 "$count" "$pps"
                   # The receiver's idle timeout; the proxy's end (2 s idle), unbinding and its ping.
                   sleep 10
                   result uls-forward pass "sent"
                 else
-                  result uls-forward fail "10.201.2.2 unreachable through the proxy's extension"
+                  result uls-forward fail "$target unreachable through the proxy's extension"
                 fi ;;
       receiver/*)
-                arp -i eth0 -s 10.201.2.1 52:54:00:c9:02:01
+                [ "$path" = stack ] || arp -i eth0 -s 10.201.2.1 52:54:00:c9:02:01
+                # A relay's Stack learns the receiver's address from its ARP (the datagrams it
+                # relays are not queued while it asks): the receiver pings it as it starts.
+                [ "$target" = 10.201.1.2 ] && wait_ping 10.201.2.1 &
                 uls_udp recv 9000 "$count" 3000 150000 ;;
     esac
     ;;

@@ -1,0 +1,136 @@
+// The sandbox image's entry: every upcall of the extension starts here (kernel/uapi/linux/uls.h:
+// rdi = its state, here the ImageControl; rsi = the event's time; rdx = the extension's id).
+//
+// The first upcall (raised by the loader) builds the Stack and its two zero-copy devices on the
+// image's heap and stocks the fill rings. Every later one -- frames on a bound interface, in
+// whatever process was current -- takes buffers back from the completion rings, hands each
+// interface's received frames to Stack::process in bursts, posts what it forwards or generates
+// on the tx rings (the kernel sends them when the upcall ends), refills the fill rings and
+// publishes its counters. This is the same Stack code every other user-level method runs; only
+// the device (UlsRingDevice) and the invocation (a kernel upcall) differ.
+#include <cstring>
+#include <new>
+
+#include "sandbox/uls/image.h"
+#include "sandbox/uls/image_runtime.h"
+
+__asm__(
+    ".section .text.entry,\"ax\"\n"
+    ".globl _start\n"
+    "_start:\n"
+    "  sub $8, %rsp\n"   // entered as if called: realign the stack for the call below
+    "  call uls_image_main\n"
+    "  mov $451, %eax\n"  // ULS_SYSCALL_RETURN
+    "  syscall\n"
+    "  ud2\n"
+    ".text\n");
+
+extern "C" char _start[];
+
+namespace ulsnet::uls {
+namespace {
+
+constexpr uint32_t kMaxBurst = 64;
+
+struct Runtime {
+  Runtime(ImageControl* c, uint8_t* base)
+      : pool(base, uint32_t(kPoolOff), kPoolBuffers),
+        dev0(std::string(c->config.ifaces[0].name, strnlen(c->config.ifaces[0].name, 16)),
+             reinterpret_cast<uls_net_rings*>(base + kRingsOff[0]), pool, c->fill_target, c->reserve),
+        dev1(std::string(c->config.ifaces[1].name, strnlen(c->config.ifaces[1].name, 16)),
+             reinterpret_cast<uls_net_rings*>(base + kRingsOff[1]), pool, c->fill_target, c->reserve),
+        stack(config(c)),
+        out(2) {
+    // Room for a full ring of forwarded frames plus generated ones: forwarding never allocates.
+    for (auto& l : out.per_iface) l.reserve(2 * ULS_NET_RING_SIZE);
+  }
+  StackConfig config(ImageControl* c) {
+    FrameAllocator* const a[2] = {&dev0, &dev1};
+    return from_pod(c->config, a);
+  }
+  UlsRingDevice& dev(int i) { return i == 0 ? dev0 : dev1; }
+
+  UlsBufferPool pool;
+  UlsRingDevice dev0, dev1;
+  Stack stack;
+  TxBatch out;
+  Frame burst[kMaxBurst];
+  uint64_t upcalls = 0, passes = 0;
+};
+
+void init(ImageControl* c) {
+  if (c->magic != kControlMagic || c->version != kControlVersion)
+    image_fail("the control block is not this image's version", nullptr);
+  if (c->image_address != reinterpret_cast<uint64_t>(_start))
+    image_fail("the image was loaded at another address than it is linked for", nullptr);
+  if (c->burst < 1 || c->burst > kMaxBurst || c->fill_target < 1 ||
+      c->fill_target > ULS_NET_RING_SIZE || c->reserve >= kPoolBuffers || c->config.n_ifaces != 2)
+    image_fail("bad parameters in the control block", nullptr);
+  auto* base = reinterpret_cast<uint8_t*>(c) - kControlOff;
+  heap_init(base + kHeapOff, kHeapBytes);
+  auto* rt = new Runtime(c, base);
+  rt->dev0.refill();
+  rt->dev1.refill();
+  c->runtime = reinterpret_cast<uint64_t>(rt);
+  __atomic_store_n(&c->phase, Phase::kRunning, __ATOMIC_RELEASE);
+}
+
+void run(ImageControl* c, uint64_t now_ns) {
+  auto* rt = reinterpret_cast<Runtime*>(c->runtime);
+  ++rt->upcalls;
+  rt->dev0.reclaim();
+  rt->dev1.reclaim();
+  for (int i = 0; i < 2; ++i) {
+    // At most one ring's worth per interface and upcall: the tx rings are emptied only when it
+    // ends, so more could not be sent anyway (and the next event brings us back).
+    uint32_t done = 0;
+    while (done < ULS_NET_RING_SIZE) {
+      const size_t n = rt->dev(i).rx_burst({rt->burst, c->burst});
+      if (n == 0) break;
+      done += uint32_t(n);
+      ++rt->passes;
+      rt->stack.process(i, {rt->burst, n}, rt->out, now_ns);
+      for (int k = 0; k < 2; ++k)
+        if (!rt->out.per_iface[size_t(k)].empty()) rt->dev(k).tx_burst(rt->out.per_iface[size_t(k)]);
+      rt->out.clear();
+    }
+  }
+  rt->dev0.refill();
+  rt->dev1.refill();
+}
+
+void publish(ImageControl* c, uint64_t now_ns) {
+  auto* rt = reinterpret_cast<Runtime*>(c->runtime);
+  c->last_now_ns = now_ns;
+  c->heap_used = heap_used();
+  c->heap_allocs = heap_allocs();
+  if (rt == nullptr) return;
+  c->upcalls = rt->upcalls;
+  c->passes = rt->passes;
+  c->pool_free = rt->pool.free_count();
+  c->stack = rt->stack.counters();
+  c->dev[0] = rt->dev0.stats();
+  c->dev[1] = rt->dev1.stats();
+  c->ring[0] = rt->dev0.counters();
+  c->ring[1] = rt->dev1.counters();
+  c->pool = rt->pool.counters();
+}
+
+}  // namespace
+}  // namespace ulsnet::uls
+
+extern "C" void uls_image_main(ulsnet::uls::ImageControl* c, uint64_t now_ns, uint64_t /*id*/) {
+  using namespace ulsnet::uls;
+  runtime_enter(c);
+  switch (__atomic_load_n(&c->phase, __ATOMIC_ACQUIRE)) {
+    case Phase::kLoaded:
+      init(c);
+      break;
+    case Phase::kRunning:
+      run(c, now_ns);
+      break;
+    default:
+      return;  // failed: nothing runs any more
+  }
+  publish(c, now_ns);
+}
