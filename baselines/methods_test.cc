@@ -79,7 +79,7 @@ TEST(Registry, NamesVariantsAndModesAreExactlyTheDocumentedOnes) {
   EXPECT_EQ(m[0].variants, (V{"batched", "per-datagram"}));
   EXPECT_EQ(m[1].variants, (V{"af_packet", "af_packet_mmap", "af_xdp"}));
   EXPECT_EQ(m[2].variants, (V{"af_packet", "af_packet_mmap", "af_xdp"}));
-  EXPECT_EQ(m[3].variants, (V{"af_xdp", "af_packet_mmap"}));
+  EXPECT_EQ(m[3].variants, (V{"af_xdp", "af_packet_mmap", "uls"}));
   EXPECT_EQ(m[4].variants, (V{"native", "skb"}));
   EXPECT_EQ(m[5].variants, (V{"ip_forward"}));
   EXPECT_TRUE(m[0].relay && !m[0].router && m[0].kernel_owns_addresses);
@@ -163,6 +163,20 @@ std::string make_links(bool kernel_addresses, bool veth_napi = false) {
     usleep(10000);
   }
   return "veth pairs did not come up";
+}
+
+// Without the ULS kernel, the sandbox method's uls variant says what it needs (and where it runs).
+TEST(Registry, SandboxOnTheUlsKernelSaysWhatItNeedsWhereThereIsNone) {
+  if (access("/dev/uls", F_OK) == 0) GTEST_SKIP() << "this kernel has /dev/uls";
+  std::string why = make_links(false);
+  if (!why.empty()) GTEST_SKIP() << why;
+  const std::string e = start_error(proxy_config("sandbox", "uls", ForwardMode::kRelay));
+  EXPECT_NE(e.find("no /dev/uls"), std::string::npos) << e;
+  EXPECT_NE(e.find("--hosts=vm"), std::string::npos) << e;
+  // The interface checks come first, as for every method.
+  ProxyConfig c = proxy_config("sandbox", "uls", ForwardMode::kRelay);
+  c.in.ifname = "no-such-if0";
+  EXPECT_NE(start_error(c).find("no-such-if0"), std::string::npos);
 }
 
 // Sender and receiver on s0 / r0, with the frames of one stream.
@@ -360,6 +374,7 @@ std::vector<MethodCase> forwarding_cases() {
   std::vector<MethodCase> v;
   for (const MethodInfo& m : proxy_methods())
     for (std::string_view var : m.variants) {
+      if (needs_uls_kernel(m.name, var)) continue;  // the VMs' case: sandbox/uls:uls_vm_test
       if (m.relay) v.push_back({std::string(m.name), std::string(var), ForwardMode::kRelay});
       if (m.router) v.push_back({std::string(m.name), std::string(var), ForwardMode::kRouter});
     }

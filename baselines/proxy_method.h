@@ -16,7 +16,10 @@
 //   sandbox         the ulsnet Stack as a sandbox extension (sandbox/): its state in the shared
 //                   region, invoked by an upcall per received burst under a protection domain.
 //                   Variants name the device: "af_xdp" (AF_XDP with the region's packet pool
-//                   as UMEM) and "af_packet_mmap" (to compare invocation with raw-socket alone).
+//                   as UMEM) and "af_packet_mmap" (to compare invocation with raw-socket alone),
+//                   both on a stock kernel; and "uls": the real ULS kernel (kernel/patches),
+//                   the Stack as the region's image run by kernel upcalls in whatever process
+//                   is current, frames on the zero-copy e1000 rings (only in the VMs).
 //   xdp-redirect    an in-kernel XDP program doing the Stack's rewrite and redirecting to the
 //                   other interface: the fastest this path allows. Variants: "native", "skb".
 //   kernel-forward  the kernel's own IP forwarding (router mode only): the reference for router
@@ -100,6 +103,11 @@ struct MethodInfo {
   // in NAPI mode (TopologyOptions::veth_napi) or the kernel drops every redirected frame.
   bool needs_veth_napi = false;
 };
+
+// Whether (method, variant) needs the ULS kernel (/dev/uls: the VMs of --hosts=vm).
+inline bool needs_uls_kernel(std::string_view method, std::string_view variant) {
+  return method == "sandbox" && variant == "uls";
+}
 
 // The registry: every method, in the order experiments run them.
 const std::vector<MethodInfo>& proxy_methods();

@@ -35,9 +35,11 @@ const std::vector<Entry>& entries() {
         "packet-socket I/O in one thread, the ulsnet Stack in another; every hand-off is an "
         "eventfd wake-up each way"},
        make_user_thread},
-      {{"sandbox", {"af_xdp", "af_packet_mmap"}, true, true, false,
+      {{"sandbox", {"af_xdp", "af_packet_mmap", "uls"}, true, true, false,
         "the ulsnet Stack as a sandbox extension: state in the shared region, one upcall per "
-        "received burst under a protection domain (sandbox/)"},
+        "received burst under a protection domain (sandbox/); variant uls: the real ULS kernel, "
+        "the Stack as the region's image run by kernel upcalls on the zero-copy e1000 path "
+        "(sandbox/uls/; --hosts=vm)"},
        make_sandbox_method},
       {{"xdp-redirect", {"native", "skb"}, true, true, true,
         "an in-kernel XDP program doing the Stack's rewrite and redirecting to the other "

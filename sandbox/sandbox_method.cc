@@ -35,6 +35,9 @@
 #include "stack/clock.h"
 
 namespace ulsnet {
+
+std::unique_ptr<ProxyMethod> make_uls_sandbox_method();  // sandbox/uls/uls_method.cc
+
 namespace {
 
 using namespace stack_methods;
@@ -217,8 +220,23 @@ class SandboxMethod final : public StackMethod {
   nlohmann::json io_thread_ = nlohmann::json::object();
 };
 
+// The sandbox method picks its backend by variant when it starts: the stock-kernel emulation
+// above (af_xdp, af_packet_mmap) or the real ULS kernel (uls: sandbox/uls/uls_method.cc).
+class SandboxByVariant final : public ProxyMethod {
+ public:
+  void start(const ProxyConfig& cfg) override {
+    impl_ = cfg.variant == "uls" ? make_uls_sandbox_method() : std::make_unique<SandboxMethod>();
+    impl_->start(cfg);
+  }
+  void run(const std::atomic<bool>& stop) override { impl_->run(stop); }
+  nlohmann::json report() override { return impl_->report(); }
+
+ private:
+  std::unique_ptr<ProxyMethod> impl_;
+};
+
 }  // namespace
 
-std::unique_ptr<ProxyMethod> make_sandbox_method() { return std::make_unique<SandboxMethod>(); }
+std::unique_ptr<ProxyMethod> make_sandbox_method() { return std::make_unique<SandboxByVariant>(); }
 
 }  // namespace ulsnet
