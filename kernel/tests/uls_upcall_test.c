@@ -10,6 +10,7 @@
 //     register and its FPU state back (checked with fixed values around the raw system call);
 //   - a timer-bound extension runs inside an unrelated, spinning process (its pid recorded by
 //     the extension) and that process's computation stays exact throughout;
+//   - one upcall of an extension runs at a time, even when it is preempted inside one;
 //   - when the CPU is idle a host process (ULS_IOC_HOST) is woken and takes the upcall;
 //   - a fault, a return off the entry function and an endless loop end the upcall, the process
 //     survives and the counters say why and where;
@@ -54,7 +55,7 @@ struct rec {
 };
 
 extern const char ext_record[], ext_record_end[], ext_fault[], ext_fault_end[], ext_loop[],
-    ext_loop_end[], ext_ret[], ext_ret_end[];
+    ext_loop_end[], ext_ret[], ext_ret_end[], ext_overlap[], ext_overlap_end[];
 __asm__(
     ".text\n"
     "ext_record:\n"
@@ -111,6 +112,22 @@ __asm__(
     "ext_ret:\n"
     "  ret\n"  // returns off its entry function: to address 0
     "ext_ret_end:\n"
+    // struct overlap {inside, overlaps, count}: counts entries that found another upcall of it
+    // still inside (it has one stack: that must never happen), then works ~1 ms.
+    "ext_overlap:\n"
+    "  lock incq 0(%rdi)\n"
+    "  cmpq $1, 0(%rdi)\n"
+    "  je 4f\n"
+    "  lock incq 8(%rdi)\n"
+    "4:\n"
+    "  mov $400000, %ecx\n"
+    "5:\n  dec %ecx\n  jnz 5b\n"
+    "  lock decq 0(%rdi)\n"
+    "  incq 16(%rdi)\n"
+    "  mov $451, %eax\n"
+    "  syscall\n"
+    "  ud2\n"
+    "ext_overlap_end:\n"
     // raise_check(fd, cmd, arg, out[7]): the raw ioctl with fixed values in every callee-saved
     // register and in xmm2; out = {return value, rbx, r12, r13, r14, r15, xmm2}.
     "raise_check:\n"
@@ -414,6 +431,34 @@ int main(int argc, char** argv) {
   check(r.watch_count == 0 && s.ineligible > b2.ineligible,
         "it never ran the extension; it was counted ineligible");
   check(accounted(s), "all accounted");
+
+  // 2c. One upcall of an extension at a time (it has one stack): a long extension on a fast
+  // timer, with two spinners competing for the CPU, is preempted inside its upcalls; the next
+  // event must wait for it rather than start it again in the task that runs meanwhile.
+  {
+    uint32_t ov = reg_blob(ext_overlap, ext_overlap_end, 4, "overlap");
+    struct { int64_t inside, overlaps, count; } o = {0, 0, 0};
+    const uint64_t ov_state = STATE + 4 * 0x1000;
+    region_write(ov_state, &o, sizeof o);
+    pid_t s1 = spawn("spin", 1500), s2 = spawn("spin", 1500);
+    check(ov != 0 && bind_timer(ov, 200000) == 0, "a ~1 ms extension bound to a 200 us timer, two spinners");
+    int st1 = 0, st2 = 0;
+    waitpid(s1, &st1, 0);
+    waitpid(s2, &st2, 0);
+    bind_timer(ov, 0);
+    usleep(100000);
+    region_read(ov_state, &o, sizeof o);
+    struct uls_stats so = stats(ov);
+    print_stats("overlap", so);
+    printf("uls_upcall: overlap: %lld upcalls ran to the end, %lld entered while another was inside\n",
+           (long long)o.count, (long long)o.overlaps);
+    check(o.count > 100 && o.overlaps == 0 && so.faults == 0,
+          "it never ran twice at once (no entry found another inside), no fault");
+    check(so.coalesced > 0 && accounted(so), "events that came while it ran waited (coalesced), all accounted");
+    check(WIFEXITED(st1) && WEXITSTATUS(st1) == 0 && WIFEXITED(st2) && WEXITSTATUS(st2) == 0,
+          "both spinners computed exactly");
+    ioctl(fd, ULS_IOC_UNREGISTER, &ov);
+  }
 
   // 3. Idle CPU: a host takes the upcall.
   memset(&r, 0, sizeof r);
