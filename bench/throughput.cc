@@ -21,6 +21,7 @@
 #include "bench/topology.h"
 #include "bench/traffic.h"
 #include "bench/trial.h"
+#include "bench/vm_throughput.h"
 #include "sandbox/protection.h"
 
 namespace ulsnet {
@@ -204,7 +205,39 @@ int run(int argc, char** argv) {
   app.add_flag("!--no-pin", o.pin, "do not pin generator+sink to CPU 0 and the proxy to CPU 1");
   app.add_flag("!--no-calibrate", o.calibrate,
                "skip the two-host calibration (generator straight to sink, no proxy)");
+  std::string hosts = "netns", accel = "auto", vm_protection = "kernel";
+  app.add_option("--hosts", hosts,
+                 "netns (default: network namespaces on this kernel) or vm (three QEMU VMs running "
+                 "the patched ULS kernel, kernel/; adds the sandbox method's uls variant)")
+      ->check(CLI::IsMember({"netns", "vm"}));
+  app.add_option("--accel", accel, "--hosts=vm: auto, kvm or tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+  app.add_option("--vm-protection", vm_protection,
+                 "--hosts=vm: the ULS region's protection, kernel (uls.protect=1, default) or none");
   CLI11_PARSE(app, argc, argv);
+
+  if (hosts == "vm") {
+    VmThroughputOptions v;
+    v.methods = o.methods;
+    if (app.count("--modes")) v.modes = o.modes;
+    if (app.count("--rates")) v.rates = o.rates;
+    if (app.count("--duration")) v.duration = o.duration;
+    if (app.count("--reps")) v.reps = o.reps;
+    if (app.count("--sizes") && (o.sizes.size() != 1 || o.sizes[0] != 64)) {
+      fmt::print(stderr, "throughput: --hosts=vm measures 64-byte frames only (--sizes 64)\n");
+      return 2;
+    }
+    v.quick = o.quick;
+    v.accel = accel;
+    v.protection = vm_protection;
+    v.out = o.out;
+    v.argv.assign(argv, argv + argc);
+    return run_vm_throughput(v);
+  }
+  for (const auto& spec : o.methods)
+    if (needs_uls_kernel(spec.substr(0, spec.find(':')), spec.find(':') == std::string::npos ? "" : spec.substr(spec.find(':') + 1))) {
+      fmt::print(stderr, "throughput: {} needs the ULS kernel: run it with --hosts=vm\n", spec);
+      return 2;
+    }
 
   if (geteuid() != 0) {
     fmt::print(stderr, "throughput: must run as root (it creates network namespaces and packet sockets)\n");
@@ -270,7 +303,9 @@ int run(int argc, char** argv) {
   std::vector<std::pair<const MethodInfo*, std::string>> mv;
   if (o.methods.empty()) {
     for (const auto& m : proxy_methods())
-      for (auto v : m.variants) mv.push_back({&m, std::string(v)});
+      for (auto v : m.variants)
+        if (!needs_uls_kernel(m.name, v)) mv.push_back({&m, std::string(v)});
+    fmt::print(stderr, "note: sandbox:uls runs on the ULS kernel only: --hosts=vm\n");
   } else {
     for (const auto& spec : o.methods) {
       auto c = spec.find(':');
@@ -283,7 +318,8 @@ int run(int argc, char** argv) {
         return 2;
       }
       if (variant.empty()) {
-        for (auto v : m->variants) mv.push_back({m, std::string(v)});
+        for (auto v : m->variants)
+          if (!needs_uls_kernel(m->name, v)) mv.push_back({m, std::string(v)});
       } else if (std::find(m->variants.begin(), m->variants.end(), variant) == m->variants.end()) {
         fmt::print(stderr, "throughput: method {} has no variant '{}'\n", name, variant);
         return 2;

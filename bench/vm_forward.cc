@@ -16,8 +16,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +29,8 @@
 namespace ulsnet {
 namespace {
 
+using vm::fields;
+
 struct Options {
   std::vector<uint32_t> rates = {1000, 2000, 5000, 10000};
   std::vector<std::string> paths = {"uls", "kernel"};
@@ -40,33 +40,6 @@ struct Options {
   std::string out;
   bool quick = false;
 };
-
-// The key=value pairs of the last line of `log` starting with `marker` (preferring one that
-// contains `prefer`, if any does).
-std::map<std::string, long long> fields(const std::string& log, const std::string& marker,
-                                        const std::string& prefer = "") {
-  std::istringstream in(log);
-  std::string line, chosen, preferred;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.rfind(marker, 0) != 0) continue;
-    chosen = line;
-    if (!prefer.empty() && line.find(prefer) != std::string::npos) preferred = line;
-  }
-  if (!preferred.empty()) chosen = preferred;
-  std::map<std::string, long long> m;
-  std::istringstream w(chosen);
-  std::string kv;
-  while (w >> kv) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos) continue;
-    try {
-      m[kv.substr(0, eq)] = std::stoll(kv.substr(eq + 1));
-    } catch (...) {
-    }
-  }
-  return m;
-}
 
 int run(const Options& o) {
   for (const auto& p : o.paths)

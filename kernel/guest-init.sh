@@ -92,24 +92,30 @@ case "$test" in
     #   stack   the project's Stack as the sandbox image (sandbox/uls), router or relay
     #           (ulsnet.mode); it answers ARP and ping itself
     #   kernel  the proxy's own kernel (ip_forward=1), for comparison
+    #   method  any proxy method of baselines/ (ulsnet.method, ulsnet.variant, ulsnet.mode),
+    #           run by bench/guest/ulsnet_proxy.cc: //bench:throughput --hosts=vm
     # In relay mode the sender sends to the proxy's address (10.201.1.2:9000), which relays to
     # the receiver.
-    count=5000; pps=1000; path=uls; mode=router
+    count=5000; pps=1000; path=uls; mode=router; method=""; variant=""
     for w in $(cat /proc/cmdline); do
       case "$w" in
         ulsnet.count=*) count="${w#*=}" ;;
         ulsnet.pps=*) pps="${w#*=}" ;;
         ulsnet.path=*) path="${w#*=}" ;;
         ulsnet.mode=*) mode="${w#*=}" ;;
+        ulsnet.method=*) method="${w#*=}" ;;
+        ulsnet.variant=*) variant="${w#*=}" ;;
       esac
     done
     target=10.201.2.2
-    [ "$path/$mode" = stack/relay ] && target=10.201.1.2
+    [ "$path" != uls ] && [ "$mode" = relay ] && target=10.201.1.2
     case "$role/$path" in
       proxy/kernel)
                 echo 1 > /proc/sys/net/ipv4/ip_forward
                 echo "ULSNET-PROXY-KERNEL-FORWARDING"
                 sleep 150 ;;
+      proxy/method)
+                ulsnet_proxy "$method" "$variant" "$mode" 150 "$count" ;;
       proxy/*)  # Until the stream is through (or 150 s); then the interfaces go back to the kernel,
                 # which must work as before: it pings the sender itself.
                 if [ "$path" = stack ]; then
@@ -124,7 +130,7 @@ case "$test" in
                     echo "ULSNET-PROXY-KERNEL-PATH ping=fail"
                   fi
                 fi ;;
-      sender/*) [ "$path" = stack ] || arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02
+      sender/*) [ "$path" = uls ] && arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02
                 if wait_ping "$target"; then
                   sleep 1
                   uls_udp send "$target" 9000 "$count" "$pps"
@@ -135,7 +141,7 @@ case "$test" in
                   result uls-forward fail "$target unreachable through the proxy's extension"
                 fi ;;
       receiver/*)
-                [ "$path" = stack ] || arp -i eth0 -s 10.201.2.1 52:54:00:c9:02:01
+                [ "$path" = uls ] && arp -i eth0 -s 10.201.2.1 52:54:00:c9:02:01
                 # A relay's Stack learns the receiver's address from its ARP (the datagrams it
                 # relays are not queued while it asks): the receiver pings it as it starts.
                 [ "$target" = 10.201.1.2 ] && wait_ping 10.201.2.1 &

@@ -115,4 +115,39 @@ std::pair<int, std::string> launch(const std::string& image, const std::string& 
             " --log-dir " + logdir + " " + args + " --timeout " + std::to_string(timeout_s));
 }
 
+std::map<std::string, long long> fields(const std::string& log, const std::string& marker,
+                                        const std::string& prefer) {
+  std::istringstream in(log);
+  std::string line, chosen, preferred;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind(marker, 0) != 0) continue;
+    chosen = line;
+    if (!prefer.empty() && line.find(prefer) != std::string::npos) preferred = line;
+  }
+  if (!preferred.empty()) chosen = preferred;
+  std::map<std::string, long long> m;
+  std::istringstream w(chosen);
+  std::string kv;
+  while (w >> kv) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    try {
+      m[kv.substr(0, eq)] = std::stoll(kv.substr(eq + 1));
+    } catch (...) {
+    }
+  }
+  return m;
+}
+
+std::string line_after(const std::string& log, const std::string& marker) {
+  std::istringstream in(log);
+  std::string line, found;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind(marker, 0) == 0) found = line.substr(marker.size());
+  }
+  return found;
+}
+
 }  // namespace ulsnet::vm

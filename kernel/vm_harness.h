@@ -3,6 +3,7 @@
 // initramfs, launching kernel/vm.sh, reading the serial logs.
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,12 @@ std::pair<int, std::string> sh(const std::string& cmd);
 
 std::string slurp(const std::string& path);
 std::string last_line(std::string s);
+// The numeric key=value pairs of the last line of `log` starting with `marker` (preferring the
+// last one that also contains `prefer`, if any does).
+std::map<std::string, long long> fields(const std::string& log, const std::string& marker,
+                                        const std::string& prefer = "");
+// The rest of the last line of `log` starting with `marker` (after it), or "".
+std::string line_after(const std::string& log, const std::string& marker);
 
 // kernel/build.sh: returns {image path, ""} or {"", the build's output tail} on failure.
 std::pair<std::string, std::string> build_kernel();

@@ -1,14 +1,16 @@
 // The end hosts of the in-guest forwarding test: a numbered UDP stream.
 //
 //   uls_udp send DST_IP PORT COUNT PPS   sends COUNT datagrams (18-byte payload: 64-byte frames),
-//                                        each carrying its sequence number, paced at PPS;
+//                                        each carrying its sequence number, paced at PPS (0: as
+//                                        fast as the socket takes them);
 //                                        prints "ULSNET-UDP-SENT sent=N errors=E seconds=S
 //                                        nic_tx=T" (T: frames eth0's driver sent meanwhile)
 //   uls_udp recv PORT COUNT IDLE_MS MAX_MS
 //                                        receives until COUNT distinct numbers arrived, IDLE_MS
 //                                        passed without any after the first, or MAX_MS in all;
 //                                        prints "ULSNET-UDP-RECV received=R dup=D bad=B
-//                                        rcvbuf_errors=X" (X: the kernel's Udp RcvbufErrors delta)
+//                                        rcvbuf_errors=X span=S" (X: the kernel's Udp RcvbufErrors
+//                                        delta; S: seconds from the first datagram to the last)
 // Static (the guest has no libc). Bounded in count and time.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -44,7 +46,7 @@ static int do_send(const char* ip, int port, long count, long pps) {
   }
   long sent = 0, errors = 0;
   uint64_t tx0 = guest_if_stat("eth0", "tx_packets");
-  uint64_t start = guest_now_ns(), gap = 1000000000ull / (uint64_t)pps;
+  uint64_t start = guest_now_ns(), gap = pps > 0 ? 1000000000ull / (uint64_t)pps : 0;
   for (long i = 0; i < count; i++) {
     uint64_t due = start + (uint64_t)i * gap;
     while (guest_now_ns() < due) {
@@ -79,7 +81,7 @@ static int do_recv(int port, long count, long idle_ms, long max_ms) {
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   uint8_t* seen = calloc((size_t)count, 1);
   if (!seen) return 1;
-  uint64_t err0 = udp_rcvbuf_errors(), start = guest_now_ns(), last = 0;
+  uint64_t err0 = udp_rcvbuf_errors(), start = guest_now_ns(), first = 0, last = 0;
   long received = 0, dup = 0, bad = 0;
   while (received < count) {
     uint64_t t = guest_now_ns();
@@ -89,6 +91,7 @@ static int do_recv(int port, long count, long idle_ms, long max_ms) {
     ssize_t n = recv(s, &p, sizeof p, 0);
     if (n < 0) continue;
     last = guest_now_ns();
+    if (!first) first = last;
     if (n != (ssize_t)sizeof p || p.magic != MAGIC || p.seq >= (uint64_t)count) {
       ++bad;
       continue;
@@ -100,15 +103,15 @@ static int do_recv(int port, long count, long idle_ms, long max_ms) {
     seen[p.seq] = 1;
     ++received;
   }
-  printf("ULSNET-UDP-RECV received=%ld dup=%ld bad=%ld rcvbuf_errors=%llu\n", received, dup, bad,
-         (unsigned long long)(udp_rcvbuf_errors() - err0));
+  printf("ULSNET-UDP-RECV received=%ld dup=%ld bad=%ld rcvbuf_errors=%llu span=%.6f\n", received,
+         dup, bad, (unsigned long long)(udp_rcvbuf_errors() - err0), (double)(last - first) / 1e9);
   return 0;
 }
 
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 6 && strcmp(argv[1], "send") == 0)
-    return do_send(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]) > 0 ? atol(argv[5]) : 1);
+    return do_send(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]) > 0 ? atol(argv[5]) : 0);
   if (argc == 6 && strcmp(argv[1], "recv") == 0)
     return do_recv(atoi(argv[2]), atol(argv[3]) > 0 ? atol(argv[3]) : 1, atol(argv[4]), atol(argv[5]));
   fprintf(stderr, "usage: uls_udp send DST_IP PORT COUNT PPS | recv PORT COUNT IDLE_MS MAX_MS\n");
