@@ -1,7 +1,10 @@
 #include "kernel/vm_harness.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <array>
 #include <cstdio>
@@ -68,6 +71,7 @@ std::string make_initramfs(const std::string& out, const std::vector<std::string
 
 Prepared prepare(const std::vector<std::string>& bins) {
   Prepared p;
+  install_interrupt_cleanup();
   if (geteuid() != 0) {
     p.error = "needs root (QEMU hosts in a private network namespace)";
     p.usage_error = true;
@@ -109,10 +113,67 @@ void cleanup(const Prepared& p, bool keep_logs) {
   std::filesystem::remove_all(p.workdir, ec);
 }
 
+namespace {
+
+// The launcher running now, for the interrupt handler.
+volatile sig_atomic_t g_launcher = 0;
+
+// SIGINT/SIGTERM/SIGHUP while virtual hosts run: the launcher tears them down (its own trap),
+// we wait for that, then die of the same signal.
+void on_interrupt(int sig) {
+  const pid_t p = g_launcher;
+  if (p > 0) {
+    kill(p, SIGTERM);
+    int st;
+    waitpid(p, &st, 0);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+}  // namespace
+
+void install_interrupt_cleanup() {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
+
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
                                    const std::string& logdir, const std::string& args, int timeout_s) {
-  return sh("bash " + runfile("kernel/vm.sh") + " --kernel " + image + " --initrd " + initrd +
-            " --log-dir " + logdir + " " + args + " --timeout " + std::to_string(timeout_s));
+  const std::string cmd = "PATH=$PATH:/usr/sbin:/sbin; exec bash " + runfile("kernel/vm.sh") + " --kernel " +
+                          image + " --initrd " + initrd + " --log-dir " + logdir + " " + args +
+                          " --timeout " + std::to_string(timeout_s) + " 2>&1";
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return {-1, "pipe failed"};
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return {-1, "fork failed"};
+  }
+  if (pid == 0) {
+    dup2(pipefd[1], STDOUT_FILENO);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  g_launcher = pid;  // `exec`: the shell becomes vm.sh, which handles SIGTERM
+  close(pipefd[1]);
+  std::string out;
+  std::array<char, 4096> buf;
+  ssize_t k;
+  while ((k = read(pipefd[0], buf.data(), buf.size())) != 0)
+    if (k > 0) out.append(buf.data(), size_t(k));
+    else if (errno != EINTR) break;
+  close(pipefd[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  g_launcher = 0;
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
 std::map<std::string, long long> fields(const std::string& log, const std::string& marker,

@@ -45,6 +45,10 @@ Prepared prepare(const std::vector<std::string>& bins);
 // Removes what prepare() made, unless `keep_logs` (a run failed): then says where the logs are.
 void cleanup(const Prepared& p, bool keep_logs);
 
+// Makes SIGINT/SIGTERM/SIGHUP tear down the virtual hosts of a launch in progress (vm.sh's own
+// teardown) before the process dies of the signal. prepare() installs it.
+void install_interrupt_cleanup();
+
 // kernel/vm.sh; `args` are its remaining arguments (--hosts, --run/--test, --append...).
 // Returns {exit status, the launcher's output}.
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
