@@ -202,6 +202,20 @@ AfXdpDevice::AfXdpDevice(const std::string& ifname, std::shared_ptr<XskUmem> ume
     }
     return rc;
   };
+  try {
+    bind_and_attach(ifname, opt, bind);
+  } catch (...) {
+    // A destructor does not run for an object whose constructor threw: the socket (bound to
+    // the queue, which a later device may want) goes here.
+    attach_.reset();
+    if (xsk_ != nullptr) xsk_socket__delete(xsk_);
+    xsk_ = nullptr;
+    throw;
+  }
+}
+
+template <typename Bind>
+void AfXdpDevice::bind_and_attach(const std::string& ifname, const AfXdpOptions& opt, Bind& bind) {
   int rc = 0;
   if (opt.bind != AfXdpOptions::Bind::kCopy) {
     rc = bind(XDP_ZEROCOPY);
@@ -234,7 +248,15 @@ AfXdpDevice::AfXdpDevice(const std::string& ifname, std::shared_ptr<XskUmem> ume
   if (bpf_map_update_elem(map, &opt.queue_id, &fd_, 0) != 0)
     throw std::runtime_error(err("af_xdp: socket into the steering map", errno));
   refill();
-  attach_.emplace(prog_->program_fd("xsk_steer"), ifname, opt.attach);
+  try {
+    attach_.emplace(prog_->program_fd("xsk_steer"), ifname, opt.attach);
+  } catch (const XdpAttachError& e) {
+    // A driver without native XDP (e1000, ...): the steering program runs in skb mode, where
+    // AF_XDP works in copy mode (said in mode_reason()).
+    if (e.err() != EOPNOTSUPP || opt.attach != XdpMode::kNative || !opt.skb_fallback) throw;
+    attach_.emplace(prog_->program_fd("xsk_steer"), ifname, XdpMode::kSkb);
+    mode_reason_ += "; steering program in skb mode: the driver has no native XDP";
+  }
 }
 
 AfXdpDevice::~AfXdpDevice() {

@@ -101,6 +101,7 @@ struct AfXdpOptions {
   uint32_t batch = 64;
   enum class Bind { kAuto, kZeroCopy, kCopy } bind = Bind::kAuto;
   XdpMode attach = XdpMode::kNative;
+  bool skb_fallback = true;  // native refused by the driver (EOPNOTSUPP): attach in skb mode
   // Steering: which frames go to the socket (see stack/bpf/xsk_steer.bpf.c).
   uint16_t steer_udp_port = 0;   // 0: all IPv4 to our MAC
   uint32_t steer_ipv4_dst = 0;   // host order; 0: any
@@ -156,6 +157,9 @@ class AfXdpDevice final : public Device {
   xsk_ring_cons* comp_ = nullptr;
   bool zero_copy_ = false;
   std::string mode_reason_, busy_poll_status_;
+  // The constructor's second half (bind, steering map, attach), so that it can clean up.
+  template <typename Bind>
+  void bind_and_attach(const std::string& ifname, const AfXdpOptions& opt, Bind& bind);
   uint32_t tx_outstanding_ = 0;  // descriptors on the TX ring not yet completed
   DeviceStats st_;
   uint64_t wakeups_ = 0;

@@ -257,5 +257,32 @@ TEST(AfXdp, ClearErrorsForABadInterfaceAndAnOccupiedOne) {
   EXPECT_TRUE(has_xdp("xa"));
 }
 
+// A driver without native XDP (a bridge or dummy here, e1000 in the VMs): the steering program
+// goes to skb mode, AF_XDP runs in copy mode, and mode_reason() says so; asked not to fall back,
+// it refuses.
+TEST(AfXdp, WithoutNativeXdpTheSteeringProgramFallsBackToSkbMode) {
+  NEEDS_LINKS();
+  if (!sh("ip link add dm0 type bridge || ip link add dm0 type dummy") || !sh("ip link set dm0 up"))
+    GTEST_SKIP() << "neither bridge nor dummy interfaces here (CONFIG_BRIDGE, CONFIG_DUMMY)";
+  {
+    // (Its own umem, gone with this scope: the first socket of a umem shares the umem's fd,
+    // which keeps the queue bound until the umem is deleted.)
+    auto umem = std::make_shared<XskUmem>(1024);
+    AfXdpOptions strict;
+    strict.skb_fallback = false;
+    try {
+      AfXdpDevice x("dm0", umem, strict);
+      GTEST_SKIP() << "this kernel's dm0 driver has native XDP";
+    } catch (const XdpAttachError& e) {
+      EXPECT_EQ(e.err(), EOPNOTSUPP) << e.what();
+    }
+  }
+  auto umem2 = std::make_shared<XskUmem>(1024);
+  AfXdpDevice d("dm0", umem2);
+  EXPECT_STREQ(d.copy_mode(), "copy");
+  EXPECT_NE(d.mode_reason().find("skb mode"), std::string::npos) << d.mode_reason();
+  EXPECT_TRUE(has_xdp("dm0"));
+}
+
 }  // namespace
 }  // namespace ulsnet

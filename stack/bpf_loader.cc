@@ -102,7 +102,7 @@ XdpAttachment::XdpAttachment(int prog_fd, const std::string& ifname, XdpMode mod
     if (e == EEXIST || e == EBUSY) msg += " (another XDP program is already attached; not replacing it)";
     if (e == EOPNOTSUPP) msg += " (the driver has no native XDP; try skb mode)";
     ifindex_ = 0;
-    throw std::runtime_error(msg);
+    throw XdpAttachError(msg, e);
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,20 @@ class BpfObject {
 enum class XdpMode { kNative, kSkb };
 const char* xdp_mode_name(XdpMode m);  // "native" / "skb"
 
+// Why an XDP attach failed: the message, and the errno (EOPNOTSUPP: no native XDP in the driver).
+class XdpAttachError : public std::runtime_error {
+ public:
+  XdpAttachError(const std::string& what, int err) : std::runtime_error(what), err_(err) {}
+  int err() const noexcept { return err_; }
+
+ private:
+  int err_;
+};
+
 class XdpAttachment {
  public:
-  // Attaches program `prog_fd` to `ifname` in the calling thread's network namespace.
+  // Attaches program `prog_fd` to `ifname` in the calling thread's network namespace. Throws
+  // XdpAttachError.
   XdpAttachment(int prog_fd, const std::string& ifname, XdpMode mode);
   ~XdpAttachment();
   XdpAttachment(XdpAttachment&& o) noexcept;

@@ -49,15 +49,6 @@ std::pair<uint64_t, uint64_t> cpu_jiffies() {
   return {total - v[3] - v[4], total};  // minus idle and iowait
 }
 
-uint64_t softnet_processed() {
-  FILE* f = std::fopen("/proc/net/softnet_stat", "r");
-  if (!f) return 0;
-  char line[512];
-  uint64_t v = 0;
-  while (std::fgets(line, sizeof line, f)) v += std::strtoull(line, nullptr, 16);
-  std::fclose(f);
-  return v;
-}
 
 uint64_t self_cpu_ns() {
   rusage r{};
@@ -135,7 +126,7 @@ int main(int argc, char** argv) {
   }
 
   const auto [busy0, total0] = cpu_jiffies();
-  const uint64_t ip0 = guest_snmp("Ip", 2), sn0 = softnet_processed(), self0 = self_cpu_ns();
+  const uint64_t ip0 = guest_snmp("Ip", 2), sn0 = guest_softnet_processed(), self0 = self_cpu_ns();
   const uint64_t missed0 = guest_if_stat("eth0", "rx_missed_errors");
   const uint64_t t0 = guest_now_ns(), base = guest_if_stat("eth0", "rx_packets");
   auto m = make_proxy_method(cfg.method);
@@ -159,7 +150,7 @@ int main(int argc, char** argv) {
                    {"process_cpu_ns", self_cpu_ns() - self0},
                    {"wall_s", double(guest_now_ns() - t0) / 1e9},
                    {"kernel_ip_in_receives", guest_snmp("Ip", 2) - ip0},
-                   {"kernel_softnet_processed", softnet_processed() - sn0},
+                   {"kernel_softnet_processed", guest_softnet_processed() - sn0},
                    {"eth0_rx_packets", guest_if_stat("eth0", "rx_packets") - base},
                    {"eth0_rx_missed", guest_if_stat("eth0", "rx_missed_errors") - missed0}};
   std::printf("ULSNET-METHOD-REPORT %s\n", j.dump().c_str());

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -86,6 +87,18 @@ static inline uint64_t guest_snmp(const char* section, int index) {
     }
     break;
   }
+  fclose(f);
+  return v;
+}
+
+// Packets the kernel's softnet layer processed, summed over CPUs (/proc/net/softnet_stat, first
+// column): how many frames went up the kernel's receive path.
+static inline uint64_t guest_softnet_processed(void) {
+  FILE* f = fopen("/proc/net/softnet_stat", "r");
+  if (!f) return 0;
+  char line[512];
+  uint64_t v = 0;
+  while (fgets(line, sizeof line, f)) v += strtoull(line, NULL, 16);
   fclose(f);
   return v;
 }

@@ -39,19 +39,9 @@
 
 static int fd;
 
-// The kernel's Ip: InReceives, and the packets its softnet layer processed
-// (/proc/net/softnet_stat, first column, summed over CPUs).
+// The kernel's Ip: InReceives.
 static uint64_t ip_in_receives(void) { return guest_snmp("Ip", 2); }
 
-static uint64_t softnet_processed(void) {
-  FILE* f = fopen("/proc/net/softnet_stat", "r");
-  if (!f) return 0;
-  char line[512];
-  uint64_t v = 0;
-  while (fgets(line, sizeof line, f)) v += strtoull(line, NULL, 16);
-  fclose(f);
-  return v;
-}
 
 static uint64_t missed0, errors0, missed1;  // the NICs' counters at bind
 
@@ -104,7 +94,7 @@ static void report(uint32_t id, uint64_t ip0, uint64_t sn0, int final) {
          (unsigned long long)(guest_if_stat("eth1", "rx_missed_errors") - missed1));
   printf(" kernel_ip_in_receives=%llu kernel_softnet_processed=%llu\n",
          (unsigned long long)(ip_in_receives() - ip0),
-         (unsigned long long)(softnet_processed() - sn0));
+         (unsigned long long)(guest_softnet_processed() - sn0));
 }
 
 int main(int argc, char** argv) {
@@ -169,7 +159,7 @@ int main(int argc, char** argv) {
     printf("uls_proxy: register: %s\n", strerror(errno));
     return 1;
   }
-  uint64_t ip0 = ip_in_receives(), sn0 = softnet_processed();
+  uint64_t ip0 = ip_in_receives(), sn0 = guest_softnet_processed();
   missed0 = guest_if_stat("eth0", "rx_missed_errors");
   errors0 = guest_if_stat("eth0", "rx_errors") + guest_if_stat("eth0", "rx_fifo_errors");
   missed1 = guest_if_stat("eth1", "rx_missed_errors");

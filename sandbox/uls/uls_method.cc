@@ -9,6 +9,9 @@
 // Runs only where /dev/uls exists (the VMs of --hosts=vm); elsewhere start() says so.
 #include <linux/uls.h>
 
+#include <cstdio>
+#include <filesystem>
+
 #include "baselines/stack_method.h"
 #include "sandbox/uls/stack_image_blob.h"
 #include "sandbox/uls/uls_host.h"
@@ -35,6 +38,13 @@ class UlsSandboxMethod final : public ProxyMethod {
   }
 
   void run(const std::atomic<bool>& stop) override {
+    // With the region protected, the kernel runs upcalls only in single-threaded processes: a
+    // host with a second thread takes none (the upcalls then wait for another eligible task).
+    threads_ = 0;
+    for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/self/task")) ++threads_;
+    if (threads_ > 1 && host_->protected_region())
+      std::fprintf(stderr, "sandbox (uls): this host process has %u threads: under protection it takes no "
+                           "upcalls (run the method in a single-threaded process)\n", threads_);
     const ThreadTimes t0 = thread_times();
     while (!stop.load(std::memory_order_relaxed)) host_->host(20);
     host_thread_ = times_since(t0);
@@ -113,6 +123,9 @@ class UlsSandboxMethod final : public ProxyMethod {
                       {"host_wakeups", e.host_wakeups - base_.host_wakeups},
                       {"coalesced", e.coalesced - base_.coalesced},
                       {"faults", e.faults - base_.faults},
+                      {"last_fault", {{"signal", e.last_fault_sig},
+                                      {"address", e.last_fault_addr},
+                                      {"ip", e.last_fault_ip}}},
                       {"overruns", e.overruns - base_.overruns},
                       {"run_ns", e.run_ns - base_.run_ns},
                       {"pages_mapped", e.pages_mapped - base_.pages_mapped},
@@ -122,6 +135,7 @@ class UlsSandboxMethod final : public ProxyMethod {
                       {"region_address", ULS_REGION_BASE},
                       {"image_bytes", sizeof kStackImage}};
     j["threads"]["host"] = host_thread_;
+    j["host_process_threads"] = threads_;
     return j;
   }
 
@@ -130,6 +144,7 @@ class UlsSandboxMethod final : public ProxyMethod {
   uls_stats base_{};
   uls_net_stats net0_[2]{};
   nlohmann::json host_thread_ = nlohmann::json::object();
+  unsigned threads_ = 0;
 };
 
 }  // namespace

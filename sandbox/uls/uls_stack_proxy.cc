@@ -27,22 +27,13 @@ namespace {
 using namespace ulsnet;
 using namespace ulsnet::uls;
 
-uint64_t softnet_processed() {
-  FILE* f = std::fopen("/proc/net/softnet_stat", "r");
-  if (!f) return 0;
-  char line[512];
-  uint64_t v = 0;
-  while (std::fgets(line, sizeof line, f)) v += std::strtoull(line, nullptr, 16);
-  std::fclose(f);
-  return v;
-}
 
 struct Baseline {
   uint64_t ip_in, softnet, missed0, errors0, missed1;
 };
 
 Baseline baseline() {
-  return {guest_snmp("Ip", 2), softnet_processed(), guest_if_stat("eth0", "rx_missed_errors"),
+  return {guest_snmp("Ip", 2), guest_softnet_processed(), guest_if_stat("eth0", "rx_missed_errors"),
           guest_if_stat("eth0", "rx_errors") + guest_if_stat("eth0", "rx_fifo_errors"),
           guest_if_stat("eth1", "rx_missed_errors")};
 }
@@ -122,7 +113,7 @@ void report(const UlsStackHost& h, const Baseline& b, bool final) {
         guest_if_stat("eth0", "rx_errors") + guest_if_stat("eth0", "rx_fifo_errors") - b.errors0);
     put(s, "eth1_nic_missed", guest_if_stat("eth1", "rx_missed_errors") - b.missed1);
     put(s, "kernel_ip_in_receives", guest_snmp("Ip", 2) - b.ip_in);
-    put(s, "kernel_softnet_processed", softnet_processed() - b.softnet);
+    put(s, "kernel_softnet_processed", guest_softnet_processed() - b.softnet);
     if (c.phase == Phase::kFailed) s += " error=\"" + std::string(c.error, strnlen(c.error, sizeof c.error)) + "\"";
   } catch (const std::exception& ex) {
     s += std::string(" read_error=\"") + ex.what() + "\"";
