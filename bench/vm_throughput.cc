@@ -287,6 +287,7 @@ int run_vm_throughput(VmThroughputOptions o) {
                                                 : "not met";
     }
     t["accelerator"] = accel;
+    t["basis"] = "the best forwarded_pps of each method's repetitions, relay mode, unpaced sender";
     targets.push_back(t);
   };
   ratio("capacity vs kernel-socket batched relay", "kernel-socket", "batched", 2);
