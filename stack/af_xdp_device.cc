@@ -235,6 +235,18 @@ void AfXdpDevice::bind_and_attach(const std::string& ifname, const AfXdpOptions&
     if (rc != 0) throw std::runtime_error(err("af_xdp: bind to " + ifname + " queue " + std::to_string(opt.queue_id), -rc));
   }
   fd_ = xsk_socket__fd(xsk_);
+  // What the kernel actually did: a socket that shares another socket's umem on another
+  // interface is bound in that umem's mode whatever it asked for (xp_assign_dev_shared).
+  xdp_options xo{};
+  socklen_t xol = sizeof xo;
+  if (getsockopt(fd_, SOL_XDP, XDP_OPTIONS, &xo, &xol) == 0) {
+    const bool zc = (xo.flags & XDP_OPTIONS_ZEROCOPY) != 0;
+    if (zc != zero_copy_)
+      mode_reason_ = zc ? "zero-copy: the kernel bound it so (XDP_OPTIONS)"
+                        : "copy: it shares the umem of a copy-mode socket, so the kernel bound it in "
+                          "copy mode (XDP_OPTIONS)";
+    zero_copy_ = zc;
+  }
   if (opt.busy_poll) {
     int one = 1, usec = 20, budget = int(opt.batch);
     bool ok = setsockopt(fd_, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof one) == 0 &&

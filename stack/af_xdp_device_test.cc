@@ -142,6 +142,10 @@ TEST(AfXdp, ForwardsBetweenInterfacesThroughOneSharedMemfdUmemWithoutCopying) {
   {
     auto umem = std::make_shared<XskUmem>(std::span<uint8_t>(static_cast<uint8_t*>(mem), bytes));
     AfXdpDevice a("xa", umem), b("xb", umem);
+    // Both really are in copy mode (veth), the second too although its zero-copy bind "worked":
+    // a shared-umem socket takes the umem's mode (the kernel's XDP_OPTIONS says which).
+    EXPECT_STREQ(a.copy_mode(), "copy") << a.mode_reason();
+    EXPECT_STREQ(b.copy_mode(), "copy") << b.mode_reason();
     AfPacketDevice in("pa", 64), out("pb", 512);
     constexpr uint64_t kCount = 400;
     std::map<uint64_t, int> seen;
