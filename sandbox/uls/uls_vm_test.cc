@@ -60,8 +60,9 @@ class StackOnUls : public ::testing::Test {
     l.receiver = slurp(l.dir + "/receiver.log");
     for (const char* role : {"sender", "proxy", "receiver"}) {
       const std::string pid = slurp(l.dir + "/" + role + ".pid");
-      if (!pid.empty())
+      if (!pid.empty()) {
         EXPECT_NE(kill(std::stoi(pid), 0), 0) << role << "'s QEMU outlived the launcher";
+      }
     }
     for (const std::string* log : {&l.sender, &l.proxy, &l.receiver})
       for (const char* bad : {"WARNING:", "BUG:", "Oops", "Call Trace", "general protection"})
