@@ -211,7 +211,8 @@ class StackMethod : public ProxyMethod {
                                 {"redirect_failed", c.redirect_failed}, {"rx_dropped", c.rx_dropped},
                                 {"rx_ring_full", c.rx_ring_full},
                                 {"rx_fill_ring_empty", c.rx_fill_ring_empty},
-                                {"tx_invalid_descs", c.tx_invalid_descs}, {"wakeups", c.wakeups}};
+                                {"tx_invalid_descs", c.tx_invalid_descs}, {"wakeups", c.wakeups},
+                                {"tx_completions", c.tx_completions}, {"tx_outstanding", c.tx_outstanding}};
       }
     }
     j["device_kind"] = kind_;

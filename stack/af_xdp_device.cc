@@ -276,8 +276,15 @@ AfXdpDevice::~AfXdpDevice() {
   if (xsk_ != nullptr) xsk_socket__delete(xsk_);
 }
 
+uint32_t AfXdpDevice::fill_pending() const noexcept {
+  return fill_->size - xsk_prod_nb_free(fill_, fill_->size);
+}
+
 void AfXdpDevice::refill() {
-  uint32_t want = xsk_prod_nb_free(fill_, opt_.fill_size);
+  uint32_t want = xsk_prod_nb_free(fill_, fill_->size);
+  const uint32_t on_ring = fill_->size - want;
+  const uint32_t target = opt_.fill_target ? opt_.fill_target : umem_->chunks() / 4;
+  want = on_ring >= target ? 0 : std::min(want, target - on_ring);
   if (want == 0) return;
   // Keep an eighth of the umem free for transmit copies and generated frames (ARP, ICMP).
   const uint32_t reserve = umem_->chunks() / 8;
@@ -302,6 +309,7 @@ void AfXdpDevice::reap_completions() {
   const uint32_t n = xsk_ring_cons__peek(comp_, opt_.comp_size, &idx);
   for (uint32_t i = 0; i < n; ++i) umem_->push_chunk(*xsk_ring_cons__comp_addr(comp_, idx + i));
   if (n > 0) xsk_ring_cons__release(comp_, n);
+  completions_ += n;
   tx_outstanding_ -= std::min(tx_outstanding_, n);
 }
 
@@ -414,6 +422,8 @@ AfXdpCounters AfXdpDevice::counters() {
     c.tx_ring_empty = s.tx_ring_empty_descs;
   }
   c.wakeups = wakeups_;
+  c.tx_completions = completions_;
+  c.tx_outstanding = tx_outstanding_;
   return c;
 }
 

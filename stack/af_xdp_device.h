@@ -96,6 +96,11 @@ struct AfXdpOptions {
   uint32_t queue_id = 0;
   uint32_t rx_size = 2048, tx_size = 2048;       // socket ring sizes (powers of two)
   uint32_t fill_size = 4096, comp_size = 4096;   // for sockets after the first on a umem
+  // Buffers this socket keeps on its fill ring at most; 0: a quarter of the umem. Sockets that
+  // share a umem share its buffers: one that receives little (the proxy's outbound side) must
+  // not park the buffers the other needs, which it otherwise does whenever completions are
+  // reaped just before its refill.
+  uint32_t fill_target = 0;
   bool need_wakeup = true;  // XDP_USE_NEED_WAKEUP: kick the kernel only when it asks
   bool busy_poll = false;   // SO_PREFER_BUSY_POLL + SO_BUSY_POLL (+ budget = batch)
   uint32_t batch = 64;
@@ -113,6 +118,8 @@ struct AfXdpCounters {
   uint64_t rx_dropped = 0, rx_ring_full = 0, rx_fill_ring_empty = 0, rx_invalid_descs = 0;
   uint64_t tx_invalid_descs = 0, tx_ring_empty = 0;
   uint64_t wakeups = 0;
+  uint64_t tx_completions = 0;  // buffers back on the completion ring
+  uint64_t tx_outstanding = 0;  // posted for transmit, not yet completed
 };
 
 class AfXdpDevice final : public Device {
@@ -134,6 +141,8 @@ class AfXdpDevice final : public Device {
 
   AfXdpCounters counters();
   const std::string& mode_reason() const noexcept { return mode_reason_; }
+  // Buffers on this socket's fill ring now (given to the kernel for receiving).
+  uint32_t fill_pending() const noexcept;
   const std::string& busy_poll_status() const noexcept { return busy_poll_status_; }
   XskUmem& umem() const noexcept { return *umem_; }
 
@@ -163,6 +172,7 @@ class AfXdpDevice final : public Device {
   uint32_t tx_outstanding_ = 0;  // descriptors on the TX ring not yet completed
   DeviceStats st_;
   uint64_t wakeups_ = 0;
+  uint64_t completions_ = 0;
 };
 
 }  // namespace ulsnet

@@ -261,6 +261,24 @@ TEST(AfXdp, ClearErrorsForABadInterfaceAndAnOccupiedOne) {
   EXPECT_TRUE(has_xdp("xa"));
 }
 
+// Two sockets sharing a umem share its buffers: neither parks more than its fill target on its
+// fill ring (a quarter of the umem by default). Before, the outbound side of a proxy, which
+// receives next to nothing, swallowed every buffer its completions returned, and the inbound
+// side starved (on e1000, whose completions arrive late, after 3584 frames).
+TEST(AfXdp, SocketsSharingAUmemKeepOnlyTheirShareOnTheirFillRings) {
+  NEEDS_LINKS();
+  auto umem = std::make_shared<XskUmem>(1024);
+  AfXdpDevice a("xa", umem), b("xb", umem);
+  std::vector<Frame> rx(64);
+  for (int i = 0; i < 10; ++i) {
+    a.rx_burst(rx);
+    b.rx_burst(rx);
+  }
+  EXPECT_EQ(a.fill_pending(), 256u);
+  EXPECT_EQ(b.fill_pending(), 256u);
+  EXPECT_GE(umem->available(), 512u) << "half the umem stays free for frames in flight";
+}
+
 // A driver without native XDP (a bridge or dummy here, e1000 in the VMs): the steering program
 // goes to skb mode, AF_XDP runs in copy mode, and mode_reason() says so; asked not to fall back,
 // it refuses.
