@@ -283,7 +283,7 @@ uint32_t AfXdpDevice::fill_pending() const noexcept {
 void AfXdpDevice::refill() {
   uint32_t want = xsk_prod_nb_free(fill_, fill_->size);
   const uint32_t on_ring = fill_->size - want;
-  const uint32_t target = opt_.fill_target ? opt_.fill_target : umem_->chunks() / 4;
+  const uint32_t target = opt_.fill_target ? opt_.fill_target : umem_->chunks() / 2;
   want = on_ring >= target ? 0 : std::min(want, target - on_ring);
   if (want == 0) return;
   // Keep an eighth of the umem free for transmit copies and generated frames (ARP, ICMP).

