@@ -132,7 +132,9 @@ case "$test" in
                 fi ;;
       sender/*) [ "$path" = uls ] && arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02
                 if wait_ping "$target"; then
-                  sleep 1
+                  # Relayed, the ping reached only the proxy: give the receiver (started first)
+                  # time to bind its socket.
+                  if [ "$target" = 10.201.1.2 ]; then sleep 3; else sleep 1; fi
                   uls_udp send "$target" 9000 "$count" "$pps"
                   # The receiver's idle timeout; the proxy's end (2 s idle), unbinding and its ping.
                   sleep 10

@@ -120,12 +120,14 @@ script="$logdir/launch.sh"
          "-append '$guest_args ulsnet.role=proxy' > '$logdir/proxy.log' 2>&1 &"
     echo "echo \$! > '$logdir/proxy.pid'"
     echo "sleep 1"
-    echo "$(qemu_base "$accel") -netdev socket,id=n0,connect=127.0.0.1:40101 -device $nic,netdev=n0,mac=$(mac 1 1)" \
-         "-append '$guest_args ulsnet.role=sender' > '$logdir/sender.log' 2>&1 &"
-    echo "echo \$! > '$logdir/sender.pid'"
+    # The receiver before the sender: a stream relayed to it must find it up (in relay mode the
+    # sender's readiness ping reaches only the proxy).
     echo "$(qemu_base "$accel") -netdev socket,id=n0,connect=127.0.0.1:40102 -device $nic,netdev=n0,mac=$(mac 2 2)" \
          "-append '$guest_args ulsnet.role=receiver' > '$logdir/receiver.log' 2>&1 &"
     echo "echo \$! > '$logdir/receiver.pid'"
+    echo "$(qemu_base "$accel") -netdev socket,id=n0,connect=127.0.0.1:40101 -device $nic,netdev=n0,mac=$(mac 1 1)" \
+         "-append '$guest_args ulsnet.role=sender' > '$logdir/sender.log' 2>&1 &"
+    echo "echo \$! > '$logdir/sender.pid'"
   fi
   echo "wait"
 } > "$script"

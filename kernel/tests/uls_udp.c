@@ -9,8 +9,10 @@
 //                                        receives until COUNT distinct numbers arrived, IDLE_MS
 //                                        passed without any after the first, or MAX_MS in all;
 //                                        prints "ULSNET-UDP-RECV received=R dup=D bad=B
-//                                        rcvbuf_errors=X span=S" (X: the kernel's Udp RcvbufErrors
-//                                        delta; S: seconds from the first datagram to the last)
+//                                        rcvbuf_errors=X span=S no_ports=P" (X: the kernel's Udp
+//                                        RcvbufErrors delta; S: seconds from the first datagram
+//                                        to the last; P: Udp NoPorts since boot, i.e. datagrams
+//                                        that came before this socket was bound)
 // Static (the guest has no libc). Bounded in count and time.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -103,8 +105,9 @@ static int do_recv(int port, long count, long idle_ms, long max_ms) {
     seen[p.seq] = 1;
     ++received;
   }
-  printf("ULSNET-UDP-RECV received=%ld dup=%ld bad=%ld rcvbuf_errors=%llu span=%.6f\n", received,
-         dup, bad, (unsigned long long)(udp_rcvbuf_errors() - err0), (double)(last - first) / 1e9);
+  printf("ULSNET-UDP-RECV received=%ld dup=%ld bad=%ld rcvbuf_errors=%llu span=%.6f no_ports=%llu\n",
+         received, dup, bad, (unsigned long long)(udp_rcvbuf_errors() - err0),
+         (double)(last - first) / 1e9, (unsigned long long)guest_snmp("Udp", 1));
   return 0;
 }
 
