@@ -106,6 +106,30 @@ TEST(Registry, UnknownMethodListsTheValidOnes) {
   }
 }
 
+TEST(Registry, MethodSpecsExpandInRegistryOrderAndRefuseWhatDoesNotExist) {
+  auto none_uls = [](const MethodInfo& m, std::string_view v, bool) { return !needs_uls_kernel(m.name, v); };
+  size_t all = 0;
+  for (const MethodInfo& m : proxy_methods()) all += m.variants.size();
+  auto every = expand_method_specs({}, none_uls);
+  EXPECT_EQ(every.size(), all - 1) << "every variant but sandbox:uls";
+  auto sandbox = expand_method_specs({"sandbox"}, none_uls);
+  ASSERT_EQ(sandbox.size(), 2u);
+  EXPECT_EQ(sandbox[0].second, "af_xdp");
+  EXPECT_EQ(sandbox[1].second, "af_packet_mmap");
+  auto named = expand_method_specs({"sandbox:uls", "kernel-socket:batched"}, none_uls);
+  ASSERT_EQ(named.size(), 2u) << "a named variant goes in whatever the filter says";
+  EXPECT_EQ(named[0].first->name, "sandbox");
+  EXPECT_EQ(named[0].second, "uls");
+  EXPECT_EQ(named[1].second, "batched");
+  try {
+    expand_method_specs({"dpdk"}, none_uls);
+    ADD_FAILURE() << "expected MethodError";
+  } catch (const MethodError& e) {
+    EXPECT_NE(std::string(e.what()).find("kernel-socket"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(expand_method_specs({"sandbox:warp"}, none_uls), MethodError);
+}
+
 std::string start_error(const ProxyConfig& c) {
   try {
     make_proxy_method(c.method)->start(c);

@@ -28,10 +28,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -114,5 +116,14 @@ const std::vector<MethodInfo>& proxy_methods();
 const MethodInfo* find_proxy_method(std::string_view name);
 // Makes a method; throws MethodError for an unknown name.
 std::unique_ptr<ProxyMethod> make_proxy_method(std::string_view name);
+
+// "name" or "name:variant" specs (as in --methods) -> (method, variant) pairs in order; no specs
+// means every method. A variant named in a spec always goes in; one the spec leaves implicit (all
+// methods, or all variants of a named method) only if implicit(method, variant, every_method).
+// Throws MethodError for an unknown method or variant.
+using MethodVariant = std::pair<const MethodInfo*, std::string>;
+std::vector<MethodVariant> expand_method_specs(
+    const std::vector<std::string>& specs,
+    const std::function<bool(const MethodInfo&, std::string_view variant, bool every_method)>& implicit);
 
 }  // namespace ulsnet

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -91,6 +92,33 @@ std::unique_ptr<ProxyMethod> make_proxy_method(std::string_view name) {
   for (const Entry& e : entries())
     if (e.info.name == name) return e.make();
   throw MethodError("unknown method '" + std::string(name) + "' (valid: " + names() + ")");
+}
+
+std::vector<MethodVariant> expand_method_specs(
+    const std::vector<std::string>& specs,
+    const std::function<bool(const MethodInfo&, std::string_view variant, bool every_method)>& implicit) {
+  std::vector<MethodVariant> mv;
+  if (specs.empty()) {
+    for (const MethodInfo& m : proxy_methods())
+      for (std::string_view v : m.variants)
+        if (implicit(m, v, true)) mv.push_back({&m, std::string(v)});
+    return mv;
+  }
+  for (const std::string& spec : specs) {
+    const auto c = spec.find(':');
+    const std::string name = spec.substr(0, c), variant = c == std::string::npos ? "" : spec.substr(c + 1);
+    const MethodInfo* m = find_proxy_method(name);
+    if (!m) throw MethodError("unknown method '" + name + "' (valid: " + names() + ")");
+    if (variant.empty()) {
+      for (std::string_view v : m->variants)
+        if (implicit(*m, v, false)) mv.push_back({m, std::string(v)});
+    } else if (std::find(m->variants.begin(), m->variants.end(), variant) == m->variants.end()) {
+      throw MethodError("method " + name + " has no variant '" + variant + "'");
+    } else {
+      mv.push_back({m, variant});
+    }
+  }
+  return mv;
 }
 
 std::string check_method_config(std::string_view method, const ProxyConfig& cfg) {

@@ -233,11 +233,6 @@ int run(int argc, char** argv) {
     v.argv.assign(argv, argv + argc);
     return run_vm_throughput(v);
   }
-  for (const auto& spec : o.methods)
-    if (needs_uls_kernel(spec.substr(0, spec.find(':')), spec.find(':') == std::string::npos ? "" : spec.substr(spec.find(':') + 1))) {
-      fmt::print(stderr, "throughput: {} needs the ULS kernel: run it with --hosts=vm\n", spec);
-      return 2;
-    }
 
   if (geteuid() != 0) {
     fmt::print(stderr, "throughput: must run as root (it creates network namespaces and packet sockets)\n");
@@ -278,17 +273,12 @@ int run(int argc, char** argv) {
     }
   std::vector<double> rates;
   for (const auto& r : o.rates) {
-    if (r == "max") {
-      rates.push_back(0);
-      continue;
-    }
-    char* end = nullptr;
-    double v = std::strtod(r.c_str(), &end);
-    if (!end || *end || v <= 0) {
+    const std::optional<double> v = parse_offered_rate(r);
+    if (!v) {
       fmt::print(stderr, "throughput: bad rate '{}' (use 'max' or packets per second)\n", r);
       return 2;
     }
-    rates.push_back(v);
+    rates.push_back(*v);
   }
   std::vector<ForwardMode> modes;
   for (const auto& m : o.modes) {
@@ -299,35 +289,23 @@ int run(int argc, char** argv) {
       return 2;
     }
   }
-  // Expand methods into (method, variant, mode) jobs.
-  std::vector<std::pair<const MethodInfo*, std::string>> mv;
-  if (o.methods.empty()) {
-    for (const auto& m : proxy_methods())
-      for (auto v : m.variants)
-        if (!needs_uls_kernel(m.name, v)) mv.push_back({&m, std::string(v)});
-    fmt::print(stderr, "note: sandbox:uls runs on the ULS kernel only: --hosts=vm\n");
-  } else {
-    for (const auto& spec : o.methods) {
-      auto c = spec.find(':');
-      std::string name = spec.substr(0, c), variant = c == std::string::npos ? "" : spec.substr(c + 1);
-      const MethodInfo* m = find_proxy_method(name);
-      if (!m) {
-        std::string valid;
-        for (const auto& x : proxy_methods()) valid += " " + std::string(x.name);
-        fmt::print(stderr, "throughput: unknown method '{}' (valid:{})\n", name, valid);
-        return 2;
-      }
-      if (variant.empty()) {
-        for (auto v : m->variants)
-          if (!needs_uls_kernel(m->name, v)) mv.push_back({m, std::string(v)});
-      } else if (std::find(m->variants.begin(), m->variants.end(), variant) == m->variants.end()) {
-        fmt::print(stderr, "throughput: method {} has no variant '{}'\n", name, variant);
-        return 2;
-      } else {
-        mv.push_back({m, variant});
-      }
-    }
+  // Expand methods into (method, variant, mode) jobs. The ULS kernel's variant only by name,
+  // and then refused: it needs --hosts=vm.
+  std::vector<MethodVariant> mv;
+  try {
+    mv = expand_method_specs(o.methods, [](const MethodInfo& m, std::string_view v, bool) {
+      return !needs_uls_kernel(m.name, v);
+    });
+  } catch (const MethodError& e) {
+    fmt::print(stderr, "throughput: {}\n", e.what());
+    return 2;
   }
+  if (o.methods.empty()) fmt::print(stderr, "note: sandbox:uls runs on the ULS kernel only: --hosts=vm\n");
+  for (const auto& [m, v] : mv)
+    if (needs_uls_kernel(m->name, v)) {
+      fmt::print(stderr, "throughput: {}:{} needs the ULS kernel: run it with --hosts=vm\n", m->name, v);
+      return 2;
+    }
   std::vector<Job> jobs;
   for (auto& [m, v] : mv)
     for (ForwardMode md : modes) {

@@ -57,35 +57,13 @@ uint64_t sum_drops(const nlohmann::json& drops) {
   return t;
 }
 
-std::vector<VmJob> expand(const VmThroughputOptions& o, bool modes_given, std::string& err) {
-  std::vector<std::pair<const MethodInfo*, std::string>> mv;
-  if (o.methods.empty()) {
-    for (const auto& m : proxy_methods())
-      for (auto v : m.variants) {
-        // e1000 has no native XDP in Linux 6.1: that run could only report the error (ask for
-        // it by name to see it).
-        if (m.name == "xdp-redirect" && v == "native") continue;
-        mv.push_back({&m, std::string(v)});
-      }
-  } else {
-    for (const auto& spec : o.methods) {
-      auto c = spec.find(':');
-      const std::string name = spec.substr(0, c), variant = c == std::string::npos ? "" : spec.substr(c + 1);
-      const MethodInfo* m = find_proxy_method(name);
-      if (!m) {
-        err = "unknown method '" + name + "'";
-        return {};
-      }
-      if (variant.empty()) {
-        for (auto v : m->variants) mv.push_back({m, std::string(v)});
-      } else if (std::find(m->variants.begin(), m->variants.end(), variant) == m->variants.end()) {
-        err = "method " + name + " has no variant '" + variant + "'";
-        return {};
-      } else {
-        mv.push_back({m, variant});
-      }
-    }
-  }
+std::vector<VmJob> expand(const VmThroughputOptions& o, bool modes_given) {
+  // e1000 has no native XDP in Linux 6.1: that run could only report the error (ask for it by
+  // name to see it).
+  const std::vector<MethodVariant> mv =
+      expand_method_specs(o.methods, [](const MethodInfo& m, std::string_view v, bool every_method) {
+        return !(every_method && m.name == "xdp-redirect" && v == "native");
+      });
   std::vector<VmJob> jobs;
   for (auto& [m, v] : mv)
     for (const std::string& mode : o.modes) {
@@ -101,6 +79,14 @@ std::vector<VmJob> expand(const VmThroughputOptions& o, bool modes_given, std::s
 
 }  // namespace
 
+std::optional<double> parse_offered_rate(const std::string& r) {
+  if (r == "max") return 0.0;
+  char* end = nullptr;
+  const double v = std::strtod(r.c_str(), &end);
+  if (!end || *end || !(v > 0)) return std::nullopt;
+  return v;
+}
+
 int run_vm_throughput(VmThroughputOptions o) {
   const bool modes_given = !(o.modes.size() == 2 && o.modes[0] == "relay" && o.modes[1] == "router");
   if (o.quick) {
@@ -115,26 +101,22 @@ int run_vm_throughput(VmThroughputOptions o) {
     }
   std::vector<double> rates;
   for (const auto& r : o.rates) {
-    if (r == "max") {
-      rates.push_back(0);
-      continue;
-    }
-    char* end = nullptr;
-    const double v = std::strtod(r.c_str(), &end);
-    if (!end || *end || v < 1 || v > 1e6) {
+    const std::optional<double> v = parse_offered_rate(r);
+    if (!v || (*v != 0 && (*v < 1 || *v > 1e6))) {
       fmt::print(stderr, "throughput: bad rate '{}' (use 'max' or datagrams per second)\n", r);
       return 2;
     }
-    rates.push_back(v);
+    rates.push_back(*v);
   }
   if (o.protection != "kernel" && o.protection != "none") {
     fmt::print(stderr, "throughput: --vm-protection is kernel or none\n");
     return 2;
   }
-  std::string err;
-  const std::vector<VmJob> jobs = expand(o, modes_given, err);
-  if (!err.empty()) {
-    fmt::print(stderr, "throughput: {}\n", err);
+  std::vector<VmJob> jobs;
+  try {
+    jobs = expand(o, modes_given);
+  } catch (const MethodError& e) {
+    fmt::print(stderr, "throughput: {}\n", e.what());
     return 2;
   }
   if (jobs.empty()) {

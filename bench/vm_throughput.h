@@ -4,6 +4,7 @@
 // sandbox method's uls variant on the real ULS path. See bench/README.md.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,10 @@ struct VmThroughputOptions {
   std::string out;
   std::vector<std::string> argv;
 };
+
+// An offered rate as the throughput flags take it: "max" -> 0, a positive number of packets
+// per second -> itself, anything else -> nullopt.
+std::optional<double> parse_offered_rate(const std::string& r);
 
 // Returns the process exit status (2: bad usage or environment, 1: a run failed).
 int run_vm_throughput(VmThroughputOptions o);
