@@ -40,15 +40,7 @@ __asm__(
     "ext_tick:\n"
     "  mov %rdi, %rbx\n"
     "  mov %rsi, %r12\n"
-    "  sub $16, %rsp\n"
-    "  mov $1, %edi\n"  // CLOCK_MONOTONIC
-    "  mov %rsp, %rsi\n"
-    "  mov $228, %eax\n"  // clock_gettime
-    "  syscall\n"
-    "  mov (%rsp), %rax\n"
-    "  imul $1000000000, %rax, %rax\n"
-    "  add 8(%rsp), %rax\n"
-    "  add $16, %rsp\n"
+    GUEST_ASM_MONOTONIC_NS_TO_RAX
     "  mov 0(%rbx), %rcx\n"
     "  cmp 8(%rbx), %rcx\n"
     "  jae 1f\n"

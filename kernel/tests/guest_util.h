@@ -9,6 +9,20 @@
 #include <string.h>
 #include <time.h>
 
+// For extension blobs written in assembly (AT&T): rax = CLOCK_MONOTONIC now in nanoseconds, by
+// the clock_gettime system call (allowed inside an upcall), using 16 bytes of stack. Clobbers
+// rcx, rdi, rsi, r11.
+#define GUEST_ASM_MONOTONIC_NS_TO_RAX \
+  "  sub $16, %rsp\n"                \
+  "  mov $1, %edi\n" /* CLOCK_MONOTONIC */ \
+  "  mov %rsp, %rsi\n"               \
+  "  mov $228, %eax\n" /* clock_gettime */ \
+  "  syscall\n"                      \
+  "  mov (%rsp), %rax\n"             \
+  "  imul $1000000000, %rax, %rax\n" \
+  "  add 8(%rsp), %rax\n"            \
+  "  add $16, %rsp\n"
+
 static inline uint64_t guest_now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);

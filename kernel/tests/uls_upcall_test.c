@@ -73,15 +73,7 @@ __asm__(
     "  mov %rax, 72(%rbx)\n"
     "  mov %rbx, 80(%rbx)\n"
     "  mov %r12, 16(%rbx)\n"
-    "  sub $16, %rsp\n"
-    "  mov $1, %edi\n"  // CLOCK_MONOTONIC
-    "  mov %rsp, %rsi\n"
-    "  mov $228, %eax\n"  // clock_gettime
-    "  syscall\n"
-    "  mov (%rsp), %rax\n"
-    "  imul $1000000000, %rax, %rax\n"
-    "  add 8(%rsp), %rax\n"
-    "  add $16, %rsp\n"
+    GUEST_ASM_MONOTONIC_NS_TO_RAX
     "  mov %rax, 24(%rbx)\n"
     "  sub %r12, %rax\n"
     "  add %rax, 32(%rbx)\n"
