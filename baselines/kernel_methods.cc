@@ -17,6 +17,7 @@
 #include <sstream>
 #include <vector>
 
+#include "baselines/drop_stage.h"
 #include "baselines/method_checks.h"
 #include "baselines/proc_counters.h"
 #include "baselines/proxy_method.h"
@@ -137,19 +138,20 @@ class KernelSocketRelay final : public ProxyMethod {
     // receive-buffer, memory and checksum errors: only its remainder is reported separately.
     const uint64_t in_errors_known =
         c("Udp.RcvbufErrors") + c("Udp.MemErrors") + c("Udp.InCsumErrors");
-    j["drops"]["proxy_kernel"] = {
-        {"udp_rcvbuf_errors", c("Udp.RcvbufErrors")},
-        {"udp_mem_errors", c("Udp.MemErrors")},
-        {"udp_in_csum_errors", c("Udp.InCsumErrors")},
-        {"udp_no_ports", c("Udp.NoPorts")},
-        {"udp_in_errors_other", c("Udp.InErrors") - std::min(c("Udp.InErrors"), in_errors_known)},
-        {"ip_in_hdr_errors", c("Ip.InHdrErrors")},
-        {"ip_in_addr_errors", c("Ip.InAddrErrors")},
-        {"ip_in_discards", c("Ip.InDiscards")},
-    };
+    DropLedger drops;
+    drops.add(DropStage::kProxyKernel, "udp_rcvbuf_errors", c("Udp.RcvbufErrors"));
+    drops.add(DropStage::kProxyKernel, "udp_mem_errors", c("Udp.MemErrors"));
+    drops.add(DropStage::kProxyKernel, "udp_in_csum_errors", c("Udp.InCsumErrors"));
+    drops.add(DropStage::kProxyKernel, "udp_no_ports", c("Udp.NoPorts"));
+    drops.add(DropStage::kProxyKernel, "udp_in_errors_other",
+              c("Udp.InErrors") - std::min(c("Udp.InErrors"), in_errors_known));
+    drops.add(DropStage::kProxyKernel, "ip_in_hdr_errors", c("Ip.InHdrErrors"));
+    drops.add(DropStage::kProxyKernel, "ip_in_addr_errors", c("Ip.InAddrErrors"));
+    drops.add(DropStage::kProxyKernel, "ip_in_discards", c("Ip.InDiscards"));
     // Datagrams the relay received and could not send (each also shows in send_errors; the
     // kernel's Udp.SndbufErrors counts some of the same, so it is informational only).
-    j["drops"]["proxy_tx"] = {{"send_failed", send_failed_}};
+    drops.add(DropStage::kProxyTx, "send_failed", send_failed_);
+    j["drops"] = drops.to_json();
     // ENOBUFS: the interface dropped the datagram and counts it too (see bench/trial.cc).
     j["tx_refused_by_link"] = send_errors_.count(ENOBUFS) ? send_errors_.at(ENOBUFS) : 0;
     nlohmann::json errs = nlohmann::json::object();
@@ -165,7 +167,6 @@ class KernelSocketRelay final : public ProxyMethod {
     j["syscalls"] = syscalls_;
     j["copies"] = received_ + forwarded_;  // kernel -> user on receive, user -> kernel on send
     j["idle_waits"] = idle_waits_;
-    j["device_mode"] = "kernel-socket";
     return j;
   }
 
@@ -284,15 +285,15 @@ class KernelForward final : public ProxyMethod {
     j["forwarded"] = counter(d, "Ip.ForwDatagrams");
     // Forwarding-path drops in the IP layer. InHdrErrors includes TTL expiry; InNoRoutes and
     // InAddrErrors are destinations the kernel would not forward.
-    j["drops"]["proxy_kernel"] = {
-        {"ip_in_hdr_errors", counter(d, "Ip.InHdrErrors")},
-        {"ip_in_addr_errors", counter(d, "Ip.InAddrErrors")},
-        {"ip_in_no_routes", counter(x, "IpExt.InNoRoutes")},
-        {"ip_in_discards", counter(d, "Ip.InDiscards")},
-        {"ip_out_discards", counter(d, "Ip.OutDiscards")},
-        {"ip_out_no_routes", counter(d, "Ip.OutNoRoutes")},
-        {"ip_frag_fails", counter(d, "Ip.FragFails")},
-    };
+    DropLedger drops;
+    drops.add(DropStage::kProxyKernel, "ip_in_hdr_errors", counter(d, "Ip.InHdrErrors"));
+    drops.add(DropStage::kProxyKernel, "ip_in_addr_errors", counter(d, "Ip.InAddrErrors"));
+    drops.add(DropStage::kProxyKernel, "ip_in_no_routes", counter(x, "IpExt.InNoRoutes"));
+    drops.add(DropStage::kProxyKernel, "ip_in_discards", counter(d, "Ip.InDiscards"));
+    drops.add(DropStage::kProxyKernel, "ip_out_discards", counter(d, "Ip.OutDiscards"));
+    drops.add(DropStage::kProxyKernel, "ip_out_no_routes", counter(d, "Ip.OutNoRoutes"));
+    drops.add(DropStage::kProxyKernel, "ip_frag_fails", counter(d, "Ip.FragFails"));
+    j["drops"] = drops.to_json();
     // Interface drop counters are the link stages, which the harness counts around every
     // method from /proc/net/dev; repeating them under "drops" would count them twice.
     j["interfaces"] = nlohmann::json::object();
@@ -303,7 +304,6 @@ class KernelForward final : public ProxyMethod {
                             {"tx_packets", counter(nd, i + ".tx_packets")}};
     j["kernel"] = {{"ip_in_receives", counter(d, "Ip.InReceives")},
                    {"icmp_out_time_excds", counter(d, "Icmp.OutTimeExcds")}};
-    j["device_mode"] = "kernel";
     return j;
   }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "baselines/method_checks.h"
+#include "baselines/drop_stage.h"
 #include "baselines/proxy_method.h"
 #include "stack/device.h"
 #include "stack/af_xdp_device.h"
@@ -97,6 +98,12 @@ inline nlohmann::json stack_drops_json(const DropCounters& d) {
   return j;
 }
 
+// The Stack's drops (the reasons that occurred) into the ledger's proxy_stack stage.
+inline void add_stack_drops(DropLedger& l, const DropCounters& d) {
+  for (size_t r = 0; r < kDropReasonCount; ++r)
+    if (d.by_reason[r] != 0) l.add(DropStage::kProxyStack, drop_reason_name(DropReason(r)), d.by_reason[r]);
+}
+
 inline nlohmann::json stack_json(const StackCounters& c) {
   return {{"rx_frames", c.rx_frames},
           {"forwarded", c.forwarded},
@@ -159,8 +166,10 @@ class StackMethod : public ProxyMethod {
   }
 
   // The common report. Every frame a device received ends as forwarded, consumed, a stack drop
-  // or (user-thread) a hand-off queue drop; "accounting" shows the balance.
-  nlohmann::json base_report(uint64_t queue_drops) {
+  // or one of `method_drops` (user-thread's hand-off queue, the sandbox's extension); "accounting"
+  // shows the balance.
+  nlohmann::json base_report(const DropLedger& method_drops) {
+    const uint64_t queue_drops = method_drops.total();
     const StackCounters& c = stack_raw_->counters();
     nlohmann::json j;
     j["forwarded"] = c.forwarded;
@@ -176,13 +185,15 @@ class StackMethod : public ProxyMethod {
       tx_refused += s.tx_refused;
       device_rx += s.rx_frames;
     }
-    j["drops"]["proxy_stack"] = stack_drops_json(c.drops);
+    DropLedger drops = method_drops;
+    add_stack_drops(drops, c.drops);
     // Dropped before the method saw them: the packet socket's queue or ring was full, or the
     // frame was longer than the buffer the device gave the kernel.
-    j["drops"]["proxy_kernel"] = {{"packet_socket_drops", kernel_drops},
-                                  {"rx_truncated", truncated}};
+    drops.add(DropStage::kProxyKernel, "packet_socket_drops", kernel_drops);
+    drops.add(DropStage::kProxyKernel, "rx_truncated", truncated);
     // Transmit drops include the stack's own generated frames (ARP, ICMP), which are rare.
-    j["drops"]["proxy_tx"] = {{"tx_dropped", tx_dropped}};
+    drops.add(DropStage::kProxyTx, "tx_dropped", tx_dropped);
+    j["drops"] = drops.to_json();
     // The part of those the interface dropped and counts too (the harness subtracts it from
     // the link stage so that no frame is counted twice).
     j["tx_refused_by_link"] = tx_refused;
@@ -216,7 +227,9 @@ class StackMethod : public ProxyMethod {
       }
     }
     j["device_kind"] = kind_;
-    j["device_mode"] = dev_[0]->copy_mode();
+    // What the devices that ran say of themselves (AF_XDP: what the kernel bound).
+    const std::string in_mode = dev_[0]->copy_mode(), out_mode = dev_[1]->copy_mode();
+    j["device_mode"] = in_mode == out_mode ? in_mode : "in: " + in_mode + ", out: " + out_mode;
     j["batch"] = batch_;
     return j;
   }

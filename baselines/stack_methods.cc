@@ -54,7 +54,7 @@ class RawSocketMethod final : public StackMethod {
   }
 
   nlohmann::json report() override {
-    nlohmann::json j = base_report(0);
+    nlohmann::json j = base_report(DropLedger{});
     j["idle_waits"] = engine_->idle_waits();
     j["threads"]["io_and_stack"] = io_thread_;
     return j;
@@ -202,8 +202,9 @@ class UserThreadMethod final : public StackMethod {
   }
 
   nlohmann::json report() override {
-    nlohmann::json j = base_report(queue_drops_);
-    j["drops"]["proxy_queue"] = {{"handoff_queue_full", queue_drops_}};
+    DropLedger queue;
+    queue.add(DropStage::kProxyQueue, "handoff_queue_full", queue_drops_);
+    nlohmann::json j = base_report(queue);
     j["handoff"] = {{"slots", kSlots},
                     {"bursts", handoffs_},
                     {"frames", handoff_frames_},

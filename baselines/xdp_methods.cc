@@ -12,6 +12,8 @@
 // enable GRO on the receiver's interface for these trials (recorded in the results).
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
 #include <net/if.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include <memory>
 #include <optional>
 
+#include "baselines/drop_stage.h"
 #include "baselines/method_checks.h"
 #include "baselines/proxy_method.h"
 #include "baselines/xdp_forward_bpf.h"
@@ -98,15 +101,29 @@ class XdpRedirect final : public ProxyMethod {
     j["xdp_counters"] = counters;
     // IPv4 the program handed to the kernel instead of forwarding it: in an experiment these
     // are the stream's datagrams the kernel then drops (no relay socket), so they count here.
-    j["drops"]["proxy_kernel"] = {{"xdp_passed_not_ours", v[2]},
-                                  {"xdp_passed_options", v[3]},
-                                  {"xdp_passed_ttl", v[4]},
-                                  {"xdp_dropped_malformed", v[5]},
-                                  {"xdp_redirect_failed", v[6]}};
+    DropLedger drops;
+    drops.add(DropStage::kProxyKernel, "xdp_passed_not_ours", v[2]);
+    drops.add(DropStage::kProxyKernel, "xdp_passed_options", v[3]);
+    drops.add(DropStage::kProxyKernel, "xdp_passed_ttl", v[4]);
+    drops.add(DropStage::kProxyKernel, "xdp_dropped_malformed", v[5]);
+    drops.add(DropStage::kProxyKernel, "xdp_redirect_failed", v[6]);
+    j["drops"] = drops.to_json();
     j["variant"] = variant_;
     j["xdp_mode"] = xdp_mode_name(mode_);
-    j["device_mode"] = "zero-copy";  // no copy and no skb on the forwarding path (native)
-    if (mode_ == XdpMode::kSkb) j["device_mode"] = "skb";
+    // How the kernel reports the program attached on each interface now (not what was asked).
+    for (const XdpAttachment& a : attached_) {
+      LIBBPF_OPTS(bpf_xdp_query_opts, q);
+      char name[IF_NAMESIZE] = {};
+      if_indextoname(uint32_t(a.ifindex()), name);
+      std::string mode = "unknown";
+      if (bpf_xdp_query(a.ifindex(), 0, &q) == 0)
+        mode = q.attach_mode == XDP_ATTACHED_DRV    ? "native"
+               : q.attach_mode == XDP_ATTACHED_SKB  ? "skb"
+               : q.attach_mode == XDP_ATTACHED_HW   ? "offload"
+               : q.attach_mode == XDP_ATTACHED_MULTI ? "multi"
+                                                     : "none";
+      j["xdp_attached"][name] = mode;
+    }
     return j;
   }
 

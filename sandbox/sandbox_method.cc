@@ -139,9 +139,10 @@ class SandboxMethod final : public StackMethod {
   }
 
   nlohmann::json report() override {
-    nlohmann::json j = base_report(extension_drops_);
-    j["drops"]["proxy_extension"] = {{"extension_not_active", not_active_drops_},
-                                     {"extension_faulted", faulted_drops_}};
+    DropLedger ext;
+    ext.add(DropStage::kProxyExtension, "extension_not_active", not_active_drops_);
+    ext.add(DropStage::kProxyExtension, "extension_faulted", faulted_drops_);
+    nlohmann::json j = base_report(ext);
     const ExtensionInfo info = reg_->info(h_);
     const ProtectionDomain& d = reg_->domain(h_);
     j["protection"] = protection_mode_name(mode_);

@@ -65,12 +65,13 @@ class UlsSandboxMethod final : public ProxyMethod {
       j["device"][side[i]] = {
           {"kind", "uls"},
           {"ifname", host_->ifname(i)},
-          {"copy_mode", "zero-copy"},
+          // From the image's own device counters: a frame copied would count in s.copies.
+          {"copy_mode", s.copies == 0 ? "zero-copy" : "copy"},
           {"rx_frames", s.rx_frames},
           {"tx_frames", s.tx_frames},
           {"tx_dropped", s.tx_dropped},
-          {"syscalls", 0},
-          {"copies", 0},
+          {"syscalls", s.syscalls},
+          {"copies", s.copies},
           {"ring", {{"tx_ring_full", c.ring[i].tx_ring_full},
                     {"tx_not_buffer", c.ring[i].tx_not_buffer},
                     {"rx_invalid", c.ring[i].rx_invalid},
@@ -91,13 +92,16 @@ class UlsSandboxMethod final : public ProxyMethod {
       rx_invalid += c.ring[i].rx_invalid;
       device_rx += s.rx_frames;
     }
-    j["drops"]["proxy_stack"] = stack_drops_json(c.stack.drops);
+    j["device_mode"] = c.dev[0].copies + c.dev[1].copies == 0 ? "zero-copy" : "copy";
+    DropLedger drops;
+    add_stack_drops(drops, c.stack.drops);
     // Dropped by the kernel's zero-copy path before the Stack saw them: the rx ring was full
     // (the Stack was not run soon enough), the NIC flagged the frame, or its descriptor was bad.
-    j["drops"]["proxy_kernel"] = {{"uls_rx_ring_full", ring_full},
-                                  {"uls_rx_errors", rx_errors},
-                                  {"uls_rx_invalid", rx_invalid}};
-    j["drops"]["proxy_tx"] = {{"tx_dropped", tx_dropped}};
+    drops.add(DropStage::kProxyKernel, "uls_rx_ring_full", ring_full);
+    drops.add(DropStage::kProxyKernel, "uls_rx_errors", rx_errors);
+    drops.add(DropStage::kProxyKernel, "uls_rx_invalid", rx_invalid);
+    drops.add(DropStage::kProxyTx, "tx_dropped", tx_dropped);
+    j["drops"] = drops.to_json();
     j["tx_refused_by_link"] = 0;
     const uint64_t ended = c.stack.forwarded + c.stack.consumed + c.stack.drops.total();
     j["accounting"] = {{"device_rx", device_rx},
