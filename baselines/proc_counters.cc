@@ -43,9 +43,10 @@ std::map<std::string, uint64_t> read_paired(const std::string& file) {
 std::map<std::string, uint64_t> read_snmp() { return read_paired("snmp"); }
 std::map<std::string, uint64_t> read_netstat() { return read_paired("netstat"); }
 
-std::map<std::string, uint64_t> read_netdev() {
+namespace {
+
+std::map<std::string, uint64_t> parse_netdev(std::ifstream& in) {
   std::map<std::string, uint64_t> out;
-  std::ifstream in = open_net_file("dev");
   std::string line;
   std::getline(in, line);  // two header lines
   std::getline(in, line);
@@ -65,6 +66,18 @@ std::map<std::string, uint64_t> read_netdev() {
     out[dev + ".tx_drop"] = f[11];
   }
   return out;
+}
+
+}  // namespace
+
+std::map<std::string, uint64_t> read_netdev() {
+  std::ifstream in = open_net_file("dev");
+  return parse_netdev(in);
+}
+
+std::map<std::string, uint64_t> read_netdev_of(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/net/dev");
+  return parse_netdev(in);
 }
 
 std::map<std::string, uint64_t> counter_delta(const std::map<std::string, uint64_t>& a,

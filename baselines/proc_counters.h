@@ -17,6 +17,8 @@ std::map<std::string, uint64_t> read_snmp();
 std::map<std::string, uint64_t> read_netstat();
 // {"p0.rx_packets", "p0.rx_drop", "p0.tx_packets", "p0.tx_drop", ...} for every interface.
 std::map<std::string, uint64_t> read_netdev();
+// The same for the network namespace of process `pid` (/proc/PID/net/dev); empty on failure.
+std::map<std::string, uint64_t> read_netdev_of(int pid);
 // b - a for every key of b (missing in a counts as 0; a counter that went backwards gives 0).
 std::map<std::string, uint64_t> counter_delta(const std::map<std::string, uint64_t>& a,
                                               const std::map<std::string, uint64_t>& b);

@@ -31,7 +31,8 @@ std::string write_result(const nlohmann::json& doc, std::string out, const std::
     std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&now));
     out = "results/" + prefix + "-" + stamp + ".json";
   }
-  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws && out[0] != '/') out = std::string(ws) + "/" + out;
+  // Relative to where `bazel run` was started (as a path typed there means), else the cwd.
+  if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY"); wd && out[0] != '/') out = std::string(wd) + "/" + out;
   std::filesystem::create_directories(std::filesystem::path(out).parent_path());
   std::ofstream(out) << doc.dump(1) << "\n";
   return out;
@@ -41,13 +42,18 @@ nlohmann::json host_environment(const std::string& hosts) {
   utsname u{};
   uname(&u);
   std::string flags = " " + cpuinfo_field("flags") + " ";
-  std::string commit = "unknown";
+  // The commit, and whether the tree differed from it (tracked files; untracked ones do not
+  // build into anything). `describe` is `git describe --always --dirty`.
+  std::string commit = "unknown", describe = "unknown";
+  bool dirty = false;
   if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
     try {
-      commit = run_command("git -C " + std::string(ws) + " rev-parse HEAD");
-      commit.erase(commit.find_last_not_of("\n ") + 1);
-      if (!run_command("git -C " + std::string(ws) + " status --porcelain --untracked-files=no").empty())
-        commit += "-dirty";
+      auto trim = [](std::string s) { return s.erase(s.find_last_not_of("\n ") + 1); };
+      const std::string git = "git -C " + std::string(ws) + " ";
+      commit = trim(run_command(git + "rev-parse HEAD"));
+      dirty = !run_command(git + "status --porcelain --untracked-files=no").empty();
+      if (dirty) commit += "-dirty";
+      describe = trim(run_command(git + "describe --always --dirty --abbrev=12"));
     } catch (...) {
     }
   }
@@ -65,6 +71,11 @@ nlohmann::json host_environment(const std::string& hosts) {
           {"kvm_device", std::filesystem::exists("/dev/kvm")},
           {"hostname", host},
           {"commit", commit},
+          {"describe", describe},
+          {"dirty", dirty},
+          // Measured here: a hypervisor under this machine (cpuinfo), the ULS kernel's device.
+          {"virtualized", flags.find(" hypervisor ") != std::string::npos},
+          {"uls_device", std::filesystem::exists("/dev/uls")},
           {"date", date},
           {"hosts", hosts}};
 }

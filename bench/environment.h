@@ -13,7 +13,8 @@ namespace ulsnet {
 nlohmann::json host_environment(const std::string& hosts);
 
 // Writes `doc` to `out`, or to results/<prefix>-<UTC time>.json when `out` is empty; a relative
-// path is taken from the workspace when run through `bazel run`. Returns the path written.
+// path is taken from where `bazel run` was started (BUILD_WORKING_DIRECTORY). Returns the path
+// written.
 std::string write_result(const nlohmann::json& doc, std::string out, const std::string& prefix);
 
 // The field of /proc/cpuinfo named `name` (first CPU), or "".

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "baselines/drop_stage.h"
 #include "baselines/proxy_method.h"
 #include "bench/netns_child.h"
 #include "bench/topology.h"
@@ -122,7 +123,14 @@ TEST(Traffic, TwoHostsEveryPacketArrivesIntact) {
   EXPECT_EQ(s["received"], 3000);
   EXPECT_EQ(s["corrupted"], 0);
   EXPECT_EQ(s["duplicates"], 0);
-  EXPECT_GT(s["latency_ns"]["p50"].get<uint64_t>(), 0u);
+  // Every datagram has its own kernel receive time and its own send time.
+  EXPECT_EQ(s["latency_ns"]["samples"], 3000);
+  EXPECT_EQ(s["latency_ns"]["untimed"], 0);
+  EXPECT_GT(s["latency_ns"]["min"].get<int64_t>(), 0);
+  EXPECT_LT(s["latency_ns"]["max"].get<int64_t>(), 1'000'000'000);
+  EXPECT_EQ(s["ipdv_ns"]["samples"], 2999);
+  EXPECT_NE(s["rx_timestamp"].get<std::string>().find("SO_TIMESTAMPNS"), std::string::npos);
+  EXPECT_EQ(s["latency_ns"]["histogram"]["count"], 3000);
 }
 
 TEST(Traffic, InKernelGeneratorSendsExactlyItsCountAndEveryFrameIsAccounted) {
@@ -140,8 +148,8 @@ TEST(Traffic, InKernelGeneratorSendsExactlyItsCountAndEveryFrameIsAccounted) {
   tc.run_id = 91;
   nlohmann::json r = run_direct(t, tc);
   ASSERT_FALSE(r.contains("error")) << r.dump();
-  const auto& g = r["generator"];
-  EXPECT_EQ(g["generator"], "xdp-live");
+  EXPECT_EQ(r["generator"], "xdp-live");
+  const auto& g = r["reports"]["generator"];
   EXPECT_EQ(g["udp_checksum"], "none");
   // The count bound is exact: the program drops (and counts) frames past it.
   EXPECT_EQ(g["attempted"], 5000) << g.dump();
@@ -149,8 +157,8 @@ TEST(Traffic, InKernelGeneratorSendsExactlyItsCountAndEveryFrameIsAccounted) {
   // A burst this fast may overflow the receiver: whatever is lost is counted somewhere.
   EXPECT_GT(r["received"].get<uint64_t>(), 0u);
   EXPECT_EQ(r["unaccounted"], 0) << r.dump();
-  EXPECT_EQ(r["sink"]["corrupted"], 0);
-  EXPECT_EQ(r["sink"]["duplicates"], 0);
+  EXPECT_EQ(r["reports"]["sink"]["corrupted"], 0);
+  EXPECT_EQ(r["duplicates"], 0);
   // Fixed rates are refused with the reason (the harness uses the socket generator for them).
   XdpGeneratorConfig xc;
   xc.gen.rate_pps = 1000;
@@ -173,17 +181,50 @@ TEST(Traffic, AfXdpGeneratorAndSinkDeliverEveryDatagramIntact) {
   tc.run_id = 93;
   nlohmann::json r = run_direct(t, tc);
   ASSERT_FALSE(r.contains("error")) << r.dump();
-  EXPECT_EQ(r["generator"]["generator"], "af_xdp");
-  EXPECT_EQ(r["sink"]["sink"], "af_xdp");
+  EXPECT_EQ(r["generator"], "af_xdp");
+  EXPECT_EQ(r["sink"], "af_xdp");
   EXPECT_EQ(r["sent"], 3000);
   EXPECT_EQ(r["received"], 3000) << r["drops"].dump();
   EXPECT_EQ(r["unaccounted"], 0);
-  EXPECT_EQ(r["sink"]["corrupted"], 0);
-  EXPECT_EQ(r["sink"]["duplicates"], 0);
-  EXPECT_EQ(r["sink"]["not_ours"], 0);
-  EXPECT_GT(r["sink"]["latency_ns"]["p50"].get<uint64_t>(), 0u);
+  EXPECT_EQ(r["reports"]["sink"]["corrupted"], 0);
+  EXPECT_EQ(r["duplicates"], 0);
+  EXPECT_EQ(r["reports"]["sink"]["not_ours"], 0);
+  // Each frame's receive time from the sink's XDP program (metadata), its send time per frame.
+  EXPECT_EQ(r["latency_ns"]["samples"], 3000);
+  EXPECT_EQ(r["latency_ns"]["untimed"], 0);
+  EXPECT_EQ(r["reports"]["sink"]["rx_no_timestamp"], 0);
+  EXPECT_GT(r["latency_ns"]["min"].get<int64_t>(), 0);
+  EXPECT_LT(r["latency_ns"]["max"].get<int64_t>(), 1'000'000'000);
   // Paced, not bursted: 3000 datagrams at 30 kpps take about 0.1 s.
-  EXPECT_GT(r["generator"]["duration_s"].get<double>(), 0.08);
+  EXPECT_GT(r["reports"]["generator"]["duration_s"].get<double>(), 0.08);
+}
+
+TEST(Traffic, SinkStatsRecordEachDatagramsOwnDelay) {
+  SinkConfig sc;
+  sc.max_seq = 10;
+  sc.run_id = 3;
+  SinkStats st(sc);
+  std::vector<uint8_t> p(64);
+  const uint64_t sent[] = {1000, 2000, 3000, 4000};
+  const uint64_t recv[] = {1500, 2600, 0, 4100};  // the third came without a receive time
+  for (int i = 0; i < 4; ++i) {
+    fill_payload(p.data(), 64, 3, uint64_t(i), sent[i]);
+    st.on_datagram(p.data(), 64, false, recv[i]);
+  }
+  st.on_datagram(p.data(), 64, false, 9999);  // a duplicate of 3
+  fill_payload(p.data(), 64, 4, 5, 1);        // another run's
+  st.on_datagram(p.data(), 64, false, 10);
+  nlohmann::json j = st.report();
+  EXPECT_EQ(j["received"], 4);
+  EXPECT_EQ(j["duplicates"], 1);
+  EXPECT_EQ(j["corrupted"], 1);
+  EXPECT_EQ(j["latency_ns"]["samples"], 3);
+  EXPECT_EQ(j["latency_ns"]["untimed"], 1);
+  EXPECT_EQ(j["latency_ns"]["min"], 100);
+  EXPECT_EQ(j["latency_ns"]["p50"], 500);
+  EXPECT_EQ(j["latency_ns"]["max"], 600);
+  EXPECT_EQ(j["ipdv_ns"]["samples"], 1);  // only (0, 1): 2 has no time
+  EXPECT_EQ(j["ipdv_ns"]["max"], 100);
 }
 
 TEST(Traffic, PayloadCheckCatchesCorruption) {
@@ -240,11 +281,22 @@ TEST_P(MethodForwarding, NumberedStreamArrivesOrIsCountedAsDropped) {
   ASSERT_FALSE(r.contains("error")) << r.dump(1);
   EXPECT_EQ(r["sent"], 4000);
   EXPECT_EQ(r["unaccounted"], 0) << r["drops"].dump();
-  EXPECT_EQ(r["sink"]["corrupted"], 0);
-  EXPECT_EQ(r["sink"]["duplicates"], 0);
+  EXPECT_EQ(r["reports"]["sink"]["corrupted"], 0);
+  EXPECT_EQ(r["duplicates"], 0);
   // At 20 kpps nothing on this path should overflow: a loss here is a bug, not load.
   EXPECT_EQ(r["received"], 4000) << r["drops"].dump();
-  EXPECT_EQ(r["proxy"]["forwarded"], 4000);
+  EXPECT_EQ(r["forwarded"], 4000);
+  // Labels from the objects that ran; the method's drop stages are all proxy stages of the
+  // typed list (an unknown one would have made the trial an error).
+  EXPECT_EQ(r["generator"], "socket");
+  EXPECT_EQ(r["sink"], "socket");
+  const DropLedger method = DropLedger::from_json(r["reports"]["proxy"]["drops"]);
+  for (DropStage st : kDropStages)
+    if (!method.stage(st).empty()) EXPECT_TRUE(is_proxy_stage(st)) << drop_stage_name(st);
+  EXPECT_EQ(r["drops"].size(), kDropStages.size());
+  EXPECT_EQ(r["latency_ns"]["samples"], 4000);
+  EXPECT_EQ(r["latency_ns"]["untimed"], 0);
+  ASSERT_TRUE(r["cpu"].contains("proxy_process_ns_per_forwarded")) << r["cpu"].dump();
 }
 
 INSTANTIATE_TEST_SUITE_P(AllMethods, MethodForwarding, ::testing::ValuesIn(all_cases()),

@@ -32,6 +32,7 @@ class NetnsChild {
   bool wait_ready(int timeout_ms);
   // Sends SIGTERM.
   void stop();
+  pid_t pid() const noexcept { return pid_; }
   // Waits up to timeout_ms for the result ({"error": ...} if the child failed or was killed).
   nlohmann::json result(int timeout_ms);
 

@@ -1,23 +1,28 @@
-// //bench:throughput: every proxy method x mode x payload size x offered load x repetition on
-// three hosts (network namespaces); a table on stdout, progress on stderr, one JSON file with
-// the configuration, the environment and every raw sample. See bench/README.md.
+// //bench:throughput: every proxy method x mode x payload size on three hosts (network
+// namespaces): what each delivers at maximum load, its non-drop and partial-drop rates (NDR/PDR,
+// measured brackets: bench/search.h) and its latency, delay variation and CPU per packet at one
+// common load; the project's targets evaluated from the run. A table on stdout, progress on
+// stderr, one JSON file with the configuration, the environment and every trial whole. See
+// bench/README.md. `--hosts=vm` hands over to bench/vm_throughput.cc.
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "baselines/drop_stage.h"
 #include "baselines/proxy_method.h"
 #include "bench/environment.h"
+#include "bench/search.h"
+#include "bench/stats.h"
+#include "bench/targets.h"
 #include "bench/topology.h"
 #include "bench/traffic.h"
 #include "bench/trial.h"
@@ -48,17 +53,37 @@ struct Options {
   bool pin = true;
   bool calibrate = true;
   bool search = true;
-  double search_loss = 0.001;
-  int search_steps = 6;
-  double search_duration = 0.5;
+  double pdr_loss = 0.005;
+  double search_duration = 0.25;
+  double search_precision = 0.02;
+  int search_trials = 40;
   double search_max = 0;
   double common_load = 0;
+  std::string hosts = "netns", accel = "auto", vm_protection = "kernel";
 };
 
-nlohmann::json environment() {
-  nlohmann::json env = host_environment("netns");
-  env["checksum_mode"] = "full UDP checksums: tx checksum offload off on every veth";
-  return env;
+// A number flag's check: finite and within [lo, hi] (CLI11's ranges let NaN through).
+CLI::Validator finite_in(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (end == s.c_str() || *end != '\0') return "'" + s + "' is not a number";
+        if (!std::isfinite(v)) return "'" + s + "' is not a finite number";
+        if (v < lo || v > hi) return fmt::format("{} is outside [{}, {}]", s, lo, hi);
+        return "";
+      },
+      fmt::format("finite in [{}, {}]", lo, hi));
+}
+
+// An offered rate: "max" or a finite number of packets per second above 0.
+std::optional<double> parse_rate(const std::string& r) {
+  if (r != "max") {
+    char* end = nullptr;
+    const double v = std::strtod(r.c_str(), &end);
+    if (end == r.c_str() || *end != '\0' || !std::isfinite(v) || v <= 0 || v > 1e9) return std::nullopt;
+  }
+  return parse_offered_rate(r);
 }
 
 struct Job {
@@ -66,173 +91,383 @@ struct Job {
   std::string variant;
   ForwardMode mode;
   std::string protection = "n/a";  // sandbox only: the protection domain in force
+  std::string name() const {
+    return fmt::format("{}:{} {}{}", info->name, variant, forward_mode_name(mode),
+                       protection == "n/a" ? "" : "/" + protection);
+  }
 };
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  size_t n = v.size();
+  const size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// The project's targets (README), computed from this run's own results: capacity ratios at the
-// smallest size in relay mode, and latency and proxy-host CPU at the common load. A ratio whose
-// numerator is censored at the generator's limit is a lower bound; one whose denominator is
-// censored is an upper bound; both say so.
-nlohmann::json evaluate_targets(const nlohmann::json& doc, const std::string& sandbox_protection) {
-  // The sandbox entry is the one with the protection asked first (the strongest by default).
-  auto fits = [&](const nlohmann::json& c, std::string_view m, std::string_view v) {
-    return c["method"] == m && c["variant"] == v && c["mode"] == "relay" &&
-           (m != "sandbox" || c.value("protection", "") == sandbox_protection);
-  };
-  auto cap = [&](std::string_view m, std::string_view v) -> const nlohmann::json* {
-    for (auto& c : doc["capacity"])
-      if (fits(c, m, v)) return &c;
-    return nullptr;
-  };
-  auto common = [&](std::string_view m, std::string_view v) -> const nlohmann::json* {
-    for (auto& r : doc["results"])
-      if (r.contains("load_basis") && fits(r, m, v) && !r.contains("error")) return &r;
-    return nullptr;
-  };
-  nlohmann::json t = nlohmann::json::array();
-  const std::string_view sb_m = "sandbox", sb_v = "af_xdp";
-  auto ratio_target = [&](const std::string& name, std::string_view m, std::string_view v, double goal) {
-    nlohmann::json e{{"target", name}, {"goal", ">= " + fmt::format("{}", goal)}};
-    const nlohmann::json *a = cap(sb_m, sb_v), *b = cap(m, v);
-    if (!a || !b || b->value("capacity_pps", 0.0) <= 0) {
-      e["status"] = "not measured in this run";
-      t.push_back(e);
-      return;
-    }
-    const double r = (*a)["capacity_pps"].get<double>() / (*b)["capacity_pps"].get<double>();
-    e["value"] = r;
-    const bool ca = (*a)["censored_at_generator_limit"], cb = (*b)["censored_at_generator_limit"];
-    if (ca && cb) e["status"] = "undecided: both capacities are at the generator's limit";
-    else if (ca) e["status"] = r >= goal ? "met (lower bound)" : "undecided: sandbox is at the generator's limit, so the ratio is only a lower bound";
-    else if (cb) e["status"] = r < goal ? "not met (upper bound)" : "undecided";
-    else e["status"] = r >= goal ? "met" : "not met";
-    t.push_back(e);
-  };
-  ratio_target("capacity vs kernel-socket batched relay", "kernel-socket", "batched", 2);
-  ratio_target("capacity vs raw-socket (paper-era, af_packet)", "raw-socket", "af_packet", 3);
-  ratio_target("capacity vs user-thread (paper-era, af_packet)", "user-thread", "af_packet", 3);
-  ratio_target("capacity vs in-kernel XDP redirect", "xdp-redirect", "native", 0.8);
-  auto at_common = [&](const std::string& name, const char* field, double goal) {
-    nlohmann::json e{{"target", name}, {"goal", "<= " + fmt::format("{}", goal)}};
-    const nlohmann::json *a = common(sb_m, sb_v), *b = common("kernel-socket", "batched");
-    if (!a || !b || b->value(field, 0.0) <= 0) {
-      e["status"] = "not measured in this run";
-    } else {
-      const double r = (*a)[field].get<double>() / (*b)[field].get<double>();
-      e["value"] = r;
-      e["status"] = r <= goal ? "met" : "not met";
-      e["load_pps"] = (*a)["load"];
-    }
-    t.push_back(e);
-  };
-  at_common("p99 latency at the common load vs kernel-socket batched", "latency_p99_ns", 0.5);
-  at_common("proxy-host CPU per forwarded packet at the common load vs kernel-socket batched",
-            "cpu_ns_per_forwarded_proxy_host", 0.4);
-  return t;
+// The value at `path` in j, if it is a number.
+std::optional<double> number_at(const nlohmann::json& j, std::initializer_list<const char*> path) {
+  const nlohmann::json* x = &j;
+  for (const char* k : path) {
+    if (!x->is_object() || !x->contains(k)) return std::nullopt;
+    x = &(*x)[k];
+  }
+  return x->is_number() ? std::optional<double>(x->get<double>()) : std::nullopt;
 }
 
-void add_drops(nlohmann::json& acc, const nlohmann::json& d) {
-  for (auto st = d.begin(); st != d.end(); ++st)
-    for (auto r = st->begin(); r != st->end(); ++r) {
-      uint64_t prev = acc[st.key()].contains(r.key()) ? acc[st.key()][r.key()].get<uint64_t>() : 0;
-      acc[st.key()][r.key()] = prev + r->get<uint64_t>();
+// One label for a result from its samples: the one value they all report, or "mixed: a, b".
+nlohmann::json common_label(const nlohmann::json& samples, const std::function<nlohmann::json(const nlohmann::json&)>& get) {
+  std::set<std::string> seen;
+  nlohmann::json first;
+  for (const auto& s : samples) {
+    nlohmann::json v = get(s);
+    if (v.is_null()) continue;
+    if (first.is_null()) first = v;
+    seen.insert(v.dump());
+  }
+  if (seen.size() <= 1) return first;
+  std::string all;
+  for (const auto& v : seen) all += (all.empty() ? "" : ", ") + v;
+  return "mixed: " + all;
+}
+
+// A point's summary over its repetitions (`samples`, each an accounted trial or an error).
+nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_labels) {
+  const nlohmann::json& samples = res["samples"];
+  std::vector<double> delivered, offered, pdv99, rfc3550, cpu_proc, cpu_host_fwd, cpu_host_rx, cpu_all;
+  uint64_t sent = 0, received = 0, forwarded = 0;
+  int64_t unaccounted = 0;
+  DropLedger drops;
+  LogHistogram lat, ipdv;
+  int64_t lat_min = INT64_MAX, lat_max = INT64_MIN, ipdv_max = INT64_MIN;
+  std::string error;
+  for (const auto& s : samples) {
+    if (s.contains("error")) {
+      error = s["error"].get<std::string>();
+      continue;
     }
+    delivered.push_back(s["delivered_pps"]);
+    offered.push_back(s["offered_pps"]);
+    sent += s["sent"].get<uint64_t>();
+    received += s["received"].get<uint64_t>();
+    forwarded += s.value("forwarded", uint64_t(0));
+    unaccounted += s["unaccounted"].get<int64_t>();
+    drops.merge(DropLedger::from_json(s["drops"]));
+    if (s["latency_ns"].contains("histogram")) {
+      lat.merge(LogHistogram::from_json(s["latency_ns"]["histogram"]));
+      lat_min = std::min(lat_min, s["latency_ns"]["min"].get<int64_t>());
+      lat_max = std::max(lat_max, s["latency_ns"]["max"].get<int64_t>());
+    }
+    if (s["ipdv_ns"].contains("histogram")) {
+      ipdv.merge(LogHistogram::from_json(s["ipdv_ns"]["histogram"]));
+      ipdv_max = std::max(ipdv_max, s["ipdv_ns"]["max"].get<int64_t>());
+    }
+    if (auto v = number_at(s, {"pdv_ns", "p99"})) pdv99.push_back(*v);
+    if (auto v = number_at(s, {"rfc3550_jitter_ns", "final_estimate"})) rfc3550.push_back(*v);
+    if (auto v = number_at(s, {"cpu", "proxy_process_ns_per_forwarded"})) cpu_proc.push_back(*v);
+    if (auto v = number_at(s, {"cpu", "proxy_host_ns_per_forwarded"})) cpu_host_fwd.push_back(*v);
+    if (auto v = number_at(s, {"cpu", "proxy_host_ns_per_received"})) cpu_host_rx.push_back(*v);
+    if (auto v = number_at(s, {"cpu", "all_busy_ns_per_received"})) cpu_all.push_back(*v);
+  }
+  const uint32_t size = res["payload_bytes"];
+  const double med = median(delivered);
+  double mean = 0, var = 0;
+  for (double d : delivered) mean += d;
+  if (!delivered.empty()) mean /= double(delivered.size());
+  for (double d : delivered) var += (d - mean) * (d - mean);
+  res["repetitions"] = delivered.size();
+  res["offered_pps"] = median(offered);
+  res["delivered_pps"] = med;
+  res["delivered_pps_min"] = delivered.empty() ? 0 : *std::min_element(delivered.begin(), delivered.end());
+  res["delivered_pps_max"] = delivered.empty() ? 0 : *std::max_element(delivered.begin(), delivered.end());
+  res["delivered_pps_stddev"] = delivered.size() > 1 ? std::sqrt(var / double(delivered.size() - 1)) : 0.0;
+  res["gbps"] = med * size * 8 / 1e9;
+  res["sent"] = sent;
+  res["received"] = received;
+  res["forwarded"] = forwarded;
+  res["loss"] = sent ? 1.0 - double(received) / double(sent) : 0.0;
+  res["drops"] = drops.to_json();
+  res["unaccounted"] = unaccounted;
+  // Percentiles of all repetitions together, from their merged histograms (bucket width <= 1/128
+  // of the value; each sample has its own exact ones).
+  nlohmann::json l = nlohmann::json::object();
+  if (lat.count()) {
+    l = {{"samples", lat.count()}, {"min", lat_min}, {"p50", lat.percentile(0.5)}, {"p90", lat.percentile(0.9)},
+         {"p99", lat.percentile(0.99)}, {"p999", lat.percentile(0.999)}, {"max", lat_max},
+         {"percentiles", "nearest rank in the merged histogram of the repetitions: the bucket's upper edge"},
+         {"histogram", lat.to_json()}};
+  }
+  res["latency_ns"] = l;
+  nlohmann::json v = nlohmann::json::object();
+  if (ipdv.count()) {
+    v = {{"samples", ipdv.count()}, {"p50", ipdv.percentile(0.5)}, {"p99", ipdv.percentile(0.99)}, {"max", ipdv_max},
+         {"definition", "RFC 3393/5481 IPDV over consecutive sequence numbers, whole trial"},
+         {"histogram", ipdv.to_json()}};
+  }
+  res["ipdv_ns"] = v;
+  res["pdv_ns"] = {{"p99_median_of_repetitions", median(pdv99)}, {"definition", "RFC 5481: delay - the trial's minimum"}};
+  res["rfc3550_jitter_ns"] = {{"final_estimate_median", median(rfc3550)},
+                              {"definition", "RFC 3550 running estimate, its last value: the final few dozen packets"}};
+  nlohmann::json cpu = nlohmann::json::object();
+  if (!cpu_proc.empty()) cpu["proxy_process_ns_per_forwarded"] = median(cpu_proc);
+  if (!cpu_host_fwd.empty()) cpu["proxy_host_ns_per_forwarded"] = median(cpu_host_fwd);
+  if (!cpu_host_rx.empty()) cpu["proxy_host_ns_per_received"] = median(cpu_host_rx);
+  if (!cpu_all.empty()) cpu["all_cpus_ns_per_received"] = median(cpu_all);
+  res["cpu"] = cpu;
+  // Labels from what ran: the generator and sink objects, the proxy's own report.
+  nlohmann::json labels = base_labels;
+  labels["generator"] = common_label(samples, [](const nlohmann::json& s) { return s.value("generator", nlohmann::json()); });
+  labels["sink"] = common_label(samples, [](const nlohmann::json& s) { return s.value("sink", nlohmann::json()); });
+  auto from_proxy = [&](const char* k) {
+    return common_label(samples, [k](const nlohmann::json& s) {
+      return s.contains("reports") && s["reports"]["proxy"].is_object() && s["reports"]["proxy"].contains(k)
+                 ? s["reports"]["proxy"][k]
+                 : nlohmann::json();
+    });
+  };
+  for (const char* k : {"device_mode", "protection", "xdp_attached", "upcall_model"})
+    if (nlohmann::json x = from_proxy(k); !x.is_null()) labels[k] = x;
+  res["labels"] = labels;
+  if (!error.empty()) res["error"] = error;
+  return res;
+}
+
+class Runner {
+ public:
+  Runner(const Options& o, bool pin) : o_(o), pin_(pin), t0_(std::chrono::steady_clock::now()) {
+    run_id_ = uint32_t(getpid()) << 8;
+  }
+
+  int failures() const { return failures_; }
+
+  // One trial of `job` on `topo`.
+  nlohmann::json trial(const Job& job, const Topology& topo, uint32_t size, double rate, double duration,
+                       const std::string& what) {
+    TrialConfig tc;
+    tc.method = std::string(job.info->name);
+    tc.variant = job.variant;
+    tc.mode = job.mode;
+    tc.payload = size;
+    tc.rate_pps = rate;
+    tc.duration_s = duration;
+    tc.batch = o_.batch;
+    tc.max_packets = o_.max_packets;
+    tc.protection = job.protection == "n/a" ? "auto" : job.protection;
+    tc.busy_poll = o_.busy_poll;
+    tc.need_wakeup = o_.need_wakeup;
+    tc.run_id = ++run_id_;
+    tc.generator = o_.generator;
+    tc.sink = o_.sink;
+    if (pin_) tc.generator_cpu = 0, tc.sink_cpu = 0, tc.proxy_cpu = 1;
+    nlohmann::json s = run_trial(topo, tc);
+    ++trials_;
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    const std::string at = rate > 0 ? fmt::format("{:.0f} pps", rate) : "max";
+    if (s.contains("error")) {
+      fmt::print(stderr, "[{} {:.0f}s] {} {} {}B {} {:.2f}s: ERROR {}\n", trials_, el, job.name(), what, size, at,
+                 duration, s["error"].get<std::string>());
+    } else {
+      fmt::print(stderr, "[{} {:.0f}s] {} {} {}B {} {:.2f}s: offered {:.0f}, delivered {:.0f} pps, loss {:.3f}%, unaccounted {}\n",
+                 trials_, el, job.name(), what, size, at, duration, s["offered_pps"].get<double>(),
+                 s["delivered_pps"].get<double>(), 100 * s["loss"].get<double>(), s["unaccounted"].get<int64_t>());
+    }
+    return s;
+  }
+
+  // `reps` trials at one rate, summarised.
+  nlohmann::json point(const Job& job, const Topology& topo, const nlohmann::json& labels, uint32_t size, double rate,
+                       const std::string& what) {
+    nlohmann::json res{{"method", job.info->name},
+                       {"variant", job.variant},
+                       {"protection", job.protection},
+                       {"mode", forward_mode_name(job.mode)},
+                       {"payload_bytes", size},
+                       {"load", rate > 0 ? nlohmann::json(rate) : nlohmann::json("max")},
+                       {"duration_s", o_.duration},
+                       {"samples", nlohmann::json::array()}};
+    for (int rep = 0; rep < o_.reps; ++rep) {
+      nlohmann::json s = trial(job, topo, size, rate, o_.duration, what);
+      s["rep"] = rep;
+      res["samples"].push_back(s);
+    }
+    res = summarize_point(std::move(res), labels);
+    if (res.contains("error")) ++failures_;
+    return res;
+  }
+
+  // NDR and PDR of `job` at `size`.
+  nlohmann::json capacity(const Job& job, const Topology& topo, uint32_t size) {
+    SearchOptions so;
+    so.criteria = {{"ndr", 0.0}, {"pdr", o_.pdr_loss}};
+    so.durations = {o_.search_duration, o_.duration};
+    so.precision = o_.search_precision;
+    so.max_trials = o_.search_trials;
+    so.max_rate_pps = o_.search_max;
+    SearchResult r = throughput_search(so, [&](double rate, double d) {
+      TrialOutcome out;
+      out.sample = trial(job, topo, size, rate, d, "search");
+      if (out.sample.contains("error")) {
+        out.error = out.sample["error"];
+      } else {
+        out.offered_pps = out.sample["offered_pps"];
+        out.loss = out.sample["loss"];
+      }
+      return out;
+    });
+    nlohmann::json cap{{"method", job.info->name},
+                       {"variant", job.variant},
+                       {"protection", job.protection},
+                       {"mode", forward_mode_name(job.mode)},
+                       {"payload_bytes", size},
+                       {"search", {{"criteria", {{"ndr", 0.0}, {"pdr", o_.pdr_loss}}},
+                                   {"durations_s", so.durations},
+                                   {"precision", so.precision},
+                                   {"offered_tolerance", so.offered_tolerance},
+                                   {"max_trials", so.max_trials},
+                                   {"max_rate_pps", so.max_rate_pps}}},
+                       {"search_ceiling_pps", r.ceiling_pps},
+                       {"search_ceiling_final_pps", r.ceiling_final_pps},
+                       {"search_ceiling_basis",
+                        "the generator's unpaced rate in this job's own first step (same hosts, sink, CPU placement "
+                        "and frame size), lowered to what it offered where a paced trial fell short"}};
+    for (const CriterionResult& c : r.criteria) cap[c.criterion.name] = criterion_json(c, so);
+    cap["steps"] = r.steps;
+    if (!r.error.empty()) {
+      cap["error"] = r.error;
+      ++failures_;
+    }
+    for (const CriterionResult& c : r.criteria)
+      fmt::print(stderr, "{} {} {}B: {}\n", job.name(), c.criterion.name, size, describe(criterion_json(c, so)));
+    return cap;
+  }
+
+  static std::string describe(const nlohmann::json& k) {
+    auto rate = [](const nlohmann::json& v) { return v.is_number() ? fmt::format("{:.0f}", v.get<double>()) : "-"; };
+    const std::string st = k.value("status", "");
+    if (st == "measured") return fmt::format("[{}, {}) pps", rate(k["lower_pps"]), rate(k["upper_pps"]));
+    if (st == "censored") return fmt::format(">= {} pps (the generator's ceiling)", rate(k["lower_pps"]));
+    return fmt::format("{} (passed {}, failed {})", st, rate(k["lower_pps"]), rate(k["upper_pps"]));
+  }
+
+ private:
+  const Options& o_;
+  bool pin_;
+  std::chrono::steady_clock::time_point t0_;
+  uint32_t run_id_ = 0;
+  int trials_ = 0, failures_ = 0;
+};
+
+// Flags that only one kind of hosts takes; naming one for the other is an error.
+const std::vector<std::string> kNetnsOnlyFlags = {
+    "--generator", "--sink", "--batch", "--protection", "--busy-poll", "--no-need-wakeup", "--no-veth-napi",
+    "--napi-on-sender-cpu", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
+    "--pdr-loss", "--search-duration", "--search-precision", "--search-trials", "--search-max", "--common-load"};
+const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection"};
+
+void add_flags(CLI::App& app, Options& o) {
+  app.add_option("--methods", o.methods, "methods to run, as name or name:variant (default: all, every variant)")
+      ->delimiter(',');
+  app.add_option("--modes", o.modes, "relay and/or router")->delimiter(',')->check(CLI::IsMember({"relay", "router"}));
+  app.add_option("--sizes", o.sizes, "UDP payload sizes in bytes (24..1472)")
+      ->delimiter(',')
+      ->check(CLI::Range(kMinPayload, kMaxPayload));
+  app.add_option("--rates", o.rates, "max-load points: 'max' and/or fixed packets per second")
+      ->delimiter(',')
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            return parse_rate(s) ? "" : "'" + s + "' is neither 'max' nor a finite rate above 0 (at most 1e9)";
+          },
+          "max or pps"));
+  app.add_flag("--rates-all-sizes", o.rates_all_sizes, "run fixed rates at every size (default: only at the smallest size)");
+  app.add_option("--duration", o.duration, "seconds per trial, and the search's final trial duration")
+      ->check(finite_in(0.05, 60));
+  app.add_option("--reps", o.reps, "repetitions per point")->check(CLI::Range(1, 100));
+  app.add_flag("--quick", o.quick, "the whole experiment in about a minute (fewer methods and points)");
+  app.add_option("--out", o.out, "JSON output path (default results/throughput-<time>.json, relative to where bazel run started)");
+  app.add_option("--batch", o.batch, "burst size: frames per rx_burst, datagrams per mmsg call")->check(CLI::Range(1, 1024));
+  app.add_option("--max-packets", o.max_packets, "upper bound on datagrams per trial")->check(CLI::Range(1000, 100'000'000));
+  app.add_option("--protection", o.protection,
+                 "sandbox method's protection domains, each run as its own job: auto, pkey, mprotect, none")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"auto", "pkey", "mprotect", "none"}));
+  app.add_option("--generator", o.generator,
+                 "af_xdp (default): frames written into an AF_XDP socket's umem, paced; socket: sendmmsg on a UDP "
+                 "socket; xdp-live: frames built in the kernel by BPF_PROG_RUN live frames (max load only)")
+      ->check(CLI::IsMember({"socket", "af_xdp", "xdp-live"}));
+  app.add_option("--sink", o.sink, "af_xdp (default) or socket (a kernel UDP socket with recvmmsg)")
+      ->check(CLI::IsMember({"socket", "af_xdp"}));
+  app.add_flag("--busy-poll", o.busy_poll, "af_xdp proxy devices: SO_PREFER_BUSY_POLL + SO_BUSY_POLL");
+  app.add_flag("!--no-need-wakeup", o.need_wakeup, "af_xdp proxy devices: kick the kernel on every burst");
+  app.add_flag("!--no-veth-napi", o.veth_napi, "veth receive through the per-CPU backlog (except for methods that need NAPI)");
+  app.add_flag("!--napi-on-sender-cpu", o.napi_per_host, "leave veth NAPI polling as softirq on the sending CPU");
+  app.add_flag("!--no-search", o.search, "skip the NDR/PDR search");
+  app.add_option("--pdr-loss", o.pdr_loss, "the partial-drop rate's loss criterion (fraction; NDR is loss 0)")
+      ->check(finite_in(0, 0.5));
+  app.add_option("--search-duration", o.search_duration, "seconds per narrowing trial (the final ones last --duration)")
+      ->check(finite_in(0.05, 10));
+  app.add_option("--search-precision", o.search_precision, "relative width of the final brackets")
+      ->check(finite_in(0.001, 0.5));
+  app.add_option("--search-trials", o.search_trials, "bound on the trials of one search")->check(CLI::Range(4, 500));
+  app.add_option("--search-max", o.search_max, "cap on the search ceiling, pps (0: the generator's unpaced rate)")
+      ->check(finite_in(0, 1e9));
+  app.add_option("--common-load", o.common_load,
+                 "pps of the common-load point (0: half the batched kernel-socket relay's PDR when it runs)")
+      ->check(finite_in(0, 1e9));
+  app.add_flag("!--no-pin", o.pin, "do not pin generator+sink to CPU 0 and the proxy to CPU 1");
+  app.add_flag("!--no-calibrate", o.calibrate, "skip the two-host calibration (generator straight to sink)");
+  app.add_option("--hosts", o.hosts, "netns (default) or vm (three QEMU VMs running the patched ULS kernel)")
+      ->check(CLI::IsMember({"netns", "vm"}));
+  app.add_option("--accel", o.accel, "--hosts=vm: auto, kvm or tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+  app.add_option("--vm-protection", o.vm_protection, "--hosts=vm: kernel (uls.protect=1, default) or none")
+      ->check(CLI::IsMember({"kernel", "none"}));
+}
+
+nlohmann::json environment() {
+  nlohmann::json env = host_environment("netns");
+  env["checksum_mode"] = "full UDP checksums: tx checksum offload off on every veth";
+  return env;
 }
 
 int run(int argc, char** argv) {
   Options o;
   CLI::App app{"ulsnet throughput: proxy methods forwarding a UDP stream between three hosts"};
-  app.add_option("--methods", o.methods,
-                 "methods to run, as name or name:variant (default: all, every variant)")
-      ->delimiter(',');
-  app.add_option("--modes", o.modes, "relay and/or router")->delimiter(',');
-  app.add_option("--sizes", o.sizes, "UDP payload sizes in bytes (24..1472)")->delimiter(',');
-  app.add_option("--rates", o.rates, "offered loads: 'max' and/or packets per second")->delimiter(',');
-  app.add_flag("--rates-all-sizes", o.rates_all_sizes,
-               "run fixed rates at every size (default: only at the smallest size)");
-  app.add_option("--duration", o.duration, "seconds per trial")->check(CLI::Range(0.05, 60.0));
-  app.add_option("--reps", o.reps, "repetitions per point")->check(CLI::Range(1, 100));
-  app.add_flag("--quick", o.quick, "the whole experiment in under a minute (fewer points)");
-  app.add_option("--out", o.out, "JSON output path (default results/throughput-<time>.json)");
-  app.add_option("--batch", o.batch, "burst size: frames per rx_burst, datagrams per mmsg call")
-      ->check(CLI::Range(1, 1024));
-  app.add_option("--max-packets", o.max_packets, "upper bound on datagrams per trial")
-      ->check(CLI::Range(1000, 100'000'000));
-  app.add_option("--protection", o.protection,
-                 "sandbox method's protection domains, each run as its own job: auto, pkey, "
-                 "mprotect, none (e.g. mprotect,none)")
-      ->delimiter(',')
-      ->check(CLI::IsMember({"auto", "pkey", "mprotect", "none"}));
-  app.add_option("--generator", o.generator,
-                 "af_xdp (default): frames written into an AF_XDP socket's umem, paced; socket: "
-                 "sendmmsg on a UDP socket; xdp-live: frames built in the kernel by BPF_PROG_RUN "
-                 "live frames (Linux 5.18+, max load only, UDP checksum 0)")
-      ->check(CLI::IsMember({"socket", "af_xdp", "xdp-live"}));
-  app.add_option("--sink", o.sink,
-                 "af_xdp: AF_XDP socket on the receiver (cheap, checks every datagram); socket: a "
-                 "kernel UDP socket with recvmmsg")
-      ->check(CLI::IsMember({"socket", "af_xdp"}));
-  app.add_flag("--busy-poll", o.busy_poll,
-               "af_xdp proxy devices: SO_PREFER_BUSY_POLL + SO_BUSY_POLL (a refusal is recorded)");
-  app.add_flag("!--no-need-wakeup", o.need_wakeup,
-               "af_xdp proxy devices: kick the kernel on every burst instead of only when it asks");
-  app.add_flag("!--no-veth-napi", o.veth_napi,
-               "veth receive through the per-CPU backlog (GRO off), except for methods that need "
-               "NAPI (xdp-redirect); then every receive runs as softirq on the sending CPU");
-  app.add_flag("!--napi-on-sender-cpu", o.napi_per_host,
-               "leave veth NAPI polling as softirq on the sending CPU instead of kernel threads "
-               "pinned to the receiving host's CPU (proxy: CPU 1, receiver: CPU 0)");
-  app.add_flag("!--no-search", o.search,
-               "skip the capacity search (highest rate forwarded with loss <= --search-loss)");
-  app.add_option("--search-loss", o.search_loss,
-                 "loss tolerated at the capacity (fraction); a rate passes if one of two "
-                 "trials meets it")
-      ->check(CLI::Range(0.0, 0.5));
-  app.add_option("--search-steps", o.search_steps, "bisection steps")->check(CLI::Range(1, 20));
-  app.add_option("--search-duration", o.search_duration, "seconds per search trial")
-      ->check(CLI::Range(0.1, 10.0));
-  app.add_option("--search-max", o.search_max,
-                 "highest rate tried (default: the no-proxy calibration's delivered rate)");
-  app.add_option("--common-load", o.common_load,
-                 "pps of the common-load point (default: half the kernel-socket batched relay's "
-                 "capacity when that method runs, else none)");
-  app.add_flag("!--no-pin", o.pin, "do not pin generator+sink to CPU 0 and the proxy to CPU 1");
-  app.add_flag("!--no-calibrate", o.calibrate,
-               "skip the two-host calibration (generator straight to sink, no proxy)");
-  std::string hosts = "netns", accel = "auto", vm_protection = "kernel";
-  app.add_option("--hosts", hosts,
-                 "netns (default: network namespaces on this kernel) or vm (three QEMU VMs running "
-                 "the patched ULS kernel, kernel/; adds the sandbox method's uls variant)")
-      ->check(CLI::IsMember({"netns", "vm"}));
-  app.add_option("--accel", accel, "--hosts=vm: auto, kvm or tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
-  app.add_option("--vm-protection", vm_protection,
-                 "--hosts=vm: the ULS region's protection, kernel (uls.protect=1, default) or none");
-  CLI11_PARSE(app, argc, argv);
+  add_flags(app, o);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "throughput: {}\n", e.what());
+    return 2;
+  }
 
-  if (hosts == "vm") {
+  if (o.hosts == "vm") {
+    for (const std::string& f : kNetnsOnlyFlags)
+      if (app.count(f)) {
+        fmt::print(stderr, "throughput: {} does not apply to --hosts=vm\n", f);
+        return 2;
+      }
+    if (app.count("--sizes") && (o.sizes.size() != 1 || o.sizes[0] != 64)) {
+      fmt::print(stderr, "throughput: --hosts=vm measures its own fixed frame size only (--sizes does not apply)\n");
+      return 2;
+    }
     VmThroughputOptions v;
     v.methods = o.methods;
     if (app.count("--modes")) v.modes = o.modes;
     if (app.count("--rates")) v.rates = o.rates;
     if (app.count("--duration")) v.duration = o.duration;
     if (app.count("--reps")) v.reps = o.reps;
-    if (app.count("--sizes") && (o.sizes.size() != 1 || o.sizes[0] != 64)) {
-      fmt::print(stderr, "throughput: --hosts=vm measures 64-byte frames only (--sizes 64)\n");
-      return 2;
-    }
     v.quick = o.quick;
-    v.accel = accel;
-    v.protection = vm_protection;
+    v.accel = o.accel;
+    v.protection = o.vm_protection;
     v.out = o.out;
     v.argv.assign(argv, argv + argc);
     return run_vm_throughput(v);
   }
+  for (const std::string& f : kVmOnlyFlags)
+    if (app.count(f)) {
+      fmt::print(stderr, "throughput: {} applies to --hosts=vm only\n", f);
+      return 2;
+    }
 
   if (geteuid() != 0) {
     fmt::print(stderr, "throughput: must run as root (it creates network namespaces and packet sockets)\n");
@@ -246,14 +481,20 @@ int run(int argc, char** argv) {
   if (o.quick) {
     if (!app.count("--sizes")) o.sizes = {64, 1472};
     if (!app.count("--rates")) o.rates = {"max"};
-    if (!app.count("--duration")) o.duration = 0.5;
+    if (!app.count("--duration")) o.duration = 0.4;
     if (!app.count("--reps")) o.reps = 1;
     if (!app.count("--modes")) o.modes = {"relay"};
-    if (!app.count("--search-steps")) o.search_steps = 4;
-    if (!app.count("--search-duration")) o.search_duration = 0.3;
+    if (!app.count("--search-duration")) o.search_duration = 0.15;
+    if (!app.count("--search-precision")) o.search_precision = 0.05;
+    if (!app.count("--search-trials")) o.search_trials = 16;
     if (!app.count("--methods"))
-      o.methods = {"kernel-socket:batched", "raw-socket:af_packet", "user-thread:af_packet",
-                   "sandbox:af_xdp", "xdp-redirect:native"};
+      o.methods = {"kernel-socket:batched", "raw-socket:af_packet", "user-thread:af_packet", "sandbox:af_xdp",
+                   "xdp-redirect:native"};
+  }
+  if (o.search_duration > o.duration) {
+    fmt::print(stderr, "throughput: --search-duration ({}) is longer than the final trials (--duration {})\n",
+               o.search_duration, o.duration);
+    return 2;
   }
   std::vector<std::string> protection_in_force;
   try {
@@ -266,29 +507,10 @@ int run(int argc, char** argv) {
     fmt::print(stderr, "throughput: --protection: {}\n", e.what());
     return 2;
   }
-  for (uint32_t s : o.sizes)
-    if (s < kMinPayload || s > kMaxPayload) {
-      fmt::print(stderr, "throughput: size {} outside [{}, {}]\n", s, kMinPayload, kMaxPayload);
-      return 2;
-    }
   std::vector<double> rates;
-  for (const auto& r : o.rates) {
-    const std::optional<double> v = parse_offered_rate(r);
-    if (!v) {
-      fmt::print(stderr, "throughput: bad rate '{}' (use 'max' or packets per second)\n", r);
-      return 2;
-    }
-    rates.push_back(*v);
-  }
+  for (const auto& r : o.rates) rates.push_back(*parse_rate(r));
   std::vector<ForwardMode> modes;
-  for (const auto& m : o.modes) {
-    if (m == "relay") modes.push_back(ForwardMode::kRelay);
-    else if (m == "router") modes.push_back(ForwardMode::kRouter);
-    else {
-      fmt::print(stderr, "throughput: bad mode '{}' (relay, router)\n", m);
-      return 2;
-    }
-  }
+  for (const auto& m : o.modes) modes.push_back(m == "relay" ? ForwardMode::kRelay : ForwardMode::kRouter);
   // Expand methods into (method, variant, mode) jobs. The ULS kernel's variant only by name,
   // and then refused: it needs --hosts=vm.
   std::vector<MethodVariant> mv;
@@ -319,20 +541,18 @@ int run(int argc, char** argv) {
         jobs.push_back({m, v, md});
       }
     }
-
-  if (o.out.empty()) {
-    std::time_t t = std::time(nullptr);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&t));
-    o.out = std::string("results/throughput-") + stamp + ".json";
+  if (jobs.empty()) {
+    fmt::print(stderr, "throughput: no method supports the modes asked for\n");
+    return 2;
   }
-  std::filesystem::path out_path(o.out);
-  if (out_path.is_relative())
-    if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) out_path = std::filesystem::path(wd) / out_path;
+  // The common load comes from the batched kernel-socket relay's PDR: that job goes first.
+  std::stable_partition(jobs.begin(), jobs.end(), [](const Job& j) {
+    return j.info->name == "kernel-socket" && j.variant == "batched" && j.mode == ForwardMode::kRelay;
+  });
 
   const bool pin = o.pin && std::thread::hardware_concurrency() >= 2;
   nlohmann::json doc;
-  doc["schema"] = "ulsnet.throughput.v1";
+  doc["schema"] = "ulsnet.throughput.v2";
   doc["config"] = {{"methods", o.methods}, {"modes", o.modes}, {"sizes", o.sizes},
                    {"rates", o.rates}, {"rates_all_sizes", o.rates_all_sizes},
                    {"duration_s", o.duration}, {"reps", o.reps}, {"quick", o.quick},
@@ -340,34 +560,23 @@ int run(int argc, char** argv) {
                    {"protection", o.protection}, {"protection_in_force", protection_in_force},
                    {"veth_napi_all_methods", o.veth_napi},
                    {"af_xdp_busy_poll", o.busy_poll}, {"af_xdp_need_wakeup", o.need_wakeup},
-                   {"search", o.search}, {"search_loss", o.search_loss},
-                   {"search_steps", o.search_steps}, {"search_duration_s", o.search_duration},
+                   {"search", o.search}, {"pdr_loss", o.pdr_loss}, {"search_duration_s", o.search_duration},
+                   {"search_precision", o.search_precision}, {"search_trials", o.search_trials},
+                   {"search_max_pps", o.search_max},
                    {"napi_threads_per_host", o.napi_per_host},
                    {"pinning", pin ? "generator and sink on CPU 0, proxy on CPU 1" : "none"},
-                   {"drain_s", 0.3}, {"argv", std::vector<std::string>(argv, argv + argc)},
-                   {"generator", o.generator == "socket"   ? "kernel UDP socket, sendmmsg"
-                                 : o.generator == "af_xdp" ? "AF_XDP socket, paced bursts"
-                                                           : "xdp-live: XDP program run by BPF_PROG_RUN "
-                                                             "with live frames, UDP checksum 0"},
-                   {"sink", o.sink == "socket" ? "kernel UDP socket, recvmmsg"
-                                               : "AF_XDP socket, every datagram parsed and checked"},
+                   {"drain_s", TrialConfig{}.drain_s}, {"argv", std::vector<std::string>(argv, argv + argc)},
+                   {"generator_asked", o.generator}, {"sink_asked", o.sink},
                    {"static_neighbors", true}, {"calibrate", o.calibrate}};
   doc["environment"] = environment();
   doc["results"] = nlohmann::json::array();
   doc["calibration"] = nlohmann::json::array();
-
-  size_t total = 0;
-  // Trials planned (the capacity search adds a retry for each failing step: an estimate).
-  for (auto& j : jobs) (void)j, total += o.sizes.size() * o.reps + (o.search ? o.search_steps + 1 + o.reps : 0);
-  total += jobs.size() * o.reps * (rates.size() - (std::count(rates.begin(), rates.end(), 0.0))) *
-           (o.rates_all_sizes ? o.sizes.size() : 1);
-  size_t done = 0;
-  uint32_t run_id = uint32_t(getpid()) << 8;
-  const auto t0 = std::chrono::steady_clock::now();
-  int failures = 0;
+  doc["capacity"] = nlohmann::json::array();
+  Runner runner(o, pin);
+  const std::string kernel = doc["environment"]["kernel"];
 
   if (o.calibrate) {
-    // The ceiling without a proxy: what the sender and receiver themselves reach.
+    // Generator straight to sink (no proxy): what the two ends reach by themselves.
     TopologyOptions two;
     two.three_hosts = false;
     two.veth_napi = o.veth_napi || o.generator == "xdp-live";
@@ -380,150 +589,33 @@ int run(int argc, char** argv) {
       return 3;
     }
     for (uint32_t size : o.sizes) {
-      nlohmann::json c{{"payload_bytes", size}, {"load", "max"}, {"samples", nlohmann::json::array()}};
-      std::vector<double> delivered, offered;
+      nlohmann::json c{{"payload_bytes", size}, {"load", "max"}, {"duration_s", o.duration},
+                       {"placement", pin ? "generator on CPU 0, sink on CPU 1" : "none"},
+                       {"samples", nlohmann::json::array()}};
       for (int rep = 0; rep < o.reps; ++rep) {
         TrialConfig tc;
         tc.payload = size;
         tc.duration_s = o.duration;
         tc.batch = o.batch;
         tc.max_packets = o.max_packets;
-        tc.run_id = ++run_id;
+        tc.run_id = uint32_t(getpid()) << 8 | 0xf0 | uint32_t(rep);
         tc.generator = o.generator;
         tc.sink = o.sink;
         if (pin) tc.generator_cpu = 0, tc.sink_cpu = 1;
         nlohmann::json r = run_direct(*topo, tc);
-        if (r.contains("error")) {
-          fmt::print(stderr, "calibration {}B: ERROR {}\n", size, r["error"].get<std::string>());
-          ++failures;
-        } else {
-          delivered.push_back(r["delivered_pps"]);
-          offered.push_back(r["offered_pps"]);
+        if (r.contains("error")) fmt::print(stderr, "calibration {}B: ERROR {}\n", size, r["error"].get<std::string>());
+        else
           fmt::print(stderr, "calibration (sender -> receiver, no proxy) {}B: {:.0f} pps delivered, unaccounted {}\n",
                      size, r["delivered_pps"].get<double>(), r["unaccounted"].get<int64_t>());
-        }
         c["samples"].push_back(r);
       }
-      c["delivered_pps"] = median(delivered);
-      c["offered_pps"] = median(offered);
+      c = summarize_point(std::move(c), {{"hosts", "netns"}, {"kernel", kernel}});
       doc["calibration"].push_back(c);
     }
   }
 
-  // One point: `reps` trials of (method, variant, mode, size, rate) on `topo`, summarised.
-  auto point = [&](const Job& job, const Topology& topo_ref, const TopologyOptions& to,
-                   uint32_t size, double rate, int reps, double duration) -> nlohmann::json {
-    const Topology* topo = &topo_ref;
-    nlohmann::json res;
-    res["method"] = job.info->name;
-    res["variant"] = job.variant;
-    res["protection"] = job.protection;
-    res["mode"] = forward_mode_name(job.mode);
-    res["payload_bytes"] = size;
-    res["load"] = rate > 0 ? nlohmann::json(rate) : nlohmann::json("max");
-    res["samples"] = nlohmann::json::array();
-    std::vector<double> delivered, offered;
-    uint64_t sent = 0, received = 0;
-    int64_t unaccounted = 0;
-    nlohmann::json drops = nlohmann::json::object();
-    std::string device_mode = "n/a", protection = "n/a", error;
-    for (int rep = 0; rep < reps; ++rep) {
-      TrialConfig tc;
-      tc.method = std::string(job.info->name);
-      tc.variant = job.variant;
-      tc.mode = job.mode;
-      tc.payload = size;
-      tc.rate_pps = rate;
-      tc.duration_s = duration;
-      tc.batch = o.batch;
-      tc.max_packets = o.max_packets;
-      tc.protection = job.protection == "n/a" ? "auto" : job.protection;
-      tc.busy_poll = o.busy_poll;
-      tc.need_wakeup = o.need_wakeup;
-      tc.run_id = ++run_id;
-      tc.generator = o.generator;
-      if (pin) tc.generator_cpu = 0, tc.sink_cpu = 0, tc.proxy_cpu = 1;
-      nlohmann::json s = run_trial(*topo, tc);
-      s["rep"] = rep;
-      ++done;
-      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (s.contains("error")) {
-        error = s["error"].get<std::string>();
-        fmt::print(stderr, "[{}/{} {:.0f}s] {} {} {} {}B: ERROR {}\n", done, total, el,
-                   job.info->name, job.variant, forward_mode_name(job.mode), size, error);
-        res["samples"].push_back(s);
-        ++failures;
-        continue;
-      }
-      fmt::print(stderr, "[{}/{} {:.0f}s] {} {} {} {}B {}: {:.0f} pps delivered (offered {:.0f}), unaccounted {}\n",
-                 done, total, el, job.info->name, job.variant, forward_mode_name(job.mode),
-                 size, rate > 0 ? fmt::format("{:.0f}pps", rate) : "max",
-                 s["delivered_pps"].get<double>(), s["offered_pps"].get<double>(),
-                 s["unaccounted"].get<int64_t>());
-      delivered.push_back(s["delivered_pps"]);
-      offered.push_back(s["offered_pps"]);
-      sent += s["sent"].get<uint64_t>();
-      received += s["received"].get<uint64_t>();
-      unaccounted += s["unaccounted"].get<int64_t>();
-      add_drops(drops, s["drops"]);
-      if (s["proxy"].contains("device_mode")) device_mode = s["proxy"]["device_mode"];
-      if (s["proxy"].contains("protection")) protection = s["proxy"]["protection"];
-      res["samples"].push_back(s);
-    }
-    double med = median(delivered);
-    double mean = 0, var = 0;
-    for (double d : delivered) mean += d;
-    if (!delivered.empty()) mean /= double(delivered.size());
-    for (double d : delivered) var += (d - mean) * (d - mean);
-    std::vector<double> p99s, jit, cpu_fwd, cpu_all, cpu_host;
-    for (auto& s : res["samples"]) {
-      if (s.contains("error")) continue;
-      if (s["latency_ns"].contains("p99")) p99s.push_back(s["latency_ns"]["p99"]);
-      jit.push_back(s["jitter_ns"]);
-      cpu_fwd.push_back(s["cpu"]["proxy_process_ns_per_forwarded"]);
-      cpu_all.push_back(s["cpu"]["all_busy_ns_per_received"]);
-      // Everything the proxy's CPU did (process, its NAPI threads, softirq) per datagram that
-      // reached the receiver: with pinning the proxy host is CPU 1.
-      if (pin && s["cpu"]["per_cpu"].contains("cpu1") && s["received"].get<uint64_t>() > 0)
-        cpu_host.push_back(s["cpu"]["per_cpu"]["cpu1"]["busy_ns"].get<double>() /
-                           s["received"].get<double>());
-    }
-    res["offered_pps"] = median(offered);
-    res["delivered_pps"] = med;
-    res["delivered_pps_min"] = delivered.empty() ? 0 : *std::min_element(delivered.begin(), delivered.end());
-    res["delivered_pps_max"] = delivered.empty() ? 0 : *std::max_element(delivered.begin(), delivered.end());
-    res["delivered_pps_stddev"] = delivered.size() > 1 ? std::sqrt(var / double(delivered.size() - 1)) : 0.0;
-    res["gbps"] = med * size * 8 / 1e9;
-    res["sent"] = sent;
-    res["received"] = received;
-    res["loss"] = sent ? 1.0 - double(received) / double(sent) : 0.0;
-    res["drops"] = drops;
-    res["unaccounted"] = unaccounted;
-    res["latency_p99_ns"] = median(p99s);
-    res["jitter_ns"] = median(jit);
-    res["cpu_ns_per_forwarded_proxy_process"] = median(cpu_fwd);
-    res["cpu_ns_per_received_all_cpus"] = median(cpu_all);
-    res["cpu_ns_per_forwarded_proxy_host"] = median(cpu_host);
-    res["labels"] = {{"hosts", "netns"}, {"kernel", "stock"}, {"accelerator", "none"},
-                     {"generator", rate > 0 ? "socket" : o.generator},
-                     {"device_mode", device_mode}, {"protection", protection},
-                     {"veth_napi", to.veth_napi},
-                     {"proxy_napi", topo->napi_report().empty() ? "softirq on the sending CPU"
-                                                                 : topo->napi_report()}};
-    if (!error.empty()) res["error"] = error;
-    return res;
-  };
-
   double common_rate = o.common_load;
-  double search_max = o.search_max;
-  if (search_max <= 0) {
-    // Just above what the generator and sink reached without a proxy, or 400 kpps.
-    search_max = 400000;
-    for (auto& c : doc["calibration"])
-      if (c["payload_bytes"] == o.sizes.front() && c["delivered_pps"].get<double>() > 0)
-        search_max = std::round(c["delivered_pps"].get<double>() / 1000) * 1000;
-  }
-  doc["capacity"] = nlohmann::json::array();
+  std::string common_basis = o.common_load > 0 ? "--common-load" : "";
   for (const Job& job : jobs) {
     TopologyOptions to;
     to.proxy_kernel_addresses = job.info->kernel_owns_addresses;
@@ -536,149 +628,95 @@ int run(int argc, char** argv) {
       fmt::print(stderr, "throughput: cannot build hosts: {}\n", e.what());
       return 3;
     }
+    const nlohmann::json labels = {
+        {"hosts", "netns"}, {"kernel", kernel}, {"uls_kernel", doc["environment"]["uls_device"]},
+        {"veth_napi", to.veth_napi},
+        {"proxy_napi", topo->napi_report().empty() ? "softirq on the sending CPU" : topo->napi_report()}};
     for (uint32_t size : o.sizes)
       for (double rate : rates) {
         if (rate > 0 && !o.rates_all_sizes && size != o.sizes.front()) continue;
-        nlohmann::json res = point(job, *topo, to, size, rate, o.reps, o.duration);
-        doc["results"].push_back(res);
+        doc["results"].push_back(runner.point(job, *topo, labels, size, rate, rate > 0 ? "fixed rate" : "max load"));
       }
     const uint32_t size0 = o.sizes.front();
     if (o.search) {
-      // The highest offered rate this method forwards with loss <= search_loss (RFC 2544's
-      // throughput, with a loss tolerance for veth's noise), by bisection on the paced socket
-      // generator. A rate the generator itself cannot offer ends the search: the capacity is
-      // then "at least" that (censored), never extrapolated.
-      nlohmann::json cap{{"method", job.info->name}, {"variant", job.variant},
-                         {"protection", job.protection},
-                         {"mode", forward_mode_name(job.mode)}, {"payload_bytes", size0},
-                         {"loss_tolerance", o.search_loss}, {"steps", nlohmann::json::array()}};
-      double lo = 0, hi = search_max;
-      bool censored = false;
-      // A trial passes at `rate` if the generator offered it (>= 97%) and the loss was within
-      // the tolerance. A trial within the tolerance at a lower offered rate shows the method
-      // carried that much: `carried` keeps the highest such rate.
-      double carried = 0;
-      auto one_trial = [&](double rate, bool& short_offer) {
-        nlohmann::json r = point(job, *topo, to, size0, rate, 1, o.search_duration);
-        const double offered = r.value("offered_pps", 0.0), loss = r.value("loss", 1.0);
-        cap["steps"].push_back({{"rate", rate},
-                                {"offered_pps", offered},
-                                {"delivered_pps", r.value("delivered_pps", 0.0)},
-                                {"loss", loss},
-                                {"latency_p99_ns", r.value("latency_p99_ns", 0.0)},
-                                {"unaccounted", r.value("unaccounted", int64_t(0))}});
-        if (r.contains("error")) return false;
-        const bool within = loss <= o.search_loss;
-        if (within) carried = std::max(carried, offered);
-        short_offer = offered < 0.97 * rate;
-        return within && !short_offer;
-      };
-      // A rate passes if one of two trials does: a single transient (a host CPU's scheduling
-      // hiccup, a slow generator start) must not decide the capacity. Both are recorded.
-      auto passes = [&](double rate, bool& short_offer) {
-        return one_trial(rate, short_offer) || one_trial(rate, short_offer);
-      };
-      bool short_offer = false;
-      if (passes(hi, short_offer)) {
-        lo = hi;
-        censored = true;
-      } else if (short_offer && carried > 0) {
-        // The generator could not offer `hi` while the method lost nothing beyond the
-        // tolerance: the method's capacity is at least what it carried, and the generator is
-        // the limit here.
-        lo = carried;
-        censored = true;
+      nlohmann::json cap = runner.capacity(job, *topo, size0);
+      if (common_rate == 0 && job.info->name == "kernel-socket" && job.variant == "batched" &&
+          job.mode == ForwardMode::kRelay && cap["pdr"]["lower_pps"].is_number()) {
+        common_rate = std::round(0.5 * cap["pdr"]["lower_pps"].get<double>());
+        common_basis = "half of kernel-socket:batched relay's PDR lower bound";
       }
-      for (int step = 0; step < o.search_steps && !censored; ++step) {
-        const double mid = lo == 0 ? hi / 2 : (lo + hi) / 2;
-        if (passes(mid, short_offer)) lo = mid;
-        else hi = mid;
-      }
-      lo = std::max(lo, std::min(carried, hi));
-      cap["capacity_pps"] = lo;
-      cap["resolution_pps"] = censored ? 0.0 : hi - lo;
-      cap["censored_at_generator_limit"] = censored;
-      fmt::print(stderr, "capacity {} {} {} {}B: {:.0f} pps{} (loss <= {:.1f}%)\n", job.info->name,
-                 job.variant, forward_mode_name(job.mode), size0, lo,
-                 censored ? " or more (the generator's limit)" : fmt::format(" +{:.0f}", hi - lo),
-                 100 * o.search_loss);
       doc["capacity"].push_back(cap);
-      if (common_rate == 0 && job.info->name == "kernel-socket" && job.variant == "batched")
-        common_rate = 0.5 * lo;
     }
     if (common_rate > 0) {
-      // Every method at one common load, half of what the kernel-socket relay can carry:
-      // latency, jitter and CPU per packet compared at equal work.
-      nlohmann::json res = point(job, *topo, to, size0, common_rate, o.reps, o.duration);
-      res["load_basis"] = o.common_load > 0 ? "--common-load"
-                                            : "half of kernel-socket batched relay's capacity";
+      // Every method at one common load: latency, delay variation and CPU per packet at equal work.
+      nlohmann::json res = runner.point(job, *topo, labels, size0, common_rate, "common load");
+      res["load_basis"] = common_basis;
       doc["results"].push_back(res);
     }
   }
   doc["common_load_pps"] = common_rate;
-  doc["targets"] = evaluate_targets(doc, protection_in_force.front());
-  doc["targets_sandbox_protection"] = protection_in_force.front();
+  doc["common_load_basis"] = common_rate > 0 ? common_basis : "none: no --common-load and no kernel-socket:batched PDR";
+  TargetSubject subject;
+  subject.protection = protection_in_force.front();
+  doc["targets"] = evaluate_targets(doc, subject);
+  doc["targets_subject"] = {{"method", subject.method}, {"variant", subject.variant},
+                            {"protection", subject.protection}, {"criterion", subject.criterion}};
+  const std::string path = write_result(doc, o.out, "throughput");
 
-  std::error_code ec;
-  std::filesystem::create_directories(out_path.parent_path(), ec);
-  std::ofstream(out_path) << doc.dump(1) << "\n";
-
-  fmt::print("\nulsnet throughput: {} on {} ({} cores), hosts=netns, kernel=stock, {} s x {} reps\n",
-             doc["environment"]["kernel"].get<std::string>(),
-             doc["environment"]["cpu_model"].get<std::string>(), std::thread::hardware_concurrency(),
-             o.duration, o.reps);
-  fmt::print("{:<15} {:<14} {:<6} {:>5} {:>8} {:>10} {:>16} {:>7} {:>7} {:>9} {:>9} {:>8}\n",
-             "method", "variant", "mode", "bytes", "load", "offered", "delivered pps",
-             "Gbit/s", "loss%", "p99 us", "proxy", "all-CPU");
-  fmt::print("{:<15} {:<14} {:<6} {:>5} {:>8} {:>10} {:>16} {:>7} {:>7} {:>9} {:>9} {:>8}\n", "",
-             "", "", "", "", "pps", "median(min-max)", "", "", "", "ns/pkt", "ns/pkt");
+  const nlohmann::json& env = doc["environment"];
+  fmt::print("\nulsnet throughput: {} on {} ({} cores), hosts=netns, commit {}{}, {} s x {} reps\n",
+             env["kernel"].get<std::string>(), env["cpu_model"].get<std::string>(), env["cores"].get<int>(),
+             env["describe"].get<std::string>(), env["dirty"].get<bool>() ? " (DIRTY TREE)" : "", o.duration, o.reps);
+  fmt::print("{:<15} {:<16} {:<6} {:>5} {:>8} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}\n", "method", "variant", "mode",
+             "bytes", "load", "offered", "delivered", "loss%", "p50 us", "p99 us", "ipdv99us", "host ns/f");
   auto shown_variant = [](const nlohmann::json& r) {
-    std::string v = r["variant"].get<std::string>();
-    const std::string p = r.value("protection", "n/a");
+    const std::string v = r["variant"].get<std::string>(), p = r.value("protection", "n/a");
     return p == "n/a" ? v : v + "/" + p;
   };
+  auto us = [](const nlohmann::json& j, const char* k) {
+    return j.contains(k) && j[k].is_number() ? fmt::format("{:.1f}", j[k].get<double>() / 1000) : "-";
+  };
   for (auto& r : doc["results"]) {
-    std::string load = r["load"].is_string() ? "max" : fmt::format("{:.0f}", r["load"].get<double>());
+    const std::string load = r["load"].is_string() ? "max" : fmt::format("{:.0f}", r["load"].get<double>());
     if (r.contains("error")) {
-      fmt::print("{:<15} {:<14} {:<6} {:>5} {:>8}  ERROR: {}\n", r["method"].get<std::string>(),
-                 shown_variant(r), r["mode"].get<std::string>(),
-                 r["payload_bytes"].get<uint32_t>(), load, r["error"].get<std::string>());
+      fmt::print("{:<15} {:<16} {:<6} {:>5} {:>8}  ERROR: {}\n", r["method"].get<std::string>(), shown_variant(r),
+                 r["mode"].get<std::string>(), r["payload_bytes"].get<uint32_t>(), load, r["error"].get<std::string>());
       continue;
     }
-    fmt::print("{:<15} {:<14} {:<6} {:>5} {:>8} {:>10.0f} {:>7.0f}({:.0f}-{:.0f}) {:>7.3f} {:>7.2f} {:>9.1f} {:>9.0f} {:>8.0f}\n",
-               r["method"].get<std::string>(), shown_variant(r),
-               r["mode"].get<std::string>(), r["payload_bytes"].get<uint32_t>(), load,
-               r["offered_pps"].get<double>(), r["delivered_pps"].get<double>(),
-               r["delivered_pps_min"].get<double>(), r["delivered_pps_max"].get<double>(),
-               r["gbps"].get<double>(), 100 * r["loss"].get<double>(),
-               r["latency_p99_ns"].get<double>() / 1000,
-               r["cpu_ns_per_forwarded_proxy_process"].get<double>(),
-               r["cpu_ns_per_received_all_cpus"].get<double>());
+    fmt::print("{:<15} {:<16} {:<6} {:>5} {:>8} {:>9.0f} {:>9.0f} {:>7.2f} {:>9} {:>9} {:>9} {:>9}\n",
+               r["method"].get<std::string>(), shown_variant(r), r["mode"].get<std::string>(),
+               r["payload_bytes"].get<uint32_t>(), load, r["offered_pps"].get<double>(), r["delivered_pps"].get<double>(),
+               100 * r["loss"].get<double>(), us(r["latency_ns"], "p50"), us(r["latency_ns"], "p99"),
+               us(r["ipdv_ns"], "p99"),
+               r["cpu"].contains("proxy_host_ns_per_forwarded")
+                   ? fmt::format("{:.0f}", r["cpu"]["proxy_host_ns_per_forwarded"].get<double>())
+                   : "-");
   }
   for (auto& c : doc["calibration"])
-    fmt::print("calibration, no proxy (generator on CPU 0, sink on CPU 1): {:>5} B  {:>8.0f} pps\n",
+    fmt::print("calibration, no proxy ({}): {:>5} B  {:>8.0f} pps\n", c["placement"].get<std::string>(),
                c["payload_bytes"].get<uint32_t>(), c["delivered_pps"].get<double>());
   if (!doc["capacity"].empty()) {
-    fmt::print("\ncapacity: highest offered rate forwarded with loss <= {:.1f}% ({} B, {} s per step)\n",
-               100 * o.search_loss, o.sizes.front(), o.search_duration);
-    for (auto& c : doc["capacity"])
-      fmt::print("  {:<15} {:<20} {:<6} {:>9.0f} pps {}\n", c["method"].get<std::string>(),
-                 shown_variant(c), c["mode"].get<std::string>(),
-                 c["capacity_pps"].get<double>(),
-                 c["censored_at_generator_limit"].get<bool>()
-                     ? "or more: the generator's limit"
-                     : fmt::format("(+{:.0f})", c["resolution_pps"].get<double>()));
+    fmt::print("\nNDR (loss 0) and PDR (loss <= {}%) at {} B: [passed, failed) pps, final trials of {} s\n",
+               100 * o.pdr_loss, o.sizes.front(), o.duration);
+    for (auto& c : doc["capacity"]) {
+      if (c.contains("error")) {
+        fmt::print("  {:<15} {:<20} {:<6} ERROR: {}\n", c["method"].get<std::string>(), shown_variant(c),
+                   c["mode"].get<std::string>(), c["error"].get<std::string>());
+        continue;
+      }
+      fmt::print("  {:<15} {:<20} {:<6} NDR {:<42} PDR {}\n", c["method"].get<std::string>(), shown_variant(c),
+                 c["mode"].get<std::string>(), Runner::describe(c["ndr"]), Runner::describe(c["pdr"]));
+    }
   }
-  if (doc["common_load_pps"].get<double>() > 0)
-    fmt::print("common load for latency and CPU: {:.0f} pps\n", doc["common_load_pps"].get<double>());
-  fmt::print("\ntargets (sandbox:af_xdp, relay, protection {}):\n", protection_in_force.front());
+  if (common_rate > 0) fmt::print("common load for latency and CPU: {:.0f} pps ({})\n", common_rate, common_basis);
+  fmt::print("\ntargets ({}:{}, relay, protection {}, {}):\n", subject.method, subject.variant, subject.protection,
+             subject.criterion);
   for (auto& t : doc["targets"])
-    fmt::print("  {:<80} goal {:<6} value {:<8} {}\n", t["target"].get<std::string>(),
-               t["goal"].get<std::string>(),
+    fmt::print("  {:<82} goal {:<6} value {:<6} {}{}\n", t["target"].get<std::string>(), t["goal"].get<std::string>(),
                t.contains("value") ? fmt::format("{:.2f}", t["value"].get<double>()) : "-",
-               t["status"].get<std::string>());
-  fmt::print("\nresults: {}\n", out_path.string());
-  return failures ? 1 : 0;
+               t["status"].get<std::string>(), t.contains("note") ? " (" + t["note"].get<std::string>() + ")" : "");
+  fmt::print("\nresults: {}\n", path);
+  return runner.failures() ? 1 : 0;
 }
 
 }  // namespace

@@ -90,9 +90,10 @@ nlohmann::json run_generator(const GeneratorConfig& cfg, const std::atomic<bool>
       }
       n = uint32_t(std::min<uint64_t>(n, due - seq));
     }
-    now = monotonic_ns();
     for (uint32_t i = 0; i < n; ++i) {
-      fill_payload(bufs[i].data(), cfg.payload, cfg.run_id, seq + i, now);
+      // Each datagram's own send time, read as it is written (sendmmsg then sends the batch in
+      // order, about a microsecond apart: that wait is part of the measured delay).
+      fill_payload(bufs[i].data(), cfg.payload, cfg.run_id, seq + i, monotonic_ns());
       iov[i] = {bufs[i].data(), cfg.payload};
       msgs[i] = {};
       msgs[i].msg_hdr.msg_iov = &iov[i];
@@ -114,6 +115,7 @@ nlohmann::json run_generator(const GeneratorConfig& cfg, const std::atomic<bool>
   auto nd = counter_delta(netdev0, read_netdev());
   nlohmann::json j;
   j["generator"] = "socket";
+  j["tx_timestamp"] = "per datagram: CLOCK_MONOTONIC read as it is written into the sendmmsg batch";
   j["sent"] = sent;
   j["attempted"] = seq;
   j["send_errors"] = errors;
@@ -123,16 +125,15 @@ nlohmann::json run_generator(const GeneratorConfig& cfg, const std::atomic<bool>
   return j;
 }
 
-SinkStats::SinkStats(const SinkConfig& cfg) : cfg_(cfg), seen_(cfg.max_seq, 0) {
-  lat_.reserve(std::min<uint64_t>(cfg.max_seq, 4'000'000));
-}
+SinkStats::SinkStats(const SinkConfig& cfg) : cfg_(cfg), delays_(cfg.max_seq) {}
 
-void SinkStats::on_datagram(const uint8_t* p, uint32_t len, bool truncated, uint64_t now) {
+void SinkStats::on_datagram(const uint8_t* p, uint32_t len, bool truncated, uint64_t rx_ns) {
   uint64_t seq, sent_ns;
   if (truncated || !check_payload(p, len, cfg_.run_id, seq, sent_ns) || seq >= cfg_.max_seq) {
     ++corrupted_;
     return;
   }
+  if (seq >= seen_.size()) seen_.resize(std::min<uint64_t>(cfg_.max_seq, std::max<uint64_t>(seq + 1, 2 * seen_.size() + 4096)), 0);
   if (seen_[seq]) {
     ++dup_;
     return;
@@ -141,39 +142,46 @@ void SinkStats::on_datagram(const uint8_t* p, uint32_t len, bool truncated, uint
   ++received_;
   if (any_ && seq < max_seq_) ++reordered_;
   max_seq_ = std::max(max_seq_, seq);
-  const int64_t transit = int64_t(now - sent_ns);
-  if (lat_.size() < lat_.capacity()) lat_.push_back(uint64_t(std::max<int64_t>(transit, 0)));
-  if (any_) jitter_ += (std::fabs(double(transit - prev_transit_)) - jitter_) / 16.0;  // RFC 3550
-  prev_transit_ = transit;
   any_ = true;
+  if (rx_ns == 0) delays_.record_untimed();
+  else delays_.record(seq, int64_t(rx_ns) - int64_t(sent_ns));
 }
 
 nlohmann::json SinkStats::report() {
-  nlohmann::json j;
+  nlohmann::json j = delays_.report();
   j["received"] = received_;
   j["duplicates"] = dup_;
   j["reordered"] = reordered_;
   j["corrupted"] = corrupted_;
-  j["jitter_ns"] = jitter_;
-  nlohmann::json l = nlohmann::json::object();
-  if (!lat_.empty()) {
-    std::sort(lat_.begin(), lat_.end());
-    auto pct = [&](double q) { return lat_[std::min(lat_.size() - 1, size_t(q * double(lat_.size())))]; };
-    double sum = 0;
-    for (uint64_t v : lat_) sum += double(v);
-    l = {{"p50", pct(0.5)},   {"p90", pct(0.9)},     {"p99", pct(0.99)},
-         {"p999", pct(0.999)}, {"max", lat_.back()}, {"mean", sum / double(lat_.size())},
-         {"samples", lat_.size()}};
-  }
-  j["latency_ns"] = l;
   return j;
 }
+
+namespace {
+
+// CLOCK_REALTIME - CLOCK_MONOTONIC now, read between two monotonic reads (SO_TIMESTAMPNS gives
+// realtime; the payload's send time is monotonic).
+int64_t realtime_minus_monotonic() {
+  timespec a, r, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  clock_gettime(CLOCK_REALTIME, &r);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  auto ns = [](const timespec& t) { return int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec; };
+  return ns(r) - (ns(a) + ns(b)) / 2;
+}
+
+}  // namespace
 
 nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
                         const std::function<void()>& ready) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("sink socket: ") + std::strerror(errno));
   set_socket_buffers(fd, 16 << 20, true, false);
+  const int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
+    int e = errno;
+    close(fd);
+    throw std::runtime_error(std::string("sink SO_TIMESTAMPNS: ") + std::strerror(e));
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(cfg.port);
@@ -189,29 +197,53 @@ nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
   std::vector<std::vector<uint8_t>> bufs(kBatch, std::vector<uint8_t>(2048));
   std::vector<iovec> iov(kBatch);
   std::vector<mmsghdr> msgs(kBatch);
+  constexpr size_t kCtl = CMSG_SPACE(sizeof(timespec));
+  std::vector<uint8_t> ctl(kBatch * kCtl);
   SinkStats st(cfg);
   pollfd pfd{fd, POLLIN, 0};
   const uint64_t hard_end = monotonic_ns() + uint64_t(cfg.max_duration_s * 1e9);
-  while (!stop.load(std::memory_order_relaxed) && monotonic_ns() < hard_end) {
+  // Until stopped; then what is already queued on the socket arrived and is read too (bounded).
+  int drained_empty = 0;
+  uint64_t end = hard_end;
+  for (bool stopping = false; monotonic_ns() < end && drained_empty < 3;) {
+    if (!stopping && stop.load(std::memory_order_relaxed)) {
+      stopping = true;
+      end = std::min<uint64_t>(end, monotonic_ns() + 500'000'000ull);
+    }
     for (uint32_t i = 0; i < kBatch; ++i) {
       iov[i] = {bufs[i].data(), bufs[i].size()};
       msgs[i] = {};
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = ctl.data() + i * kCtl;
+      msgs[i].msg_hdr.msg_controllen = kCtl;
     }
     int n = recvmmsg(fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) {
-      poll(&pfd, 1, 10);
+      if (stopping) ++drained_empty;
+      poll(&pfd, 1, stopping ? 1 : 10);
       continue;
     }
-    const uint64_t now = monotonic_ns();
-    for (int i = 0; i < n; ++i)
-      st.on_datagram(bufs[i].data(), msgs[i].msg_len, (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, now);
+    // Each datagram's receive time is the kernel's (taken when it reached the receiver's
+    // interface queue), converted from realtime with the clocks' offset now.
+    const int64_t offset = realtime_minus_monotonic();
+    for (int i = 0; i < n; ++i) {
+      uint64_t rx = 0;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+          timespec t;
+          std::memcpy(&t, CMSG_DATA(c), sizeof t);
+          const int64_t real = int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+          if (real > offset) rx = uint64_t(real - offset);
+        }
+      st.on_datagram(bufs[i].data(), msgs[i].msg_len, (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, rx);
+    }
   }
   close(fd);
   auto d = counter_delta(snmp0, read_snmp());
   nlohmann::json j = st.report();
   j["sink"] = "socket";
+  j["rx_timestamp"] = "per datagram: the kernel's receive time (SO_TIMESTAMPNS), realtime converted to monotonic";
   nlohmann::json k = nlohmann::json::object();
   for (const char* n : {"Udp.RcvbufErrors", "Udp.InCsumErrors", "Udp.NoPorts", "Ip.InHdrErrors",
                         "Ip.InAddrErrors", "Ip.InDiscards"})

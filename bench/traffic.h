@@ -2,8 +2,12 @@
 //
 // Payload layout (little-endian, 24 bytes, then a pattern): magic "ULSN" | run id (u32) |
 // sequence number (u64) | send time, CLOCK_MONOTONIC ns (u64) | byte i = (seq + i) & 0xff.
-// CLOCK_MONOTONIC is shared by all namespaces on a machine, so receive - send is the one-way
-// latency. The sink checks magic, run id and pattern of every datagram (content integrity).
+// Timestamps are per packet at both ends: the generator reads the clock for each datagram as it
+// writes it into its batch (AF_XDP: into the umem frame that goes on the TX ring), and the sink
+// takes each datagram's receive time from the kernel (socket sink: SO_TIMESTAMPNS; AF_XDP sink:
+// the steering XDP program's bpf_ktime_get_ns() in the frame's metadata). CLOCK_MONOTONIC is
+// shared by all namespaces on a machine, so receive - send is the one-way delay of that packet.
+// The sink checks magic, run id and pattern of every datagram (content integrity).
 #pragma once
 
 #include <atomic>
@@ -14,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/stats.h"
 #include "stack/net_types.h"
 
 namespace ulsnet {
@@ -34,8 +39,8 @@ struct GeneratorConfig {
   uint32_t run_id = 1;
 };
 
-// Sends until count or duration is reached or stop is set. Result: sent, send_errors {errno
-// name: n}, duration_s, achieved_pps. Throws std::invalid_argument for a bad payload size.
+// Sends until count or duration is reached or stop is set. Result: "generator": "socket", sent,
+// attempted, send_errors {errno name: n}, duration_s, achieved_pps, tx_timestamp. Throws std::invalid_argument for a bad payload size.
 nlohmann::json run_generator(const GeneratorConfig& cfg, const std::atomic<bool>& stop);
 
 struct SinkConfig {
@@ -46,30 +51,31 @@ struct SinkConfig {
 };
 
 // Receives until stop is set (or max_duration_s). `ready` is called once the socket is bound.
-// Result: received (unique), duplicates, reordered, corrupted, latency_ns {p50,p90,p99,p999,
-// max,mean}, jitter_ns (RFC 3550), and seen: per-seq presence is summarised as
-// first_seq/last_seq; receiver_kernel: Udp counter deltas of this namespace.
+// Result: SinkStats::report() plus "sink": "socket", "rx_timestamp" (where receive times come
+// from), receiver_kernel: Udp counter deltas of this namespace, netdev deltas.
 nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
                         const std::function<void()>& ready);
 
 // What every sink records per datagram: uniqueness by sequence number, reordering, payload
-// integrity, one-way latency (send time stamped in the payload) and RFC 3550 jitter.
+// integrity, and its one-way delay (receive time - the send time stamped in the payload) into a
+// DelayRecorder (bench/stats.h: latency, IPDV, PDV).
 class SinkStats {
  public:
   explicit SinkStats(const SinkConfig& cfg);
-  // One received UDP payload (`truncated`: it did not fit the receive buffer).
-  void on_datagram(const uint8_t* payload, uint32_t len, bool truncated, uint64_t now_ns);
-  // received, duplicates, reordered, corrupted, jitter_ns, latency_ns {...}.
+  // One received UDP payload (`truncated`: it did not fit the receive buffer). `rx_ns`: this
+  // datagram's own receive time (CLOCK_MONOTONIC ns), or 0 if the receive path gave none (the
+  // datagram is then counted as received and `untimed`).
+  void on_datagram(const uint8_t* payload, uint32_t len, bool truncated, uint64_t rx_ns);
+  // received, duplicates, reordered, corrupted, and DelayRecorder::report()'s latency_ns (with
+  // its histogram), ipdv_ns, pdv_ns, rfc3550_jitter_ns.
   nlohmann::json report();
 
  private:
   SinkConfig cfg_;
   std::vector<uint8_t> seen_;
-  std::vector<uint64_t> lat_;
+  DelayRecorder delays_;
   uint64_t received_ = 0, dup_ = 0, reordered_ = 0, corrupted_ = 0, max_seq_ = 0;
   bool any_ = false;
-  double jitter_ = 0;
-  int64_t prev_transit_ = 0;
 };
 
 // Fills `p` (payload bytes) for sequence `seq`.

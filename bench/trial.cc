@@ -11,6 +11,7 @@
 
 #include "baselines/proxy_method.h"
 #include "baselines/proc_counters.h"
+#include "bench/accounting.h"
 #include "bench/netns_child.h"
 #include "bench/traffic.h"
 
@@ -56,12 +57,6 @@ nlohmann::json cpu_delta(const nlohmann::json& a, const nlohmann::json& b) {
 }
 
 namespace {
-
-uint64_t sum_stage(const nlohmann::json& stage) {
-  uint64_t t = 0;
-  for (auto& v : stage) t += v.get<uint64_t>();
-  return t;
-}
 
 uint64_t get_u(const nlohmann::json& j, const std::string& k) {
   return j.contains(k) && j[k].is_number() ? j[k].get<uint64_t>() : 0;
@@ -135,52 +130,30 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
   return gen.result(int(cfg.duration_s * 1000) + 10000);
 }
 
-// A veth link's drops, from the /proc/net/dev deltas of both ends. veth counts a frame it
-// drops in the sending end's tx_dropped and again in the peer's rx_dropped, so the link's drops
-// are the larger of the two, not their sum. Two kinds of drops are also counted elsewhere and
-// are taken out here, so that no frame is counted twice:
-//  - `tx_refused`: sends the proxy counted as refused (the link dropped the frame: ENOBUFS);
-//    they are in both ends' counters;
-//  - `rx_redirect_failed`: frames an XDP program redirected into an AF_XDP socket that could not
-//    take them (ring full, no buffer); veth counts them as the receiving end's rx_dropped, and
-//    the socket's owner counts them in its own stage.
-void add_link_drops(nlohmann::json& stage, const nlohmann::json& tx_netdev, const std::string& tx_if,
-                    const nlohmann::json& rx_netdev, const std::string& rx_if,
-                    uint64_t tx_refused = 0, uint64_t rx_redirect_failed = 0) {
-  const uint64_t tx = get_u(tx_netdev, tx_if + ".tx_drop"), rx = get_u(rx_netdev, rx_if + ".rx_drop");
-  const uint64_t tx_only = tx - std::min(tx, tx_refused);
-  const uint64_t rx_only = rx - std::min(rx, tx_refused + rx_redirect_failed);
-  const uint64_t n = std::max(tx_only, rx_only);
-  if (n > 0) stage[tx_if + ".tx_drop|" + rx_if + ".rx_drop"] = n;
-}
-
-// Fills the accounting fields of a record from the generator and sink reports and the drops
-// seen before the receiver; adds the receiver's own stages.
-void account(nlohmann::json& rec, const nlohmann::json& g, const nlohmann::json& s,
-             nlohmann::json drops, uint32_t payload) {
-  drops["receiver_kernel"] = s["receiver_kernel"];
-  drops["receiver_app"] = nlohmann::json::object();
-  if (get_u(s, "corrupted")) drops["receiver_app"]["corrupted"] = get_u(s, "corrupted");
-  // Every numbered datagram the generator tried: either on the wire or a counted send error.
-  const uint64_t sent = g.contains("attempted") ? get_u(g, "attempted") : get_u(g, "sent");
-  const uint64_t received = get_u(s, "received");
-  uint64_t dropped = 0;
-  for (auto& st : drops) dropped += sum_stage(st);
-  const double dur = g["duration_s"].get<double>();
-  rec["sent"] = sent;
-  rec["received"] = received;
-  rec["lost"] = sent - std::min(sent, received);
-  rec["drops"] = drops;
-  rec["dropped"] = dropped;
-  rec["unaccounted"] = int64_t(sent) - int64_t(received) - int64_t(dropped);
-  rec["duration_s"] = dur;
-  rec["offered_pps"] = g["achieved_pps"];
-  rec["delivered_pps"] = dur > 0 ? double(received) / dur : 0;
-  rec["gbps"] = dur > 0 ? double(received) * payload * 8 / dur / 1e9 : 0;
-  rec["latency_ns"] = s["latency_ns"];
-  rec["jitter_ns"] = s["jitter_ns"];
-  rec["reordered"] = s["reordered"];
-  rec["duplicates"] = s["duplicates"];
+// Waits until the interface counters of the hosts of `pids` (the proxy's, the receiver's) stood
+// still for drain_quiet_s, at most drain_s; returns the seconds waited.
+double drain(const TrialConfig& cfg, std::initializer_list<pid_t> pids) {
+  auto snapshot = [&] {
+    std::map<std::string, uint64_t> all;
+    for (pid_t p : pids)
+      for (const auto& [k, v] : read_netdev_of(p)) all[std::to_string(p) + "/" + k] = v;
+    return all;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto since = [&](auto t) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(); };
+  auto last = snapshot();
+  auto last_change = std::chrono::steady_clock::now();
+  while (since(t0) < cfg.drain_s) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto now = snapshot();
+    if (now != last) {
+      last = std::move(now);
+      last_change = std::chrono::steady_clock::now();
+    } else if (since(last_change) >= cfg.drain_quiet_s) {
+      break;
+    }
+  }
+  return since(t0);
 }
 
 }  // namespace
@@ -221,7 +194,7 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
 
   auto cpu0 = read_cpu_times();
   nlohmann::json g = run_generator_in(topo, cfg, relay ? topo.proxy_in.ip : topo.receiver.ip);
-  std::this_thread::sleep_for(std::chrono::milliseconds(int(cfg.drain_s * 1000)));
+  const double drained = drain(cfg, {proxy.pid(), sink->pid()});
   auto cpu1 = read_cpu_times();
   proxy.stop();
   nlohmann::json p = proxy.result(5000);
@@ -229,33 +202,40 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   nlohmann::json s = sink->result(5000);
 
   for (auto* part : {&g, &p, &s})
-    if (part->contains("error")) rec["error"] = (*part)["error"];
-  rec["generator"] = g;
-  rec["proxy"] = p;
-  rec["sink"] = s;
-  if (rec.contains("error")) return rec;
+    if (part->contains("error"))
+      return {{"error", (*part)["error"]}, {"reports", {{"generator", g}, {"proxy", p}, {"sink", s}}}};
 
-  nlohmann::json drops = nlohmann::json::object();
-  drops["sender"] = g["send_errors"];
-  drops["link_sender_proxy"] = nlohmann::json::object();
-  add_link_drops(drops["link_sender_proxy"], g["netdev"], topo.sender.ifname, p["netdev"],
-                 topo.proxy_in.ifname, 0, get_u(p, "rx_redirect_failed_in"));
-  for (const char* st : {"proxy_kernel", "proxy_stack", "proxy_queue", "proxy_tx"})
-    drops[st] = p.contains("drops") && p["drops"].contains(st) ? p["drops"][st] : nlohmann::json::object();
-  drops["link_proxy_receiver"] = nlohmann::json::object();
-  add_link_drops(drops["link_proxy_receiver"], p["netdev"], topo.proxy_out.ifname, s["netdev"],
-                 topo.receiver.ifname, get_u(p, "tx_refused_by_link"), get_u(s, "rx_redirect_failed"));
-  account(rec, g, s, drops, cfg.payload);
+  TrialLinks links;
+  links.into_proxy = {topo.sender.ifname, topo.proxy_in.ifname};
+  links.out_of_proxy = {topo.proxy_out.ifname, topo.receiver.ifname};
+  try {
+    rec = account_trial(g, p, s, links, cfg.payload);
+  } catch (const std::invalid_argument& e) {
+    return {{"error", std::string("accounting: ") + e.what()}, {"reports", {{"generator", g}, {"proxy", p}, {"sink", s}}}};
+  }
   const uint64_t received = rec["received"];
   auto cd = cpu_delta(cpu0, cpu1);
   uint64_t proxy_cpu = get_u(p["rusage"], "user_ns") + get_u(p["rusage"], "sys_ns");
   uint64_t fwd = get_u(p, "forwarded");
-  rec["cpu"] = {{"per_cpu", cd},
-                {"all_busy_ns", cd.contains("cpu") ? cd["cpu"]["busy_ns"] : nlohmann::json(0)},
-                {"proxy_process_ns", proxy_cpu},
-                {"proxy_process_ns_per_forwarded", fwd ? double(proxy_cpu) / double(fwd) : 0.0},
-                {"all_busy_ns_per_received",
-                 received ? double(get_u(cd["cpu"], "busy_ns")) / double(received) : 0.0}};
+  nlohmann::json cpu = {{"per_cpu", cd},
+                        {"all_busy_ns", cd.contains("cpu") ? cd["cpu"]["busy_ns"] : nlohmann::json(0)},
+                        {"proxy_process_ns", proxy_cpu},
+                        {"proxy_forwarded", fwd}};
+  // Per packet the proxy forwarded (its work), and per packet delivered (the useful part).
+  if (fwd) cpu["proxy_process_ns_per_forwarded"] = double(proxy_cpu) / double(fwd);
+  if (received) cpu["all_busy_ns_per_received"] = double(get_u(cd["cpu"], "busy_ns")) / double(received);
+  if (cfg.proxy_cpu >= 0) {
+    const std::string c = "cpu" + std::to_string(cfg.proxy_cpu);
+    if (cd.contains(c)) {
+      const uint64_t busy = get_u(cd[c], "busy_ns");
+      cpu["proxy_host_cpu"] = cfg.proxy_cpu;
+      cpu["proxy_host_busy_ns"] = busy;
+      if (fwd) cpu["proxy_host_ns_per_forwarded"] = double(busy) / double(fwd);
+      if (received) cpu["proxy_host_ns_per_received"] = double(busy) / double(received);
+    }
+  }
+  rec["cpu"] = cpu;
+  rec["drain_s"] = drained;
   return rec;
 }
 
@@ -268,19 +248,20 @@ nlohmann::json run_direct(const Topology& topo, const TrialConfig& cfg) {
   auto sink = start_sink(topo, cfg, err);
   if (!sink) return {{"error", err}};
   nlohmann::json g = run_generator_in(topo, cfg, topo.receiver.ip);
-  std::this_thread::sleep_for(std::chrono::milliseconds(int(cfg.drain_s * 1000)));
+  drain(cfg, {sink->pid()});
   sink->stop();
   nlohmann::json s = sink->result(5000);
-  nlohmann::json rec{{"generator", g}, {"sink", s}};
   for (auto* part : {&g, &s})
-    if (part->contains("error")) rec["error"] = (*part)["error"];
-  if (rec.contains("error")) return rec;
-  nlohmann::json drops = nlohmann::json::object();
-  drops["sender"] = g["send_errors"];
-  drops["link"] = nlohmann::json::object();
-  add_link_drops(drops["link"], g["netdev"], topo.sender.ifname, s["netdev"], topo.receiver.ifname,
-                 0, get_u(s, "rx_redirect_failed"));
-  account(rec, g, s, drops, cfg.payload);
+    if (part->contains("error"))
+      return {{"error", (*part)["error"]}, {"reports", {{"generator", g}, {"proxy", nullptr}, {"sink", s}}}};
+  TrialLinks links;
+  links.direct = {topo.sender.ifname, topo.receiver.ifname};
+  nlohmann::json rec;
+  try {
+    rec = account_trial(g, nullptr, s, links, cfg.payload);
+  } catch (const std::invalid_argument& e) {
+    return {{"error", std::string("accounting: ") + e.what()}, {"reports", {{"generator", g}, {"proxy", nullptr}, {"sink", s}}}};
+  }
   return rec;
 }
 

@@ -34,7 +34,10 @@ struct TrialConfig {
   bool busy_poll = false, need_wakeup = true;  // af_xdp proxy devices  // "socket" (recvmmsg) or "af_xdp" (bench/xsk_traffic.h)
   uint32_t run_id = 1;
   int generator_cpu = -1, proxy_cpu = -1, sink_cpu = -1;
+  // After the generator: until the proxy's and the receiver's interface counters stood still
+  // for drain_quiet_s (frames in flight have landed or been dropped), at most drain_s.
   double drain_s = 0.3;
+  double drain_quiet_s = 0.03;
 };
 
 // Runs one trial on `topo` (a three-host topology whose proxy addressing suits the method).

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <map>
@@ -71,12 +72,12 @@ nlohmann::json run_xsk_generator(const XskGeneratorConfig& cfg, const std::atomi
       dev.tx_burst({});
       continue;
     }
-    now = monotonic_ns();
     for (size_t i = 0; i < got; ++i) {
       Frame& f = frames[i];
       std::memcpy(f.data, hdr, sizeof hdr);
       uint8_t* u = f.data + 34;
-      fill_payload(u + 8, g.payload, g.run_id, seq + i, now);
+      // Each frame's own send time, read as it is written (the burst then goes on the TX ring).
+      fill_payload(u + 8, g.payload, g.run_id, seq + i, monotonic_ns());
       store_be16(u + 6, udp_checksum(u, uint16_t(udp_len), cfg.src_ip, g.dst));
       f.len = frame_len;
     }
@@ -87,11 +88,22 @@ nlohmann::json run_xsk_generator(const XskGeneratorConfig& cfg, const std::atomi
     sent += queued;
     seq += got;
   }
-  // Let the last burst's completions arrive so the chunks are accounted (bounded).
-  for (int i = 0; i < 100 && umem->available() + 64 < umem->chunks() / 2; ++i) dev.tx_burst({});
   const double dur = double(monotonic_ns() - start) / 1e9;
+  // Every frame on the TX ring must come back on the completion ring (the kernel took it: sent,
+  // or dropped and counted by the interface) before the socket closes: closing discards what is
+  // still on the ring, unsent and uncounted. Bounded; what never completed is a send error.
+  const uint64_t wait_end = monotonic_ns() + 500'000'000ull;
+  while (dev.counters().tx_outstanding > 0 && monotonic_ns() < wait_end) {
+    dev.tx_burst({});
+    if (dev.counters().tx_outstanding > 0) usleep(200);
+  }
+  if (const uint64_t left = dev.counters().tx_outstanding; left > 0) {
+    errors["af_xdp_tx_not_completed"] += left;
+    sent -= std::min(sent, left);
+  }
   nlohmann::json j;
   j["generator"] = "af_xdp";
+  j["tx_timestamp"] = "per frame: CLOCK_MONOTONIC read as it is written into its umem frame, then the burst goes on the TX ring";
   j["bind_mode"] = dev.mode_reason();
   j["sent"] = sent;
   j["attempted"] = seq;
@@ -109,12 +121,35 @@ nlohmann::json run_xsk_sink(const XskSinkConfig& cfg, const std::atomic<bool>& s
   AfXdpOptions o;
   o.steer_arp = false;  // the receiver's kernel answers ARP for its address
   o.batch = 64;
+  o.rx_timestamp = true;
   AfXdpDevice dev(cfg.ifname, umem, o);
   auto netdev0 = read_netdev();
   ready();
   SinkStats st(cfg.sink);
   uint64_t not_ours = 0, bad_udp = 0;
   std::vector<Frame> rx(64);
+  // One frame: parsed, its UDP checksum and payload checked, recorded, released.
+  auto take = [&](const Frame& f) {
+    const uint64_t rx_ns = AfXdpDevice::take_rx_timestamp(f);
+    EthView eth;
+    Ipv4View ip;
+    UdpView udp;
+    std::span<const uint8_t> b = f.bytes();
+    if (parse_eth(b, eth) || eth.ethertype != kEtherTypeIpv4 ||
+        parse_ipv4(b.subspan(kEthHeaderLen), ip) || ip.protocol != kProtoUdp) {
+      ++not_ours;
+    } else {
+      auto seg = b.subspan(kEthHeaderLen + ip.header_len, ip.total_len - ip.header_len);
+      if (parse_udp(seg, ip.src, ip.dst, true, udp)) {
+        ++bad_udp;  // malformed or wrong checksum: the kernel would count InCsumErrors
+      } else if (udp.dst_port != cfg.sink.port) {
+        ++not_ours;
+      } else {
+        st.on_datagram(seg.data() + kUdpHeaderLen, udp.length - kUdpHeaderLen, false, rx_ns);
+      }
+    }
+    f.release();
+  };
   pollfd pfd{dev.wait_fd(), POLLIN, 0};
   const uint64_t hard_end = monotonic_ns() + uint64_t(cfg.sink.max_duration_s * 1e9);
   while (!stop.load(std::memory_order_relaxed) && monotonic_ns() < hard_end) {
@@ -123,32 +158,24 @@ nlohmann::json run_xsk_sink(const XskSinkConfig& cfg, const std::atomic<bool>& s
       poll(&pfd, 1, 10);
       continue;
     }
-    const uint64_t now = monotonic_ns();
-    for (size_t i = 0; i < n; ++i) {
-      const Frame& f = rx[i];
-      EthView eth;
-      Ipv4View ip;
-      UdpView udp;
-      std::span<const uint8_t> b = f.bytes();
-      if (parse_eth(b, eth) || eth.ethertype != kEtherTypeIpv4 ||
-          parse_ipv4(b.subspan(kEthHeaderLen), ip) || ip.protocol != kProtoUdp) {
-        ++not_ours;
-      } else {
-        auto seg = b.subspan(kEthHeaderLen + ip.header_len, ip.total_len - ip.header_len);
-        if (parse_udp(seg, ip.src, ip.dst, true, udp)) {
-          ++bad_udp;  // malformed or wrong checksum: the kernel would count InCsumErrors
-        } else if (udp.dst_port != cfg.sink.port) {
-          ++not_ours;
-        } else {
-          st.on_datagram(seg.data() + kUdpHeaderLen, udp.length - kUdpHeaderLen, false, now);
-        }
-      }
-      f.release();
+    for (size_t i = 0; i < n; ++i) take(rx[i]);
+  }
+  // Stopped: what already reached the socket's RX ring arrived, and is counted (bounded).
+  for (int empty = 0, i = 0; empty < 3 && i < 10000; ++i) {
+    const size_t n = dev.rx_burst(rx);
+    if (n == 0) {
+      ++empty;
+      usleep(1000);
+      continue;
     }
+    empty = 0;
+    for (size_t k = 0; k < n; ++k) take(rx[k]);
   }
   nlohmann::json j = st.report();
   AfXdpCounters c = dev.counters();
   j["sink"] = "af_xdp";
+  j["rx_timestamp"] = "per frame: bpf_ktime_get_ns() in the steering XDP program, passed in the frame's metadata";
+  j["rx_no_timestamp"] = c.rx_no_timestamp;
   j["bind_mode"] = dev.mode_reason();
   // Steered to the sink but dropped before it could read them, and datagrams it refused.
   nlohmann::json k = nlohmann::json::object();

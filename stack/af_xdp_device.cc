@@ -33,8 +33,9 @@ struct SteerConfig {
   uint16_t udp_port;
   uint32_t ipv4_dst;
   uint32_t steer_arp;
+  uint32_t stamp_rx;
 };
-static_assert(sizeof(SteerConfig) == 16);
+static_assert(sizeof(SteerConfig) == 20);
 
 bool interface_mac(const std::string& ifname, uint8_t mac[6]) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -173,6 +174,7 @@ AfXdpDevice::AfXdpDevice(const std::string& ifname, std::shared_ptr<XskUmem> ume
   sc.udp_port = htons(opt.steer_udp_port);
   sc.ipv4_dst = htonl(opt.steer_ipv4_dst);
   sc.steer_arp = opt.steer_arp ? 1 : 0;
+  sc.stamp_rx = opt.rx_timestamp ? 1 : 0;
   uint32_t zero = 0;
   if (bpf_map_update_elem(prog_->map_fd("steer_config_map"), &zero, &sc, 0) != 0)
     throw std::runtime_error(err("af_xdp: steering config", errno));
@@ -404,6 +406,14 @@ size_t AfXdpDevice::tx_burst(std::span<Frame> frames) {
   return queued;
 }
 
+uint64_t AfXdpDevice::take_rx_timestamp(const Frame& f) noexcept {
+  uint8_t* meta = f.data - sizeof(uint64_t);
+  uint64_t t;
+  std::memcpy(&t, meta, sizeof t);
+  std::memset(meta, 0, sizeof t);
+  return t;
+}
+
 AfXdpCounters AfXdpDevice::counters() {
   AfXdpCounters c;
   const int m = prog_->map_fd("steer_counters");
@@ -411,6 +421,7 @@ AfXdpCounters AfXdpDevice::counters() {
   c.steered_arp = prog_->percpu_sum(m, 1);
   c.passed_to_kernel = prog_->percpu_sum(m, 2);
   c.redirect_failed = prog_->percpu_sum(m, 3);
+  c.rx_no_timestamp = prog_->percpu_sum(m, 4);
   xdp_statistics s{};
   socklen_t len = sizeof s;
   if (getsockopt(fd_, SOL_XDP, XDP_STATISTICS, &s, &len) == 0) {

@@ -111,6 +111,9 @@ struct AfXdpOptions {
   uint16_t steer_udp_port = 0;   // 0: all IPv4 to our MAC
   uint32_t steer_ipv4_dst = 0;   // host order; 0: any
   bool steer_arp = true;
+  // The steering program writes each steered IPv4 frame's receive time (bpf_ktime_get_ns(),
+  // CLOCK_MONOTONIC) into 8 bytes of XDP metadata in front of it: take_rx_timestamp() reads it.
+  bool rx_timestamp = false;
 };
 
 struct AfXdpCounters {
@@ -120,6 +123,7 @@ struct AfXdpCounters {
   uint64_t wakeups = 0;
   uint64_t tx_completions = 0;  // buffers back on the completion ring
   uint64_t tx_outstanding = 0;  // posted for transmit, not yet completed
+  uint64_t rx_no_timestamp = 0;  // rx_timestamp: steered without room for the time
 };
 
 class AfXdpDevice final : public Device {
@@ -140,6 +144,10 @@ class AfXdpDevice final : public Device {
   DeviceStats stats() override;
 
   AfXdpCounters counters();
+  // A received frame's receive time (rx_timestamp), CLOCK_MONOTONIC ns; 0 if it has none. The
+  // metadata is cleared as it is read, so that a chunk's next frame cannot show a stale time
+  // (the umem's memory starts zeroed). Only for frames of a umem no other program writes into.
+  static uint64_t take_rx_timestamp(const Frame& f) noexcept;
   const std::string& mode_reason() const noexcept { return mode_reason_; }
   // Buffers on this socket's fill ring now (given to the kernel for receiving).
   uint32_t fill_pending() const noexcept;

@@ -4,6 +4,12 @@
 // "The experiment's frames": IPv4 and ARP whose destination MAC is the interface's or
 // broadcast, optionally restricted (IPv4 only) to one UDP destination port and/or one IPv4
 // destination (0 = any). Every frame lands in exactly one counter.
+//
+// With stamp_rx set, each redirected IPv4 frame carries its receive time: bpf_ktime_get_ns()
+// (CLOCK_MONOTONIC), read as the program starts, in 8 bytes of XDP metadata just in front of the
+// frame; AF_XDP copies the metadata with the frame (user space reads it before the frame's
+// address in the umem). A frame whose metadata could not be reserved is counted (STEER_NO_STAMP)
+// and still redirected.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -17,6 +23,7 @@ struct steer_config {
   __u16 udp_port;     // network order; 0 = any IPv4
   __u32 ipv4_dst;     // network order; 0 = any
   __u32 steer_arp;    // 1: ARP goes to the socket too (the Stack answers it)
+  __u32 stamp_rx;     // 1: the receive time in the metadata of each redirected IPv4 frame
 };
 
 enum steer_counter {
@@ -24,6 +31,7 @@ enum steer_counter {
   STEER_ARP,            // redirected: ARP
   STEER_PASS_OTHER,     // not ours: to the kernel
   STEER_REDIRECT_FAILED,  // no socket on this queue (or its ring full): dropped
+  STEER_NO_STAMP,       // stamp_rx: no room for the metadata (redirected without a time)
   STEER_NCOUNTERS,
 };
 
@@ -65,6 +73,7 @@ static __always_inline int mac_ok(const __u8* d, const __u8* mine) {
 
 SEC("xdp")
 int xsk_steer(struct xdp_md* ctx) {
+  const __u64 now = bpf_ktime_get_ns();
   void* data = (void*)(long)ctx->data;
   void* end = (void*)(long)ctx->data_end;
   __u32 zero = 0;
@@ -85,6 +94,18 @@ int xsk_steer(struct xdp_md* ctx) {
       if ((void*)(udp + 1) > end || udp->dest != c->udp_port) goto pass;
     }
     which = STEER_IPV4;
+    if (c->stamp_rx) {
+      // Packet pointers are invalid after the adjustment: only ctx's are used from here on.
+      if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(__u64)) == 0) {
+        void* meta = (void*)(long)ctx->data_meta;
+        if (meta + sizeof(__u64) <= (void*)(long)ctx->data)
+          *(__u64*)meta = now;
+        else
+          count(STEER_NO_STAMP);
+      } else {
+        count(STEER_NO_STAMP);
+      }
+    }
   } else {
     goto pass;
   }

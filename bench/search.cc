@@ -1,0 +1,256 @@
+#include "bench/search.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ulsnet {
+namespace {
+
+enum class Verdict { kPass, kFail, kShort, kError };
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::kPass: return "pass";
+    case Verdict::kFail: return "fail";
+    case Verdict::kShort: return "short";
+    case Verdict::kError: return "error";
+  }
+  return "?";
+}
+
+struct Trial {
+  double rate, duration, offered, loss;
+  bool error;
+  size_t step;
+};
+
+Verdict classify(const Trial& t, double loss_criterion, double tolerance) {
+  if (t.error) return Verdict::kError;
+  if (t.loss > loss_criterion) return Verdict::kFail;
+  if (t.offered < tolerance * t.rate) return Verdict::kShort;
+  return Verdict::kPass;
+}
+
+struct Bracket {
+  const Trial* lo = nullptr;  // the highest pass below hi
+  const Trial* hi = nullptr;  // the lowest fail
+};
+
+class Search {
+ public:
+  Search(const SearchOptions& o, const Measurer& m, SearchResult& r) : o_(o), measure_(m), r_(r) {
+    trials_.reserve(size_t(std::max(o.max_trials, 1)));  // pointers into trials_ stay valid
+  }
+
+  void run() {
+    if (o_.durations.empty() || o_.criteria.empty()) {
+      r_.error = "search: no durations or no criteria";
+      return;
+    }
+    // The ceiling: one unpaced trial in the same setting as every other step.
+    const Trial* c = trial(0, o_.durations.front(), "ceiling: unpaced");
+    if (!c || c->error) return;
+    r_.ceiling_pps = c->offered;
+    ceiling_ = o_.max_rate_pps > 0 ? std::min(c->offered, o_.max_rate_pps) : c->offered;
+    if (ceiling_ < o_.min_rate_pps) {
+      r_.error = "search: the generator offered " + std::to_string(int64_t(ceiling_)) +
+                 " pps unpaced, below the lowest rate the search tries";
+      return;
+    }
+    const double first_guess = std::clamp(c->offered * (1 - c->loss), o_.min_rate_pps, ceiling_);
+    std::vector<const SearchCriterion*> order;
+    for (const auto& k : o_.criteria) order.push_back(&k);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const SearchCriterion* a, const SearchCriterion* b) { return a->loss > b->loss; });
+    std::vector<std::pair<double, double>> hints(o_.criteria.size(), {first_guess, 0});
+    std::vector<double> widths(o_.criteria.size(), ceiling_ / 4);
+    for (size_t p = 0; p < o_.durations.size(); ++p) {
+      const double d = o_.durations[p];
+      const std::string phase = p + 1 == o_.durations.size() ? "final" : "narrowing";
+      for (const SearchCriterion* k : order) {
+        const size_t ki = size_t(k - o_.criteria.data());
+        narrow(*k, d, phase, hints[ki], widths[ki]);
+        if (!r_.error.empty() || out_of_trials_) return;
+        const Bracket b = bracket(*k, d);
+        hints[ki] = {b.lo ? b.lo->rate : 0, b.hi ? b.hi->rate : 0};
+        if (b.lo && b.hi) widths[ki] = std::max(b.hi->rate - b.lo->rate, o_.precision * b.hi->rate);
+      }
+    }
+  }
+
+  void finish() {
+    r_.ceiling_final_pps = ceiling_;
+    const double final_d = o_.durations.empty() ? 0 : o_.durations.back();
+    for (const auto& k : o_.criteria) {
+      CriterionResult cr;
+      cr.criterion = k;
+      if (!r_.error.empty()) {
+        cr.status = "error";
+        cr.note = r_.error;
+        r_.criteria.push_back(cr);
+        continue;
+      }
+      const Bracket b = bracket(k, final_d);
+      if (b.lo) cr.lower_pps = b.lo->rate, cr.lower_step = b.lo->step;
+      if (b.hi) cr.upper_pps = b.hi->rate, cr.upper_step = b.hi->step;
+      if (b.lo && b.hi) {
+        cr.status = "measured";
+        if (b.hi->rate - b.lo->rate > o_.precision * b.hi->rate * (1 + 1e-9))
+          cr.note = "wider than the precision asked for: the trial budget ran out";
+      } else if (b.hi) {
+        cr.status = b.hi->rate <= o_.min_rate_pps * (1 + 1e-9) ? "no passing rate" : "trial budget exhausted";
+      } else if (b.lo) {
+        // No final-duration trial failed. Censored only at the ceiling and only if no trial of any
+        // duration failed at or below the passing rate.
+        const Trial* below = nullptr;
+        // (The unpaced trial's rate is what it offered.)
+        auto rate_of = [](const Trial& t) { return t.rate > 0 ? t.rate : t.offered; };
+        for (const Trial& t : trials_)
+          if (classify(t, k.loss, o_.offered_tolerance) == Verdict::kFail && rate_of(t) <= b.lo->rate &&
+              (!below || rate_of(t) < rate_of(*below)))
+            below = &t;
+        if (below) {
+          cr.status = "inconsistent";
+          cr.note = "a " + fmt_d(below->duration) + " s trial failed at " + std::to_string(int64_t(rate_of(*below))) +
+                    " pps, at or below the rate that passed at the final duration";
+        } else if (b.lo->rate >= ceiling_ * (1 - o_.precision) - 1e-9) {
+          cr.status = "censored";
+          cr.censored = true;
+        } else {
+          cr.status = "trial budget exhausted";
+        }
+      } else {
+        cr.status = "trial budget exhausted";
+      }
+      r_.criteria.push_back(cr);
+    }
+  }
+
+ private:
+  static std::string fmt_d(double d) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", d);
+    return b;
+  }
+
+  // Brings the criterion's bracket at duration d to the precision (or runs out of trials).
+  void narrow(const SearchCriterion& k, double d, const std::string& phase, std::pair<double, double> hint,
+              double& width) {
+    // The previous phase's ends first, measured again at this duration.
+    for (double h : {hint.first, hint.second}) {
+      if (h <= 0 || measured_at(h, d)) continue;
+      if (!trial(std::min(h, ceiling_), d, phase)) return;
+      if (!r_.error.empty()) return;
+    }
+    for (int guard = 0; guard < o_.max_trials; ++guard) {
+      const Bracket b = bracket(k, d);
+      double next;
+      if (b.lo && b.hi) {
+        if (b.hi->rate - b.lo->rate <= o_.precision * b.hi->rate) return;
+        next = (b.lo->rate + b.hi->rate) / 2;
+      } else if (b.hi) {
+        if (b.hi->rate <= o_.min_rate_pps * (1 + 1e-9)) return;  // nothing passes
+        next = std::max(o_.min_rate_pps, b.hi->rate - width);
+        width *= 2;
+      } else if (b.lo) {
+        if (b.lo->rate >= ceiling_ * (1 - o_.precision) - 1e-9) return;  // at the ceiling
+        next = std::min(ceiling_, b.lo->rate + width);
+        width *= 2;
+      } else {
+        next = ceiling_;  // nothing decided here yet (only short trials): the ceiling as it is now
+      }
+      next = std::round(next);
+      if (measured_at(next, d)) {
+        // Only a short trial can be there again (a pass or fail would have moved the bracket):
+        // the ceiling has come down to it; try just under it.
+        next = std::round(std::min(next, ceiling_) * (1 - o_.precision / 2));
+        if (next < o_.min_rate_pps || measured_at(next, d)) return;
+      }
+      if (!trial(next, d, phase) || !r_.error.empty()) return;
+    }
+  }
+
+  bool measured_at(double rate, double d) const {
+    for (const Trial& t : trials_)
+      if (t.duration == d && std::fabs(t.rate - rate) < 0.5) return true;
+    return false;
+  }
+
+  Bracket bracket(const SearchCriterion& k, double d) const {
+    Bracket b;
+    for (const Trial& t : trials_)
+      if (t.duration == d && t.rate > 0 && classify(t, k.loss, o_.offered_tolerance) == Verdict::kFail &&
+          (!b.hi || t.rate < b.hi->rate))
+        b.hi = &t;
+    for (const Trial& t : trials_)
+      if (t.duration == d && t.rate > 0 && classify(t, k.loss, o_.offered_tolerance) == Verdict::kPass &&
+          (!b.hi || t.rate < b.hi->rate) && (!b.lo || t.rate > b.lo->rate))
+        b.lo = &t;
+    return b;
+  }
+
+  // Runs one trial and records it; nullptr when the budget is spent.
+  const Trial* trial(double rate, double d, const std::string& phase) {
+    if (int(trials_.size()) >= o_.max_trials) {
+      out_of_trials_ = true;
+      return nullptr;
+    }
+    TrialOutcome out = measure_(rate, d);
+    Trial t{rate, d, out.offered_pps, out.loss, !out.error.empty(), trials_.size()};
+    nlohmann::json step = {{"step", t.step}, {"phase", phase}, {"rate_pps", rate}, {"duration_s", d}};
+    nlohmann::json v = nlohmann::json::object();
+    for (const auto& k : o_.criteria)
+      v[k.name] = rate > 0 ? verdict_name(classify(t, k.loss, o_.offered_tolerance))
+                           : (t.error ? "error" : "unpaced");
+    step["verdicts"] = v;
+    if (out.sample.is_object())
+      for (auto it = out.sample.begin(); it != out.sample.end(); ++it)
+        if (!step.contains(it.key())) step[it.key()] = *it;
+    if (t.error) {
+      step["error"] = out.error;
+      r_.error = "trial at " + (rate > 0 ? std::to_string(int64_t(rate)) + " pps" : std::string("max")) + ": " +
+                 out.error;
+    }
+    r_.steps.push_back(std::move(step));
+    trials_.push_back(t);
+    if (!t.error && rate > 0) {
+      if (t.offered >= o_.offered_tolerance * rate) proven_ = std::max(proven_, rate);
+      else ceiling_ = std::max(std::min(ceiling_, t.offered), proven_);
+    }
+    return &trials_.back();
+  }
+
+  const SearchOptions& o_;
+  const Measurer& measure_;
+  SearchResult& r_;
+  std::vector<Trial> trials_;
+  double ceiling_ = 0, proven_ = 0;
+  bool out_of_trials_ = false;
+};
+
+}  // namespace
+
+SearchResult throughput_search(const SearchOptions& o, const Measurer& measure) {
+  SearchResult r;
+  Search s(o, measure, r);
+  s.run();
+  s.finish();
+  return r;
+}
+
+nlohmann::json criterion_json(const CriterionResult& c, const SearchOptions& o) {
+  auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::json j = {{"loss_criterion", c.criterion.loss},
+                      {"lower_pps", opt(c.lower_pps)},
+                      {"upper_pps", opt(c.upper_pps)},
+                      {"censored", c.censored},
+                      {"lower_step", opt(c.lower_step)},
+                      {"upper_step", opt(c.upper_step)},
+                      {"status", c.status},
+                      {"final_duration_s", o.durations.empty() ? 0.0 : o.durations.back()}};
+  if (c.lower_pps && c.upper_pps) j["width"] = (*c.upper_pps - *c.lower_pps) / *c.upper_pps;
+  if (!c.note.empty()) j["note"] = c.note;
+  return j;
+}
+
+}  // namespace ulsnet

@@ -1,0 +1,89 @@
+// Throughput search per RFC 2544, reported as FD.io CSIT does (NDR and PDR as measured
+// brackets), narrowing with short trials as MLRsearch does and confirming at the final duration.
+//
+// A trial at target rate r with final or short duration d is classified per loss criterion c:
+//   error  the trial did not run (an error is never loss 0: the search stops with it);
+//   fail   loss > c (whatever the generator offered: losing at less than r is losing at r);
+//   short  loss <= c but the generator offered less than `offered_tolerance` x r: no verdict
+//          on r; the generator is the limit there;
+//   pass   loss <= c and the generator offered at least `offered_tolerance` x r.
+// The result for each criterion, from the trials of the final duration only:
+//   upper_pps = the lowest rate at which a final-duration trial failed,
+//   lower_pps = the highest rate below it at which a final-duration trial passed,
+// so the lower bound is always a rate a trial was measured to pass and the upper bound one
+// measured to fail. When no final-duration trial failed and the passing rate reached the search
+// ceiling (what the generator could offer, measured by the search's own first, unpaced trial
+// in the same topology, sink, CPU placement and frame size, and lowered by any trial the
+// generator fell short on), the result is censored: lower_pps with upper_pps null, and only if
+// no trial of any duration at or below lower_pps failed.
+//
+// Procedure: one unpaced trial (the ceiling, and a first guess: what it delivered), then per
+// phase (each duration in `durations`, the last being the final one) and per criterion (loosest
+// first; trials are shared, so a PDR trial also narrows the NDR), starting from the previous
+// phase's bracket: measure the bracket's ends again at this duration, expand (doubling the
+// step) until a pass lies below a fail, then bisect to `precision` (relative width).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ulsnet {
+
+// What the search needs from one trial; `sample` is the whole record, kept in the steps.
+struct TrialOutcome {
+  double offered_pps = 0;  // what the generator achieved
+  double loss = 0;         // (sent - received) / sent
+  std::string error;       // non-empty: the trial did not run
+  nlohmann::json sample;
+};
+
+// Runs one trial at `rate_pps` (0: unpaced, as fast as the generator goes) for `duration_s`.
+using Measurer = std::function<TrialOutcome(double rate_pps, double duration_s)>;
+
+struct SearchCriterion {
+  std::string name;  // "ndr", "pdr"
+  double loss = 0;   // the largest loss ratio that passes
+};
+
+struct SearchOptions {
+  std::vector<SearchCriterion> criteria = {{"ndr", 0.0}, {"pdr", 0.005}};
+  std::vector<double> durations = {0.25, 1.0};  // narrowing phases; the last is the final one
+  double precision = 0.02;          // done when (upper - lower) <= precision x upper
+  double offered_tolerance = 0.97;  // a pass needs offered >= this x the rate
+  double min_rate_pps = 1000;       // below this no rate is tried
+  double max_rate_pps = 0;          // > 0: the ceiling never exceeds it (--search-max)
+  int max_trials = 60;              // bound on the whole search
+};
+
+struct CriterionResult {
+  SearchCriterion criterion;
+  std::optional<double> lower_pps, upper_pps;
+  std::optional<size_t> lower_step, upper_step;  // indices into SearchResult::steps
+  bool censored = false;
+  // "measured" (both bounds), "censored", "no passing rate" (the lowest rate tried failed),
+  // "error", "trial budget exhausted".
+  std::string status;
+  std::string note;  // anything a reader must know (an inconsistency between durations)
+};
+
+struct SearchResult {
+  double ceiling_pps = 0;       // what the generator offered unpaced (the first step)
+  double ceiling_final_pps = 0;  // after lowering by short trials
+  std::vector<CriterionResult> criteria;
+  // Every trial, in order: {"step", "phase", "rate_pps" (0: unpaced), "duration_s",
+  // "verdicts": {criterion: pass|fail|short|error}, then the trial's sample fields}.
+  nlohmann::json steps = nlohmann::json::array();
+  std::string error;  // a trial errored: the search stopped there
+};
+
+SearchResult throughput_search(const SearchOptions& o, const Measurer& measure);
+
+// The capacity entry's "ndr"/"pdr" objects: loss_criterion, lower_pps, upper_pps, censored,
+// lower_step, upper_step, status, final_duration_s, width (relative), note.
+nlohmann::json criterion_json(const CriterionResult& c, const SearchOptions& o);
+
+}  // namespace ulsnet

@@ -1,0 +1,258 @@
+// The throughput search driven by scripted trials: a device whose answers are known, a
+// generator with a known limit, noise, errors. The invariants: a reported lower bound is a rate
+// a final-duration trial passed, an upper bound one it failed, censoring only at the ceiling.
+#include "bench/search.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace ulsnet {
+namespace {
+
+// A device that forwards up to `capacity` pps losslessly and loses the excess; a generator that
+// offers at most `gen_max` paced (and `gen_unpaced` unpaced).
+struct Model {
+  double capacity = 300'000;
+  double gen_max = 1e9, gen_unpaced = 500'000;
+  double pdr_slack = 0;  // extra rate at which loss stays under 0.5% (small random losses)
+  std::function<double(double rate, double d)> extra_loss;  // added loss
+  std::function<std::string(double rate, double d)> error;
+  int calls = 0;
+
+  TrialOutcome operator()(double rate, double d) {
+    ++calls;
+    TrialOutcome o;
+    if (error) o.error = error(rate, d);
+    const double offered = rate > 0 ? std::min(rate, gen_max) : gen_unpaced;
+    o.offered_pps = offered;
+    double loss = offered > capacity ? (offered - capacity) / offered : 0;
+    if (offered > capacity && offered <= capacity + pdr_slack) loss = 0.001;
+    if (extra_loss) loss = std::min(1.0, loss + extra_loss(rate, d));
+    o.loss = o.error.empty() ? loss : 0;
+    o.sample = {{"offered_pps", offered}, {"loss", o.loss}, {"generator", "model"}, {"sink", "model"}};
+    return o;
+  }
+};
+
+SearchOptions opts() {
+  SearchOptions o;
+  o.durations = {0.2, 1.0};
+  o.precision = 0.02;
+  return o;
+}
+
+// Every bound points at a trial of the final duration with the right verdict at that rate.
+void expect_sound(const SearchResult& r, const SearchOptions& o) {
+  for (const CriterionResult& c : r.criteria) {
+    const std::string n = c.criterion.name;
+    if (c.lower_pps) {
+      ASSERT_TRUE(c.lower_step.has_value()) << n;
+      const nlohmann::json& s = r.steps.at(*c.lower_step);
+      EXPECT_EQ(s["duration_s"].get<double>(), o.durations.back()) << n;
+      EXPECT_EQ(s["rate_pps"].get<double>(), *c.lower_pps) << n;
+      EXPECT_EQ(s["verdicts"][n], "pass") << n;
+      EXPECT_LE(s["loss"].get<double>(), c.criterion.loss) << n;
+      EXPECT_GE(s["offered_pps"].get<double>(), o.offered_tolerance * *c.lower_pps) << n;
+    }
+    if (c.upper_pps) {
+      ASSERT_TRUE(c.upper_step.has_value()) << n;
+      const nlohmann::json& s = r.steps.at(*c.upper_step);
+      EXPECT_EQ(s["duration_s"].get<double>(), o.durations.back()) << n;
+      EXPECT_EQ(s["verdicts"][n], "fail") << n;
+      EXPECT_GT(s["loss"].get<double>(), c.criterion.loss) << n;
+    }
+    if (c.lower_pps && c.upper_pps) EXPECT_LT(*c.lower_pps, *c.upper_pps) << n;
+    if (c.censored) EXPECT_FALSE(c.upper_pps.has_value()) << n;
+    // No final-duration trial failed at or below the lower bound.
+    if (c.lower_pps)
+      for (const auto& s : r.steps)
+        if (s["duration_s"].get<double>() == o.durations.back() && s["rate_pps"].get<double>() > 0 &&
+            s["rate_pps"].get<double>() <= *c.lower_pps)
+          EXPECT_NE(s["verdicts"][n], "fail") << n << " at " << s["rate_pps"];
+  }
+}
+
+const CriterionResult& get(const SearchResult& r, const std::string& n) {
+  for (const auto& c : r.criteria)
+    if (c.criterion.name == n) return c;
+  throw std::runtime_error("no " + n);
+}
+
+TEST(Search, BracketsAKnownCapacity) {
+  Model m;
+  m.pdr_slack = 20'000;  // PDR ~ 320k, NDR = 300k
+  SearchOptions o = opts();
+  SearchResult r = throughput_search(o, std::ref(m));
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  expect_sound(r, o);
+  const CriterionResult &ndr = get(r, "ndr"), &pdr = get(r, "pdr");
+  EXPECT_EQ(ndr.status, "measured");
+  ASSERT_TRUE(ndr.lower_pps && ndr.upper_pps);
+  EXPECT_LE(*ndr.lower_pps, 300'000);
+  EXPECT_GT(*ndr.upper_pps, 300'000);
+  EXPECT_LE(*ndr.upper_pps - *ndr.lower_pps, o.precision * *ndr.upper_pps);
+  EXPECT_EQ(pdr.status, "measured");
+  ASSERT_TRUE(pdr.lower_pps && pdr.upper_pps);
+  EXPECT_LE(*pdr.lower_pps, 320'000);
+  EXPECT_GT(*pdr.upper_pps, 320'000);
+  EXPECT_GT(*pdr.lower_pps, 300'000);
+  EXPECT_EQ(r.ceiling_pps, 500'000);
+  EXPECT_EQ(r.steps[0]["phase"], "ceiling: unpaced");
+  EXPECT_EQ(r.steps[0]["rate_pps"], 0);
+  EXPECT_LE(m.calls, o.max_trials);
+
+}
+
+TEST(Search, GeneratorLimitIsCensoredNotMeasured) {
+  Model m;
+  m.capacity = 1e9;  // the device never loses
+  m.gen_unpaced = 400'000;
+  SearchOptions o = opts();
+  SearchResult r = throughput_search(o, std::ref(m));
+  expect_sound(r, o);
+  for (const auto& c : r.criteria) {
+    EXPECT_TRUE(c.censored) << c.criterion.name;
+    EXPECT_EQ(c.status, "censored");
+    EXPECT_FALSE(c.upper_pps.has_value());
+    ASSERT_TRUE(c.lower_pps.has_value());
+    EXPECT_GE(*c.lower_pps, 400'000 * (1 - o.precision));
+  }
+}
+
+TEST(Search, PacedShortfallLowersTheCeiling) {
+  // Unpaced the generator reaches 500k, paced only 400k; the device carries 450k. No rate above
+  // 400k can be offered, so the answer is ">= ~400k", not a bracket around 450k.
+  Model m;
+  m.capacity = 450'000;
+  m.gen_unpaced = 500'000;
+  m.gen_max = 400'000;
+  SearchOptions o = opts();
+  SearchResult r = throughput_search(o, std::ref(m));
+  expect_sound(r, o);
+  EXPECT_EQ(r.ceiling_pps, 500'000);
+  EXPECT_LE(r.ceiling_final_pps, 400'000);
+  for (const auto& c : r.criteria) {
+    EXPECT_TRUE(c.censored) << c.criterion.name << " " << c.status;
+    ASSERT_TRUE(c.lower_pps.has_value());
+    EXPECT_LE(*c.lower_pps, 400'000);
+    EXPECT_GE(*c.lower_pps, 400'000 * (1 - o.precision));
+  }
+  bool saw_short = false;
+  for (const auto& s : r.steps) saw_short |= s["verdicts"]["pdr"] == "short";
+  EXPECT_TRUE(saw_short);
+}
+
+TEST(Search, AFailureBelowIsNeverCensored) {
+  // The device never loses at the final duration, but every short trial lost, down to the lowest
+  // rate: that contradicts "at least the ceiling", which is then not claimed.
+  Model m;
+  m.capacity = 1e9;
+  m.gen_unpaced = 400'000;
+  m.extra_loss = [](double rate, double d) { return d < 1.0 && rate > 0 ? 0.01 : 0.0; };
+  SearchOptions o = opts();
+  SearchResult r = throughput_search(o, std::ref(m));
+  expect_sound(r, o);
+  for (const auto& c : r.criteria) {
+    EXPECT_FALSE(c.censored) << c.criterion.name;
+    EXPECT_TRUE(c.lower_pps.has_value());
+    EXPECT_FALSE(c.upper_pps.has_value());
+    EXPECT_EQ(c.status, "inconsistent");
+    EXPECT_NE(c.note.find("failed at"), std::string::npos) << c.note;
+  }
+}
+
+TEST(Search, AnErroredTrialIsAnErrorNeverLossZero) {
+  Model m;
+  m.error = [](double rate, double) { return rate > 0 && rate < 200'000 ? std::string("proxy: crashed") : ""; };
+  m.capacity = 100'000;
+  SearchOptions o = opts();
+  SearchResult r = throughput_search(o, std::ref(m));
+  EXPECT_NE(r.error.find("proxy: crashed"), std::string::npos) << r.error;
+  for (const auto& c : r.criteria) {
+    EXPECT_EQ(c.status, "error");
+    EXPECT_FALSE(c.lower_pps.has_value());
+    EXPECT_FALSE(c.upper_pps.has_value());
+  }
+  EXPECT_EQ(r.steps.back()["verdicts"]["ndr"], "error");
+  EXPECT_TRUE(r.steps.back().contains("error"));
+  // The search stopped at the error.
+  EXPECT_EQ(size_t(m.calls), r.steps.size());
+}
+
+TEST(Search, NothingPasses) {
+  Model m;
+  m.capacity = 0;
+  SearchOptions o = opts();
+  SearchResult r = throughput_search(o, std::ref(m));
+  expect_sound(r, o);
+  for (const auto& c : r.criteria) {
+    EXPECT_EQ(c.status, "no passing rate");
+    EXPECT_FALSE(c.lower_pps.has_value());
+    ASSERT_TRUE(c.upper_pps.has_value());
+    EXPECT_EQ(*c.upper_pps, o.min_rate_pps);
+  }
+}
+
+TEST(Search, ShortTrialsNarrowButOnlyFinalTrialsDecide) {
+  // Short trials lose more (a start-up transient): the final answer comes from final trials.
+  Model m;
+  m.capacity = 300'000;
+  m.extra_loss = [](double rate, double d) { return d < 1.0 && rate > 250'000 ? 0.02 : 0.0; };
+  SearchOptions o = opts();
+  SearchResult r = throughput_search(o, std::ref(m));
+  expect_sound(r, o);
+  const CriterionResult& ndr = get(r, "ndr");
+  ASSERT_TRUE(ndr.lower_pps && ndr.upper_pps);
+  EXPECT_GT(*ndr.lower_pps, 250'000);
+  EXPECT_LE(*ndr.lower_pps, 300'000);
+  EXPECT_GT(*ndr.upper_pps, 300'000);
+}
+
+TEST(Search, TheBudgetBoundsTheTrials) {
+  Model m;
+  SearchOptions o = opts();
+  o.max_trials = 5;
+  o.precision = 1e-6;
+  SearchResult r = throughput_search(o, std::ref(m));
+  EXPECT_LE(m.calls, 5);
+  expect_sound(r, o);
+  for (const auto& c : r.criteria)
+    EXPECT_TRUE(c.status == "trial budget exhausted" || !c.note.empty()) << c.status;
+}
+
+TEST(Search, NoisyDevicesNeverGetAFailingRateReported) {
+  // Random losses at any rate (a noisy host): whatever the search concludes, its bounds are
+  // measured facts.
+  for (uint32_t seed = 1; seed <= 50; ++seed) {
+    std::mt19937 rng(seed);
+    Model m;
+    m.capacity = 100'000 + double(rng() % 300'000);
+    m.gen_unpaced = 200'000 + double(rng() % 400'000);
+    m.gen_max = m.gen_unpaced * (0.8 + 0.2 * double(rng() % 100) / 100);
+    m.extra_loss = [&rng](double, double) {
+      const uint32_t x = rng() % 10;
+      return x == 0 ? 0.05 : x == 1 ? 0.001 : 0.0;
+    };
+    SearchOptions o = opts();
+    SearchResult r = throughput_search(o, std::ref(m));
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    expect_sound(r, o);
+    EXPECT_LE(m.calls, o.max_trials);
+  }
+}
+
+TEST(Search, JsonHasTheBracketFields) {
+  Model m;
+  SearchOptions o = opts();
+  SearchResult r = throughput_search(o, std::ref(m));
+  nlohmann::json j = criterion_json(get(r, "ndr"), o);
+  for (const char* k : {"loss_criterion", "lower_pps", "upper_pps", "censored", "lower_step", "status"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["final_duration_s"], 1.0);
+  EXPECT_EQ(r.steps[j["lower_step"].get<size_t>()]["rate_pps"], j["lower_pps"]);
+}
+
+}  // namespace
+}  // namespace ulsnet

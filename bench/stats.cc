@@ -1,0 +1,180 @@
+#include "bench/stats.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <stdexcept>
+
+namespace ulsnet {
+
+int64_t nearest_rank(std::span<const int64_t> sorted, double q) {
+  const size_t n = sorted.size();
+  // rank = ceil(q * n), 1-based; computed in integers where q * n is whole, so that 0.99 * 100
+  // is rank 99 and not 100 by rounding.
+  double r = std::ceil(q * double(n) - 1e-6);
+  size_t rank = r < 1 ? 1 : size_t(r);
+  if (rank > n) rank = n;
+  return sorted[rank - 1];
+}
+
+nlohmann::json summarize(std::vector<int64_t> v) {
+  if (v.empty()) return nlohmann::json::object();
+  std::sort(v.begin(), v.end());
+  long double sum = 0;
+  for (int64_t x : v) sum += x;
+  return {{"samples", v.size()},
+          {"min", v.front()},
+          {"mean", double(sum / (long double)v.size())},
+          {"p50", nearest_rank(v, 0.50)},
+          {"p90", nearest_rank(v, 0.90)},
+          {"p99", nearest_rank(v, 0.99)},
+          {"p999", nearest_rank(v, 0.999)},
+          {"max", v.back()}};
+}
+
+// --- LogHistogram ----------------------------------------------------------------------------
+
+size_t LogHistogram::index_of(uint64_t v) noexcept {
+  if (v < kSub) return size_t(v);
+  const int e = 63 - std::countl_zero(v);  // >= kSubBits
+  const uint64_t m = v >> (e - kSubBits);  // in [kSub, 2 kSub)
+  return size_t(kSub + uint64_t(e - kSubBits) * kSub + (m - kSub));
+}
+
+uint64_t LogHistogram::bucket_lower(size_t i) noexcept {
+  if (i < kSub) return i;
+  const uint64_t e = (i - kSub) / kSub;  // exponent - kSubBits
+  const uint64_t m = kSub + (i - kSub) % kSub;
+  return m << e;
+}
+
+uint64_t LogHistogram::bucket_upper(size_t i) noexcept {
+  if (i < kSub) return i + 1;
+  const uint64_t e = (i - kSub) / kSub;
+  return bucket_lower(i) + (uint64_t(1) << e);
+}
+
+void LogHistogram::record(int64_t v, uint64_t n) {
+  total_ += n;
+  if (v < 0) {
+    below_zero_ += n;
+    return;
+  }
+  const size_t i = index_of(uint64_t(v));
+  if (i >= counts_.size()) counts_.resize(i + 1, 0);
+  counts_[i] += n;
+}
+
+void LogHistogram::merge(const LogHistogram& o) {
+  if (o.counts_.size() > counts_.size()) counts_.resize(o.counts_.size(), 0);
+  for (size_t i = 0; i < o.counts_.size(); ++i) counts_[i] += o.counts_[i];
+  total_ += o.total_;
+  below_zero_ += o.below_zero_;
+}
+
+int64_t LogHistogram::percentile(double q) const {
+  if (total_ == 0) return -1;
+  double r = std::ceil(q * double(total_) - 1e-6);
+  uint64_t rank = r < 1 ? 1 : uint64_t(r);
+  if (rank > total_) rank = total_;
+  if (rank <= below_zero_) return -1;
+  uint64_t seen = below_zero_;
+  for (size_t i = 0; i < counts_.size(); ++i) {
+    seen += counts_[i];
+    if (seen >= rank) return int64_t(bucket_upper(i) - 1);
+  }
+  return -1;  // unreachable: the counts add up to total_
+}
+
+nlohmann::json LogHistogram::to_json() const {
+  nlohmann::json b = nlohmann::json::array();
+  for (size_t i = 0; i < counts_.size(); ++i)
+    if (counts_[i]) b.push_back({bucket_lower(i), bucket_upper(i), counts_[i]});
+  return {{"scheme", "log-linear: one bucket per value below 128, then 128 buckets per power of two"},
+          {"unit", "ns"},
+          {"count", total_},
+          {"below_zero", below_zero_},
+          {"buckets", b}};
+}
+
+LogHistogram LogHistogram::from_json(const nlohmann::json& j) {
+  LogHistogram h;
+  if (!j.is_object() || !j.contains("buckets") || !j["buckets"].is_array())
+    throw std::invalid_argument("histogram: no buckets");
+  uint64_t sum = 0;
+  for (const auto& b : j["buckets"]) {
+    if (!b.is_array() || b.size() != 3) throw std::invalid_argument("histogram: a bucket is not [lower, upper, n]");
+    const uint64_t lo = b[0].get<uint64_t>(), hi = b[1].get<uint64_t>(), n = b[2].get<uint64_t>();
+    const size_t i = index_of(lo);
+    if (bucket_lower(i) != lo || bucket_upper(i) != hi)
+      throw std::invalid_argument("histogram: bucket [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                  ") is not one of this scheme's");
+    h.record(int64_t(lo), n);
+    sum += n;
+  }
+  const uint64_t below = j.value("below_zero", uint64_t(0));
+  if (below) h.record(-1, below);
+  if (j.contains("count") && j["count"].get<uint64_t>() != sum + below)
+    throw std::invalid_argument("histogram: count does not match its buckets");
+  return h;
+}
+
+// --- DelayRecorder ---------------------------------------------------------------------------
+
+DelayRecorder::DelayRecorder(uint64_t max_seq) : max_seq_(max_seq) {}
+
+void DelayRecorder::record(uint64_t seq, int64_t d) {
+  if (seq >= max_seq_ || d == kNone) return;
+  if (seq >= delay_.size()) delay_.resize(std::min<uint64_t>(max_seq_, std::max<uint64_t>(seq + 1, 2 * delay_.size() + 4096)), kNone);
+  delay_[seq] = d;
+  ++timed_;
+  if (any_) rfc3550_ += (std::fabs(double(d - prev_)) - rfc3550_) / 16.0;
+  prev_ = d;
+  any_ = true;
+}
+
+nlohmann::json DelayRecorder::report() const {
+  std::vector<int64_t> lat, ipdv;
+  lat.reserve(timed_);
+  ipdv.reserve(timed_);
+  LogHistogram lat_h, ipdv_h;
+  int64_t prev = kNone;
+  for (int64_t d : delay_) {
+    if (d != kNone) {
+      lat.push_back(d);
+      lat_h.record(d);
+      if (prev != kNone) {
+        const int64_t v = d > prev ? d - prev : prev - d;
+        ipdv.push_back(v);
+        ipdv_h.record(v);
+      }
+    }
+    prev = d;
+  }
+  nlohmann::json j;
+  nlohmann::json l = summarize(lat);
+  if (!lat.empty()) l["histogram"] = lat_h.to_json();
+  l["untimed"] = untimed_;
+  j["latency_ns"] = l;
+  nlohmann::json v = summarize(ipdv);
+  v["definition"] = "RFC 3393/5481 IPDV: |delay[i] - delay[i-1]| over consecutive sequence numbers";
+  if (!ipdv.empty()) v["histogram"] = ipdv_h.to_json();
+  j["ipdv_ns"] = v;
+  nlohmann::json p = nlohmann::json::object();
+  if (!lat.empty()) {
+    // PDV = delay - min delay: its order statistics are the delay's shifted by the minimum.
+    const int64_t mn = *std::min_element(lat.begin(), lat.end());
+    std::vector<int64_t> pdv(lat);
+    for (int64_t& x : pdv) x -= mn;
+    p = summarize(std::move(pdv));
+    p["min_delay_ns"] = mn;
+  }
+  p["definition"] = "RFC 5481 PDV: delay - the trial's minimum delay";
+  j["pdv_ns"] = p;
+  j["rfc3550_jitter_ns"] = {{"final_estimate", rfc3550_},
+                            {"definition", "RFC 3550 running estimate (gain 1/16) in arrival order, its last "
+                                           "value: describes the final few dozen packets only"}};
+  return j;
+}
+
+}  // namespace ulsnet
