@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 namespace ulsnet {
 namespace {
@@ -31,9 +32,17 @@ Verdict classify(const Trial& t, double loss_criterion, double tolerance) {
   return Verdict::kPass;
 }
 
+// A load's verdict at one duration: the majority of its trials there (see load_verdict()), and
+// one trial of that verdict to point at.
+struct Load {
+  double rate = 0;
+  Verdict verdict = Verdict::kShort;
+  const Trial* witness = nullptr;
+};
+
 struct Bracket {
-  const Trial* lo = nullptr;  // the highest pass below hi
-  const Trial* hi = nullptr;  // the lowest fail
+  std::optional<Load> lo;  // the highest passing load below hi
+  std::optional<Load> hi;  // the lowest failing load
 };
 
 class Search {
@@ -91,8 +100,8 @@ class Search {
         continue;
       }
       const Bracket b = bracket(k, final_d);
-      if (b.lo) cr.lower_pps = b.lo->rate, cr.lower_step = b.lo->step;
-      if (b.hi) cr.upper_pps = b.hi->rate, cr.upper_step = b.hi->step;
+      if (b.lo) cr.lower_pps = b.lo->rate, cr.lower_step = b.lo->witness->step;
+      if (b.hi) cr.upper_pps = b.hi->rate, cr.upper_step = b.hi->witness->step;
       if (b.lo && b.hi) {
         cr.status = "measured";
         if (b.hi->rate - b.lo->rate > o_.precision * b.hi->rate * (1 + 1e-9))
@@ -100,15 +109,17 @@ class Search {
       } else if (b.hi) {
         cr.status = b.hi->rate <= o_.min_rate_pps * (1 + 1e-9) ? "no passing rate" : "trial budget exhausted";
       } else if (b.lo) {
-        // No final-duration trial failed. Censored only at the ceiling and only if no trial of any
-        // duration failed at or below the passing rate.
-        const Trial* below = nullptr;
-        // (The unpaced trial's rate is what it offered.)
+        // No final-duration load failed. Censored only at the ceiling and only if no load of any
+        // duration failed at or below the passing rate (the unpaced trial's rate is what it
+        // offered).
         auto rate_of = [](const Trial& t) { return t.rate > 0 ? t.rate : t.offered; };
-        for (const Trial& t : trials_)
-          if (classify(t, k.loss, o_.offered_tolerance) == Verdict::kFail && rate_of(t) <= b.lo->rate &&
-              (!below || rate_of(t) < rate_of(*below)))
-            below = &t;
+        const Trial* below = nullptr;
+        for (const Trial& t : trials_) {
+          const bool failed = t.rate > 0 ? load_verdict(t.rate, t.duration, k).verdict == Verdict::kFail &&
+                                               load_verdict(t.rate, t.duration, k).decided
+                                         : classify(t, k.loss, o_.offered_tolerance) == Verdict::kFail;
+          if (failed && rate_of(t) <= b.lo->rate && (!below || rate_of(t) < rate_of(*below))) below = &t;
+        }
         if (below) {
           cr.status = "inconsistent";
           cr.note = "a " + fmt_d(below->duration) + " s trial failed at " + std::to_string(int64_t(rate_of(*below))) +
@@ -139,8 +150,7 @@ class Search {
     // The previous phase's ends first, measured again at this duration.
     for (double h : {hint.first, hint.second}) {
       if (h <= 0 || measured_at(h, d)) continue;
-      if (!trial(std::min(h, ceiling_), d, phase)) return;
-      if (!r_.error.empty()) return;
+      if (!load(std::round(std::min(h, ceiling_)), d, phase)) return;
     }
     for (int guard = 0; guard < o_.max_trials; ++guard) {
       const Bracket b = bracket(k, d);
@@ -166,8 +176,57 @@ class Search {
         next = std::round(std::min(next, ceiling_) * (1 - o_.precision / 2));
         if (next < o_.min_rate_pps || measured_at(next, d)) return;
       }
-      if (!trial(next, d, phase) || !r_.error.empty()) return;
+      if (!load(next, d, phase)) return;
     }
+  }
+
+  // The trials at one duration: one in the narrowing phases, final_trials in the final one.
+  int trials_at(double d) const { return d == o_.durations.back() ? std::max(1, o_.final_trials) : 1; }
+
+  // Measures `rate` at duration d until every criterion's verdict there is decided; false when
+  // the search must stop (budget spent, or a trial errored).
+  bool load(double rate, double d, const std::string& phase) {
+    for (int i = 0; i < trials_at(d); ++i) {
+      bool all_decided = true;
+      for (const auto& k : o_.criteria)
+        if (!load_verdict(rate, d, k).decided) all_decided = false;
+      if (all_decided) break;
+      if (!trial(rate, d, phase)) return false;
+      if (!r_.error.empty()) return false;
+    }
+    return true;
+  }
+
+  struct LoadVerdict {
+    Verdict verdict = Verdict::kShort;
+    bool decided = false;
+    const Trial* witness = nullptr;
+  };
+
+  // The majority of the load's trials at d, out of trials_at(d): pass when more than half
+  // passed, fail when at least half (rounded up) failed, short likewise; an error decides at
+  // once. Undecided while the remaining trials could still change it; when all are in without a
+  // majority (a pass, a fail, a short), it does not pass: it counts as a fail.
+  LoadVerdict load_verdict(double rate, double d, const SearchCriterion& k) const {
+    const int n = trials_at(d);
+    int pass = 0, fail = 0, shrt = 0, done = 0;
+    const Trial *wp = nullptr, *wf = nullptr, *ws = nullptr;
+    for (const Trial& t : trials_)
+      if (t.duration == d && std::fabs(t.rate - rate) < 0.5) {
+        ++done;
+        switch (classify(t, k.loss, o_.offered_tolerance)) {
+          case Verdict::kError: return {Verdict::kError, true, &t};
+          case Verdict::kPass: ++pass, wp = wp ? wp : &t; break;
+          case Verdict::kFail: ++fail, wf = wf ? wf : &t; break;
+          case Verdict::kShort: ++shrt, ws = ws ? ws : &t; break;
+        }
+      }
+    const int need = n / 2 + 1;
+    if (pass >= need) return {Verdict::kPass, true, wp};
+    if (fail >= (n + 1) / 2) return {Verdict::kFail, true, wf};
+    if (shrt >= (n + 1) / 2) return {Verdict::kShort, true, ws};
+    if (done >= n) return {Verdict::kFail, true, wf ? wf : ws};
+    return {Verdict::kShort, false, nullptr};
   }
 
   bool measured_at(double rate, double d) const {
@@ -176,16 +235,23 @@ class Search {
     return false;
   }
 
+  // From the decided loads at duration d: the lowest failing one, and the highest passing one
+  // below it.
   Bracket bracket(const SearchCriterion& k, double d) const {
+    std::vector<Load> loads;
+    for (const Trial& t : trials_) {
+      if (t.duration != d || t.rate <= 0) continue;
+      bool seen = false;
+      for (const Load& l : loads) seen |= std::fabs(l.rate - t.rate) < 0.5;
+      if (seen) continue;
+      const LoadVerdict v = load_verdict(t.rate, d, k);
+      if (v.decided) loads.push_back({t.rate, v.verdict, v.witness});
+    }
     Bracket b;
-    for (const Trial& t : trials_)
-      if (t.duration == d && t.rate > 0 && classify(t, k.loss, o_.offered_tolerance) == Verdict::kFail &&
-          (!b.hi || t.rate < b.hi->rate))
-        b.hi = &t;
-    for (const Trial& t : trials_)
-      if (t.duration == d && t.rate > 0 && classify(t, k.loss, o_.offered_tolerance) == Verdict::kPass &&
-          (!b.hi || t.rate < b.hi->rate) && (!b.lo || t.rate > b.lo->rate))
-        b.lo = &t;
+    for (const Load& l : loads)
+      if (l.verdict == Verdict::kFail && (!b.hi || l.rate < b.hi->rate)) b.hi = l;
+    for (const Load& l : loads)
+      if (l.verdict == Verdict::kPass && (!b.hi || l.rate < b.hi->rate) && (!b.lo || l.rate > b.lo->rate)) b.lo = l;
     return b;
   }
 

@@ -7,11 +7,13 @@
 //   short  loss <= c but the generator offered less than `offered_tolerance` x r: no verdict
 //          on r; the generator is the limit there;
 //   pass   loss <= c and the generator offered at least `offered_tolerance` x r.
-// The result for each criterion, from the trials of the final duration only:
-//   upper_pps = the lowest rate at which a final-duration trial failed,
-//   lower_pps = the highest rate below it at which a final-duration trial passed,
-// so the lower bound is always a rate a trial was measured to pass and the upper bound one
-// measured to fail. When no final-duration trial failed and the passing rate reached the search
+// A load (a rate at one duration) has the majority verdict of its trials there: one trial in the
+// narrowing phases, `final_trials` at the final duration (pass: more than half passed; fail: at
+// least half failed). The result for each criterion, from the final-duration loads only:
+//   upper_pps = the lowest rate whose final-duration trials failed,
+//   lower_pps = the highest rate below it whose final-duration trials passed,
+// so the lower bound is always a rate final-duration trials were measured to pass (lower_step
+// points at one of them) and the upper bound one they were measured to fail. When no final-duration trial failed and the passing rate reached the search
 // ceiling (what the generator could offer, measured by the search's own first, unpaced trial
 // in the same topology, sink, CPU placement and frame size, and lowered by any trial the
 // generator fell short on), the result is censored: lower_pps with upper_pps null, and only if
@@ -57,6 +59,11 @@ struct SearchOptions {
   double min_rate_pps = 1000;       // below this no rate is tried
   double max_rate_pps = 0;          // > 0: the ceiling never exceeds it (--search-max)
   int max_trials = 60;              // bound on the whole search
+  // Trials per load at the final duration (odd): a load passes when more than half of them
+  // pass, fails when at least half fail (stopping as soon as that is decided), as MLRsearch's
+  // goal exceed ratio of 0.5 does. One noisy trial then cannot decide a load. Narrowing phases
+  // use one trial per load.
+  int final_trials = 1;
 };
 
 struct CriterionResult {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 namespace ulsnet {
@@ -63,14 +64,29 @@ void expect_sound(const SearchResult& r, const SearchOptions& o) {
       EXPECT_EQ(s["verdicts"][n], "fail") << n;
       EXPECT_GT(s["loss"].get<double>(), c.criterion.loss) << n;
     }
-    if (c.lower_pps && c.upper_pps) EXPECT_LT(*c.lower_pps, *c.upper_pps) << n;
-    if (c.censored) EXPECT_FALSE(c.upper_pps.has_value()) << n;
-    // No final-duration trial failed at or below the lower bound.
-    if (c.lower_pps)
+    if (c.lower_pps && c.upper_pps) {
+      EXPECT_LT(*c.lower_pps, *c.upper_pps) << n;
+    }
+    if (c.censored) {
+      EXPECT_FALSE(c.upper_pps.has_value()) << n;
+    }
+    // No final-duration load failed (by the majority of its trials) at or below the lower
+    // bound, and the lower bound's own load passed by majority.
+    if (c.lower_pps) {
+      std::map<double, std::pair<int, int>> votes;  // rate -> (pass, fail)
       for (const auto& s : r.steps)
-        if (s["duration_s"].get<double>() == o.durations.back() && s["rate_pps"].get<double>() > 0 &&
-            s["rate_pps"].get<double>() <= *c.lower_pps)
-          EXPECT_NE(s["verdicts"][n], "fail") << n << " at " << s["rate_pps"];
+        if (s["duration_s"].get<double>() == o.durations.back() && s["rate_pps"].get<double>() > 0) {
+          auto& v = votes[s["rate_pps"].get<double>()];
+          if (s["verdicts"][n] == "pass") ++v.first;
+          if (s["verdicts"][n] == "fail") ++v.second;
+        }
+      const int need_fail = (o.final_trials + 1) / 2;
+      for (const auto& [rate, v] : votes)
+        if (rate <= *c.lower_pps) {
+          EXPECT_LT(v.second, need_fail) << n << " at " << rate;
+        }
+      EXPECT_GE(votes[*c.lower_pps].first, o.final_trials / 2 + 1) << n;
+    }
   }
 }
 
@@ -236,11 +252,60 @@ TEST(Search, NoisyDevicesNeverGetAFailingRateReported) {
       return x == 0 ? 0.05 : x == 1 ? 0.001 : 0.0;
     };
     SearchOptions o = opts();
+    o.final_trials = seed % 2 ? 3 : 1;
     SearchResult r = throughput_search(o, std::ref(m));
     SCOPED_TRACE("seed " + std::to_string(seed));
     expect_sound(r, o);
     EXPECT_LE(m.calls, o.max_trials);
   }
+}
+
+TEST(Search, OneBadFinalTrialDoesNotDecideALoad) {
+  // Every fourth trial is wrecked (a scheduling hiccup of the host): with three trials per
+  // final load, the majority still finds the device's capacity.
+  Model m;
+  m.capacity = 300'000;
+  int n = 0;
+  m.extra_loss = [&n](double rate, double) { return rate > 0 && ++n % 4 == 0 ? 0.3 : 0.0; };
+  SearchOptions o = opts();
+  o.final_trials = 3;
+  SearchResult r = throughput_search(o, std::ref(m));
+  expect_sound(r, o);
+  const CriterionResult& ndr = get(r, "ndr");
+  ASSERT_TRUE(ndr.lower_pps && ndr.upper_pps) << ndr.status;
+  EXPECT_LE(*ndr.lower_pps, 300'000);
+  EXPECT_GT(*ndr.upper_pps, 300'000);
+  EXPECT_GT(*ndr.lower_pps, 300'000 * (1 - 2 * o.precision));
+  // And a load needs no more trials than it takes to decide it.
+  std::map<double, int> per_rate;
+  for (const auto& s : r.steps)
+    if (s["duration_s"] == 1.0) ++per_rate[s["rate_pps"].get<double>()];
+  for (const auto& [rate, k] : per_rate) EXPECT_LE(k, 3) << rate;
+}
+
+TEST(Search, TheMajorityMakesHiccupsRarelyDecide) {
+  // One trial in ten wrecked at random: how often does the NDR come out more than the precision
+  // below the device's capacity, with one trial per final load and with three?
+  // (Fixed seeds: the test is deterministic.)
+  auto wrong = [](int final_trials) {
+    int bad = 0;
+    for (uint32_t seed = 1; seed <= 200; ++seed) {
+      std::mt19937 rng(seed);
+      Model m;
+      m.capacity = 300'000;
+      m.extra_loss = [&rng](double rate, double) { return rate > 0 && rng() % 10 == 0 ? 0.3 : 0.0; };
+      SearchOptions o = opts();
+      o.final_trials = final_trials;
+      o.max_trials = 80;
+      SearchResult r = throughput_search(o, std::ref(m));
+      const CriterionResult& ndr = get(r, "ndr");
+      if (!ndr.lower_pps || *ndr.lower_pps < 300'000 * (1 - o.precision)) ++bad;
+    }
+    return bad;
+  };
+  const int one = wrong(1), three = wrong(3);
+  EXPECT_GT(one, 0) << "the hiccups should hurt single trials sometimes";
+  EXPECT_LT(three, one) << "three trials per final load: " << three << " wrong of 200, one: " << one;
 }
 
 TEST(Search, JsonHasTheBracketFields) {

@@ -49,6 +49,7 @@ struct Options {
   std::string generator = "af_xdp";
   std::string sink = "af_xdp";
   bool napi_per_host = true;
+  int napi_priority = 50;
   uint64_t max_packets = 5'000'000;
   bool pin = true;
   bool calibrate = true;
@@ -57,6 +58,7 @@ struct Options {
   double search_duration = 0.25;
   double search_precision = 0.02;
   int search_trials = 40;
+  int final_trials = 1;
   double search_max = 0;
   double common_load = 0;
   std::string hosts = "netns", accel = "auto", vm_protection = "kernel";
@@ -302,6 +304,7 @@ class Runner {
     so.precision = o_.search_precision;
     so.max_trials = o_.search_trials;
     so.max_rate_pps = o_.search_max;
+    so.final_trials = o_.final_trials;
     SearchResult r = throughput_search(so, [&](double rate, double d) {
       TrialOutcome out;
       out.sample = trial(job, topo, size, rate, d, "search");
@@ -323,6 +326,7 @@ class Runner {
                                    {"precision", so.precision},
                                    {"offered_tolerance", so.offered_tolerance},
                                    {"max_trials", so.max_trials},
+                                   {"final_trials_per_load", so.final_trials},
                                    {"max_rate_pps", so.max_rate_pps}}},
                        {"search_ceiling_pps", r.ceiling_pps},
                        {"search_ceiling_final_pps", r.ceiling_final_pps},
@@ -359,8 +363,8 @@ class Runner {
 // Flags that only one kind of hosts takes; naming one for the other is an error.
 const std::vector<std::string> kNetnsOnlyFlags = {
     "--generator", "--sink", "--batch", "--protection", "--busy-poll", "--no-need-wakeup", "--no-veth-napi",
-    "--napi-on-sender-cpu", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
-    "--pdr-loss", "--search-duration", "--search-precision", "--search-trials", "--search-max", "--common-load"};
+    "--napi-on-sender-cpu", "--napi-priority", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
+    "--pdr-loss", "--search-duration", "--search-precision", "--search-trials", "--final-trials", "--search-max", "--common-load"};
 const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection"};
 
 void add_flags(CLI::App& app, Options& o) {
@@ -399,6 +403,9 @@ void add_flags(CLI::App& app, Options& o) {
   app.add_flag("!--no-need-wakeup", o.need_wakeup, "af_xdp proxy devices: kick the kernel on every burst");
   app.add_flag("!--no-veth-napi", o.veth_napi, "veth receive through the per-CPU backlog (except for methods that need NAPI)");
   app.add_flag("!--napi-on-sender-cpu", o.napi_per_host, "leave veth NAPI polling as softirq on the sending CPU");
+  app.add_option("--napi-priority", o.napi_priority,
+                 "the NAPI threads' SCHED_FIFO priority, 0 for SCHED_OTHER (the kernel's default for threaded NAPI)")
+      ->check(CLI::Range(0, 99));
   app.add_flag("!--no-search", o.search, "skip the NDR/PDR search");
   app.add_option("--pdr-loss", o.pdr_loss, "the partial-drop rate's loss criterion (fraction; NDR is loss 0)")
       ->check(finite_in(0, 0.5));
@@ -407,6 +414,10 @@ void add_flags(CLI::App& app, Options& o) {
   app.add_option("--search-precision", o.search_precision, "relative width of the final brackets")
       ->check(finite_in(0.001, 0.5));
   app.add_option("--search-trials", o.search_trials, "bound on the trials of one search")->check(CLI::Range(4, 500));
+  app.add_option("--final-trials", o.final_trials,
+                 "trials per load at the final duration (odd): a load passes by their majority")
+      ->check(CLI::Range(1, 9))
+      ->check(CLI::Validator([](std::string& s) { return std::stoi(s) % 2 ? "" : "must be odd"; }, "odd"));
   app.add_option("--search-max", o.search_max, "cap on the search ceiling, pps (0: the generator's unpaced rate)")
       ->check(finite_in(0, 1e9));
   app.add_option("--common-load", o.common_load,
@@ -562,8 +573,9 @@ int run(int argc, char** argv) {
                    {"af_xdp_busy_poll", o.busy_poll}, {"af_xdp_need_wakeup", o.need_wakeup},
                    {"search", o.search}, {"pdr_loss", o.pdr_loss}, {"search_duration_s", o.search_duration},
                    {"search_precision", o.search_precision}, {"search_trials", o.search_trials},
+                   {"final_trials", o.final_trials},
                    {"search_max_pps", o.search_max},
-                   {"napi_threads_per_host", o.napi_per_host},
+                   {"napi_threads_per_host", o.napi_per_host}, {"napi_fifo_priority", o.napi_priority},
                    {"pinning", pin ? "generator and sink on CPU 0, proxy on CPU 1" : "none"},
                    {"drain_s", TrialConfig{}.drain_s}, {"argv", std::vector<std::string>(argv, argv + argc)},
                    {"generator_asked", o.generator}, {"sink_asked", o.sink},
@@ -581,6 +593,7 @@ int run(int argc, char** argv) {
     two.three_hosts = false;
     two.veth_napi = o.veth_napi || o.generator == "xdp-live";
     if (pin && two.veth_napi && o.napi_per_host) two.receiver_napi_cpu = 1;
+    two.napi_fifo_priority = o.napi_priority;
     std::unique_ptr<Topology> topo;
     try {
       topo = std::make_unique<Topology>(two);
@@ -621,6 +634,7 @@ int run(int argc, char** argv) {
     to.proxy_kernel_addresses = job.info->kernel_owns_addresses;
     to.veth_napi = job.info->needs_veth_napi || o.veth_napi || o.generator == "xdp-live";
     if (pin && to.veth_napi && o.napi_per_host) to.proxy_napi_cpu = 1, to.receiver_napi_cpu = 0;
+    to.napi_fifo_priority = o.napi_priority;
     std::unique_ptr<Topology> topo;
     try {
       topo = std::make_unique<Topology>(to);

@@ -120,7 +120,7 @@ namespace {
 // Kernel threads polling `ifname`'s NAPI contexts ("napi/<ifname>-<id>"), pinned to `cpu`.
 // Returns a description for the results. Other runs' interfaces of the same name would be
 // matched too; every run uses the proxy's CPU for them, so that is harmless.
-std::string pin_napi_threads(const std::string& ifname, int cpu) {
+std::string pin_napi_threads(const std::string& ifname, int cpu, int fifo_priority) {
   std::string out;
   const std::string prefix = "napi/" + ifname + "-";
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
@@ -139,11 +139,11 @@ std::string pin_napi_threads(const std::string& ifname, int cpu) {
     // otherwise the scheduler may leave the thread waiting behind the proxy process for longer
     // than veth's 256-frame ring lasts, and frames are dropped at moderate load.
     sched_param sp{};
-    sp.sched_priority = 50;
-    if (sched_setscheduler(std::stoi(pid), SCHED_FIFO, &sp) != 0)
-      throw std::runtime_error("cannot give " + comm + " real-time priority: " + std::strerror(errno));
+    sp.sched_priority = fifo_priority;
+    if (sched_setscheduler(std::stoi(pid), fifo_priority > 0 ? SCHED_FIFO : SCHED_OTHER, &sp) != 0)
+      throw std::runtime_error("cannot set the scheduling of " + comm + ": " + std::strerror(errno));
     out += (out.empty() ? "" : ", ") + comm + " (pid " + pid + ") on CPU " + std::to_string(cpu) +
-           " SCHED_FIFO 50";
+           (fifo_priority > 0 ? " SCHED_FIFO " + std::to_string(fifo_priority) : std::string(" SCHED_OTHER"));
   }
   if (out.empty()) throw std::runtime_error("no NAPI thread found for " + ifname);
   return out;
@@ -213,7 +213,7 @@ Topology::Topology(const TopologyOptions& opt) {
       auto threaded = [&](const HostPort& h, int cpu) {
         run_command("ip netns exec " + h.ns + " sh -c 'echo 1 > /sys/class/net/" + h.ifname +
                     "/threaded'");
-        napi_ += (napi_.empty() ? "" : "; ") + pin_napi_threads(h.ifname, cpu);
+        napi_ += (napi_.empty() ? "" : "; ") + pin_napi_threads(h.ifname, cpu, opt.napi_fifo_priority);
       };
       if (opt.veth_napi && opt.proxy_napi_cpu >= 0) {
         threaded(proxy_in, opt.proxy_napi_cpu);

@@ -44,6 +44,9 @@ struct TopologyOptions {
   // Likewise for the receiver's interface (its host's CPU), so that the proxy's CPU does not
   // pay for the receiver's kernel receive work (veth receive runs on the sending CPU).
   int receiver_napi_cpu = -1;
+  // The NAPI threads' scheduling: SCHED_FIFO at this priority (1..99), or 0 for SCHED_OTHER
+  // (what the kernel gives threaded NAPI by default).
+  int napi_fifo_priority = 50;
 };
 
 struct HostPort {
