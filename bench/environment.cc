@@ -34,7 +34,8 @@ std::string write_result(const nlohmann::json& doc, std::string out, const std::
   // Relative to where `bazel run` was started (as a path typed there means), else the cwd.
   if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY"); wd && out[0] != '/') out = std::string(wd) + "/" + out;
   std::filesystem::create_directories(std::filesystem::path(out).parent_path());
-  std::ofstream(out) << doc.dump(1) << "\n";
+  // Compact: a run keeps every trial whole (histograms included), tens of MB when indented.
+  std::ofstream(out) << doc.dump() << "\n";
   return out;
 }
 

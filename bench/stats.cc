@@ -89,8 +89,9 @@ int64_t LogHistogram::percentile(double q) const {
 nlohmann::json LogHistogram::to_json() const {
   nlohmann::json b = nlohmann::json::array();
   for (size_t i = 0; i < counts_.size(); ++i)
-    if (counts_[i]) b.push_back({bucket_lower(i), bucket_upper(i), counts_[i]});
-  return {{"scheme", "log-linear: one bucket per value below 128, then 128 buckets per power of two"},
+    if (counts_[i]) b.push_back({bucket_lower(i), counts_[i]});
+  return {{"scheme", "log-linear: one bucket per value below 64, then 64 equal buckets per power of two; "
+                     "[lower, n], a bucket ending where the next possible one starts"},
           {"unit", "ns"},
           {"count", total_},
           {"below_zero", below_zero_},
@@ -103,12 +104,10 @@ LogHistogram LogHistogram::from_json(const nlohmann::json& j) {
     throw std::invalid_argument("histogram: no buckets");
   uint64_t sum = 0;
   for (const auto& b : j["buckets"]) {
-    if (!b.is_array() || b.size() != 3) throw std::invalid_argument("histogram: a bucket is not [lower, upper, n]");
-    const uint64_t lo = b[0].get<uint64_t>(), hi = b[1].get<uint64_t>(), n = b[2].get<uint64_t>();
-    const size_t i = index_of(lo);
-    if (bucket_lower(i) != lo || bucket_upper(i) != hi)
-      throw std::invalid_argument("histogram: bucket [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                                  ") is not one of this scheme's");
+    if (!b.is_array() || b.size() != 2) throw std::invalid_argument("histogram: a bucket is not [lower, n]");
+    const uint64_t lo = b[0].get<uint64_t>(), n = b[1].get<uint64_t>();
+    if (bucket_lower(index_of(lo)) != lo)
+      throw std::invalid_argument("histogram: " + std::to_string(lo) + " is not a bucket edge of this scheme");
     h.record(int64_t(lo), n);
     sum += n;
   }

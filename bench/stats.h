@@ -5,7 +5,7 @@
 // Percentiles are nearest-rank (the smallest value such that at least q of the values are less
 // than or equal to it): always a value that occurred, never an interpolation. Percentiles of one
 // trial are exact (computed from every value); percentiles of merged trials come from the
-// histogram and carry its bucket width (<= 1/128 of the value).
+// histogram and carry its bucket width (<= 1/64 of the value).
 #pragma once
 
 #include <cstdint>
@@ -23,12 +23,12 @@ int64_t nearest_rank(std::span<const int64_t> sorted, double q);
 // object when there are none.
 nlohmann::json summarize(std::vector<int64_t> values);
 
-// Log-linear histogram of non-negative integers (nanoseconds): values below 128 each have their
-// own bucket, above that every power of two is cut into 128 equal buckets, so a bucket's width is
-// at most 1/128 of its values. Negative values are counted apart (`below_zero`).
+// Log-linear histogram of non-negative integers (nanoseconds): values below 64 each have their
+// own bucket, above that every power of two is cut into 64 equal buckets, so a bucket's width is
+// at most 1/64 of its values. Negative values are counted apart (`below_zero`).
 class LogHistogram {
  public:
-  static constexpr int kSubBits = 7;
+  static constexpr int kSubBits = 6;
   static constexpr uint64_t kSub = uint64_t(1) << kSubBits;
 
   void record(int64_t v, uint64_t n = 1);
@@ -41,12 +41,13 @@ class LogHistogram {
   static uint64_t bucket_upper(size_t i) noexcept;  // exclusive
 
   // The nearest-rank q-quantile as the upper edge (exclusive) of the bucket holding it, minus 1:
-  // never below the true value, at most 1/128 above it. -1 if no value was recorded; a rank that
+  // never below the true value, at most 1/64 above it. -1 if no value was recorded; a rank that
   // falls among the negative values gives -1 too.
   int64_t percentile(double q) const;
 
-  // {"scheme", "unit": "ns", "count", "below_zero", "buckets": [[lower, upper_exclusive, n]...]}
-  // (non-empty buckets only, ascending).
+  // {"scheme", "unit": "ns", "count", "below_zero", "buckets": [[lower, n]...]} (non-empty
+  // buckets only, ascending; a bucket ends where the scheme's next one starts:
+  // bucket_upper(index_of(lower))).
   nlohmann::json to_json() const;
   // Inverse of to_json; throws std::invalid_argument for buckets that are not this scheme's.
   static LogHistogram from_json(const nlohmann::json& j);

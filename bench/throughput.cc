@@ -189,7 +189,7 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
   res["loss"] = sent ? 1.0 - double(received) / double(sent) : 0.0;
   res["drops"] = drops.to_json();
   res["unaccounted"] = unaccounted;
-  // Percentiles of all repetitions together, from their merged histograms (bucket width <= 1/128
+  // Percentiles of all repetitions together, from their merged histograms (bucket width <= 1/64
   // of the value; each sample has its own exact ones).
   nlohmann::json l = nlohmann::json::object();
   if (lat.count()) {
