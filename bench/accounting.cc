@@ -91,9 +91,13 @@ nlohmann::json account_trial(const nlohmann::json& g, const nlohmann::json& p, c
   rec["delivered_pps"] = dur > 0 ? double(received) / dur : 0;
   rec["gbps"] = dur > 0 ? double(received) * payload * 8 / dur / 1e9 : 0;
   if (proxied) rec["forwarded"] = get_u(p, "forwarded");
-  for (const char* k : {"latency_ns", "ipdv_ns", "pdv_ns", "rfc3550_jitter_ns", "reordered", "duplicates"})
+  // The sink's statistics move up to the record (the sink's report keeps the rest).
+  nlohmann::json sink_rest = s;
+  for (const char* k : {"latency_ns", "ipdv_ns", "pdv_ns", "rfc3550_jitter_ns", "reordered", "duplicates"}) {
     rec[k] = s.value(k, nlohmann::json());
-  rec["reports"] = {{"generator", g}, {"proxy", p}, {"sink", s}};
+    sink_rest.erase(k);
+  }
+  rec["reports"] = {{"generator", g}, {"proxy", p}, {"sink", sink_rest}};
   return rec;
 }
 

@@ -44,7 +44,8 @@ uint64_t link_drops(const nlohmann::json& tx_netdev, const std::string& tx_if,
 // The record of one trial: "generator" and "sink" (what the objects that ran say they are),
 // sent, received, lost, loss, drops (every stage), dropped, unaccounted, duration_s, offered_pps,
 // delivered_pps, gbps, latency_ns, ipdv_ns, pdv_ns, rfc3550_jitter_ns, reordered, duplicates,
-// forwarded (the proxy's count), and "reports" {generator, proxy, sink} as they came.
+// forwarded (the proxy's count), and "reports" {generator, proxy, sink} as they came (the sink's
+// without the statistics the record took over).
 // `proxy` is null for the two-host calibration. Throws std::invalid_argument for a report that
 // cannot be accounted (a missing count, an unknown drop stage, a method naming a stage that is
 // not its own).

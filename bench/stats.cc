@@ -136,7 +136,7 @@ nlohmann::json DelayRecorder::report() const {
   std::vector<int64_t> lat, ipdv;
   lat.reserve(timed_);
   ipdv.reserve(timed_);
-  LogHistogram lat_h, ipdv_h;
+  LogHistogram lat_h;
   int64_t prev = kNone;
   for (int64_t d : delay_) {
     if (d != kNone) {
@@ -145,7 +145,6 @@ nlohmann::json DelayRecorder::report() const {
       if (prev != kNone) {
         const int64_t v = d > prev ? d - prev : prev - d;
         ipdv.push_back(v);
-        ipdv_h.record(v);
       }
     }
     prev = d;
@@ -157,7 +156,6 @@ nlohmann::json DelayRecorder::report() const {
   j["latency_ns"] = l;
   nlohmann::json v = summarize(ipdv);
   v["definition"] = "RFC 3393/5481 IPDV: |delay[i] - delay[i-1]| over consecutive sequence numbers";
-  if (!ipdv.empty()) v["histogram"] = ipdv_h.to_json();
   j["ipdv_ns"] = v;
   nlohmann::json p = nlohmann::json::object();
   if (!lat.empty()) {

@@ -60,7 +60,7 @@ class LogHistogram {
 // One-way delays of a numbered stream, by sequence number, as a sink records them.
 //   latency_ns: the delay of every packet that has a receive time (summary + histogram);
 //   ipdv_ns (RFC 3393, RFC 5481): |delay[i] - delay[i-1]| for every pair of consecutive
-//            sequence numbers that both arrived with a time, over the whole trial;
+//            sequence numbers that both arrived with a time, over the whole trial (summary only);
 //   pdv_ns (RFC 5481): delay - the smallest delay of the trial, its p50/p99/max;
 //   rfc3550_jitter_ns: RFC 3550's running interarrival-jitter estimate (gain 1/16) in arrival
 //            order, its final value: it describes the last few dozen packets only, and is kept as
