@@ -4,14 +4,21 @@
 #   ulsnet.test=NAME                           a test from the list at the end, or
 #   ulsnet.run=/bin/PROG                       a program to run (its exit status is reported)
 #   ulsnet.args=A,B,C                          its arguments (commas become spaces)
+#   ulsnet.linger=S                            after ULSNET-GUEST-DONE, wait S seconds before
+#                                              powering off (the launcher stops the host
+#                                              first: kernel/vm.sh --end all)
 # Output goes to the serial console, which the launcher saves; markers the tests look for:
-#   "ULSNET-GUEST-UP role=R kernel=K", "ULSNET-RESULT name=N status=pass|fail [detail]",
+#   "ULSNET-GUEST-UP role=R kernel=K", "ULSNET-CLOCK source=S",
+#   "ULSNET-RESULT name=N status=pass|fail [detail]",
 #   "ULSNET-GUEST-DONE". The guest always powers off at the end (reboot -f with -no-reboot).
 #
 # Addressing (the same plan as the network-namespace hosts, bench/topology.h):
 #   sender   eth0 10.201.1.1/24                  route 10.201.2.0/24 via 10.201.1.2
 #   proxy    eth0 10.201.1.2/24  eth1 10.201.2.1/24   ip_forward per test
 #   receiver eth0 10.201.2.2/24                  route 10.201.1.0/24 via 10.201.2.1
+# and, with kernel/vm.sh --mgmt, a direct management link between sender and receiver (the NIC
+# whose MAC is 52:54:00:c9:09:xx, found by its address): sender 10.201.9.1/24, receiver
+# 10.201.9.2/24. It carries control and clock comparison only, never the stream.
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin
 mount -t proc proc /proc
@@ -19,16 +26,19 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs tmp /tmp
 
-role=""; test=""; run=""; args=""
+role=""; test=""; run=""; args=""; linger=0
 for w in $(cat /proc/cmdline); do
   case "$w" in
     ulsnet.role=*) role="${w#*=}" ;;
     ulsnet.test=*) test="${w#*=}" ;;
     ulsnet.run=*) run="${w#*=}" ;;
     ulsnet.args=*) args="$(echo "${w#*=}" | tr ',' ' ')" ;;
+    ulsnet.linger=*) linger="${w#*=}" ;;
   esac
 done
 echo "ULSNET-GUEST-UP role=${role:-none} kernel=$(uname -r)"
+# What CLOCK_MONOTONIC runs on ("jiffies": 4 ms steps; kernel/vm.sh --tsc-khz).
+echo "ULSNET-CLOCK source=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
 
 result() { echo "ULSNET-RESULT name=$1 status=$2 ${3:-}"; }
 
@@ -41,6 +51,19 @@ done
 echo "ULSNET-NIC${nics:- none}"
 
 ip link set lo up
+# The management NIC, by its MAC.
+mgmt_if=""
+for n in /sys/class/net/eth*; do
+  [ -e "$n" ] || continue
+  case "$(cat "$n/address")" in 52:54:00:c9:09:*) mgmt_if="$(basename "$n")" ;; esac
+done
+if [ -n "$mgmt_if" ]; then
+  case "$role" in
+    sender)   ip addr add 10.201.9.1/24 dev "$mgmt_if"; ip link set "$mgmt_if" up ;;
+    receiver) ip addr add 10.201.9.2/24 dev "$mgmt_if"; ip link set "$mgmt_if" up ;;
+  esac
+  echo "ULSNET-MGMT if=$mgmt_if"
+fi
 case "$role" in
   sender)   ip addr add 10.201.1.1/24 dev eth0; ip link set eth0 up
             ip route add 10.201.2.0/24 via 10.201.1.2 ;;
@@ -150,6 +173,46 @@ case "$test" in
                 uls_udp recv 9000 "$count" 3000 150000 ;;
     esac
     ;;
+  traffic)
+    # //bench:throughput --hosts=vm: the project's own generator and sink (bench/traffic.h, in
+    # bench/guest/ulsnet_traffic.cc) at the ends, any proxy method of baselines/ in the proxy
+    # (bench/guest/ulsnet_proxy.cc). Needs kernel/vm.sh --mgmt: the sender and the receiver
+    # compare clocks and say when the stream is through over the management link. Relayed, the
+    # sender sends to the proxy's address (10.201.1.2:9000), which relays to the receiver.
+    count=5000; pps=0; mode=relay; method=""; variant=""; payload=24; seconds=60
+    for w in $(cat /proc/cmdline); do
+      case "$w" in
+        ulsnet.count=*) count="${w#*=}" ;;
+        ulsnet.pps=*) pps="${w#*=}" ;;
+        ulsnet.mode=*) mode="${w#*=}" ;;
+        ulsnet.method=*) method="${w#*=}" ;;
+        ulsnet.variant=*) variant="${w#*=}" ;;
+        ulsnet.payload=*) payload="${w#*=}" ;;
+        ulsnet.seconds=*) seconds="${w#*=}" ;;
+      esac
+    done
+    target=10.201.2.2
+    [ "$mode" = relay ] && target=10.201.1.2
+    case "$role" in
+      proxy)    ulsnet_proxy "$method" "$variant" "$mode" 150 "$count" ;;
+      sender)   # Static neighbours on the stream's links (as on the proxy): no ARP during the stream,
+                # whose frames alone the links' counters should hold.
+                arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02
+                if wait_ping "$target"; then
+                  # Relayed, the ping reached only the proxy: give the relay time to learn the
+                  # receiver (which pings it as it starts).
+                  [ "$mode" = relay ] && sleep 3
+                  ulsnet_traffic send "$target" 9000 "$count" "$pps" "$payload" "$seconds" 10.201.9.2
+                else
+                  echo "ULSNET-TRAFFIC-ERROR $target unreachable through the proxy"
+                fi ;;
+      receiver) arp -i eth0 -s 10.201.2.1 52:54:00:c9:02:01
+                # A relay's Stack learns the receiver's address from its ARP (the datagrams it
+                # relays are not queued while it asks): the receiver pings it as it starts.
+                [ "$mode" = relay ] && wait_ping 10.201.2.1 &
+                ulsnet_traffic recv 9000 "$count" 3000 150000 ;;
+    esac
+    ;;
   "")
     if [ -n "$run" ]; then
       # shellcheck disable=SC2086 -- the arguments are meant to split
@@ -160,5 +223,6 @@ case "$test" in
   *) result "$test" fail "unknown test" ;;
 esac
 echo "ULSNET-GUEST-DONE"
+[ "$linger" -gt 0 ] 2>/dev/null && sleep "$linger"
 sync
 reboot -f

@@ -1,6 +1,10 @@
 #include "kernel/vm_harness.h"
 
 #include <signal.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -140,10 +144,47 @@ void install_interrupt_cleanup() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
 }
 
+uint64_t host_tsc_khz() {
+#if defined(__x86_64__)
+  static const uint64_t khz = [] {
+    auto ns = [] {
+      timespec t;
+      clock_gettime(CLOCK_MONOTONIC_RAW, &t);
+      return uint64_t(t.tv_sec) * 1000000000ull + uint64_t(t.tv_nsec);
+    };
+    // Each end as the middle of a tight clock-TSC-clock read, so a preemption there shows.
+    auto sample = [&](uint64_t& t, uint64_t& c) {
+      for (int i = 0; i < 5; ++i) {
+        const uint64_t a = ns(), x = __rdtsc(), b = ns();
+        if (b - a < 2000) {
+          t = (a + b) / 2;
+          c = x;
+          return;
+        }
+      }
+      t = ns();
+      c = __rdtsc();
+    };
+    uint64_t t0, c0, t1, c1;
+    sample(t0, c0);
+    timespec d = {0, 200000000};
+    nanosleep(&d, nullptr);
+    sample(t1, c1);
+    return t1 > t0 ? uint64_t(double(c1 - c0) * 1e6 / double(t1 - t0) + 0.5) : 0;
+  }();
+  return khz;
+#else
+  return 0;
+#endif
+}
+
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
                                    const std::string& logdir, const std::string& args, int timeout_s) {
+  std::string extra;
+  if (args.find("--tsc-khz") == std::string::npos)
+    if (const uint64_t khz = host_tsc_khz(); khz > 0) extra = " --tsc-khz " + std::to_string(khz);
   const std::string cmd = "PATH=$PATH:/usr/sbin:/sbin; exec bash " + runfile("kernel/vm.sh") + " --kernel " +
-                          image + " --initrd " + initrd + " --log-dir " + logdir + " " + args +
+                          image + " --initrd " + initrd + " --log-dir " + logdir + " " + args + extra +
                           " --timeout " + std::to_string(timeout_s) + " 2>&1";
   int pipefd[2];
   if (pipe(pipefd) != 0) return {-1, "pipe failed"};

@@ -3,6 +3,7 @@
 // initramfs, launching kernel/vm.sh, reading the serial logs.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -49,7 +50,13 @@ void cleanup(const Prepared& p, bool keep_logs);
 // teardown) before the process dies of the signal. prepare() installs it.
 void install_interrupt_cleanup();
 
-// kernel/vm.sh; `args` are its remaining arguments (--hosts, --run/--test, --append...).
+// The rate of this machine's TSC in kHz, measured against CLOCK_MONOTONIC_RAW (once, 200 ms;
+// within ~10 ppm), or 0 where there is none. Under TCG a guest's TSC is the host's: guests given
+// this rate keep time by their TSC instead of calibrating it (kernel/vm.sh --tsc-khz).
+uint64_t host_tsc_khz();
+
+// kernel/vm.sh; `args` are its remaining arguments (--hosts, --run/--test, --append...). Unless
+// `args` say otherwise, the guests are given the host's TSC rate (--tsc-khz host_tsc_khz()).
 // Returns {exit status, the launcher's output}.
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
                                    const std::string& logdir, const std::string& args, int timeout_s);

@@ -3,11 +3,14 @@
 #ifndef ULSNET_KERNEL_TESTS_GUEST_UTIL_H_
 #define ULSNET_KERNEL_TESTS_GUEST_UTIL_H_
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 // For extension blobs written in assembly (AT&T): rax = CLOCK_MONOTONIC now in nanoseconds, by
 // the clock_gettime system call (allowed inside an upcall), using 16 bytes of stack. Clobbers
@@ -22,6 +25,11 @@
   "  imul $1000000000, %rax, %rax\n" \
   "  add 8(%rsp), %rax\n"            \
   "  add $16, %rsp\n"
+
+// Makes the QEMU instruction-count plugin (kernel/qemu/insn_count.c, kernel/vm.sh --count-insns)
+// write the guest's instruction counts so far, tagged TAG (a number 0..255); a no-op otherwise.
+#define GUEST_INSN_MARK(tag) \
+  __asm__ volatile(".byte 0x0f, 0x1f, 0x84, 0x00, 0x55, 0x4c, 0x53, " #tag ::: "memory")
 
 static inline uint64_t guest_now_ns(void) {
   struct timespec t;
@@ -39,6 +47,32 @@ static inline uint64_t guest_if_stat(const char* ifname, const char* name) {
   if (fscanf(f, "%llu", &v) != 1) v = 0;
   fclose(f);
   return v;
+}
+
+// e1000 statistics registers (Intel 8254x manual, 13.7): missed packets (the NIC had no free
+// receive descriptor) and receive-no-buffers.
+#define GUEST_E1000_MPC 0x04010
+#define GUEST_E1000_RNBC 0x040A0
+
+// One 32-bit register of the interface's e1000, read from its BAR 0 (the sysfs resource0 file,
+// mapped read-only), or -1 when it cannot be read. Why not the driver's counters: Linux's e1000
+// treats MPC and RNBC as clear-on-read and adds each read to its total (rx_missed_errors), but
+// QEMU's model never clears them, so the driver's total grows by the whole count at every
+// statistics update (every 2 s). The register itself is the model's exact count since the NIC's
+// last reset. Reading these two has no side effect (unlike the clear-on-read ones the driver
+// relies on, which must not be read here).
+static inline int64_t guest_e1000_reg(const char* ifname, uint32_t offset) {
+  char path[128];
+  snprintf(path, sizeof path, "/sys/class/net/%s/device/resource0", ifname);
+  int fd = open(path, O_RDONLY | O_SYNC);
+  if (fd < 0) return -1;
+  const size_t len = 0x20000;  // the e1000's register window
+  void* m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) return -1;
+  const uint32_t v = *(volatile const uint32_t*)((const char*)m + offset);
+  munmap(m, len);
+  return (int64_t)v;
 }
 
 // "aa:bb:cc:dd:ee:ff" -> mac; 0 or -1.
