@@ -1,7 +1,8 @@
 // //bench:throughput --hosts=vm: the proxy methods on three virtual hosts running the patched
 // kernel (kernel/): sender VM -> proxy VM -> receiver VM over e1000, the method inside the proxy
 // VM (bench/guest/ulsnet_proxy.cc, the same baselines/ code as on the namespace hosts), the
-// sandbox method's uls variant on the real ULS path. See bench/README.md.
+// sandbox method's uls variant on the real ULS path; the project's own generator and sink at the
+// ends (bench/guest/ulsnet_traffic.cc). See bench/README.md.
 #pragma once
 
 #include <optional>
@@ -19,6 +20,15 @@ struct VmThroughputOptions {
   bool quick = false;
   std::string accel = "auto";       // auto | kvm | tcg
   std::string protection = "kernel";  // the ULS region's protection: kernel (uls.protect=1) | none
+  // QEMU's instruction counting (kernel/vm.sh --icount, TCG only):
+  //   "cost" (default): every point runs twice, once as it is (rates, one-way latency) and once
+  //                     under -icount for the proxy's CPU cost per packet, which host load then
+  //                     cannot move;
+  //   "off": one run per point, cost measured without icount;
+  //   "all": one run per point, under icount (its rates and delays are in each guest's own
+  //          instruction-driven time: only the cost is comparable).
+  std::string icount = "cost";
+  uint32_t payload = 24;  // UDP payload bytes: the traffic header alone (66-byte frames)
   std::string out;
   std::vector<std::string> argv;
 };
@@ -27,7 +37,8 @@ struct VmThroughputOptions {
 // per second -> itself, anything else -> nullopt.
 std::optional<double> parse_offered_rate(const std::string& r);
 
-// Returns the process exit status (2: bad usage or environment, 1: a run failed).
+// Returns the process exit status (2: bad usage or environment, 1: a run failed or a guest's
+// report could not be read).
 int run_vm_throughput(VmThroughputOptions o);
 
 }  // namespace ulsnet

@@ -12,8 +12,15 @@
 // namespace hosts.
 //
 // Output: "ULSNET-METHOD-READY ...", then "ULSNET-METHOD-REPORT {json}" with the method's
-// report plus the proxy VM's CPU time (/proc/stat), this process's CPU time, and the kernel's
-// IP and softnet counters over the run; or "ULSNET-METHOD-ERROR message" (exit 3).
+// report plus, as deltas from the method's start (after it bound its devices: binding may reset
+// a NIC) to its end, "proxy_vm": the VM's CPU time by kind (/proc/stat: user, system, irq,
+// softirq), this process's CPU time, the kernel's IP and softnet counters, and per interface its
+// frames and the e1000's own missed-packet registers (exact: kernel/tests/guest_util.h). The same
+// window is marked for QEMU's instruction-count plugin ("insn_marks": the tags; kernel/vm.sh
+// --count-insns writes the counts at each mark to the proxy's insn log); or
+// "ULSNET-METHOD-ERROR message" (exit 3), also when the method fails while running or reporting.
+// Datagrams the kernel dropped after the method's send() reported success (Ip.OutDiscards: the
+// qdisc was full) are added to the method's proxy_tx stage, unless it counts them itself.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -35,20 +42,42 @@ namespace {
 
 using namespace ulsnet;
 
-// Busy and total jiffies of all CPUs (/proc/stat's first line).
-std::pair<uint64_t, uint64_t> cpu_jiffies() {
-  FILE* f = std::fopen("/proc/stat", "r");
-  if (!f) return {0, 0};
-  unsigned long long v[10] = {};
-  const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-                            &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
-  std::fclose(f);
-  if (n < 8) return {0, 0};
-  uint64_t total = 0;
-  for (int i = 0; i < 8; ++i) total += v[i];
-  return {total - v[3] - v[4], total};  // minus idle and iowait
-}
+// /proc/stat's first line, in jiffies.
+struct CpuTimes {
+  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  uint64_t busy() const { return user + nice + system + irq + softirq + steal; }
+  uint64_t total() const { return busy() + idle + iowait; }
+  static CpuTimes read() {
+    CpuTimes c;
+    FILE* f = std::fopen("/proc/stat", "r");
+    if (!f) return c;
+    unsigned long long v[8] = {};
+    const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                              &v[4], &v[5], &v[6], &v[7]);
+    std::fclose(f);
+    if (n < 7) return c;
+    c = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+    return c;
+  }
+};
 
+// One interface's counters, for deltas over the run.
+struct NicCounters {
+  uint64_t rx_packets = 0, tx_packets = 0, rx_dropped = 0, tx_dropped = 0;
+  int64_t mpc = -1, rnbc = -1;
+  static NicCounters read(const char* ifname) {
+    return {guest_if_stat(ifname, "rx_packets"), guest_if_stat(ifname, "tx_packets"),
+            guest_if_stat(ifname, "rx_dropped"), guest_if_stat(ifname, "tx_dropped"),
+            guest_e1000_reg(ifname, GUEST_E1000_MPC), guest_e1000_reg(ifname, GUEST_E1000_RNBC)};
+  }
+};
+
+nlohmann::json nic_delta(const NicCounters& a, const NicCounters& b) {
+  auto reg = [](int64_t x, int64_t y) { return x < 0 || y < 0 || y < x ? nlohmann::json() : nlohmann::json(y - x); };
+  return {{"rx_packets", b.rx_packets - a.rx_packets}, {"tx_packets", b.tx_packets - a.tx_packets},
+          {"rx_dropped", b.rx_dropped - a.rx_dropped}, {"tx_dropped", b.tx_dropped - a.tx_dropped},
+          {"e1000_mpc", reg(a.mpc, b.mpc)},            {"e1000_rnbc", reg(a.rnbc, b.rnbc)}};
+}
 
 uint64_t self_cpu_ns() {
   rusage r{};
@@ -125,10 +154,6 @@ int main(int argc, char** argv) {
     _exit(0);
   }
 
-  const auto [busy0, total0] = cpu_jiffies();
-  const uint64_t ip0 = guest_snmp("Ip", 2), sn0 = guest_softnet_processed(), self0 = self_cpu_ns();
-  const uint64_t missed0 = guest_if_stat("eth0", "rx_missed_errors");
-  const uint64_t t0 = guest_now_ns(), base = guest_if_stat("eth0", "rx_packets");
   auto m = make_proxy_method(cfg.method);
   try {
     m->start(cfg);
@@ -137,22 +162,59 @@ int main(int argc, char** argv) {
     waitpid(watcher, nullptr, 0);
     return fail(e.what());
   }
+  // Baselines once the method holds its devices (binding one to the ULS path resets the NIC).
+  const CpuTimes cpu0 = CpuTimes::read();
+  const uint64_t ip0 = guest_snmp("Ip", 2), out_discards0 = guest_snmp("Ip", 10), sn0 = guest_softnet_processed(),
+                 self0 = self_cpu_ns();
+  const NicCounters in0 = NicCounters::read("eth0"), out0 = NicCounters::read("eth1");
+  const uint64_t t0 = guest_now_ns();
+  GUEST_INSN_MARK(0x30);  // the instruction counts' window opens (kernel/vm.sh --count-insns)
   std::printf("ULSNET-METHOD-READY method=%s variant=%s mode=%s\n", argv[1], argv[2], argv[3]);
-  m->run(g_stop);
-  kill(watcher, SIGKILL);
-  waitpid(watcher, nullptr, 0);
-  nlohmann::json j = m->report();
-  const auto [busy1, total1] = cpu_jiffies();
+  nlohmann::json j;
+  try {
+    m->run(g_stop);
+    kill(watcher, SIGKILL);
+    waitpid(watcher, nullptr, 0);
+    j = m->report();
+  } catch (const std::exception& e) {
+    kill(watcher, SIGKILL);
+    waitpid(watcher, nullptr, 0);
+    return fail(std::string("while running: ") + e.what());
+  }
+  GUEST_INSN_MARK(0x31);  // ... and closes
+  const CpuTimes cpu1 = CpuTimes::read();
+  const NicCounters in1 = NicCounters::read("eth0"), out1 = NicCounters::read("eth1");
+  const uint64_t out_discards = guest_snmp("Ip", 10) - out_discards0;  // Ip: OutDiscards
+  if (!j.is_object() || !j.contains("forwarded") || !j.contains("drops")) return fail("the method's report has no forwarded/drops");
+  // Sends the kernel dropped after reporting success (a full qdisc): the methods that count
+  // them as their own drops say so in proxy_kernel (kernel-forward's ip_out_discards).
+  if (!j["drops"].contains("proxy_kernel") || !j["drops"]["proxy_kernel"].contains("ip_out_discards"))
+    j["drops"]["proxy_tx"]["kernel_ip_out_discards"] = out_discards;
+  // The ULS kernel ends an upcall that runs past its budget (uls.budget_ms; under TCG a
+  // descheduled vCPU can make one look that long): the frames that upcall had taken off the rx
+  // ring and not yet handed on are gone. The image's own counters show how many: frames its
+  // devices took minus those the Stack finished with (its accounting's "unaccounted").
+  if (j.contains("extension") && j["extension"].is_object() && j["extension"].value("overruns", 0) > 0 &&
+      j.contains("accounting") && j["accounting"].value("unaccounted", int64_t(0)) > 0)
+    j["drops"]["proxy_extension"]["taken_by_an_upcall_the_kernel_ended"] = j["accounting"]["unaccounted"];
   const long hz = sysconf(_SC_CLK_TCK);
-  j["proxy_vm"] = {{"cpu_busy_s", double(busy1 - busy0) / double(hz)},
-                   {"cpu_total_s", double(total1 - total0) / double(hz)},
+  auto s = [&](uint64_t jiffies) { return double(jiffies) / double(hz); };
+  j["proxy_vm"] = {{"cpu_busy_s", s(cpu1.busy() - cpu0.busy())},
+                   {"cpu_user_s", s(cpu1.user + cpu1.nice - cpu0.user - cpu0.nice)},
+                   {"cpu_system_s", s(cpu1.system - cpu0.system)},
+                   {"cpu_irq_s", s(cpu1.irq - cpu0.irq)},
+                   {"cpu_softirq_s", s(cpu1.softirq - cpu0.softirq)},
+                   {"cpu_steal_s", s(cpu1.steal - cpu0.steal)},
+                   {"cpu_total_s", s(cpu1.total() - cpu0.total())},
+                   {"clock_ticks_per_s", hz},
                    {"cpus", sysconf(_SC_NPROCESSORS_ONLN)},
                    {"process_cpu_ns", self_cpu_ns() - self0},
                    {"wall_s", double(guest_now_ns() - t0) / 1e9},
                    {"kernel_ip_in_receives", guest_snmp("Ip", 2) - ip0},
-                   {"kernel_softnet_processed", guest_softnet_processed() - sn0},
-                   {"eth0_rx_packets", guest_if_stat("eth0", "rx_packets") - base},
-                   {"eth0_rx_missed", guest_if_stat("eth0", "rx_missed_errors") - missed0}};
+                   {"kernel_ip_out_discards", out_discards},
+                   {"kernel_softnet_processed", guest_softnet_processed() - sn0}};
+  j["nic"] = {{"eth0", nic_delta(in0, in1)}, {"eth1", nic_delta(out0, out1)}};
+  j["insn_marks"] = {{"start", 0x30}, {"end", 0x31}};
   std::printf("ULSNET-METHOD-REPORT %s\n", j.dump().c_str());
   return 0;
 }
