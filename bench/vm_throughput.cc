@@ -30,7 +30,8 @@ struct VmPoint {
   double rate = 0;  // 0: unpaced
   int rep = 0;
   bool icount = false;
-  std::string purpose;  // "rate+latency", "cost", or "all" (one run for everything)
+  std::string purpose;  // "rate+latency" or "cost" (VmThroughputOptions::cost_rate)
+  uint64_t count = 0;   // datagrams
 };
 
 // The guest's rate when unpaced is unknown in advance: the stream is this many datagrams per
@@ -156,20 +157,19 @@ class VmRunner {
   // One launch: its result row (with "error" if anything could not be read).
   nlohmann::json run(const VmPoint& p, int n, int total) {
     const VmJob& j = p.job;
-    const uint64_t count = p.rate > 0 ? uint64_t(p.rate * o_.duration)
-                                      : std::min<uint64_t>(kMaxCount, uint64_t(kMaxRateGuess * o_.duration));
+    const uint64_t count = p.count;
     const std::string tag = j.method + "-" + j.variant + "-" + j.mode + "-" +
                             (p.rate > 0 ? std::to_string(uint64_t(p.rate)) : std::string("max")) + "-" +
-                            std::to_string(p.rep) + (p.icount ? "-icount" : "");
+                            std::to_string(p.rep) + (p.purpose == "cost" ? "-cost" : "") + (p.icount ? "-icount" : "");
     // The generator's own bound on time: generous, the count ends the stream.
     const int seconds = 30 + int(10 * o_.duration);
     std::string append = "ulsnet.method=" + j.method + " ulsnet.variant=" + j.variant + " ulsnet.mode=" + j.mode +
                          " ulsnet.count=" + std::to_string(count) + " ulsnet.pps=" + std::to_string(uint64_t(p.rate)) +
                          " ulsnet.payload=" + std::to_string(o_.payload) + " ulsnet.seconds=" + std::to_string(seconds);
     if (o_.protection == "none") append += " uls.protect=0";
-    fmt::print(stderr, "[{}/{}] {}:{} {} at {} ({} datagrams){}...\n", n, total, j.method, j.variant, j.mode,
+    fmt::print(stderr, "[{}/{}] {}:{} {} at {} ({} datagrams){}{}...\n", n, total, j.method, j.variant, j.mode,
                p.rate > 0 ? fmt::format("{} /s", p.rate) : std::string("max"), count,
-               p.icount ? ", under icount (cost)" : "");
+               p.purpose == "cost" ? ", for the cost" : "", p.icount ? ", under icount" : "");
     const int timeout = (p.icount ? 900 : 240) + 10 * int(o_.duration);
     nlohmann::json r;
     nlohmann::json earlier = nlohmann::json::array();
@@ -309,13 +309,14 @@ class VmRunner {
   std::string guest_kernel_ = "unknown";
 };
 
-// The rows of (method, variant) in relay mode at max load with `purpose`, without error.
+// The rows of (method, variant) in relay mode with `purpose`, without error; for "rate+latency"
+// those at max load only.
 std::vector<const nlohmann::json*> rows_of(const nlohmann::json& results, const std::string& m, const std::string& v,
-                                           const std::vector<std::string>& purposes) {
+                                           const std::string& purpose) {
   std::vector<const nlohmann::json*> out;
   for (const auto& r : results)
-    if (r["method"] == m && r["variant"] == v && r["mode"] == "relay" && r["offered"] == "max" &&
-        !r.contains("error") && std::find(purposes.begin(), purposes.end(), r["purpose"]) != purposes.end())
+    if (r["method"] == m && r["variant"] == v && r["mode"] == "relay" && r["purpose"] == purpose &&
+        !r.contains("error") && (purpose != "rate+latency" || r["offered"] == "max"))
       out.push_back(&r);
   return out;
 }
@@ -323,10 +324,9 @@ std::vector<const nlohmann::json*> rows_of(const nlohmann::json& results, const 
 // The targets this run can decide (sandbox:uls against the others).
 nlohmann::json vm_targets(const nlohmann::json& results, const std::string& accel) {
   nlohmann::json targets = nlohmann::json::array();
-  const std::vector<std::string> rate_rows = {"rate+latency", "all"};
   auto best_fwd = [&](const std::string& m, const std::string& v) -> const nlohmann::json* {
     const nlohmann::json* b = nullptr;
-    for (const nlohmann::json* r : rows_of(results, m, v, rate_rows))
+    for (const nlohmann::json* r : rows_of(results, m, v, "rate+latency"))
       if (!b || (*r)["forwarded_pps"].get<double>() > (*b)["forwarded_pps"].get<double>()) b = r;
     return b;
   };
@@ -356,18 +356,13 @@ nlohmann::json vm_targets(const nlohmann::json& results, const std::string& acce
   ratio("capacity vs user-thread (paper-era, af_packet)", "user-thread", "af_packet", 3);
   ratio("capacity vs in-kernel XDP redirect (skb mode: e1000 has no native XDP)", "xdp-redirect", "skb", 0.8);
 
-  // Cost: instructions per forwarded packet (exact, host load cannot move them), from the icount
-  // rows where there are any, else from the others; medians of repetitions. The busy-time measure
-  // is given next to it.
+  // Cost: instructions per forwarded packet (exact, host load cannot move them) in the cost runs
+  // (a paced load every method carries), medians of repetitions; the busy time next to it.
   {
-    nlohmann::json t{{"target", "proxy-VM cost per forwarded packet vs kernel-socket batched, at max load"},
+    nlohmann::json t{{"target", "proxy-VM cost per forwarded packet vs kernel-socket batched, relay, cost runs"},
                      {"goal", "<= 0.4"},
                      {"measure", "guest instructions per forwarded packet (QEMU plugin), median of repetitions"}};
-    auto cost_rows = [&](const std::string& m, const std::string& v) {
-      auto rows = rows_of(results, m, v, {"cost", "all"});
-      if (rows.empty()) rows = rows_of(results, m, v, {"rate+latency"});
-      return rows;
-    };
+    auto cost_rows = [&](const std::string& m, const std::string& v) { return rows_of(results, m, v, "cost"); };
     auto med = [](const std::vector<const nlohmann::json*>& rows, const char* what, const char* k) {
       std::vector<double> x;
       for (const nlohmann::json* r : rows)
@@ -389,6 +384,7 @@ nlohmann::json vm_targets(const nlohmann::json& results, const std::string& acce
                    {"repetitions", rows->size()}};
       t["busy_ns_ratio"] = med(u, B, "total") / med(k, B, "total");
       t["icount"] = (*u.front())["labels"].value("icount", false) && (*k.front())["labels"].value("icount", false);
+      t["load"] = (*u.front())["offered"];
     } else {
       t["status"] = "not measured in this run";
     }
@@ -397,8 +393,8 @@ nlohmann::json vm_targets(const nlohmann::json& results, const std::string& acce
   {
     nlohmann::json t{{"target", "p99 one-way latency vs kernel-socket batched (relay, unpaced sender)"},
                      {"goal", "<= 0.5 (the netns target is at the common load; here both at max load)"}};
-    const auto u = rows_of(results, "sandbox", "uls", {"rate+latency"}),
-               k = rows_of(results, "kernel-socket", "batched", {"rate+latency"});
+    const auto u = rows_of(results, "sandbox", "uls", "rate+latency"),
+               k = rows_of(results, "kernel-socket", "batched", "rate+latency");
     auto p99 = [](const std::vector<const nlohmann::json*>& rows) {
       std::vector<double> x;
       for (const nlohmann::json* r : rows)
@@ -491,6 +487,10 @@ int run_vm_throughput(VmThroughputOptions o) {
     fmt::print(stderr, "throughput: --vm-protection is kernel or none\n");
     return 2;
   }
+  if (!(o.cost_rate >= 1) || o.cost_count < 100) {
+    fmt::print(stderr, "throughput: the cost runs need a rate >= 1/s and >= 100 datagrams\n");
+    return 2;
+  }
   if (o.icount != "cost" && o.icount != "off" && o.icount != "all") {
     fmt::print(stderr, "throughput: icount is cost, off or all\n");
     return 2;
@@ -512,16 +512,14 @@ int run_vm_throughput(VmThroughputOptions o) {
   }
   std::vector<VmPoint> points;
   for (const VmJob& j : jobs)
-    for (double rate : rates)
-      for (int rep = 0; rep < o.reps; ++rep) {
-        if (o.icount == "all") {
-          points.push_back({j, rate, rep, true, "all"});
-          continue;
-        }
-        points.push_back({j, rate, rep, false, "rate+latency"});
-        if (o.icount == "cost") points.push_back({j, rate, rep, true, "cost"});
+    for (int rep = 0; rep < o.reps; ++rep) {
+      for (double rate : rates) {
+        const uint64_t count = rate > 0 ? uint64_t(rate * o.duration)
+                                        : std::min<uint64_t>(kMaxCount, uint64_t(kMaxRateGuess * o.duration));
+        points.push_back({j, rate, rep, o.icount == "all", "rate+latency", count});
       }
-
+      points.push_back({j, o.cost_rate, rep, o.icount != "off", "cost", o.cost_count});
+    }
   const vm::Prepared prep = vm::prepare({vm::runfile("bench/ulsnet_proxy"), vm::runfile("bench/ulsnet_traffic")});
   if (!prep.error.empty()) {
     fmt::print(stderr, "throughput: --hosts=vm: {}\n", prep.error);
@@ -539,6 +537,7 @@ int run_vm_throughput(VmThroughputOptions o) {
                    {"quick", o.quick},
                    {"accel_requested", o.accel},
                    {"icount", o.icount},
+                   {"cost_runs", {{"rate_pps", o.cost_rate}, {"datagrams", o.cost_count}}},
                    {"uls_protection", o.protection},
                    {"payload_bytes", o.payload},
                    {"generator", "bench/traffic.h run_generator (UDP socket, sendmmsg, per-datagram CLOCK_MONOTONIC "
