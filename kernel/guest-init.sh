@@ -51,6 +51,12 @@ done
 echo "ULSNET-NIC${nics:- none}"
 
 ip link set lo up
+# No IPv6 on the links ("all" covers the NICs that exist): the kernel would send router
+# solicitations (4 s, 8 s, 16 s... after a link comes up) and multicast listener reports, frames
+# of no experiment that would share the links' counters with the stream.
+for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do
+  [ -w "$f" ] && echo 1 > "$f"
+done
 # The management NIC, by its MAC.
 mgmt_if=""
 for n in /sys/class/net/eth*; do
