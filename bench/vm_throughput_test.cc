@@ -29,7 +29,9 @@ class VmThroughput : public ::testing::Test {
   // Runs the throughput binary with `args`; returns {exit status, the result JSON (null if none)}.
   static std::pair<int, nlohmann::json> run(const std::string& name, const std::string& args, std::string& output) {
     const std::string out = tmpdir() + "/" + name + ".json";
-    auto [rc, o] = vm::sh(vm::runfile("bench/throughput") + " --hosts=vm " + args + " --out " + out);
+    // TMPDIR: the runner's work directory (kept when a run fails) goes where the test's files go.
+    auto [rc, o] = vm::sh("TMPDIR=" + tmpdir() + " " + vm::runfile("bench/throughput") + " --hosts=vm " + args +
+                          " --out " + out);
     output = o;
     nlohmann::json j = nlohmann::json::parse(vm::slurp(out), nullptr, false);
     return {rc, j.is_discarded() ? nlohmann::json() : j};
