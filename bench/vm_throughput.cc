@@ -171,36 +171,22 @@ class VmRunner {
                p.rate > 0 ? fmt::format("{} /s", p.rate) : std::string("max"), count,
                p.purpose == "cost" ? ", for the cost" : "", p.icount ? ", under icount" : "");
     const int timeout = (p.icount ? 900 : 240) + 10 * int(o_.duration);
-    nlohmann::json r;
-    nlohmann::json earlier = nlohmann::json::array();
-    for (int attempt = 1;; ++attempt) {
-      const std::string logs = prep_.workdir + "/" + tag + (attempt > 1 ? "-try" + std::to_string(attempt) : "");
-      auto [rc, out] = vm::launch(prep_.image, prep_.initrd, logs,
-                                  "--hosts 3 --accel " + std::string(p.icount ? "tcg" : o_.accel) +
-                                      " --test traffic --link udp --mgmt --end all" + (p.icount ? " --icount" : "") +
-                                      " --count-insns " + vm::runfile("kernel/qemu_insn_count.so") +
-                                      " --append '" + append + "'",
-                                  timeout);
-      r = {{"method", j.method}, {"variant", j.variant}, {"mode", j.mode},
-           {"offered", p.rate > 0 ? nlohmann::json(p.rate) : nlohmann::json("max")},
-           {"rep", p.rep}, {"purpose", p.purpose}, {"count", count}, {"logs", logs}};
-      r["labels"] = {{"hosts", "vm"}, {"path", path_label(j)}, {"link", "QEMU socket netdev, UDP on 127.0.0.1"}};
-      try {
-        read_run(r, logs, p.icount);
-      } catch (const std::exception& e) {
-        r["error"] = std::string(e.what()) + " (launcher exit " + std::to_string(rc) + "; logs kept in " + logs + ")";
-      }
-      // The ULS image's set-up upcall is ended like any other past the kernel's budget (10 ms of
-      // CPU time): under TCG on a loaded host it sometimes takes longer, and the image never
-      // starts. That says nothing about forwarding: launch again (twice at most), and keep the
-      // failed attempts' errors in the row.
-      const bool setup_overran = r.contains("error") &&
-                                 r["error"].get<std::string>().find("set-up upcall did not run") != std::string::npos;
-      if (!setup_overran || attempt == 3) break;
-      earlier.push_back(r["error"]);
-      fmt::print(stderr, "  the ULS image did not start (its set-up upcall overran?): launching again\n");
+    const std::string logs = prep_.workdir + "/" + tag;
+    auto [rc, out] = vm::launch(prep_.image, prep_.initrd, logs,
+                                "--hosts 3 --accel " + std::string(p.icount ? "tcg" : o_.accel) +
+                                    " --test traffic --link udp --mgmt --end all" + (p.icount ? " --icount" : "") +
+                                    " --count-insns " + vm::runfile("kernel/qemu_insn_count.so") +
+                                    " --append '" + append + "'",
+                                timeout);
+    nlohmann::json r = {{"method", j.method}, {"variant", j.variant}, {"mode", j.mode},
+                        {"offered", p.rate > 0 ? nlohmann::json(p.rate) : nlohmann::json("max")},
+                        {"rep", p.rep}, {"purpose", p.purpose}, {"count", count}, {"logs", logs}};
+    r["labels"] = {{"hosts", "vm"}, {"path", path_label(j)}, {"link", "QEMU socket netdev, UDP on 127.0.0.1"}};
+    try {
+      read_run(r, logs, p.icount);
+    } catch (const std::exception& e) {
+      r["error"] = std::string(e.what()) + " (launcher exit " + std::to_string(rc) + "; logs kept in " + logs + ")";
     }
-    if (!earlier.empty()) r["earlier_attempts"] = earlier;
     if (r.contains("error")) {
       ++failures_;
       fmt::print(stderr, "  error: {}\n", r["error"].get<std::string>());

@@ -190,13 +190,6 @@ int main(int argc, char** argv) {
   // them as their own drops say so in proxy_kernel (kernel-forward's ip_out_discards).
   if (!j["drops"].contains("proxy_kernel") || !j["drops"]["proxy_kernel"].contains("ip_out_discards"))
     j["drops"]["proxy_tx"]["kernel_ip_out_discards"] = out_discards;
-  // The ULS kernel ends an upcall that runs past its budget (uls.budget_ms; under TCG a
-  // descheduled vCPU can make one look that long): the frames that upcall had taken off the rx
-  // ring and not yet handed on are gone. The image's own counters show how many: frames its
-  // devices took minus those the Stack finished with (its accounting's "unaccounted").
-  if (j.contains("extension") && j["extension"].is_object() && j["extension"].value("overruns", 0) > 0 &&
-      j.contains("accounting") && j["accounting"].value("unaccounted", int64_t(0)) > 0)
-    j["drops"]["proxy_extension"]["taken_by_an_upcall_the_kernel_ended"] = j["accounting"]["unaccounted"];
   const long hz = sysconf(_SC_CLK_TCK);
   auto s = [&](uint64_t jiffies) { return double(jiffies) / double(hz); };
   j["proxy_vm"] = {{"cpu_busy_s", s(cpu1.busy() - cpu0.busy())},

@@ -88,17 +88,31 @@ std::unique_ptr<UlsStackHost> UlsStackHost::start(const HostOptions& o, std::spa
   h->registered_ = true;
 
   // The first upcall builds the Stack. This process raises it and normally takes it itself on
-  // its way back from the ioctl; if it cannot (it is not eligible), a host wait takes it.
-  if (ioctl(h->fd_, ULS_IOC_RAISE, &h->id_) != 0) fail("raising the set-up upcall", errno);
+  // its way back from the ioctl; if it cannot (it is not eligible), a host wait takes it. The
+  // kernel ends an upcall that runs past its budget (uls.budget_ms): set-up, which faults in
+  // the image's pages, can take that long on a slow (emulated) CPU. It starts over from the
+  // loaded state (the heap and the Stack are built anew, nothing is bound yet), so an overrun
+  // set-up is raised again, up to three times in all.
+  const uint64_t overruns0 = h->extension_stats().overruns;
   ImageControl now = h->control();
-  for (int i = 0; i < 20 && now.phase == Phase::kLoaded; ++i) {
-    h->host(100);
+  for (int attempt = 0; attempt < 3 && now.phase == Phase::kLoaded; ++attempt) {
+    const uint64_t before = h->extension_stats().overruns;
+    if (ioctl(h->fd_, ULS_IOC_RAISE, &h->id_) != 0) fail("raising the set-up upcall", errno);
     now = h->control();
+    for (int i = 0; i < 20 && now.phase == Phase::kLoaded; ++i) {
+      h->host(100);
+      now = h->control();
+    }
+    if (h->extension_stats().overruns == before) break;  // not an overrun: raising again won't help
   }
+  h->setup_overruns_ = h->extension_stats().overruns - overruns0;
   if (now.phase != Phase::kRunning) {
     const uls_stats s = h->extension_stats();
     std::string why = now.phase == Phase::kFailed ? std::string(now.error, strnlen(now.error, sizeof now.error))
                                                  : "its set-up upcall did not run within 2 s";
+    if (h->setup_overruns_ > 0 && now.phase == Phase::kLoaded)
+      why = "its set-up upcall ran past the kernel's budget (uls.budget_ms) " + std::to_string(h->setup_overruns_) +
+            " times";
     if (s.faults > 0 && now.phase != Phase::kFailed)
       why = "it faulted (signal " + std::to_string(s.last_fault_sig) + " at ip " +
             std::to_string(s.last_fault_ip) + ", address " + std::to_string(s.last_fault_addr) + ")";

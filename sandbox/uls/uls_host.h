@@ -49,6 +49,9 @@ class UlsStackHost {
   const std::string& ifname(int i) const { return ifnames_[size_t(i)]; }
   bool protected_region() const { return protected_; }
   uint32_t id() const { return id_; }
+  // Set-up upcalls the kernel ended for running past its budget before one finished (each was
+  // raised again).
+  uint64_t setup_overruns() const { return setup_overruns_; }
   // Unregisters (which unbinds both interfaces: their buffers go back, the kernel has them
   // again). Returns whether both are unbound afterwards. Idempotent.
   bool unload();
@@ -58,6 +61,7 @@ class UlsStackHost {
   int fd_ = -1;
   uint32_t id_ = 0;
   bool registered_ = false, protected_ = false;
+  uint64_t setup_overruns_ = 0;
   std::array<std::string, 2> ifnames_;
 };
 

@@ -101,9 +101,15 @@ class UlsSandboxMethod final : public ProxyMethod {
     drops.add(DropStage::kProxyKernel, "uls_rx_errors", rx_errors);
     drops.add(DropStage::kProxyKernel, "uls_rx_invalid", rx_invalid);
     drops.add(DropStage::kProxyTx, "tx_dropped", tx_dropped);
+    const uint64_t ended = c.stack.forwarded + c.stack.consumed + c.stack.drops.total();
+    // The kernel ends an upcall that runs past its budget (uls.budget_ms; under emulation a
+    // descheduled vCPU can make one look that long): the frames that upcall had taken off the rx
+    // ring and not yet finished are gone. The image's own counters say how many: what its
+    // devices took minus what the Stack finished with.
+    if (e.overruns > base_.overruns && device_rx > ended)
+      drops.add(DropStage::kProxyExtension, "taken_by_an_upcall_the_kernel_ended", device_rx - ended);
     j["drops"] = drops.to_json();
     j["tx_refused_by_link"] = 0;
-    const uint64_t ended = c.stack.forwarded + c.stack.consumed + c.stack.drops.total();
     j["accounting"] = {{"device_rx", device_rx},
                        {"stack_rx", c.stack.rx_frames},
                        {"forwarded", c.stack.forwarded},
@@ -131,6 +137,7 @@ class UlsSandboxMethod final : public ProxyMethod {
                                       {"address", e.last_fault_addr},
                                       {"ip", e.last_fault_ip}}},
                       {"overruns", e.overruns - base_.overruns},
+                      {"setup_overruns", host_->setup_overruns()},
                       {"run_ns", e.run_ns - base_.run_ns},
                       {"pages_mapped", e.pages_mapped - base_.pages_mapped},
                       {"heap_used", c.heap_used},
