@@ -50,6 +50,7 @@ struct Options {
   std::string sink = "af_xdp";
   bool napi_per_host = true;
   int napi_priority = 50;
+  int proxy_priority = 0;
   uint64_t max_packets = 5'000'000;
   bool pin = true;
   bool calibrate = true;
@@ -62,6 +63,9 @@ struct Options {
   double search_max = 0;
   double common_load = 0;
   std::string hosts = "netns", accel = "auto", vm_protection = "kernel";
+  std::string vm_icount = "cost";
+  double vm_cost_rate = 2000;
+  uint64_t vm_cost_count = 10000;
 };
 
 // A number flag's check: finite and within [lo, hi] (CLI11's ranges let NaN through).
@@ -259,6 +263,7 @@ class Runner {
     tc.generator = o_.generator;
     tc.sink = o_.sink;
     if (pin_) tc.generator_cpu = 0, tc.sink_cpu = 0, tc.proxy_cpu = 1;
+    tc.proxy_fifo_priority = o_.proxy_priority;
     nlohmann::json s = run_trial(topo, tc);
     ++trials_;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
@@ -362,9 +367,10 @@ class Runner {
 // Flags that only one kind of hosts takes; naming one for the other is an error.
 const std::vector<std::string> kNetnsOnlyFlags = {
     "--generator", "--sink", "--batch", "--protection", "--busy-poll", "--no-need-wakeup", "--no-veth-napi",
-    "--napi-on-sender-cpu", "--napi-priority", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
+    "--napi-on-sender-cpu", "--napi-priority", "--proxy-priority", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
     "--pdr-loss", "--search-duration", "--search-precision", "--search-trials", "--final-trials", "--search-max", "--common-load"};
-const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection"};
+const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection", "--vm-icount", "--vm-cost-rate",
+                                               "--vm-cost-count"};
 
 void add_flags(CLI::App& app, Options& o) {
   app.add_option("--methods", o.methods, "methods to run, as name or name:variant (default: all, every variant)")
@@ -405,6 +411,10 @@ void add_flags(CLI::App& app, Options& o) {
   app.add_option("--napi-priority", o.napi_priority,
                  "the NAPI threads' SCHED_FIFO priority, 0 for SCHED_OTHER (the kernel's default for threaded NAPI)")
       ->check(CLI::Range(0, 99));
+  app.add_option("--proxy-priority", o.proxy_priority,
+                 "the proxy process's SCHED_FIFO priority (below --napi-priority), 0 for SCHED_OTHER (default: "
+                 "every method as an ordinary process; user-thread collapses under real-time scheduling)")
+      ->check(CLI::Range(0, 99));
   app.add_flag("!--no-search", o.search, "skip the NDR/PDR search");
   app.add_option("--pdr-loss", o.pdr_loss, "the partial-drop rate's loss criterion (fraction; NDR is loss 0)")
       ->check(finite_in(0, 0.5));
@@ -429,6 +439,14 @@ void add_flags(CLI::App& app, Options& o) {
   app.add_option("--accel", o.accel, "--hosts=vm: auto, kvm or tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
   app.add_option("--vm-protection", o.vm_protection, "--hosts=vm: kernel (uls.protect=1, default) or none")
       ->check(CLI::IsMember({"kernel", "none"}));
+  app.add_option("--vm-icount", o.vm_icount,
+                 "--hosts=vm: QEMU instruction counting for the cost runs (cost, default), for no run (off) or "
+                 "for every run (all)")
+      ->check(CLI::IsMember({"cost", "off", "all"}));
+  app.add_option("--vm-cost-rate", o.vm_cost_rate, "--hosts=vm: the cost runs' paced rate, datagrams/s")
+      ->check(finite_in(1, 1e6));
+  app.add_option("--vm-cost-count", o.vm_cost_count, "--hosts=vm: datagrams per cost run")
+      ->check(CLI::Range(uint64_t(100), uint64_t(10'000'000)));
 }
 
 nlohmann::json environment() {
@@ -456,11 +474,12 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "throughput: {} does not apply to --hosts=vm\n", f);
         return 2;
       }
-    if (app.count("--sizes") && (o.sizes.size() != 1 || o.sizes[0] != 64)) {
-      fmt::print(stderr, "throughput: --hosts=vm measures its own fixed frame size only (--sizes does not apply)\n");
+    if (app.count("--sizes") && o.sizes.size() != 1) {
+      fmt::print(stderr, "throughput: --hosts=vm runs one payload size (--sizes N)\n");
       return 2;
     }
     VmThroughputOptions v;
+    if (app.count("--sizes")) v.payload = o.sizes[0];
     v.methods = o.methods;
     if (app.count("--modes")) v.modes = o.modes;
     if (app.count("--rates")) v.rates = o.rates;
@@ -469,6 +488,9 @@ int run(int argc, char** argv) {
     v.quick = o.quick;
     v.accel = o.accel;
     v.protection = o.vm_protection;
+    v.icount = o.vm_icount;
+    v.cost_rate = o.vm_cost_rate;
+    v.cost_count = o.vm_cost_count;
     v.out = o.out;
     v.argv.assign(argv, argv + argc);
     return run_vm_throughput(v);
@@ -575,6 +597,7 @@ int run(int argc, char** argv) {
                    {"final_trials", o.final_trials},
                    {"search_max_pps", o.search_max},
                    {"napi_threads_per_host", o.napi_per_host}, {"napi_fifo_priority", o.napi_priority},
+                   {"proxy_fifo_priority", o.proxy_priority},
                    {"pinning", pin ? "generator and sink on CPU 0, proxy on CPU 1" : "none"},
                    {"drain_s", TrialConfig{}.drain_s}, {"argv", std::vector<std::string>(argv, argv + argc)},
                    {"generator_asked", o.generator}, {"sink_asked", o.sink},

@@ -3,7 +3,10 @@
 #include "bench/xdp_generator.h"
 #include "bench/xsk_traffic.h"
 
+#include <sched.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <fstream>
 #include <sstream>
@@ -177,7 +180,14 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   if (!sink) return {{"error", err}};
 
   NetnsChild proxy(topo.proxy_in.ns, cfg.proxy_cpu,
-                   [pc](const std::atomic<bool>& stop, const ReadyFn& ready) {
+                   [pc, prio = cfg.proxy_fifo_priority](const std::atomic<bool>& stop, const ReadyFn& ready) {
+                     if (prio > 0) {
+                       sched_param sp{};
+                       sp.sched_priority = prio;
+                       if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
+                         throw std::runtime_error(std::string("proxy: SCHED_FIFO ") + std::to_string(prio) + ": " +
+                                                  std::strerror(errno));
+                     }
                      auto netdev0 = read_netdev();
                      auto m = make_proxy_method(pc.method);
                      m->start(pc);

@@ -34,6 +34,10 @@ struct TrialConfig {
   bool busy_poll = false, need_wakeup = true;  // af_xdp proxy devices  // "socket" (recvmmsg) or "af_xdp" (bench/xsk_traffic.h)
   uint32_t run_id = 1;
   int generator_cpu = -1, proxy_cpu = -1, sink_cpu = -1;
+  // The proxy process's scheduling: SCHED_FIFO at this priority (below the NAPI threads', so
+  // that the kernel's receive work still comes first, and above every ordinary process, which
+  // could otherwise take the proxy's CPU for a time slice), or 0 for SCHED_OTHER.
+  int proxy_fifo_priority = 0;
   // After the generator: until the proxy's and the receiver's interface counters stood still
   // for drain_quiet_s (frames in flight have landed or been dropped), at most drain_s.
   double drain_s = 0.3;
