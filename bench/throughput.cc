@@ -561,12 +561,17 @@ int run(int argc, char** argv) {
       return 2;
     }
   std::vector<Job> jobs;
+  // Without --modes: relay for every method, and router where it is the point: the kernel's
+  // own forwarding (router only) and the sandbox, to compare the two routers (as --hosts=vm).
+  const bool modes_given = app.count("--modes") > 0;
   for (auto& [m, v] : mv)
     for (ForwardMode md : modes) {
       if ((md == ForwardMode::kRelay && !m->relay) || (md == ForwardMode::kRouter && !m->router)) {
-        fmt::print(stderr, "note: {} does not support {} mode: skipped\n", m->name, forward_mode_name(md));
+        if (modes_given)
+          fmt::print(stderr, "note: {} does not support {} mode: skipped\n", m->name, forward_mode_name(md));
         continue;
       }
+      if (!modes_given && md == ForwardMode::kRouter && m->relay && m->name != "sandbox") continue;
       if (m->name == "sandbox") {
         for (const auto& p : protection_in_force) jobs.push_back({m, v, md, p});
       } else {
