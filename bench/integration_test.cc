@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -73,6 +74,25 @@ TEST(Topology, SigtermRemovesNamespaces) {
   waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFSIGNALED(status));
   for (auto& x : names) EXPECT_FALSE(ns_exists(x)) << x << " outlived SIGTERM";
+}
+
+TEST(Topology, NamespacesOfAKilledRunAreRemovedByTheNext) {
+  SKIP_UNLESS_ROOT();
+  // A pid no process has: a child that has exited and been reaped.
+  pid_t dead = fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) _exit(0);
+  ASSERT_EQ(waitpid(dead, nullptr, 0), dead);
+  const std::string stale = "ulsnet-" + std::to_string(dead) + "-0-snd";
+  const std::string alive = "ulsnet-" + std::to_string(getppid()) + "-0-snd";  // a live pid
+  run_command("ip netns add " + stale);
+  run_command("ip netns add " + alive);
+  std::vector<std::string> removed = reap_stale_namespaces();
+  EXPECT_FALSE(ns_exists(stale));
+  EXPECT_TRUE(ns_exists(alive)) << "a live run's namespace was removed";
+  EXPECT_NE(std::find(removed.begin(), removed.end(), stale), removed.end());
+  EXPECT_EQ(std::find(removed.begin(), removed.end(), alive), removed.end());
+  run_command("ip netns del " + alive);
 }
 
 TEST(Topology, NapiThreadsArePinnedToTheirHostsCpus) {
@@ -291,8 +311,11 @@ TEST_P(MethodForwarding, NumberedStreamArrivesOrIsCountedAsDropped) {
   EXPECT_EQ(r["generator"], "socket");
   EXPECT_EQ(r["sink"], "socket");
   const DropLedger method = DropLedger::from_json(r["reports"]["proxy"]["drops"]);
-  for (DropStage st : kDropStages)
-    if (!method.stage(st).empty()) EXPECT_TRUE(is_proxy_stage(st)) << drop_stage_name(st);
+  for (DropStage st : kDropStages) {
+    if (!method.stage(st).empty()) {
+      EXPECT_TRUE(is_proxy_stage(st)) << drop_stage_name(st);
+    }
+  }
   EXPECT_EQ(r["drops"].size(), kDropStages.size());
   EXPECT_EQ(r["latency_ns"]["samples"], 4000);
   EXPECT_EQ(r["latency_ns"]["untimed"], 0);

@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -107,6 +108,30 @@ void install_cleanup_handler() {
   });
 }
 
+std::vector<std::string> reap_stale_namespaces() {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/run/netns", ec)) {
+    const std::string n = e.path().filename();
+    // "ulsnet-<pid>-<n>-<host>": ours, made by process <pid>.
+    if (n.rfind("ulsnet-", 0) != 0) continue;
+    size_t end = n.find('-', 7);
+    if (end == std::string::npos || end == 7) continue;
+    const std::string digits = n.substr(7, end - 7);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    pid_t owner = pid_t(std::stol(digits));
+    // Alive (or a reused pid we cannot tell apart): leave it. Only a pid no process has is stale.
+    if (owner == getpid() || kill(owner, 0) == 0 || errno != ESRCH) continue;
+    try {
+      run_command("ip netns del " + n);
+    } catch (...) {
+      remove_ns_raw(n.c_str());
+    }
+    removed.push_back(n);
+  }
+  return removed;
+}
+
 std::vector<std::string> live_namespaces() {
   std::lock_guard<std::mutex> g(g_mu);
   std::vector<std::string> v;
@@ -154,6 +179,14 @@ std::string pin_napi_threads(const std::string& ifname, int cpu, int fifo_priori
 Topology::Topology(const TopologyOptions& opt) {
   if (geteuid() != 0) throw std::runtime_error("creating hosts needs root (ip netns add)");
   install_cleanup_handler();
+  {
+    // A run killed by SIGKILL (or a lost machine) cannot remove its hosts; the next run does.
+    static std::once_flag reaped;
+    std::call_once(reaped, [] {
+      for (const std::string& n : reap_stale_namespaces())
+        std::fprintf(stderr, "removed namespace %s, left by a run that no longer exists\n", n.c_str());
+    });
+  }
   std::string base = "ulsnet-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
   std::string snd = base + "-snd", prx = base + "-prx", rcv = base + "-rcv";
   auto add_ns = [&](const std::string& n) {

@@ -3,7 +3,8 @@
 // Names are unique per run ("ulsnet-<pid>-<n>-snd"), so two runs never collide. A Topology
 // removes its namespaces in its destructor; on SIGINT/SIGTERM/SIGHUP a handler kills the
 // harness's children and removes every live namespace (umount + unlink, which is all
-// `ip netns del` does, and async-signal-safe) before the process dies.
+// `ip netns del` does, and async-signal-safe) before the process dies. Namespaces of a run
+// killed by SIGKILL are removed by the next run (reap_stale_namespaces).
 //
 // Addressing (fixed: each run has its own namespaces, so equal addresses never meet):
 //   sender   s0 10.201.1.1/24  02:00:0a:c9:01:01   route 10.201.2.0/24 via 10.201.1.2
@@ -87,5 +88,8 @@ void unregister_child(pid_t pid);
 void install_cleanup_handler();
 // Names of live namespaces this process created.
 std::vector<std::string> live_namespaces();
+// Removes "ulsnet-<pid>-..." namespaces whose <pid> no process has (left by a run killed with
+// SIGKILL, which no handler sees); returns their names. The first Topology of a run calls it.
+std::vector<std::string> reap_stale_namespaces();
 
 }  // namespace ulsnet
