@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -12,6 +13,14 @@
 #include "bench/topology.h"
 
 namespace ulsnet {
+
+namespace {
+const std::chrono::steady_clock::time_point g_process_start = std::chrono::steady_clock::now();
+}  // namespace
+
+double seconds_since_start() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - g_process_start).count();
+}
 
 std::string cpuinfo_field(const std::string& name) {
   std::ifstream f("/proc/cpuinfo");

@@ -17,6 +17,10 @@ nlohmann::json host_environment(const std::string& hosts);
 // written.
 std::string write_result(const nlohmann::json& doc, std::string out, const std::string& prefix);
 
+// Seconds since this process started (steady clock, from static initialisation): results record
+// it as `run_seconds`, the run's own measured duration.
+double seconds_since_start();
+
 // The field of /proc/cpuinfo named `name` (first CPU), or "".
 std::string cpuinfo_field(const std::string& name);
 

@@ -43,9 +43,14 @@ std::string bracket(const json& k) {
 
 void environment_line(const json& d) {
   const json& e = d["environment"];
-  fmt::print("Taken at commit {}{} on {}, {} ({} cores), {}, hosts = {}.\n\n", e.value("describe", e.value("commit", "?")),
+  std::string took;
+  if (d.contains("run_seconds") && d["run_seconds"].is_number()) {
+    const int t = int(std::lround(d["run_seconds"].get<double>()));
+    took = fmt::format("; the run took {} min {} s", t / 60, t % 60);
+  }
+  fmt::print("Taken at commit {}{} on {}, {} ({} cores), {}, hosts = {}{}.\n\n", e.value("describe", e.value("commit", "?")),
              e.value("dirty", false) ? " (DIRTY TREE)" : "", e.value("date", "?"), e.value("cpu_model", "?"),
-             e.value("cores", 0), e.value("kernel", "?"), e.value("hosts", "?"));
+             e.value("cores", 0), e.value("kernel", "?"), e.value("hosts", "?"), took);
 }
 
 void netns(const json& d) {

@@ -702,12 +702,14 @@ int run(int argc, char** argv) {
   doc["targets"] = evaluate_targets(doc, subject);
   doc["targets_subject"] = {{"method", subject.method}, {"variant", subject.variant},
                             {"protection", subject.protection}, {"criterion", subject.criterion}};
+  doc["run_seconds"] = seconds_since_start();
   const std::string path = write_result(doc, o.out, "throughput");
 
   const nlohmann::json& env = doc["environment"];
-  fmt::print("\nulsnet throughput: {} on {} ({} cores), hosts=netns, commit {}{}, {} s x {} reps\n",
+  fmt::print("\nulsnet throughput: {} on {} ({} cores), hosts=netns, commit {}{}, {} s x {} reps, run took {:.0f} s\n",
              env["kernel"].get<std::string>(), env["cpu_model"].get<std::string>(), env["cores"].get<int>(),
-             env["describe"].get<std::string>(), env["dirty"].get<bool>() ? " (DIRTY TREE)" : "", o.duration, o.reps);
+             env["describe"].get<std::string>(), env["dirty"].get<bool>() ? " (DIRTY TREE)" : "", o.duration, o.reps,
+             doc["run_seconds"].get<double>());
   fmt::print("{:<15} {:<16} {:<6} {:>5} {:>8} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}\n", "method", "variant", "mode",
              "bytes", "load", "offered", "delivered", "loss%", "p50 us", "p99 us", "ipdv99us", "host ns/f");
   auto shown_variant = [](const nlohmann::json& r) {

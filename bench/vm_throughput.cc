@@ -546,6 +546,7 @@ int run_vm_throughput(VmThroughputOptions o) {
   doc["environment"]["accel"] = accel;
   doc["environment"]["guest_kernel"] = runner.guest_kernel();
   doc["targets"] = vm_targets(doc["results"], accel);
+  doc["run_seconds"] = seconds_since_start();  // guest kernel build or cache check included
   const std::string path = write_result(doc, o.out, "throughput-vm");
   print_summary(doc, accel, runner.guest_kernel(), path);
   vm::cleanup(prep, runner.failures() != 0);
