@@ -5,8 +5,8 @@
 //   bazel run //bench:tables -- bench/reference/throughput-vm-tcg.json
 //   bazel run //bench:tables -- bench/reference/stability-netns.json
 //
-// Reads results only (netns ulsnet.throughput.v2, VM ulsnet.throughput-vm.v2, or a stability
-// record) and prints Markdown on stdout. Relative paths are taken from where `bazel run` was
+// Reads results only (netns ulsnet.throughput.v2, VM ulsnet.throughput-vm.v2, a stability
+// record, a vm_jitter or vm_forward result) and prints Markdown on stdout. Relative paths are taken from where `bazel run` was
 // started. Exit 2 for a file it cannot read or does not know.
 #include <cmath>
 #include <cstdlib>
@@ -41,6 +41,17 @@ std::string bracket(const json& k) {
   return fmt::format("{} ({} / {})", st, num(k.value("lower_pps", json())), num(k.value("upper_pps", json())));
 }
 
+// The run's command as a user types it: `bazel run //bench:NAME -- ARGS`.
+std::string command(const json& argv) {
+  if (!argv.is_array() || argv.empty()) return "?";
+  std::string a0 = argv[0].get<std::string>();
+  const size_t slash = a0.rfind('/');
+  std::string out = "bazel run //bench:" + (slash == std::string::npos ? a0 : a0.substr(slash + 1));
+  if (argv.size() > 1) out += " --";
+  for (size_t i = 1; i < argv.size(); ++i) out += " " + argv[i].get<std::string>();
+  return out;
+}
+
 void environment_line(const json& d) {
   const json& e = d["environment"];
   std::string took;
@@ -57,7 +68,7 @@ void netns(const json& d) {
   environment_line(d);
   const json& c = d["config"];
   fmt::print("Run: `{}`; trials of {} s, {} repetitions per point; PDR loss <= {}%.\n\n",
-             c.value("argv", json::array()).dump(), c.value("duration_s", 0.0), c.value("reps", 0),
+             command(c.value("argv", json::array())), c.value("duration_s", 0.0), c.value("reps", 0),
              100 * c.value("pdr_loss", 0.0));
   fmt::print("**NDR and PDR** at {} B: [passed, failed) pps, final trials of {} s (`&ge;`: censored at the search "
              "ceiling, the generator's rate in that job):\n\n",
@@ -117,8 +128,11 @@ void netns(const json& d) {
   for (const auto& k : d["capacity"])
     for (const auto& s : k["steps"]) count(s);
   fmt::print("\nAccounting: {} trials, {} with a non-zero `unaccounted` (sum {}).\n", trials, nonzero, sum);
-  fmt::print("\n**Targets** ({}):\n\n| target | goal | value | interval | status |\n|---|---|---:|---|---|\n",
-             d.value("targets_subject", json::object()).dump());
+  const json subj = d.value("targets_subject", json::object());
+  fmt::print("\n**Targets** (subject {}:{}, protection {}, capacity criterion {}):\n\n"
+             "| target | goal | value | interval | status |\n|---|---|---:|---|---|\n",
+             subj.value("method", "?"), subj.value("variant", "?"), subj.value("protection", "?"),
+             subj.value("criterion", "?"));
   for (const auto& t : d["targets"]) {
     std::string iv = "-";
     if (t.contains("interval"))
@@ -133,7 +147,7 @@ void vm(const json& d) {
   environment_line(d);
   const json& c = d["config"];
   fmt::print("Run: `{}`; accelerator {}, guest kernel {}; cost runs: {} datagrams at {}/s, icount {}.\n\n",
-             c.value("argv", json::array()).dump(), d["environment"].value("accel", "?"),
+             command(c.value("argv", json::array())), d["environment"].value("accel", "?"),
              d["environment"].value("guest_kernel", "?"), num(c["cost_runs"]["datagrams"]),
              num(c["cost_runs"]["rate_pps"]), c.value("icount", "?"));
   fmt::print("| method | variant | mode | purpose | offered /s | fwd /s | delivered /s | loss % | unaccounted | "
@@ -162,6 +176,60 @@ void vm(const json& d) {
   for (const auto& t : d["targets"])
     fmt::print("| {} | {} | {} | {} |\n", t["target"].get<std::string>(), t.value("goal", "-"),
                num(t.value("value", json()), "{:.2f}"), t["status"].get<std::string>());
+}
+
+void vm_jitter(const json& d) {
+  environment_line(d);
+  const json& c = d["config"];
+  fmt::print("Accelerator {}; a service due every {} us, {} invocations per row; jitter = standard deviation of "
+             "the delay from due time to the service's first clock read.\n\n",
+             d["environment"].value("accel", "?"), c.value("period_us", 0), c.value("count", 0));
+  fmt::print("| protection | service | hogs | delay mean us | jitter us | p99 us | max us | where the upcalls ran |\n"
+             "|---|---|---:|---:|---:|---:|---:|---|\n");
+  for (const auto& r : d["runs"]) {
+    std::string where = "-";
+    const json& k = r.value("kernel_counters", json::object());
+    if (k.contains("upcalls"))
+      where = fmt::format("current process {}, host {} ({} coalesced)", k.value("in_current", 0),
+                          k.value("in_host", 0), k.value("coalesced", 0));
+    const json& dl = r["delay_us"];
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", r.value("protection", "?"), r.value("service", "?"),
+               r.value("hogs", 0), num(dl["mean"]), num(dl["stddev"]), num(dl["p99"]), num(dl["max"]), where);
+  }
+  fmt::print("\n| target | protection | uls jitter us | user-thread jitter us | ratio | limit | status |\n"
+             "|---|---|---:|---:|---:|---:|---|\n");
+  for (const auto& t : d["targets"])
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} |\n", t.value("name", "?"), t.value("protection", "?"),
+               num(t["uls_jitter_us"]), num(t["user_thread_jitter_us"]), num(t["ratio"], "{:.2f}"),
+               num(t["limit"], "{:.1f}"), t.value("met", false) ? "met" : "not met");
+}
+
+void vm_forward(const json& d) {
+  environment_line(d);
+  const json& c = d["config"];
+  fmt::print("Accelerator {}; {} s streams of {}-byte frames, sender VM -> proxy VM -> receiver VM; `uls`: {}; "
+             "`kernel`: the proxy's own IP forwarding.\n\n",
+             d["environment"].value("accel", "?"), c.value("seconds", 0), c.value("frame_bytes", 0),
+             c.value("uls_forwarder", "?"));
+  fmt::print("| path | offered /s | sent | delivered | loss % | proxy: rx ring full / NIC missed (bound) | proxy kernel "
+             "IP in | upcalls (in a host) |\n|---|---:|---:|---:|---:|---|---:|---|\n");
+  for (const auto& r : d["runs"]) {
+    if (!r.value("complete", false)) {
+      fmt::print("| {} | {} | incomplete | | | | | |\n", r.value("path", "?"), num(r["offered_pps"]));
+      continue;
+    }
+    std::string ring = "-", ipin = "-", up = "-";
+    if (r.contains("proxy")) {
+      const json& p = r["proxy"];
+      if (p.contains("eth0_rx_ring_full"))
+        ring = fmt::format("{} / {}", num(p["eth0_rx_ring_full"]), num(p.value("eth0_nic_missed", json(0))));
+      if (p.contains("kernel_ip_in_receives")) ipin = num(p["kernel_ip_in_receives"]);
+      if (p.contains("upcalls")) up = fmt::format("{} ({})", num(p["upcalls"]), num(p.value("in_host", json())));
+    }
+    fmt::print("| {} | {} | {} | {} | {:.1f} | {} | {} | {} |\n", r.value("path", "?"), num(r["offered_pps"]),
+               num(r["sender"].value("sent", json())), num(r["delivered"]), 100 * r.value("loss_ratio", 0.0), ring,
+               ipin, up);
+  }
 }
 
 void stability(const json& d) {
@@ -202,6 +270,8 @@ int main(int argc, char** argv) {
     const std::string schema = d.value("schema", "");
     if (schema == "ulsnet.throughput.v2") netns(d);
     else if (schema == "ulsnet.throughput-vm.v2") vm(d);
+    else if (d.value("experiment", "") == "vm_jitter") vm_jitter(d);
+    else if (d.value("experiment", "") == "vm_forward") vm_forward(d);
     else if (d.contains("runs") && d.contains("headline")) stability(d);
     else {
       fmt::print(stderr, "tables: {}: not a result this tool knows (schema '{}')\n", argv[1], schema);

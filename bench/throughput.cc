@@ -518,7 +518,7 @@ int run(int argc, char** argv) {
     if (!app.count("--modes")) o.modes = {"relay"};
     if (!app.count("--search-duration")) o.search_duration = 0.15;
     if (!app.count("--search-precision")) o.search_precision = 0.05;
-    if (!app.count("--search-trials")) o.search_trials = 16;
+    if (!app.count("--search-trials")) o.search_trials = 20;
     if (!app.count("--methods"))
       o.methods = {"kernel-socket:batched", "raw-socket:af_packet", "user-thread:af_packet", "sandbox:af_xdp",
                    "xdp-redirect:native"};
