@@ -50,7 +50,9 @@ TEST(LogHistogram, BucketsTileTheLineWithBoundedWidth) {
   for (size_t i = 0; i < 64 * 50; ++i) {
     ASSERT_EQ(LogHistogram::bucket_upper(i), LogHistogram::bucket_lower(i + 1)) << i;
     const uint64_t lo = LogHistogram::bucket_lower(i), w = LogHistogram::bucket_upper(i) - lo;
-    if (lo >= 64) EXPECT_LE(w * 64, lo) << i;
+    if (lo >= 64) {
+      EXPECT_LE(w * 64, lo) << i;
+    }
     EXPECT_EQ(LogHistogram::index_of(lo), i);
     EXPECT_EQ(LogHistogram::index_of(lo + w - 1), i);
   }
