@@ -23,6 +23,7 @@
 // Modes or features this machine lacks are skipped with the reason (SkipWithError), never
 // measured as something else. Context (CPU count, kernel release, protection support, whether
 // this was a -c opt build) is in the output's header / JSON `context`.
+#include "bench/environment.h"
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -667,6 +668,12 @@ int main(int argc, char** argv) {
     prot += std::string(prot.empty() ? "" : "; ") + ulsnet::protection_mode_name(s.mode) + "=" +
             (s.available ? "yes" : "no (" + s.reason + ")");
   benchmark::AddCustomContext("protection_modes", prot);
+  // Where the numbers come from, as every result file records it (bench/environment.h).
+  const nlohmann::json env = ulsnet::host_environment("none");
+  for (const char* k : {"commit", "describe", "cpu_model", "date", "hostname"})
+    if (env.contains(k) && env[k].is_string()) benchmark::AddCustomContext(k, env[k].get<std::string>());
+  benchmark::AddCustomContext("dirty", env.value("dirty", false) ? "true" : "false");
+  benchmark::AddCustomContext("virtualized", env.value("virtualized", false) ? "true" : "false");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
