@@ -1,0 +1,990 @@
+#!/usr/bin/python3
+"""Figures from ulsnet result files (never runs an experiment).
+
+    bazel run //plots:figures -- --out DIR FILE [FILE ...]
+
+Each FILE is a result JSON written by //bench:throughput (namespace hosts, schema
+ulsnet.throughput.v2; VM hosts, schema ulsnet.throughput-vm.v2), //bench:vm_jitter or
+//bench:vm_forward. Every figure is written as PNG and PDF into DIR, with a manifest,
+DIR/figures.json. Input that is not one of these kinds, or not readable JSON, is reported on
+stderr with the file's name and the program exits 2 before drawing anything. See
+plots/README.md.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import textwrap
+
+KIND_NETNS = "netns"
+KIND_VM = "vm"
+KIND_VM_JITTER = "vm_jitter"
+KIND_VM_FORWARD = "vm_forward"
+
+SCHEMA_KINDS = {
+    "ulsnet.throughput.v2": KIND_NETNS,
+    "ulsnet.throughput-vm.v2": KIND_VM,
+}
+EXPERIMENT_KINDS = {
+    "vm_jitter": KIND_VM_JITTER,
+    "vm_forward": KIND_VM_FORWARD,
+}
+
+# The figures each kind gives, in order: (name, what it shows). File names are
+# <kind>-<name>.png/.pdf (see output_stem for several files of one kind).
+FIGURES = {
+    KIND_NETNS: [
+        ("capacity", "NDR and PDR brackets per method"),
+        ("overload", "delivered vs offered at the unpaced generator"),
+        ("latency-cdf", "latency CDF at the common load"),
+        ("cpu", "CPU per forwarded packet at the common load"),
+    ],
+    KIND_VM: [
+        ("insns", "proxy-VM instructions per forwarded packet"),
+        ("rate", "forwarding rate at the unpaced sender"),
+    ],
+    KIND_VM_JITTER: [
+        ("jitter", "invocation delay jitter and p99 vs CPU hogs"),
+    ],
+    KIND_VM_FORWARD: [
+        ("delivery", "delivered rate and loss vs offered rate"),
+    ],
+}
+
+CAPTION_FONTSIZE = 7
+NOTE_FONTSIZE = 7
+
+
+class InputError(Exception):
+    """Bad input: reported as one line on stderr, exit 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and classifying input
+
+
+def load_result(path, name=None):
+    """Returns (kind, document) or raises InputError naming the file (name: as the user gave it)."""
+    opened, path = path, (name or path)
+    try:
+        with open(opened, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise InputError("%s: cannot read: %s" % (path, e.strerror or e))
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise InputError("%s: not UTF-8 text (%s)" % (path, e.reason))
+    except json.JSONDecodeError as e:
+        raise InputError("%s: malformed JSON: %s (line %d, column %d)" % (path, e.msg, e.lineno, e.colno))
+    except RecursionError:
+        raise InputError("%s: malformed JSON: nested too deeply" % path)
+    kind = classify(doc)
+    if kind is None:
+        what = "a JSON %s" % type(doc).__name__
+        if isinstance(doc, dict):
+            if "schema" in doc:
+                what = "schema %r" % (doc.get("schema"),)
+            elif "experiment" in doc:
+                what = "experiment %r" % (doc.get("experiment"),)
+            else:
+                what = "no 'schema' or 'experiment' field"
+        raise InputError(
+            "%s: not a result file this program draws (%s); expected schema %s, or experiment %s"
+            % (path, what, " or ".join(sorted(SCHEMA_KINDS)), " or ".join(sorted(EXPERIMENT_KINDS))))
+    return kind, doc
+
+
+def classify(doc):
+    if not isinstance(doc, dict):
+        return None
+    schema = doc.get("schema")
+    if isinstance(schema, str) and schema in SCHEMA_KINDS:
+        return SCHEMA_KINDS[schema]
+    experiment = doc.get("experiment")
+    if isinstance(experiment, str) and experiment in EXPERIMENT_KINDS:
+        return EXPERIMENT_KINDS[experiment]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Field access that never raises on missing or mistyped fields
+
+
+def num(x):
+    """A finite number, or None (bools and strings are not numbers)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def obj(x):
+    return x if isinstance(x, dict) else {}
+
+
+def arr(x):
+    return x if isinstance(x, list) else []
+
+
+def text(x, default="?"):
+    if isinstance(x, str) and x:
+        return x
+    if num(x) is not None:
+        return "%g" % x
+    return default
+
+
+def median(values):
+    v = sorted(values)
+    if not v:
+        return None
+    m = len(v) // 2
+    return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2.0
+
+
+def short(s, n=70):
+    s = " ".join(str(s).split())
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def kfmt(pps):
+    """Compact rate: 581616 -> '582k'."""
+    if pps is None:
+        return "-"
+    if abs(pps) >= 1e6:
+        return "%.2fM" % (pps / 1e6)
+    if abs(pps) >= 1e3:
+        return "%.0fk" % (pps / 1e3)
+    return "%.0f" % pps
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions and labels
+
+
+def caption_text(kind, doc, source):
+    env = obj(doc.get("environment"))
+    cpu = text(env.get("cpu_model"), "CPU unknown")
+    cores = num(env.get("cores"))
+    machine = "%s, %d cores" % (cpu, cores) if cores is not None else "%s, cores unknown" % cpu
+    hosts = text(env.get("hosts"), "netns" if kind == KIND_NETNS else "vm")
+    if isinstance(env.get("accel"), str) and env.get("accel"):
+        hosts += " (accel %s)" % env["accel"]
+    kernel = text(env.get("kernel"), "unknown")
+    commit = env.get("describe") if isinstance(env.get("describe"), str) and env.get("describe") else None
+    if commit is None:
+        c = env.get("commit") if isinstance(env.get("commit"), str) else doc.get("commit")
+        commit = c[:12] if isinstance(c, str) and c else "unknown"
+    if env.get("dirty") is True:
+        commit += " (dirty)"
+    parts = ["machine: " + machine, "hosts: " + hosts, "host kernel: " + kernel, "commit " + commit]
+    if isinstance(env.get("date"), str) and env.get("date"):
+        parts.append(env["date"])
+    parts.append("source: " + os.path.basename(source))
+    return "  |  ".join(parts)
+
+
+def netns_label(e):
+    """method:variant[/protection] mode, as the README's tables name a job."""
+    label = "%s:%s" % (text(e.get("method")), text(e.get("variant")))
+    prot = e.get("protection")
+    if isinstance(prot, str) and prot not in ("", "n/a", "none-applicable"):
+        label += "/" + prot
+    if isinstance(e.get("mode"), str):
+        label += " " + e["mode"]
+    return label
+
+
+def vm_label(r):
+    label = "%s:%s" % (text(r.get("method")), text(r.get("variant")))
+    if isinstance(r.get("mode"), str):
+        label += " " + r["mode"]
+    return label
+
+
+class Styles:
+    """A colour and marker per label, stable within one input file (first appearance order)."""
+
+    MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
+
+    def __init__(self, labels):
+        import matplotlib
+
+        self.cmap = matplotlib.colormaps["tab20"] if hasattr(matplotlib, "colormaps") else None
+        self.index = {}
+        for l in labels:
+            self.index.setdefault(l, len(self.index))
+
+    def color(self, label):
+        i = self.index.setdefault(label, len(self.index))
+        if self.cmap is None:
+            import matplotlib.pyplot as plt
+
+            return plt.get_cmap("tab20")(i % 20)
+        return self.cmap(i % 20)
+
+    def marker(self, label):
+        i = self.index.setdefault(label, len(self.index))
+        return self.MARKERS[i % len(self.MARKERS)]
+
+    def linestyle(self, label):
+        i = self.index.setdefault(label, len(self.index))
+        return ["-", "--", "-.", ":"][(i // 20) % 4] if i >= 20 else ["-", "--"][i % 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure frame: title, caption, notes, saving
+
+
+class Figure:
+    def __init__(self, plt, width, height, ncols=1, sharey=False):
+        self.plt = plt
+        self.fig, axes = plt.subplots(1, ncols, figsize=(width, height), sharey=sharey, squeeze=False)
+        self.axes = list(axes[0])
+        self.notes = []
+
+    def note(self, s):
+        if s not in self.notes:
+            self.notes.append(s)
+
+    def finish(self, title, caption, legend_handles=None, legend_title=None, legend_cols=1):
+        fig = self.fig
+        width_in = fig.get_figwidth()
+        # Characters per line at the caption's size (about 0.5 em per character).
+        per_line = max(40, int(width_in * 72 / (CAPTION_FONTSIZE * 0.52)))
+        cap_lines = textwrap.wrap(caption, per_line) or [""]
+        note_lines = []
+        if self.notes:
+            note_lines = textwrap.wrap("Notes: " + "; ".join(self.notes), per_line)
+            if len(note_lines) > 8:
+                note_lines = note_lines[:8]
+                note_lines[-1] += " ..."
+        line_in = CAPTION_FONTSIZE * 1.35 / 72.0
+        bottom_in = 0.12 + line_in * (len(cap_lines) + len(note_lines)) + (0.06 if note_lines else 0)
+        height_in = fig.get_figheight()
+        fig.suptitle(title, fontsize=11)
+        y = 0.08 / height_in
+        fig.text(0.01, y, "\n".join(cap_lines), fontsize=CAPTION_FONTSIZE, color="0.3",
+                 ha="left", va="bottom", family="sans-serif")
+        if note_lines:
+            y_note = y + line_in * len(cap_lines) / height_in + 0.04 / height_in
+            fig.text(0.01, y_note, "\n".join(note_lines), fontsize=NOTE_FONTSIZE, color="firebrick",
+                     ha="left", va="bottom")
+        right = 1.0
+        if legend_handles:
+            leg = fig.legend(handles=legend_handles, loc="center right", fontsize=8, title=legend_title,
+                             title_fontsize=8, ncol=legend_cols, frameon=False,
+                             bbox_to_anchor=(0.995, 0.5 + bottom_in / height_in / 2))
+            fig.canvas.draw()
+            bb = leg.get_window_extent().transformed(fig.transFigure.inverted())
+            right = max(0.35, bb.x0 - 0.01)
+        fig.tight_layout(rect=[0, bottom_in / height_in, right, 1.0])
+
+    def save(self, out_dir, stem):
+        png = stem + ".png"
+        pdf = stem + ".pdf"
+        self.fig.savefig(os.path.join(out_dir, png), dpi=130)
+        self.fig.savefig(os.path.join(out_dir, pdf))
+        self.plt.close(self.fig)
+        return [png, pdf]
+
+
+def empty_panel(ax, message):
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=9,
+            color="0.4", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# ---------------------------------------------------------------------------------------------
+# netns (ulsnet.throughput.v2)
+
+
+def netns_capacity(plt, doc, caption):
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
+    n = max(1, len(entries))
+    f = Figure(plt, 11, max(3.8, 1.6 + 0.42 * n))
+    ax = f.axes[0]
+    colors = {"ndr": "#4c72b0", "pdr": "#dd8452"}
+    sizes = sorted({int(num(e.get("payload_bytes"))) for e in entries if num(e.get("payload_bytes")) is not None})
+    xmax = 0.0
+    # Missing-value notes are drawn at the left of their row; where to put them is known at the end.
+    row_notes = []
+    for i, e in enumerate(entries):
+        y = n - 1 - i
+        label = netns_label(e)
+        if isinstance(e.get("error"), str) or ("ndr" not in e and "pdr" not in e):
+            why = e.get("error") if isinstance(e.get("error"), str) else "no ndr/pdr in the entry"
+            row_notes.append((y, "search error: " + short(why, 90)))
+            f.note("%s: no NDR/PDR (%s)" % (label, short(why, 60)))
+            continue
+        ceiling = num(e.get("search_ceiling_final_pps"))
+        if ceiling is not None:
+            ax.plot([ceiling / 1e3], [y], marker="|", markersize=14, color="0.45", mew=1.5, zorder=3)
+            xmax = max(xmax, ceiling)
+        for crit, dy in (("ndr", 0.19), ("pdr", -0.19)):
+            c = obj(e.get(crit))
+            yy = y + dy
+            status = c.get("status") if isinstance(c.get("status"), str) else None
+            lower, upper = num(c.get("lower_pps")), num(c.get("upper_pps"))
+            censored = c.get("censored") is True or status == "censored"
+            if not c:
+                row_notes.append((yy, "%s: missing" % crit.upper()))
+                f.note("%s: no %s object" % (label, crit.upper()))
+                continue
+            if status not in ("measured", "censored"):
+                desc = status or "no status"
+                if status == "inconsistent":
+                    desc += " (%s / %s)" % (kfmt(lower), kfmt(upper))
+                row_notes.append((yy, "%s: %s" % (crit.upper(), desc)))
+                f.note("%s %s not drawn: %s%s" % (
+                    label, crit.upper(), desc,
+                    (" - " + short(c["note"], 120)) if isinstance(c.get("note"), str) else ""))
+                continue
+            if lower is None:
+                row_notes.append((yy, "%s: no lower bound" % crit.upper()))
+                f.note("%s %s: %s without lower_pps" % (label, crit.upper(), status))
+                continue
+            ax.barh(yy, lower / 1e3, height=0.36, color=colors[crit], zorder=2)
+            xmax = max(xmax, lower)
+            if censored or upper is None:
+                ax.plot([lower / 1e3], [yy], marker=">", color="black", markersize=6, zorder=4)
+                ax.text(lower / 1e3, yy, "   \u2265 %s" % kfmt(lower), va="center", ha="left", fontsize=7)
+                xmax = max(xmax, lower * 1.12)
+            else:
+                ax.errorbar([lower / 1e3], [yy], xerr=[[0], [max(0.0, upper - lower) / 1e3]], fmt="none",
+                            ecolor="black", elinewidth=1.2, capsize=3, zorder=4)
+                xmax = max(xmax, upper)
+    if not entries:
+        empty_panel(ax, "no capacity entries in this file (a run with --no-search?)")
+    else:
+        ax.set_yticks(range(n))
+        ax.set_yticklabels([netns_label(e) for e in reversed(entries)], fontsize=8)
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.set_xlim(0, max(1.0, xmax * 1.05 / 1e3))
+        for y, s in row_notes:
+            ax.text(ax.get_xlim()[1] * 0.005, y, s, va="center", ha="left", fontsize=7, color="firebrick",
+                    style="italic")
+        size = ("%s B payload" % "/".join(str(s) for s in sizes)) if sizes else "payload size not recorded"
+        ax.set_xlabel("rate (kpps, %s)" % size)
+        ax.grid(axis="x", color="0.9", zorder=0)
+        ax.set_axisbelow(True)
+    pdr_loss = None
+    for e in entries:
+        pdr_loss = num(obj(e.get("pdr")).get("loss_criterion"))
+        if pdr_loss is not None:
+            break
+    handles = [
+        Patch(color=colors["ndr"], label="NDR (loss 0)"),
+        Patch(color=colors["pdr"], label="PDR (loss \u2264 %s%%)" % ("%g" % (pdr_loss * 100) if pdr_loss is not None else "?")),
+        Line2D([], [], color="black", marker="|", linestyle="none", markersize=10,
+               label="bar: passed rate;\nwhisker: to the failed rate"),
+        Line2D([], [], color="black", marker=">", linestyle="none", label="\u2265: censored at the\nsearch ceiling"),
+        Line2D([], [], color="0.45", marker="|", linestyle="none", markersize=12, mew=1.5,
+               label="search ceiling\n(final duration)"),
+    ]
+    f.finish("NDR and PDR per method: measured brackets [passed, failed)", caption, handles)
+    return f
+
+
+def netns_overload(plt, doc, caption):
+    from matplotlib.lines import Line2D
+
+    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict) and r.get("load") == "max"]
+    entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
+    styles = Styles([netns_label(e) for e in entries] + [netns_label(r) for r in rows])
+    sizes = sorted({int(num(r.get("payload_bytes"))) for r in rows if num(r.get("payload_bytes")) is not None})
+    if any(num(r.get("payload_bytes")) is None for r in rows):
+        sizes.append(None)
+    ncols = max(1, len(sizes))
+    f = Figure(plt, 4.6 * ncols + 3.2, 5.2, ncols=ncols)
+    used = []
+    for ax, size in zip(f.axes, sizes or [None]):
+        panel = [r for r in rows if (num(r.get("payload_bytes")) is None if size is None
+                                     else num(r.get("payload_bytes")) == size)]
+        top = 0.0
+        drawn = 0
+        for r in panel:
+            label = netns_label(r)
+            if isinstance(r.get("error"), str):
+                f.note("%s at %s B: error (%s)" % (label, text(size), short(r["error"], 60)))
+            off, dlv = num(r.get("offered_pps")), num(r.get("delivered_pps"))
+            if off is None or dlv is None:
+                f.note("%s at %s B: no offered/delivered rate" % (label, text(size)))
+                continue
+            lo, hi = num(r.get("delivered_pps_min")), num(r.get("delivered_pps_max"))
+            yerr = None
+            if lo is not None and hi is not None:
+                yerr = [[max(0.0, dlv - lo) / 1e3], [max(0.0, hi - dlv) / 1e3]]
+                top = max(top, hi)
+            ax.errorbar([off / 1e3], [dlv / 1e3], yerr=yerr, fmt=styles.marker(label), color=styles.color(label),
+                        ecolor=styles.color(label), capsize=3, markersize=6, elinewidth=1, zorder=3,
+                        markeredgecolor="black", markeredgewidth=0.4)
+            top = max(top, off, dlv)
+            drawn += 1
+            if label not in used:
+                used.append(label)
+        if not drawn:
+            empty_panel(ax, "no max-load rows" + ("" if size is None else " at %d B" % size))
+            continue
+        lim = top * 1.08 / 1e3
+        ax.plot([0, lim], [0, lim], linestyle="--", color="0.5", linewidth=1, zorder=1)
+        ax.text(lim * 0.97, lim * 0.97, "delivered = offered", ha="right", va="bottom", fontsize=7, color="0.4",
+                rotation=0)
+        ax.set_xlim(0, lim)
+        ax.set_ylim(0, lim)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel("offered (kpps, generator unpaced)")
+        ax.set_ylabel("delivered (kpps)")
+        ax.set_title("%s B payload" % size if size is not None else "payload size not recorded", fontsize=10)
+        ax.grid(color="0.92")
+    if not rows:
+        f.note("no results rows at load \"max\"")
+    handles = [Line2D([], [], color=styles.color(l), marker=styles.marker(l), linestyle="none",
+                      markeredgecolor="black", markeredgewidth=0.4, label=l) for l in used]
+    f.finish("Overload: delivered vs offered at the unpaced generator (median; whiskers: min-max of the repetitions)",
+             caption, handles, legend_title="method:variant mode")
+    return f
+
+
+def bucket_upper(lower):
+    """The upper edge of a log-linear bucket (one per ns below 64, then 64 per power of two)."""
+    lo = int(lower)
+    if lo < 64:
+        return lo + 1
+    p = lo.bit_length() - 1
+    return lo + max(1, (1 << p) >> 6)
+
+
+def histogram_cdf(hist):
+    """(x_ns upper edges, cumulative fraction, total) from a histogram, or None if unusable."""
+    below = 0.0
+    if isinstance(hist, dict):
+        buckets = hist.get("buckets")
+        below = num(hist.get("below_zero")) or 0.0
+    else:
+        buckets = hist
+    if not isinstance(buckets, list):
+        return None
+    pairs = []
+    for b in buckets:
+        if not isinstance(b, (list, tuple)) or len(b) != 2:
+            return None
+        lo, n = num(b[0]), num(b[1])
+        if lo is None or n is None or lo < 0 or n < 0:
+            return None
+        pairs.append((lo, n))
+    pairs.sort()
+    total = below + sum(n for _, n in pairs)
+    if total <= 0:
+        return None
+    xs, ys = [], []
+    acc = below
+    if pairs:
+        xs.append(pairs[0][0])
+        ys.append(acc / total)
+    for lo, n in pairs:
+        acc += n
+        xs.append(bucket_upper(lo))
+        ys.append(acc / total)
+    return xs, ys, total
+
+
+def netns_latency(plt, doc, caption):
+    from matplotlib.lines import Line2D
+
+    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict) and "load_basis" in r]
+    entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
+    styles = Styles([netns_label(e) for e in entries] + [netns_label(r) for r in rows])
+    f = Figure(plt, 13, 5.4, ncols=2)
+    ax, tail = f.axes
+    handles = []
+    sizes = {num(r.get("payload_bytes")) for r in rows}
+    for r in rows:
+        label = netns_label(r)
+        if len(sizes) > 1 and num(r.get("payload_bytes")) is not None:
+            label += " %d B" % num(r.get("payload_bytes"))
+        lat = obj(r.get("latency_ns"))
+        cdf = histogram_cdf(lat.get("histogram")) if "histogram" in lat else None
+        if cdf is None:
+            why = "error: " + short(r["error"], 50) if isinstance(r.get("error"), str) else (
+                "no latency histogram" if "histogram" not in lat else "unreadable latency histogram")
+            f.note("%s: not drawn (%s)" % (label, why))
+            continue
+        xs, ys, total = cdf
+        xus = [x / 1e3 for x in xs]
+        kw = dict(color=styles.color(label), linestyle=styles.linestyle(label), linewidth=1.3)
+        ax.plot(xus, ys, **kw)
+        tx = [(x, 1.0 - y) for x, y in zip(xus, ys) if 1.0 - y > 0.5 / total]
+        if tx:
+            tail.plot([t[0] for t in tx], [t[1] for t in tx], **kw)
+        handles.append(Line2D([], [], label=label, **kw))
+    load = num(doc.get("common_load_pps"))
+    if handles:
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.0)
+        ax.set_xlabel("one-way delay (\u00b5s, log scale)")
+        ax.set_ylabel("fraction of packets \u2264 delay")
+        ax.set_title("CDF", fontsize=10)
+        ax.grid(which="both", color="0.92")
+        tail.set_xscale("log")
+        tail.set_yscale("log")
+        tail.set_xlabel("one-way delay (\u00b5s, log scale)")
+        tail.set_ylabel("fraction of packets > delay (log scale)")
+        tail.set_title("tail (1 - CDF)", fontsize=10)
+        tail.grid(which="major", color="0.92")
+        for q in (1e-2, 1e-3):
+            tail.axhline(q, color="0.6", linewidth=0.8, linestyle=":")
+            tail.text(tail.get_xlim()[0], q, " p%s" % ("99" if q == 1e-2 else "99.9"), fontsize=7, va="bottom",
+                      color="0.4")
+    else:
+        empty_panel(ax, "no common-load rows with a latency histogram")
+        empty_panel(tail, "")
+        if not rows:
+            f.note("no results rows with load_basis (the common load)")
+    title = "Latency at the common load"
+    if load is not None:
+        title += " (%.0f pps offered" % load
+        size_list = sorted(s for s in sizes if s is not None)
+        if size_list:
+            title += ", %s B" % "/".join("%d" % s for s in size_list)
+        title += ")"
+    title += ": sender clock at write to receiver XDP timestamp"
+    f.finish(title, caption, handles, legend_title="method:variant mode")
+    return f
+
+
+def netns_cpu(plt, doc, caption):
+    from matplotlib.patches import Patch
+
+    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict) and "load_basis" in r]
+    n = max(1, len(rows))
+    f = Figure(plt, 11, max(3.8, 1.6 + 0.42 * n))
+    ax = f.axes[0]
+    colors = {"host": "#55a868", "process": "#8172b3"}
+    sizes = {num(r.get("payload_bytes")) for r in rows}
+    labels = []
+    xmax = 0.0
+    for i, r in enumerate(rows):
+        y = n - 1 - i
+        label = netns_label(r)
+        if len(sizes) > 1 and num(r.get("payload_bytes")) is not None:
+            label += " %d B" % num(r.get("payload_bytes"))
+        labels.append(label)
+        cpu = obj(r.get("cpu"))
+        for key, which, dy in (("proxy_host_ns_per_forwarded", "host", 0.19),
+                               ("proxy_process_ns_per_forwarded", "process", -0.19)):
+            v = num(cpu.get(key))
+            if v is None:
+                f.note("%s: no cpu.%s%s" % (label, key, (" (error: %s)" % short(r["error"], 40))
+                                             if isinstance(r.get("error"), str) else ""))
+                ax.text(0, y + dy, "  no %s value" % which, va="center", fontsize=7, color="firebrick",
+                        style="italic")
+                continue
+            ax.barh(y + dy, v, height=0.36, color=colors[which], zorder=2)
+            ax.text(v, y + dy, " %.0f" % v, va="center", ha="left", fontsize=7)
+            xmax = max(xmax, v)
+    if rows:
+        ax.set_yticks(range(n))
+        ax.set_yticklabels(list(reversed(labels)), fontsize=8)
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.set_xlim(0, max(1.0, xmax * 1.12))
+        ax.set_xlabel("CPU time per forwarded packet (ns)")
+        ax.grid(axis="x", color="0.9", zorder=0)
+        ax.set_axisbelow(True)
+    else:
+        empty_panel(ax, "no common-load rows (load_basis) in this file")
+    handles = [Patch(color=colors["host"], label="proxy host\n(CPU 1: process,\nNAPI, softirq)"),
+               Patch(color=colors["process"], label="proxy process\n(its own time)")]
+    load = num(doc.get("common_load_pps"))
+    title = "CPU per forwarded packet at the common load"
+    if load is not None:
+        title += " (%.0f pps offered)" % load
+    f.finish(title + ": medians of the repetitions", caption, handles)
+    return f
+
+
+# ---------------------------------------------------------------------------------------------
+# VM hosts (ulsnet.throughput-vm.v2)
+
+
+def group_rows(rows, key):
+    groups = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    return groups
+
+
+def vm_insns(plt, doc, caption):
+    from matplotlib.patches import Patch
+
+    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict)]
+    purposes = [("cost", "cost runs (paced, under icount: exact)"),
+                ("rate+latency", "rate+latency runs (no icount)")]
+    per = {p: [r for r in rows if r.get("purpose") == p] for p, _ in purposes}
+    n = max([1] + [len(group_rows(v, vm_label)) for v in per.values()])
+    f = Figure(plt, 13, 1.8 + 0.45 * n, ncols=2)
+    colors = {"user": "#4c72b0", "kernel": "#c44e52"}
+    for ax, (purpose, title) in zip(f.axes, purposes):
+        groups = group_rows(per[purpose], vm_label)
+        labels = list(groups)
+        xmax = 0.0
+        for i, label in enumerate(labels):
+            y = len(labels) - 1 - i
+            users, kernels, totals = [], [], []
+            for r in groups[label]:
+                ins = obj(r.get("proxy_vm_insns_per_forwarded"))
+                u, k, t = num(ins.get("user")), num(ins.get("kernel")), num(ins.get("total"))
+                if u is None or k is None:
+                    why = ("error: " + short(r["error"], 40)) if isinstance(r.get("error"), str) else \
+                        "no proxy_vm_insns_per_forwarded {user, kernel}"
+                    f.note("%s (%s, rep %s): %s" % (label, purpose, text(r.get("rep")), why))
+                    continue
+                users.append(u)
+                kernels.append(k)
+                totals.append(t if t is not None else u + k)
+            if not users:
+                ax.text(0, y, "  not measured", va="center", fontsize=7, color="firebrick", style="italic")
+                continue
+            u, k, t = median(users), median(kernels), median(totals)
+            ax.barh(y, u, height=0.6, color=colors["user"], zorder=2)
+            ax.barh(y, k, left=u, height=0.6, color=colors["kernel"], zorder=2)
+            reps = " (median of %d)" % len(users) if len(users) > 1 else ""
+            ax.text(u + k, y, " %.0f%s" % (t, reps), va="center", ha="left", fontsize=7)
+            xmax = max(xmax, u + k)
+        if not labels:
+            empty_panel(ax, "no rows with purpose \"%s\"" % purpose)
+            ax.set_title(title, fontsize=10)
+            continue
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(list(reversed(labels)), fontsize=8)
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+        ax.set_xlim(0, max(1.0, xmax * 1.25))
+        ax.set_xlabel("guest instructions per forwarded packet")
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", color="0.9", zorder=0)
+        ax.set_axisbelow(True)
+    handles = [Patch(color=colors["user"], label="user"), Patch(color=colors["kernel"], label="kernel")]
+    f.finish("Proxy-VM instructions per forwarded packet (QEMU plugin), user and kernel stacked", caption,
+             handles)
+    return f
+
+
+def vm_rate(plt, doc, caption):
+    from matplotlib.patches import Patch
+
+    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict)
+            and r.get("offered") == "max" and r.get("purpose", "rate+latency") == "rate+latency"]
+    groups = group_rows(rows, vm_label)
+    labels = list(groups)
+    n = max(1, len(labels))
+    f = Figure(plt, 11, 1.8 + 0.6 * n)
+    ax = f.axes[0]
+    series = [("offered_pps", "offered (sender)", "#c7c7c7", 0.27),
+              ("forwarded_pps", "forwarded (proxy)", "#4c72b0", 0.0),
+              ("delivered_pps", "delivered (receiver)", "#55a868", -0.27)]
+    xmax = 0.0
+    for i, label in enumerate(labels):
+        y = n - 1 - i
+        for key, _, color, dy in series:
+            vals = [num(r.get(key)) for r in groups[label]]
+            vals = [v for v in vals if v is not None]
+            if not vals:
+                errs = [r.get("error") for r in groups[label] if isinstance(r.get("error"), str)]
+                f.note("%s: no %s%s" % (label, key, (" (error: %s)" % short(errs[0], 50)) if errs else ""))
+                ax.text(0, y + dy, "  no %s" % key, va="center", fontsize=7, color="firebrick", style="italic")
+                continue
+            m = median(vals)
+            xerr = [[m - min(vals)], [max(vals) - m]] if len(vals) > 1 else None
+            ax.barh(y + dy, m, height=0.25, color=color, xerr=xerr, capsize=2, zorder=2)
+            if key == "forwarded_pps":
+                ax.text(max(vals), y + dy, " %.0f" % m, va="center", ha="left", fontsize=7)
+            xmax = max(xmax, max(vals))
+    if labels:
+        ax.set_yticks(range(n))
+        ax.set_yticklabels(list(reversed(labels)), fontsize=8)
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.set_xlim(0, max(1.0, xmax * 1.1))
+        sizes = sorted({int(num(r.get("payload_bytes"))) for r in rows if num(r.get("payload_bytes")) is not None})
+        ax.set_xlabel("rate (packets/s%s)" % ((", %s B payload" % "/".join(map(str, sizes))) if sizes else ""))
+        ax.grid(axis="x", color="0.9", zorder=0)
+        ax.set_axisbelow(True)
+    else:
+        empty_panel(ax, "no rate+latency rows at the unpaced sender (offered \"max\")")
+    handles = [Patch(color=c, label=l) for _, l, c, _ in series]
+    reps = max([len(v) for v in groups.values()] or [1])
+    f.finish("Forwarding rate at the unpaced sender, proxy VM%s" %
+             (" (median of %d repetitions; whiskers: min-max)" % reps if reps > 1 else ""), caption, handles)
+    return f
+
+
+# ---------------------------------------------------------------------------------------------
+# vm_jitter and vm_forward
+
+
+def vm_jitter(plt, doc, caption):
+    from matplotlib.lines import Line2D
+
+    runs = [r for r in arr(doc.get("runs")) if isinstance(r, dict)]
+    f = Figure(plt, 12, 5.0, ncols=2)
+    groups = group_rows(runs, lambda r: (text(r.get("service")), text(r.get("protection"))))
+    services = sorted({k[0] for k in groups})
+    prots = sorted({k[1] for k in groups})
+    palette = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+    styles_ = ["-", "--", ":", "-."]
+    markers = ["o", "s", "^", "D"]
+    handles = []
+    hogs_all = set()
+    for (service, prot), rs in sorted(groups.items()):
+        color = palette[services.index(service) % len(palette)]
+        ls = styles_[prots.index(prot) % len(styles_)]
+        mk = markers[prots.index(prot) % len(markers)]
+        label = "%s, protection %s" % (service, prot)
+        drawn = False
+        for ax, key in zip(f.axes, ("stddev", "p99")):
+            pts = []
+            for r in rs:
+                h, v = num(r.get("hogs")), num(obj(r.get("delay_us")).get(key))
+                if h is None or v is None:
+                    f.note("%s, hogs %s: no delay_us.%s" % (label, text(r.get("hogs")), key))
+                    continue
+                pts.append((h, v))
+                hogs_all.add(h)
+            pts.sort()
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, linestyle=ls, marker=mk,
+                        linewidth=1.5)
+                drawn = True
+        if drawn:
+            handles.append(Line2D([], [], color=color, linestyle=ls, marker=mk, label=label))
+    period = num(obj(doc.get("config")).get("period_us"))
+    for ax, ylabel, title in zip(
+            f.axes, ("jitter: std. dev. of the delay (\u00b5s)", "p99 of the delay (\u00b5s)"),
+            ("jitter (ran - due, standard deviation)", "99th percentile of the delay")):
+        if not handles:
+            empty_panel(ax, "no runs with hogs and delay_us")
+            continue
+        ax.set_xlabel("CPU hogs on the guest's CPU")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(sorted(hogs_all))
+        ax.set_ylim(bottom=0)
+        ax.grid(color="0.92")
+    title = "Service invocation delay vs CPU hogs (ULS upcall vs user thread)"
+    if period is not None:
+        title += ", period %.0f \u00b5s" % period
+    f.finish(title, caption, handles, legend_title="service, protection")
+    return f
+
+
+def vm_forward(plt, doc, caption):
+    from matplotlib.lines import Line2D
+
+    runs = [r for r in arr(doc.get("runs")) if isinstance(r, dict)]
+    seconds = num(obj(doc.get("config")).get("seconds"))
+    f = Figure(plt, 12, 5.0, ncols=2)
+    ax, lax = f.axes
+    groups = group_rows(runs, lambda r: text(r.get("path")))
+    palette = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
+    handles = []
+    top = 0.0
+    incomplete = False
+    for i, (path, rs) in enumerate(groups.items()):
+        color = palette[i % len(palette)]
+        pts = []
+        for r in rs:
+            off, dlv = num(r.get("offered_pps")), num(r.get("delivered"))
+            count = num(r.get("count"))
+            if off is None or dlv is None:
+                f.note("path %s: a run without offered_pps/delivered" % path)
+                continue
+            if count:
+                rate = dlv / count * off
+            elif seconds:
+                rate = dlv / seconds
+            else:
+                f.note("path %s at %.0f pps: no count or seconds to make a rate" % (path, off))
+                continue
+            loss = num(r.get("loss_ratio"))
+            if loss is None and count:
+                loss = max(0.0, (count - dlv) / count)
+            complete = r.get("complete") is not False
+            if not complete:
+                incomplete = True
+                f.note("path %s at %.0f pps: run incomplete" % (path, off))
+            pts.append((off, rate, loss, complete))
+            top = max(top, off, rate)
+        pts.sort()
+        if not pts:
+            continue
+        label = path
+        lab = next((r.get("label") for r in rs if isinstance(r.get("label"), str)), None)
+        if lab:
+            label += ":\n" + "\n".join(textwrap.wrap(short(lab, 90), 40))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, linewidth=1.5)
+        lpts = [p for p in pts if p[2] is not None]
+        lax.plot([p[0] for p in lpts], [p[2] * 100 for p in lpts], color=color, linewidth=1.5)
+        for p in pts:
+            face = color if p[3] else "white"
+            ax.plot([p[0]], [p[1]], marker="o", color=color, markerfacecolor=face, zorder=3)
+            if p[2] is not None:
+                lax.plot([p[0]], [p[2] * 100], marker="o", color=color, markerfacecolor=face, zorder=3)
+        handles.append(Line2D([], [], color=color, marker="o", label=label))
+    if handles:
+        lim = top * 1.1
+        ax.plot([0, lim], [0, lim], linestyle="--", color="0.5", linewidth=1)
+        ax.text(lim * 0.95, lim * 0.95, "delivered = offered", ha="right", va="bottom", fontsize=7, color="0.4")
+        ax.set_xlim(0, lim)
+        ax.set_ylim(0, lim)
+        ax.set_xlabel("offered (packets/s)")
+        ax.set_ylabel("delivered (packets/s)")
+        ax.set_title("delivered vs offered", fontsize=10)
+        ax.grid(color="0.92")
+        lax.set_xlim(0, lim)
+        lax.set_ylim(bottom=0)
+        lax.set_xlabel("offered (packets/s)")
+        lax.set_ylabel("loss (% of sent)")
+        lax.set_title("loss vs offered", fontsize=10)
+        lax.grid(color="0.92")
+        from matplotlib.ticker import MaxNLocator
+
+        for a in (ax, lax):
+            a.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        if incomplete:
+            handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="none",
+                                  label="hollow: run incomplete"))
+    else:
+        empty_panel(ax, "no runs with offered_pps and delivered")
+        empty_panel(lax, "")
+    fb = num(obj(doc.get("config")).get("frame_bytes"))
+    title = "Forwarding through the proxy VM per path"
+    if fb is not None:
+        title += " (%d-byte frames" % fb + (", %g s per rate)" % seconds if seconds else ")")
+    f.finish(title, caption, handles, legend_title="path")
+    return f
+
+
+DRAW = {
+    (KIND_NETNS, "capacity"): netns_capacity,
+    (KIND_NETNS, "overload"): netns_overload,
+    (KIND_NETNS, "latency-cdf"): netns_latency,
+    (KIND_NETNS, "cpu"): netns_cpu,
+    (KIND_VM, "insns"): vm_insns,
+    (KIND_VM, "rate"): vm_rate,
+    (KIND_VM_JITTER, "jitter"): vm_jitter,
+    (KIND_VM_FORWARD, "delivery"): vm_forward,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+
+
+def resolve(path):
+    base = os.environ.get("BUILD_WORKING_DIRECTORY")
+    if base and not os.path.isabs(path):
+        return os.path.join(base, path)
+    return path
+
+
+def output_stems(inputs):
+    """A file-name prefix per input: '<kind>' when it is the only file of its kind, else
+    '<kind>-<file stem>' (made unique if two stems are equal)."""
+    per_kind = {}
+    for path, kind, _ in inputs:
+        per_kind.setdefault(kind, []).append(path)
+    stems, used = [], set()
+    for path, kind, _ in inputs:
+        if len(per_kind[kind]) == 1:
+            stem = kind
+        else:
+            base = os.path.basename(path)
+            base = base[:-5] if base.endswith(".json") else base
+            stem = "%s-%s" % (kind, re.sub(r"[^A-Za-z0-9._-]+", "_", base) or "file")
+        s, i = stem, 2
+        while s in used:
+            s = "%s-%d" % (stem, i)
+            i += 1
+        used.add(s)
+        stems.append(s)
+    return stems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="figures",
+        description="Figures (PNG and PDF) and a manifest from ulsnet result JSON files. Never runs experiments.")
+    parser.add_argument("--out", required=True, help="output directory (created if missing)")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="result JSON: ulsnet.throughput.v2, ulsnet.throughput-vm.v2, vm_jitter, vm_forward")
+    args = parser.parse_args(argv)
+
+    # Every input is read and classified before anything is drawn.
+    inputs, errors = [], []
+    for given in args.files:
+        try:
+            kind, doc = load_result(resolve(given), given)
+            inputs.append((given, kind, doc))
+        except InputError as e:
+            errors.append(str(e))
+    if errors:
+        for e in errors:
+            print("figures: " + e, file=sys.stderr)
+        return 2
+
+    out_dir = resolve(args.out)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        print("figures: cannot create output directory %s: %s" % (out_dir, e.strerror or e), file=sys.stderr)
+        return 2
+    if not os.access(out_dir, os.W_OK):
+        print("figures: output directory %s is not writable" % out_dir, file=sys.stderr)
+        return 2
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    manifest, failed = [], 0
+    for (given, kind, doc), stem in zip(inputs, output_stems(inputs)):
+        caption = caption_text(kind, doc, given)
+        for name, _ in FIGURES[kind]:
+            fig_name = "%s-%s" % (stem, name)
+            try:
+                f = DRAW[(kind, name)](plt, doc, caption)
+                files = f.save(out_dir, fig_name)
+            except Exception as e:  # a figure this program could not draw: reported, the rest go on
+                plt.close("all")
+                print("figures: %s: figure %s not drawn: %s: %s" % (given, fig_name, type(e).__name__, e),
+                      file=sys.stderr)
+                failed += 1
+                continue
+            manifest.append({"figure": fig_name, "files": files, "source": given, "kind": kind,
+                             "caption": caption, "notes": f.notes})
+            print("%s: %s (from %s%s)" % (
+                fig_name, ", ".join(os.path.join(args.out, x) for x in files), given,
+                "; %d note%s" % (len(f.notes), "s" if len(f.notes) > 1 else "") if f.notes else ""))
+    try:
+        with open(os.path.join(out_dir, "figures.json"), "w") as fh:
+            json.dump(manifest, fh, indent=1)
+            fh.write("\n")
+    except OSError as e:
+        print("figures: cannot write %s: %s" % (os.path.join(out_dir, "figures.json"), e.strerror or e),
+              file=sys.stderr)
+        return 1
+    print("manifest: %s (%d figure%s)" % (os.path.join(args.out, "figures.json"), len(manifest),
+                                          "" if len(manifest) == 1 else "s"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

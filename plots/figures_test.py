@@ -1,0 +1,302 @@
+"""figures.py on a small synthetic result set (hand-written, a few rows of each kind), and its
+refusal of input it does not draw. Self-contained: never reads bench/reference/."""
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+try:
+    from plots import figures
+except ImportError:  # run as `python3 plots/figures_test.py`
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import figures
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def environment(hosts, accel=None, dirty=False):
+    env = {"cpu_model": "Test CPU 9000", "cores": 2, "kernel": "Linux 6.1.0-test", "hosts": hosts,
+           "commit": "0123456789abcdef0123456789abcdef01234567",
+           "describe": "0123456789ab" + ("-dirty" if dirty else ""), "dirty": dirty,
+           "date": "2026-01-01T00:00:00Z"}
+    if accel:
+        env["accel"] = accel
+    return env
+
+
+def histogram(center_ns, n):
+    """A few log-linear buckets around center_ns, as the harness writes them."""
+    b = []
+    width = (1 << (int(center_ns).bit_length() - 1)) >> 6
+    base = center_ns - center_ns % width
+    for i in range(-4, 5):
+        b.append([base + i * width * 4, n - abs(i) * (n // 6)])
+    b.append([base * 8, 3])
+    return {"below_zero": 0, "buckets": b, "count": sum(c for _, c in b), "unit": "ns"}
+
+
+def bracket(lower, upper, status="measured", loss=0.0):
+    return {"lower_pps": lower, "upper_pps": upper, "censored": status == "censored", "status": status,
+            "loss_criterion": loss}
+
+
+NETNS = {
+    "schema": "ulsnet.throughput.v2",
+    "environment": environment("netns", dirty=True),
+    "common_load_pps": 50000.0,
+    "capacity": [
+        {"method": "kernel-socket", "variant": "batched", "mode": "relay", "protection": "n/a",
+         "payload_bytes": 64, "search_ceiling_final_pps": 300000.0,
+         "ndr": bracket(100000.0, 104000.0), "pdr": bracket(120000.0, 123000.0, loss=0.005)},
+        {"method": "sandbox", "variant": "af_xdp", "mode": "relay", "protection": "mprotect",
+         "payload_bytes": 64, "search_ceiling_final_pps": 260000.0,
+         "ndr": bracket(150000.0, 155000.0),
+         "pdr": bracket(260000.0, None, status="censored", loss=0.005)},
+        {"method": "raw-socket", "variant": "af_packet", "mode": "relay", "protection": "n/a",
+         "payload_bytes": 64, "error": "proxy exited with status 1 before it was ready"},
+        {"method": "user-thread", "variant": "af_xdp", "mode": "relay", "protection": "n/a",
+         "payload_bytes": 64,
+         "ndr": bracket(90000.0, 95000.0),
+         "pdr": dict(bracket(200000.0, None, status="inconsistent", loss=0.005),
+                     note="a 0.25 s trial failed at 199999 pps")},
+    ],
+    "results": [
+        {"method": "kernel-socket", "variant": "batched", "mode": "relay", "protection": "n/a",
+         "payload_bytes": 64, "load": "max", "offered_pps": 400000.0, "delivered_pps": 250000.0,
+         "delivered_pps_min": 200000.0, "delivered_pps_max": 260000.0},
+        {"method": "kernel-socket", "variant": "batched", "mode": "relay", "protection": "n/a",
+         "payload_bytes": 1472, "load": "max", "offered_pps": 150000.0, "delivered_pps": 149000.0,
+         "delivered_pps_min": 140000.0, "delivered_pps_max": 150000.0},
+        {"method": "sandbox", "variant": "af_xdp", "mode": "relay", "protection": "mprotect",
+         "payload_bytes": 64, "load": "max", "offered_pps": 700000.0, "delivered_pps": 390000.0,
+         "delivered_pps_min": 300000.0, "delivered_pps_max": 470000.0},
+        {"method": "sandbox", "variant": "af_xdp", "mode": "relay", "protection": "mprotect",
+         "payload_bytes": 1472, "load": "max", "offered_pps": 200000.0, "delivered_pps": 198000.0},
+        {"method": "kernel-socket", "variant": "batched", "mode": "relay", "protection": "n/a",
+         "payload_bytes": 64, "load": 50000.0, "load_basis": "half of kernel-socket:batched relay's PDR",
+         "offered_pps": 50000.0, "delivered_pps": 50000.0, "latency_ns": {"histogram": histogram(120000, 600)},
+         "cpu": {"proxy_host_ns_per_forwarded": 3500.0, "proxy_process_ns_per_forwarded": 2600.0}},
+        {"method": "sandbox", "variant": "af_xdp", "mode": "relay", "protection": "mprotect",
+         "payload_bytes": 64, "load": 50000.0, "load_basis": "half of kernel-socket:batched relay's PDR",
+         "offered_pps": 50000.0, "delivered_pps": 50000.0,
+         # The older plain-list form of the histogram.
+         "latency_ns": {"histogram": histogram(40000, 500)["buckets"]},
+         "cpu": {"proxy_host_ns_per_forwarded": 3900.0, "proxy_process_ns_per_forwarded": 2400.0}},
+        {"method": "user-thread", "variant": "af_xdp", "mode": "relay", "protection": "n/a",
+         "payload_bytes": 64, "load": 50000.0, "load_basis": "half of kernel-socket:batched relay's PDR",
+         "offered_pps": 50000.0, "delivered_pps": 49990.0, "latency_ns": {"p50": 130000},
+         "cpu": {"proxy_host_ns_per_forwarded": 3600.0}},
+    ],
+}
+
+
+def vm_row(method, variant, mode, purpose, offered, fwd, user, kernel, rep=0):
+    return {"method": method, "variant": variant, "mode": mode, "purpose": purpose, "rep": rep,
+            "offered": "max" if purpose == "rate+latency" else 2000.0, "payload_bytes": 24,
+            "offered_pps": offered, "forwarded_pps": fwd, "delivered_pps": fwd * 0.95,
+            "proxy_vm_insns_per_forwarded": {"total": user + kernel, "user": user, "kernel": kernel}}
+
+
+VM = {
+    "schema": "ulsnet.throughput-vm.v2",
+    "environment": environment("vm", accel="tcg"),
+    "results": [
+        vm_row("sandbox", "uls", "relay", "rate+latency", 31000.0, 27000.0, 1100.0, 1900.0),
+        vm_row("sandbox", "uls", "relay", "rate+latency", 30000.0, 25000.0, 1000.0, 2000.0, rep=1),
+        vm_row("sandbox", "uls", "relay", "cost", 2000.0, 2000.0, 1800.0, 50000.0),
+        vm_row("kernel-socket", "batched", "relay", "rate+latency", 14000.0, 8500.0, 70.0, 24700.0),
+        vm_row("kernel-socket", "batched", "relay", "cost", 2000.0, 2000.0, 1400.0, 19300.0),
+        {"method": "raw-socket", "variant": "af_packet", "mode": "relay", "purpose": "cost", "rep": 0,
+         "offered": 2000.0, "error": "the proxy's report could not be read"},
+    ],
+}
+
+VM_JITTER = {
+    "experiment": "vm_jitter",
+    "environment": environment("vm", accel="kvm"),
+    "config": {"period_us": 1000},
+    "runs": [
+        {"protection": p, "service": s, "hogs": h,
+         "delay_us": {"mean": 200.0 + 10 * h, "stddev": sd + 5 * h, "p99": 400.0 + 50 * h, "max": 2000.0}}
+        for p in ("kernel", "none") for s, sd in (("uls-upcall", 80.0), ("user-thread", 150.0)) for h in (0, 1, 2)
+    ],
+}
+
+VM_FORWARD = {
+    "experiment": "vm_forward",
+    "environment": environment("vm", accel="tcg"),
+    "config": {"seconds": 5, "frame_bytes": 64},
+    "runs": [
+        {"path": path, "offered_pps": rate, "count": rate * 5, "delivered": int(rate * 5 * (1 - loss)),
+         "loss_ratio": loss, "complete": not (path == "uls" and rate == 20000),
+         "label": "the %s path" % path}
+        for path, losses in (("uls", (0.0, 0.04, 0.2)), ("kernel", (0.0, 0.0, 0.04)))
+        for rate, loss in zip((1000, 5000, 20000), losses)
+    ],
+}
+
+EXPECTED = ["netns-capacity", "netns-overload", "netns-latency-cdf", "netns-cpu", "vm-insns", "vm-rate",
+            "vm_jitter-jitter", "vm_forward-delivery"]
+
+
+def write(path, doc):
+    with open(path, "w") as f:
+        if isinstance(doc, str):
+            f.write(doc)
+        else:
+            json.dump(doc, f)
+    return path
+
+
+def run_main(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = figures.main(argv)
+        except SystemExit as e:  # argparse
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+class FiguresTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        os.environ.setdefault("MPLCONFIGDIR", os.path.join(cls.tmp, "mplconfig"))
+        cls.inputs = [write(os.path.join(cls.tmp, name), doc) for name, doc in (
+            ("netns.json", NETNS), ("vm.json", VM), ("jitter.json", VM_JITTER), ("forward.json", VM_FORWARD))]
+        cls.out = os.path.join(cls.tmp, "figs")
+        cls.rc, cls.stdout, cls.stderr = run_main(["--out", cls.out] + cls.inputs)
+        with open(os.path.join(cls.out, "figures.json")) as f:
+            cls.manifest = json.load(f)
+
+    def test_success(self):
+        self.assertEqual(self.rc, 0, self.stderr)
+        self.assertEqual(self.stderr, "")
+
+    def test_manifest_lists_every_figure(self):
+        self.assertEqual([m["figure"] for m in self.manifest], EXPECTED)
+        kinds = {m["figure"]: m["kind"] for m in self.manifest}
+        self.assertEqual(kinds["netns-cpu"], "netns")
+        self.assertEqual(kinds["vm-rate"], "vm")
+        self.assertEqual(kinds["vm_jitter-jitter"], "vm_jitter")
+        self.assertEqual(kinds["vm_forward-delivery"], "vm_forward")
+        for m in self.manifest:
+            self.assertEqual(m["files"], [m["figure"] + ".png", m["figure"] + ".pdf"])
+            self.assertIn(m["source"], self.inputs)
+        # Nothing else was written.
+        written = sorted(os.listdir(self.out))
+        expected = sorted([n + ext for n in EXPECTED for ext in (".png", ".pdf")] + ["figures.json"])
+        self.assertEqual(written, expected)
+
+    def test_files_are_png_and_pdf(self):
+        for m in self.manifest:
+            png, pdf = (os.path.join(self.out, f) for f in m["files"])
+            with open(png, "rb") as f:
+                self.assertEqual(f.read(8), PNG_SIGNATURE, png)
+            with open(pdf, "rb") as f:
+                self.assertEqual(f.read(4), b"%PDF", pdf)
+            for path in (png, pdf):
+                self.assertGreater(os.path.getsize(path), 5000, path)
+
+    def test_one_line_per_figure(self):
+        lines = self.stdout.splitlines()
+        for name in EXPECTED:
+            self.assertEqual(len([l for l in lines if l.startswith(name + ":")]), 1, name)
+
+    def test_captions(self):
+        by_name = {m["figure"]: m for m in self.manifest}
+        netns = by_name["netns-capacity"]["caption"]
+        for part in ("Test CPU 9000, 2 cores", "hosts: netns", "Linux 6.1.0-test", "0123456789ab-dirty (dirty)",
+                     "source: netns.json"):
+            self.assertIn(part, netns)
+        vm = by_name["vm-insns"]["caption"]
+        self.assertIn("hosts: vm (accel tcg)", vm)
+        self.assertNotIn("(dirty)", vm)
+        self.assertIn("hosts: vm (accel kvm)", by_name["vm_jitter-jitter"]["caption"])
+
+    def test_missing_data_is_noted_not_fatal(self):
+        notes = {m["figure"]: " ".join(m["notes"]) for m in self.manifest}
+        self.assertIn("raw-socket:af_packet relay: no NDR/PDR", notes["netns-capacity"])
+        self.assertIn("inconsistent", notes["netns-capacity"])
+        self.assertIn("user-thread:af_xdp relay: not drawn (no latency histogram)", notes["netns-latency-cdf"])
+        self.assertIn("proxy_process_ns_per_forwarded", notes["netns-cpu"])
+        self.assertIn("raw-socket:af_packet relay (cost, rep 0)", notes["vm-insns"])
+        self.assertIn("run incomplete", notes["vm_forward-delivery"])
+
+    def test_bucket_upper_edges(self):
+        self.assertEqual(figures.bucket_upper(0), 1)
+        self.assertEqual(figures.bucket_upper(63), 64)
+        self.assertEqual(figures.bucket_upper(64), 65)
+        self.assertEqual(figures.bucket_upper(128), 130)
+        self.assertEqual(figures.bucket_upper(29440), 29696)  # from a real file: the next bucket's lower
+        xs, ys, total = figures.histogram_cdf({"below_zero": 1, "buckets": [[100, 1], [64, 2]]})
+        self.assertEqual(total, 4)
+        self.assertEqual(xs, [64, 65, 101])
+        self.assertEqual(ys, [0.25, 0.75, 1.0])
+        self.assertIsNone(figures.histogram_cdf({"buckets": [[1, "x"]]}))
+        self.assertIsNone(figures.histogram_cdf([]))
+
+    def test_two_files_of_one_kind_get_distinct_names(self):
+        other = write(os.path.join(self.tmp, "netns-2.json"), dict(NETNS, capacity=[], results=[]))
+        out = os.path.join(self.tmp, "two")
+        rc, stdout, stderr = run_main(["--out", out, self.inputs[0], other])
+        self.assertEqual(rc, 0, stderr)
+        with open(os.path.join(out, "figures.json")) as f:
+            names = [m["figure"] for m in json.load(f)]
+        self.assertEqual(names, ["netns-netns-capacity", "netns-netns-overload", "netns-netns-latency-cdf",
+                                 "netns-netns-cpu", "netns-netns-2-capacity", "netns-netns-2-overload",
+                                 "netns-netns-2-latency-cdf", "netns-netns-2-cpu"])
+
+    def test_relative_paths_use_build_working_directory(self):
+        old = os.environ.get("BUILD_WORKING_DIRECTORY")
+        os.environ["BUILD_WORKING_DIRECTORY"] = self.tmp
+        try:
+            rc, _, stderr = run_main(["--out", "relative-out", "forward.json"])
+        finally:
+            if old is None:
+                del os.environ["BUILD_WORKING_DIRECTORY"]
+            else:
+                os.environ["BUILD_WORKING_DIRECTORY"] = old
+        self.assertEqual(rc, 0, stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "relative-out", "vm_forward-delivery.png")))
+
+    def check_refused(self, name, content, expect):
+        path = write(os.path.join(self.tmp, name), content)
+        out = os.path.join(self.tmp, "refused-" + name)
+        # In a separate process, as a user runs it: exit 2, one message naming the file, no traceback.
+        p = subprocess.run([sys.executable, figures.__file__, "--out", out, self.inputs[2], path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(path, p.stderr)
+        self.assertIn(expect, p.stderr)
+        self.assertNotIn("Traceback", p.stderr)
+        self.assertFalse(os.path.exists(out), "nothing is drawn when an input is refused")
+        rc, _, err = run_main(["--out", out, path])
+        self.assertEqual(rc, 2)
+        self.assertIn(path, err)
+
+    def test_malformed_json(self):
+        self.check_refused("malformed.json", '{"schema": "ulsnet.throughput.v2", "capacity": [', "malformed JSON")
+
+    def test_unknown_schema(self):
+        self.check_refused("unknown.json", {"schema": "ulsnet.throughput.v1", "results": []},
+                           "schema 'ulsnet.throughput.v1'")
+
+    def test_not_an_object(self):
+        self.check_refused("list.json", [1, 2, 3], "not a result file")
+
+    def test_missing_file(self):
+        out = os.path.join(self.tmp, "missing-out")
+        rc, _, err = run_main(["--out", out, os.path.join(self.tmp, "does-not-exist.json")])
+        self.assertEqual(rc, 2)
+        self.assertIn("does-not-exist.json: cannot read", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
