@@ -1,0 +1,471 @@
+#include "paper/claims.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+namespace ulsnet::paper {
+
+using nlohmann::json;
+
+std::string kind_of(const json& d) {
+  if (!d.is_object()) return "";
+  const std::string schema = d.value("schema", "");
+  if (schema == "ulsnet.throughput.v2") return "netns";
+  if (schema == "ulsnet.throughput-vm.v2") return "vm";
+  const std::string exp = d.value("experiment", "");
+  if (exp == "vm_jitter") return "vm-jitter";
+  if (exp == "vm_forward") return "vm-forward";
+  if (d.contains("runs") && d.contains("headline") && d.contains("kind")) {
+    const std::string k = d.value("kind", "");
+    if (k == "netns" || k == "vm") return k + "-stability";
+  }
+  if (d.contains("benchmarks") && d.contains("context")) return "micro";
+  return "";
+}
+
+namespace {
+
+std::string date_of(const json& d) {
+  if (d.contains("environment") && d["environment"].is_object()) return d["environment"].value("date", "");
+  if (d.contains("context") && d["context"].is_object()) return d["context"].value("date", "");
+  return "";
+}
+
+const json* target(const json& doc, const std::string& name) {
+  if (!doc.contains("targets") || !doc["targets"].is_array()) return nullptr;
+  for (const auto& t : doc["targets"])
+    if (t.is_object() && t.value("target", "") == name) return &t;
+  return nullptr;
+}
+
+std::optional<double> number(const json& o, const char* k) {
+  if (o.is_object() && o.contains(k) && o[k].is_number()) return o[k].get<double>();
+  return std::nullopt;
+}
+
+// A target's interval: its "interval" [lo, hi] (null hi: open), else its value alone.
+std::optional<Interval> target_interval(const json& t) {
+  if (t.contains("interval") && t["interval"].is_array() && t["interval"].size() == 2 && t["interval"][0].is_number()) {
+    Interval i;
+    i.lo = t["interval"][0].get<double>();
+    i.hi = t["interval"][1].is_number() ? t["interval"][1].get<double>() : std::numeric_limits<double>::infinity();
+    i.kind = "brackets";
+    return i;
+  }
+  if (auto v = number(t, "value")) return Interval{*v, *v, "one value"};
+  return std::nullopt;
+}
+
+// A comparison from a target present in one document and, when a stability record of the same
+// kind exists, in each of its runs: the interval is then the range over the runs.
+Comparison from_target(const std::string& target_name, const std::string& what, double goal, Better better,
+                       const std::optional<json>& doc, const std::optional<json>& stability,
+                       const std::string& evidence) {
+  Comparison c;
+  c.name = what;
+  c.goal = goal;
+  c.better = better;
+  c.evidence = evidence;
+  if (doc)
+    if (const json* t = target(*doc, target_name)) {
+      c.value = number(*t, "value");
+      if (auto i = target_interval(*t)) c.interval = i;
+      if (t->contains("note") && (*t)["note"].is_string()) c.note = (*t)["note"].get<std::string>();
+      if (!c.value) c.note = t->value("status", "no value");
+    }
+  if (stability && stability->contains("runs")) {
+    std::vector<Interval> runs;
+    std::vector<std::string> values;
+    for (const auto& r : (*stability)["runs"]) {
+      const json* t = target(r, target_name);
+      if (!t) continue;
+      if (auto i = target_interval(*t)) {
+        runs.push_back(*i);
+        values.push_back(fmt::format("{:.2f}", number(*t, "value").value_or(i->lo)));
+      }
+    }
+    if (runs.size() >= 2) {
+      c.interval = range_over(runs);
+      std::string vs;
+      for (const auto& v : values) vs += (vs.empty() ? "" : ", ") + v;
+      c.note += std::string(c.note.empty() ? "" : "; ") + "per run: " + vs;
+      if (!c.value) c.value = number(*target((*stability)["runs"][0], target_name), "value");
+    }
+  }
+  return c;
+}
+
+// Delays (us) of one vm_jitter row from its raw due/ran times.
+std::vector<double> delays_us(const json& run) {
+  std::vector<double> d;
+  if (!run.contains("raw")) return d;
+  const json& raw = run["raw"];
+  if (!raw.contains("due_ns") || !raw.contains("ran_ns")) return d;
+  const size_t n = std::min(raw["due_ns"].size(), raw["ran_ns"].size());
+  d.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    d.push_back((raw["ran_ns"][i].get<double>() - raw["due_ns"][i].get<double>()) / 1000.0);
+  return d;
+}
+
+// Google Benchmark: the iteration runs of one benchmark (by run_name, or name), real time in ns.
+struct Bench {
+  std::vector<double> ns;
+  std::string error;
+};
+Bench bench(const json& micro, const std::string& name) {
+  Bench b;
+  for (const auto& e : micro.value("benchmarks", json::array())) {
+    const std::string rn = e.value("run_name", e.value("name", ""));
+    if (rn != name && rn != name + "/real_time") continue;  // UseRealTime() adds the suffix
+    if (e.value("error_occurred", false)) {
+      b.error = e.value("error_message", "error");
+      continue;
+    }
+    if (e.value("run_type", "iteration") != "iteration") continue;
+    double t = e.value("real_time", 0.0);
+    const std::string unit = e.value("time_unit", "ns");
+    if (unit == "us") t *= 1e3;
+    else if (unit == "ms") t *= 1e6;
+    else if (unit == "s") t *= 1e9;
+    b.ns.push_back(t);
+  }
+  return b;
+}
+
+std::string env_line(const json& d) {
+  if (!d.contains("environment")) return "";
+  const json& e = d["environment"];
+  return fmt::format("{} at {}", e.value("cpu_model", "?"), e.value("describe", e.value("commit", "?")));
+}
+
+}  // namespace
+
+// Google Benchmark writes non-finite counters as bare NaN / -nan / Infinity / inf, which is not
+// JSON: outside strings, such a token becomes null.
+std::string null_non_finite(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      out += c;
+      continue;
+    }
+    size_t j = i + (c == '-' ? 1 : 0);
+    for (const std::string tok : {"Infinity", "NaN", "nan", "inf"}) {
+      const size_t end = j + tok.size();
+      if (text.compare(j, tok.size(), tok) == 0 &&
+          (end >= text.size() || !std::isalnum(static_cast<unsigned char>(text[end])))) {
+        out += "null";
+        i = end - 1;
+        goto next;
+      }
+    }
+    out += c;
+  next:;
+  }
+  return out;
+}
+
+Inputs load_inputs(const std::string& dir) {
+  Inputs in;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) throw std::runtime_error("cannot read " + dir + ": " + ec.message());
+  std::vector<std::filesystem::path> paths;
+  for (const auto& e : it)
+    if (e.is_regular_file() && e.path().extension() == ".json") paths.push_back(e.path());
+  std::sort(paths.begin(), paths.end());
+  size_t best_capacity = 0;
+  std::string best_date;
+  for (const auto& p : paths) {
+    std::ifstream f(p);
+    std::stringstream text;
+    text << f.rdbuf();
+    json d = json::parse(text.str(), nullptr, false);
+    if (d.is_discarded()) d = json::parse(null_non_finite(text.str()), nullptr, false);
+    if (d.is_discarded()) {
+      in.ignored.push_back(p.string() + ": not JSON");
+      continue;
+    }
+    const std::string k = kind_of(d);
+    if (k.empty()) {
+      in.ignored.push_back(p.string() + ": not a result this report reads");
+      continue;
+    }
+    auto keep = [&](std::optional<json>& slot) {
+      if (slot && date_of(*slot) >= date_of(d)) {
+        in.ignored.push_back(p.string() + ": an older " + k + " result than " + in.files[k]);
+        return;
+      }
+      if (slot) in.ignored.push_back(in.files[k] + ": an older " + k + " result than " + p.string());
+      slot = std::move(d);
+      in.files[k] = p.string();
+    };
+    if (k == "netns") {
+      const size_t cap = d.value("capacity", json::array()).size();
+      const std::string date = date_of(d);
+      if (in.netns && (cap < best_capacity || (cap == best_capacity && date <= best_date))) {
+        in.ignored.push_back(p.string() + ": fewer methods (or older) than " + in.files[k]);
+        continue;
+      }
+      if (in.netns) in.ignored.push_back(in.files[k] + ": fewer methods (or older) than " + p.string());
+      best_capacity = cap, best_date = date;
+      in.netns = std::move(d);
+      in.files[k] = p.string();
+    } else if (k == "vm") keep(in.vm);
+    else if (k == "netns-stability") keep(in.netns_stability);
+    else if (k == "vm-stability") keep(in.vm_stability);
+    else if (k == "vm-jitter") keep(in.vm_jitter);
+    else if (k == "vm-forward") keep(in.vm_forward);
+    else if (k == "micro") keep(in.micro);
+  }
+  return in;
+}
+
+std::vector<ClaimResult> evaluate_claims(const Inputs& in) {
+  std::vector<ClaimResult> out;
+
+  // C1: forwarding throughput against user-level methods through the kernel's interfaces.
+  {
+    ClaimResult c;
+    c.id = "C1";
+    c.title = "Throughput";
+    c.statement = "The sandboxed stack, run by upcalls on zero-copy buffers, forwards substantially more than "
+                  "user-level methods that use kernel sockets, raw sockets or a scheduled user thread.";
+    const std::string ns_ev = in.files.count("netns") ? in.files.at("netns") : "";
+    const std::string vm_ev = in.files.count("vm") ? in.files.at("vm") : "";
+    struct T {
+      const char *target, *what;
+      double goal;
+    };
+    for (const T& t : {T{"pdr of sandbox:af_xdp vs kernel-socket:batched (relay)",
+                         "netns PDR, sandbox:af_xdp / kernel-socket:batched (stock kernel, emulated sandbox)", 2},
+                       T{"pdr of sandbox:af_xdp vs raw-socket:af_packet (relay)",
+                         "netns PDR, sandbox:af_xdp / raw-socket:af_packet (paper-era raw socket)", 3},
+                       T{"pdr of sandbox:af_xdp vs user-thread:af_packet (relay)",
+                         "netns PDR, sandbox:af_xdp / user-thread:af_packet (paper-era user thread)", 3}})
+      c.comparisons.push_back(
+          from_target(t.target, t.what, t.goal, Better::kHigher, in.netns, in.netns_stability, ns_ev));
+    for (const T& t : {T{"capacity vs kernel-socket batched relay",
+                         "VMs, forwarded/s at an unpaced sender, sandbox:uls / kernel-socket:batched (real ULS kernel)", 2},
+                       T{"capacity vs raw-socket (paper-era, af_packet)",
+                         "VMs, forwarded/s, sandbox:uls / raw-socket:af_packet", 3},
+                       T{"capacity vs user-thread (paper-era, af_packet)",
+                         "VMs, forwarded/s, sandbox:uls / user-thread:af_packet", 3}})
+      c.comparisons.push_back(from_target(t.target, t.what, t.goal, Better::kHigher, in.vm, in.vm_stability, vm_ev));
+    c.caveats = {"The goals are the project's targets (2x the kernel-socket relay, 3x the paper-era forms); "
+                 "'partly' means higher over the whole interval but not by the goal.",
+                 "Netns: on a stock kernel the sandbox is emulated (user-level upcall, mprotect protection without "
+                 "PKU) and AF_XDP on veth copies; XDP and AF_XDP did not exist in 2004.",
+                 "VMs: under TCG every rate is an emulator's, and runs drift together; see the ranges."};
+    out.push_back(std::move(c));
+  }
+
+  // C2: predictability under competition.
+  {
+    ClaimResult c;
+    c.id = "C2";
+    c.title = "Predictability";
+    c.statement = "An upcall runs in whatever process is current, with no scheduling, so service is timelier "
+                  "and varies less than a user thread's, especially with competing processes.";
+    if (in.vm_jitter) {
+      const json& d = *in.vm_jitter;
+      int max_hogs = 0;
+      for (const auto& r : d.value("runs", json::array())) max_hogs = std::max(max_hogs, r.value("hogs", 0));
+      std::vector<std::string> prots;
+      for (const auto& r : d.value("runs", json::array()))
+        if (std::find(prots.begin(), prots.end(), r.value("protection", "")) == prots.end())
+          prots.push_back(r.value("protection", ""));
+      for (const std::string& prot : prots) {
+        const json *up = nullptr, *th = nullptr;
+        for (const auto& r : d["runs"])
+          if (r.value("protection", "") == prot && r.value("hogs", -1) == max_hogs)
+            (r.value("service", "") == "uls-upcall" ? up : th) = &r;
+        Comparison cmp;
+        cmp.name = fmt::format("VM, jitter (sd of the delay to service) with {} CPU hogs, uls upcall / user thread, "
+                               "protection {}",
+                               max_hogs, prot);
+        cmp.evidence = in.files.at("vm-jitter");
+        cmp.better = Better::kLower;
+        cmp.goal = 0.2;
+        if (up && th) {
+          const std::vector<double> a = delays_us(*up), b = delays_us(*th);
+          if (stddev(b) > 0) cmp.value = stddev(a) / stddev(b);
+          if (auto iv = bootstrap_stddev_ratio(a, b)) cmp.interval = iv;
+          if (!cmp.value) cmp.note = "no raw delays in the file";
+          const json& k = up->value("kernel_counters", json::object());
+          const double cur = k.value("in_current", 0.0), host = k.value("in_host", 0.0);
+          Check ch;
+          ch.name = fmt::format("with {} hogs the upcalls ran in the current process, no host scheduled "
+                                "(protection {})",
+                                max_hogs, prot);
+          ch.evidence = in.files.at("vm-jitter");
+          ch.passed = cur + host > 0 && cur / (cur + host) >= 0.9;
+          ch.detail = fmt::format("{:.0f} in the current process, {:.0f} in a woken host", cur, host);
+          c.checks.push_back(ch);
+        } else {
+          cmp.note = "the file lacks the rows for this comparison";
+        }
+        c.comparisons.push_back(cmp);
+      }
+    } else {
+      Comparison cmp;
+      cmp.name = "VM, jitter with CPU hogs, uls upcall / user thread";
+      cmp.better = Better::kLower;
+      cmp.goal = 0.2;
+      cmp.note = "no vm_jitter result";
+      c.comparisons.push_back(cmp);
+    }
+    c.caveats = {"Measured in one 1-vCPU guest under TCG: timer delivery is emulated and dominates both services' "
+                 "delay; the target is meant for KVM guests.",
+                 "The stock-kernel (netns) form of this experiment, with 0-4 competitors and the forwarding "
+                 "path's IPDV under competition, is not built yet (issue 11, E3)."};
+    out.push_back(std::move(c));
+  }
+
+  // C3: no copy, no kernel protocol processing, no special NIC.
+  {
+    ClaimResult c;
+    c.id = "C3";
+    c.title = "Efficiency on ordinary hardware";
+    c.statement = "Frames move between an ordinary NIC and the sandboxed stack with no copy between kernel and "
+                  "user and no kernel protocol processing.";
+    if (in.vm) {
+      int rows = 0, zero_copy = 0, no_kernel = 0, e1000 = 0;
+      uint64_t forwarded = 0;
+      for (const auto& r : in.vm->value("results", json::array())) {
+        if (r.value("method", "") != "sandbox" || r.value("variant", "") != "uls" || r.contains("error")) continue;
+        const json& p = r.value("proxy", json::object());
+        if (p.empty()) continue;
+        ++rows;
+        const json& dev = p.value("device", json::object());
+        bool zc = !dev.empty();
+        for (const char* side : {"in", "out"}) {
+          const json& s = dev.value(side, json::object());
+          zc = zc && s.value("copies", int64_t(-1)) == 0 && s.value("copy_mode", "") == "zero-copy";
+        }
+        zero_copy += zc;
+        const json& vmc = p.value("proxy_vm", json::object());
+        no_kernel += vmc.value("kernel_ip_in_receives", int64_t(-1)) == 0 &&
+                     vmc.value("kernel_softnet_processed", int64_t(-1)) == 0;
+        const json& nic = p.value("nic", json::object());
+        e1000 += nic.contains("eth0") && nic["eth0"].contains("e1000_mpc");
+        forwarded += p.value("forwarded", uint64_t(0));
+      }
+      const std::string ev = in.files.at("vm");
+      c.checks.push_back({"no copy: both devices zero-copy, the method counted 0 copies", ev,
+                          rows > 0 && zero_copy == rows, fmt::format("{} of {} sandbox:uls rows", zero_copy, rows)});
+      c.checks.push_back({"no kernel protocol processing: the proxy kernel's Ip InReceives and softnet processed "
+                          "stayed 0 while the method forwarded",
+                          ev, rows > 0 && no_kernel == rows && forwarded > 0,
+                          fmt::format("{} of {} rows; {} frames forwarded", no_kernel, rows, forwarded)});
+      c.checks.push_back({"ordinary NIC: an e1000 (its registers read by the guest), no special hardware", ev,
+                          rows > 0 && e1000 == rows, fmt::format("{} of {} rows", e1000, rows)});
+    }
+    if (in.vm_forward) {
+      int runs = 0, clean = 0;
+      for (const auto& r : in.vm_forward->value("runs", json::array())) {
+        if (r.value("path", "") != "uls" || !r.value("complete", false)) continue;
+        ++runs;
+        clean += r.value("proxy", json::object()).value("kernel_ip_in_receives", int64_t(-1)) == 0;
+      }
+      c.checks.push_back({"the minimal forwarding extension: proxy kernel Ip InReceives 0 in every run",
+                          in.files.at("vm-forward"), runs > 0 && clean == runs,
+                          fmt::format("{} of {} uls runs", clean, runs)});
+    }
+    if (c.checks.empty()) c.caveats.push_back("no VM result: nothing here measures the real ULS path");
+    c.caveats.push_back("Shown on QEMU's e1000 model with the patched Linux 6.1; on the namespace hosts the stock "
+                        "kernel's AF_XDP on veth copies each frame once each way (labelled copy mode there).");
+    out.push_back(std::move(c));
+  }
+
+  // C4: entering the sandbox costs about a system call, far less than a context switch.
+  {
+    ClaimResult c;
+    c.id = "C4";
+    c.title = "Cheap protection domains";
+    c.statement = "Entering and leaving the sandbox costs about as much as a system call and far less than a "
+                  "context switch to another process.";
+    if (in.micro) {
+      const json& m = *in.micro;
+      const Bench sys = bench(m, "BM_NullSyscall"), pipe = bench(m, "BM_ProcessPipeRoundTrip");
+      auto ratio = [](const Bench& a, const Bench& b, double b_scale) -> std::optional<Interval> {
+        if (a.ns.empty() || b.ns.empty()) return std::nullopt;
+        auto [amin, amax] = std::minmax_element(a.ns.begin(), a.ns.end());
+        auto [bmin, bmax] = std::minmax_element(b.ns.begin(), b.ns.end());
+        Interval i = bracket_ratio(*amin, *amax, *bmin * b_scale, *bmax * b_scale);
+        i.kind = fmt::format("range over {} x {} repetitions", a.ns.size(), b.ns.size());
+        return i;
+      };
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? 0.0 : v[v.size() / 2];
+      };
+      for (const char* mode : {"mprotect", "pkey", "none"}) {
+        const Bench up = bench(m, std::string("BM_ExtensionInvoke/") + mode);
+        Comparison vs_sys, vs_switch;
+        vs_sys.name = fmt::format("an upcall into an extension ({}) / a null system call", mode);
+        vs_switch.name = fmt::format("an upcall into an extension ({}) / a switch to another process (half a "
+                                     "pipe round trip)",
+                                     mode);
+        vs_sys.evidence = vs_switch.evidence = in.files.at("micro");
+        vs_sys.better = vs_switch.better = Better::kLower;
+        vs_sys.goal = 2;      // "about a system call": within 2x
+        vs_switch.goal = 0.1;  // "far less": a tenth at most
+        if (!up.error.empty() && up.ns.empty()) {
+          vs_sys.note = vs_switch.note = "not measured: " + up.error;
+          if (std::string(mode) == "pkey") continue;  // no PKU: said in the caveats, not a comparison
+        }
+        if (auto i = ratio(up, sys, 1)) vs_sys.interval = i, vs_sys.value = median(up.ns) / median(sys.ns);
+        if (auto i = ratio(up, pipe, 0.5)) vs_switch.interval = i, vs_switch.value = median(up.ns) / (0.5 * median(pipe.ns));
+        if (std::string(mode) == "none")
+          vs_sys.note = vs_switch.note = "no protection: the floor of the mechanism, not the claim";
+        c.comparisons.push_back(vs_sys);
+        c.comparisons.push_back(vs_switch);
+      }
+      c.caveats.push_back("Measured on the stock kernel (the user-level emulation of an upcall, //bench:micro); "
+                          "the real ULS kernel's in-guest upcall cost is not in this report yet (issue 11, E4).");
+      c.caveats.push_back("Modes this CPU lacks (pkey without PKU) are errors in the micro-benchmark, not "
+                          "comparisons here.");
+    } else {
+      Comparison cmp;
+      cmp.name = "an upcall / a null system call";
+      cmp.better = Better::kLower;
+      cmp.goal = 2;
+      cmp.note = "no //bench:micro result";
+      c.comparisons.push_back(cmp);
+    }
+    out.push_back(std::move(c));
+  }
+
+  for (ClaimResult& c : out) {
+    std::vector<Verdict> parts;
+    for (const Comparison& cmp : c.comparisons) {
+      c.judged.push_back(judge(cmp));
+      // The unprotected mode is shown, not judged: it is not the claim's mechanism.
+      if (cmp.note.rfind("no protection:", 0) != 0) parts.push_back(c.judged.back().verdict);
+    }
+    for (const Check& ch : c.checks) parts.push_back(ch.passed ? Verdict::kHolds : Verdict::kDoesNot);
+    c.verdict = combine(parts);
+  }
+  return out;
+}
+
+}  // namespace ulsnet::paper

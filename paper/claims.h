@@ -1,0 +1,55 @@
+// The paper's claims C1-C4 judged from stored results (pure: JSON in, verdicts out; unit-tested).
+//
+// Inputs are result files of the bench/ experiments, recognised by their content, not their
+// names (load_inputs). Each claim holds comparisons (ratios with intervals, paper/verdict.h)
+// and checks (a property that held or not in every run that could show it); its verdict
+// combines both. What no input measures is said so ("not measured"), never filled in.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "paper/verdict.h"
+
+namespace ulsnet::paper {
+
+struct Inputs {
+  // The netns throughput run with the most capacity entries (ties: the newest), and the
+  // others (e.g. the protection run).
+  std::optional<nlohmann::json> netns;
+  std::optional<nlohmann::json> netns_stability, vm, vm_stability, vm_jitter, vm_forward, micro;
+  std::map<std::string, std::string> files;  // kind -> path, for the report
+  std::vector<std::string> ignored;          // files not recognised, with the reason
+};
+
+// Every *.json directly in `dir`. Throws std::runtime_error when `dir` cannot be read.
+Inputs load_inputs(const std::string& dir);
+// What a document is: "netns", "vm", "netns-stability", "vm-stability", "vm-jitter",
+// "vm-forward", "micro", or "" (unknown).
+std::string kind_of(const nlohmann::json& doc);
+// `text` with bare NaN / nan / Infinity / inf tokens (signed or not) outside strings (Google
+// Benchmark's non-finite counters, not JSON) replaced by null.
+std::string null_non_finite(const std::string& text);
+
+struct Check {
+  std::string name, evidence;
+  bool passed = false;
+  std::string detail;
+};
+
+struct ClaimResult {
+  std::string id, title, statement;
+  std::vector<Comparison> comparisons;
+  std::vector<Judged> judged;  // one per comparison
+  std::vector<Check> checks;
+  Verdict verdict = Verdict::kUndecided;
+  std::vector<std::string> caveats;
+};
+
+std::vector<ClaimResult> evaluate_claims(const Inputs& in);
+
+}  // namespace ulsnet::paper
