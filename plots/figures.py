@@ -287,8 +287,9 @@ class Figure:
     def save(self, out_dir, stem):
         png = stem + ".png"
         pdf = stem + ".pdf"
-        self.fig.savefig(os.path.join(out_dir, png), dpi=130)
-        self.fig.savefig(os.path.join(out_dir, pdf))
+        # No creation dates in the files: the same results give the same bytes.
+        self.fig.savefig(os.path.join(out_dir, png), dpi=130, metadata={"Software": None})
+        self.fig.savefig(os.path.join(out_dir, pdf), metadata={"CreationDate": None, "Producer": None})
         self.plt.close(self.fig)
         return [png, pdf]
 
