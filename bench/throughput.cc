@@ -506,7 +506,9 @@ int run(int argc, char** argv) {
     return 2;
   }
   for (const char* tool : {"ip", "ethtool"})
-    if (std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) != 0) {
+    // The same search path run_command() uses: ip and ethtool live in /usr/sbin, which a
+    // restricted PATH (Bazel's test and action environments) leaves out.
+    if (std::system((std::string("PATH=\"$PATH:/usr/sbin:/sbin\" command -v ") + tool + " >/dev/null 2>&1").c_str()) != 0) {
       fmt::print(stderr, "throughput: '{}' not found: run tools/setup.sh\n", tool);
       return 2;
     }
