@@ -1,13 +1,17 @@
+// bazel run //paper:reproduce [-- --quick] [--out DIR] [--readme README.md]
 // bazel run //paper:reproduce -- --from DIR [--out DIR] [--readme README.md] [--no-figures]
 //
-// Judges the paper's claims from the result files in DIR (e.g. bench/reference), draws the
-// figures (//plots:figures) and writes OUT/report.md (default paper/) with OUT/figures/; with
-// --readme, also replaces the README's generated verdict block. Relative paths are taken from
-// where `bazel run` was started. Running the experiments themselves from here (without --from)
-// is not built yet.
+// Without --from: runs the experiments (as root) into OUT/results/, one JSON each, then judges
+// them. A result file already in OUT/results/ that reads as its experiment's kind is kept, not
+// re-run (--fresh re-runs everything). With --from: judges the result files in DIR only.
+// Either way it draws the figures (//plots:figures) and writes OUT/report.md (default OUT:
+// paper/) with OUT/figures/; with --readme, also replaces the README's generated verdict block.
+// Relative paths are taken from where `bazel run` was started.
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -64,11 +68,138 @@ int run_figures(const std::string& bin, const std::string& out, const std::vecto
 
 }  // namespace
 
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string self_runfiles(const char* argv0) {
+  if (const char* r = std::getenv("RUNFILES_DIR")) return r;
+  return std::string(argv0) + ".runfiles";
+}
+
+// One experiment: a binary of this workspace (a data dependency), its arguments (OUT replaced by
+// the result path), the result file's name and kind, and how long it took here (an estimate for
+// the progress line, from the reference runs' run_seconds).
+struct Experiment {
+  std::string name, binary;
+  std::vector<std::string> args;
+  std::string file, kind;
+  int estimate_s;
+};
+
+std::vector<Experiment> experiments(bool quick) {
+  const std::string micro_filter =
+      "--benchmark_filter=NullSyscall|FunctionCall|ExtensionInvoke|DomainInvoke|ThreadHandoff|ProcessPipe|"
+      "SignalRoundTrip";
+  if (quick)
+    return {
+        {"throughput, namespaces (--quick)", "bench/throughput", {"--quick", "--out", "OUT"}, "throughput.json", "netns", 45},
+        {"micro-benchmarks", "bench/micro",
+         {micro_filter, "--benchmark_repetitions=3", "--benchmark_min_time=0.05", "--benchmark_format=console",
+          "--benchmark_out=OUT", "--benchmark_out_format=json"},
+         "micro.json", "micro", 15},
+        {"jitter on the ULS kernel (--quick)", "bench/vm_jitter", {"--quick", "--protection", "kernel,none", "--out", "OUT"},
+         "vm-jitter.json", "vm-jitter", 60},
+    };
+  return {
+      {"throughput, namespaces", "bench/throughput", {"--out", "OUT"}, "throughput.json", "netns", 520},
+      {"throughput, three VMs on the ULS kernel (--quick)", "bench/throughput", {"--hosts=vm", "--quick", "--out", "OUT"},
+       "throughput-vm.json", "vm", 530},
+      {"jitter on the ULS kernel", "bench/vm_jitter", {"--protection", "kernel,none", "--out", "OUT"}, "vm-jitter.json",
+       "vm-jitter", 50},
+      {"zero-copy forwarding at paced rates", "bench/vm_forward", {"--rates", "1000,2000,5000,10000,20000", "--out", "OUT"},
+       "vm-forward.json", "vm-forward", 270},
+      {"micro-benchmarks", "bench/micro",
+       {micro_filter, "--benchmark_repetitions=5", "--benchmark_min_time=0.2", "--benchmark_format=console",
+        "--benchmark_out=OUT", "--benchmark_out_format=json"},
+       "micro.json", "micro", 60},
+  };
+}
+
+// The document at `path` when it reads as `kind`.
+bool finished(const std::string& path, const std::string& kind) {
+  std::ifstream f(path);
+  if (!f) return false;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  nlohmann::json d = nlohmann::json::parse(ulsnet::paper::null_non_finite(ss.str()), nullptr, false);
+  return !d.is_discarded() && ulsnet::paper::kind_of(d) == kind;
+}
+
+int run_child(const std::vector<std::string>& args, const std::string& runfiles) {
+  std::vector<std::string> a = args;
+  std::vector<char*> av;
+  for (auto& x : a) av.push_back(x.data());
+  av.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    setenv("RUNFILES_DIR", runfiles.c_str(), 1);
+    execv(av[0], av.data());
+    _exit(127);
+  }
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Runs what is not finished yet; returns the number of experiments that failed.
+int run_experiments(const char* argv0, bool quick, bool fresh, const std::string& results_dir) {
+  const std::string runfiles = self_runfiles(argv0);
+  const auto list = experiments(quick);
+  int left_s = 0, failed = 0;
+  for (const auto& e : list) left_s += e.estimate_s;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Experiment& e = list[i];
+    const std::string out = results_dir + "/" + e.file;
+    if (!fresh && finished(out, e.kind)) {
+      fmt::print("[{}/{}] {}: kept from an earlier run ({}; --fresh re-runs it)\n", i + 1, list.size(), e.name, out);
+      std::fflush(stdout);
+      left_s -= e.estimate_s;
+      continue;
+    }
+    const std::string bin = runfiles + "/ulsnet/" + e.binary;
+    if (access(bin.c_str(), X_OK) != 0) {
+      fmt::print(stderr, "reproduce: {} is not in the runfiles\n", e.binary);
+      ++failed;
+      continue;
+    }
+    fmt::print("[{}/{}] {}: running (about {} s; about {} min left in all)\n", i + 1, list.size(), e.name,
+               e.estimate_s, (left_s + 59) / 60);
+    std::fflush(stdout);
+    std::vector<std::string> args = {bin};
+    for (std::string a : e.args) {
+      if (a == "OUT") a = out;
+      else if (a == "--benchmark_out=OUT") a = "--benchmark_out=" + out;
+      args.push_back(a);
+    }
+    fs::remove(out);  // a failed run must not leave a file that reads as finished
+    const auto t0 = std::chrono::steady_clock::now();
+    const int rc = run_child(args, runfiles);
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    left_s -= e.estimate_s;
+    if (rc != 0 || !finished(out, e.kind)) {
+      fmt::print(stderr, "reproduce: {} failed (exit {}); the report will say what is missing\n", e.name, rc);
+      fs::remove(out);
+      ++failed;
+    } else {
+      fmt::print("[{}/{}] {}: done in {:.0f} s\n", i + 1, list.size(), e.name, took);
+      std::fflush(stdout);
+    }
+  }
+  return failed;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"ulsnet reproduce: the paper's claims judged from stored results, with figures and a report"};
   std::string from, out = "paper", readme;
-  bool no_figures = false;
-  app.add_option("--from", from, "a directory of result files (e.g. bench/reference)");
+  bool no_figures = false, quick = false, fresh = false;
+  app.add_option("--from", from, "judge the result files in this directory (e.g. bench/reference); no experiment runs");
+  app.add_flag("--quick", quick, "the short experiments (about 2 min here); without --from");
+  app.add_flag("--fresh", fresh, "re-run experiments whose result file is already in OUT/results");
   app.add_option("--out", out, "where report.md and figures/ go (default paper)");
   app.add_option("--readme", readme, "a README whose generated verdict block to replace");
   app.add_flag("--no-figures", no_figures, "skip the figures");
@@ -77,13 +208,27 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  if (from.empty()) {
-    fmt::print(stderr,
-               "reproduce: running the experiments from here is not built yet (issue 11); give --from DIR to judge "
-               "stored results, e.g. --from bench/reference\n");
+  if (!from.empty() && (quick || fresh)) {
+    fmt::print(stderr, "reproduce: --quick and --fresh run experiments; --from only judges stored results\n");
     return 2;
   }
-  namespace fs = std::filesystem;
+  int experiment_failures = 0;
+  if (from.empty()) {
+    if (geteuid() != 0) {
+      fmt::print(stderr,
+                 "reproduce: running the experiments needs root (network namespaces, packet sockets, VMs); to judge "
+                 "stored results instead: --from bench/reference\n");
+      return 2;
+    }
+    from = (fs::path(out) / "results").string();
+    std::error_code ec;
+    fs::create_directories(from_cwd(from), ec);
+    if (ec) {
+      fmt::print(stderr, "reproduce: cannot create {}: {}\n", from_cwd(from), ec.message());
+      return 2;
+    }
+    experiment_failures = run_experiments(argv[0], quick, fresh, from_cwd(from));
+  }
   const std::string from_dir = from_cwd(from), out_dir = from_cwd(out);
   ulsnet::paper::Inputs in;
   try {
@@ -145,9 +290,11 @@ int main(int argc, char** argv) {
         }
     }
   }
-  std::string command = "bazel run //paper:reproduce -- --from " + from;
+  std::string command = "bazel run //paper:reproduce --" + std::string(quick ? " --quick" : "") +
+                        (experiment_failures >= 0 && from != (fs::path(out) / "results").string() ? " --from " + from : "");
   if (out != "paper") command += " --out " + out;
   if (!readme.empty()) command += " --readme " + readme;
+  if (command.size() > 3 && command.compare(command.size() - 3, 3, " --") == 0) command.resize(command.size() - 3);
   const std::string report = ulsnet::paper::render_report(claims, in, manifest, command);
   const std::string report_path = out_dir + "/report.md";
   {
@@ -180,5 +327,6 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : claims) fmt::print("{} {:<34} {}\n", c.id, c.title, ulsnet::paper::verdict_name(c.verdict));
   fmt::print("report: {}\n", report_path);
-  return rc;
+  if (experiment_failures) fmt::print(stderr, "reproduce: {} experiment(s) failed\n", experiment_failures);
+  return rc != 0 || experiment_failures ? 1 : 0;
 }

@@ -36,8 +36,10 @@ head -1 "$work/README.md" | grep -q '^top$'
 
 # Bad input: one clear line and exit 2.
 set +e
-"$bin" > /dev/null 2> "$work/err"; rc=$?
-[ $rc -eq 2 ] && grep -q 'give --from DIR' "$work/err" || { echo "no --from: rc $rc"; cat "$work/err"; exit 1; }
+"$bin" --from "$work/in" --quick > /dev/null 2> "$work/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- '--from only judges' "$work/err" || { echo "--from with --quick: rc $rc"; cat "$work/err"; exit 1; }
+"$bin" --from "$work/in" --bogus > /dev/null 2> "$work/err"; rc=$?
+[ $rc -eq 2 ] || { echo "unknown flag: rc $rc"; exit 1; }
 "$bin" --from "$work/missing" > /dev/null 2> "$work/err"; rc=$?
 [ $rc -eq 2 ] && grep -q 'cannot read' "$work/err" || { echo "missing dir: rc $rc"; cat "$work/err"; exit 1; }
 printf 'no markers\n' > "$work/R2.md"

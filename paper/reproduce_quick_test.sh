@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `//paper:reproduce --quick` as a user runs it (root): the short experiments run, a report with
+# four verdicts comes out, and a second run keeps the finished results instead of re-running.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "needs root: the experiments build network namespaces and VMs" >&2
+  exit 1
+fi
+bin="$TEST_SRCDIR/ulsnet/paper/reproduce"
+out="$TEST_TMPDIR/quick"
+rm -rf "$out"
+"$bin" --quick --out "$out" > "$TEST_TMPDIR/first.log" 2>&1 || { tail -40 "$TEST_TMPDIR/first.log"; exit 1; }
+for f in throughput.json micro.json vm-jitter.json; do [ -s "$out/results/$f" ] || { echo "no $f"; exit 1; }; done
+grep -q '"schema":"ulsnet.throughput.v2"' "$out/results/throughput.json"
+[ "$(grep -c '^\*\*Verdict: ' "$out/report.md")" -eq 4 ]
+grep -q '^\[1/3\] throughput, namespaces (--quick): running' "$TEST_TMPDIR/first.log"
+grep -q 'done in' "$TEST_TMPDIR/first.log"
+[ -s "$out/figures/figures.json" ]
+# Resumable: nothing re-runs when every result is there.
+start=$(date +%s)
+"$bin" --quick --out "$out" > "$TEST_TMPDIR/second.log" 2>&1 || { cat "$TEST_TMPDIR/second.log"; exit 1; }
+[ "$(grep -c 'kept from an earlier run' "$TEST_TMPDIR/second.log")" -eq 3 ] || { cat "$TEST_TMPDIR/second.log"; exit 1; }
+! grep -q ': running' "$TEST_TMPDIR/second.log"
+# A broken result is not kept: it is run again.
+echo '{"broken": ' > "$out/results/micro.json"
+"$bin" --quick --out "$out" > "$TEST_TMPDIR/third.log" 2>&1 || { cat "$TEST_TMPDIR/third.log"; exit 1; }
+grep -q '^\[2/3\] micro-benchmarks: running' "$TEST_TMPDIR/third.log"
+[ "$(grep -c 'kept from an earlier run' "$TEST_TMPDIR/third.log")" -eq 2 ]
+# --from and --quick together are refused.
+set +e
+"$bin" --quick --from "$out/results" > /dev/null 2>&1; rc=$?
+set -e
+[ $rc -eq 2 ]
+echo PASS
