@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
     const std::string bin = figures_binary(argv[0]);
     std::vector<std::string> files;
     for (const auto& [kind, path] : absolute)
-      if (kind.find("stability") == std::string::npos && kind != "micro") files.push_back(fs::absolute(path).string());
+      if (kind.find("stability") == std::string::npos) files.push_back(fs::absolute(path).string());
     const std::string fig_dir = out_dir + "/figures";
     if (bin.empty()) {
       fmt::print(stderr, "reproduce: the figures binary (//plots:figures) is not in the runfiles\n");

@@ -23,6 +23,7 @@ KIND_NETNS = "netns"
 KIND_VM = "vm"
 KIND_VM_JITTER = "vm_jitter"
 KIND_VM_FORWARD = "vm_forward"
+KIND_MICRO = "micro"
 
 SCHEMA_KINDS = {
     "ulsnet.throughput.v2": KIND_NETNS,
@@ -51,6 +52,9 @@ FIGURES = {
     ],
     KIND_VM_FORWARD: [
         ("delivery", "delivered rate and loss vs offered rate"),
+    ],
+    KIND_MICRO: [
+        ("invocation", "invocation costs: upcall per protection mode vs call, system call, signal, switches"),
     ],
 }
 
@@ -94,7 +98,8 @@ def load_result(path, name=None):
                 what = "no 'schema' or 'experiment' field"
         raise InputError(
             "%s: not a result file this program draws (%s); expected schema %s, or experiment %s"
-            % (path, what, " or ".join(sorted(SCHEMA_KINDS)), " or ".join(sorted(EXPERIMENT_KINDS))))
+            % (path, what, " or ".join(sorted(SCHEMA_KINDS)),
+               " or ".join(sorted(EXPERIMENT_KINDS)) + ", or //bench:micro's Google Benchmark JSON"))
     return kind, doc
 
 
@@ -107,6 +112,9 @@ def classify(doc):
     experiment = doc.get("experiment")
     if isinstance(experiment, str) and experiment in EXPERIMENT_KINDS:
         return EXPERIMENT_KINDS[experiment]
+    # Google Benchmark's JSON (//bench:micro --benchmark_out_format=json).
+    if isinstance(doc.get("benchmarks"), list) and isinstance(doc.get("context"), dict):
+        return KIND_MICRO
     return None
 
 
@@ -168,6 +176,11 @@ def kfmt(pps):
 
 def caption_text(kind, doc, source):
     env = obj(doc.get("environment"))
+    if kind == KIND_MICRO:  # Google Benchmark's context, with what //bench:micro adds to it
+        ctx = obj(doc.get("context"))
+        env = {"cpu_model": ctx.get("cpu_model"), "cores": ctx.get("num_cpus"), "hosts": "this host",
+               "kernel": ctx.get("kernel"), "describe": ctx.get("describe"), "commit": ctx.get("commit"),
+               "dirty": ctx.get("dirty") in (True, "true"), "date": ctx.get("date")}
     cpu = text(env.get("cpu_model"), "CPU unknown")
     cores = num(env.get("cores"))
     machine = "%s, %d cores" % (cpu, cores) if cores is not None else "%s, cores unknown" % cpu
@@ -872,6 +885,74 @@ def vm_forward(plt, doc, caption):
     return f
 
 
+# The micro-benchmarks the claim C4 compares, bottom to top of the figure, with readable names.
+MICRO_ORDER = [
+    ("BM_FunctionCall", "function call"),
+    ("BM_DomainInvoke/none", "protection domain enter+leave (none)"),
+    ("BM_ExtensionInvoke/none", "upcall into an extension (none)"),
+    ("BM_NullSyscall", "null system call"),
+    ("BM_SignalRoundTrip", "signal to self, round trip"),
+    ("BM_ExtensionInvoke/pkey", "upcall into an extension (pkey)"),
+    ("BM_DomainInvoke/mprotect", "protection domain enter+leave (mprotect)"),
+    ("BM_ExtensionInvoke/mprotect", "upcall into an extension (mprotect)"),
+    ("BM_ProcessPipeRoundTrip", "process round trip through pipes (2 switches)"),
+    ("BM_ThreadHandoff/futex", "thread hand-off round trip, futex (2 CPUs)"),
+    ("BM_ThreadHandoff/eventfd", "thread hand-off round trip, eventfd (2 CPUs)"),
+]
+
+UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def micro_invocation(plt, doc, caption):
+    runs, errors = {}, {}
+    for b in arr(doc.get("benchmarks")):
+        if not isinstance(b, dict):
+            continue
+        name = text(b.get("run_name") or b.get("name"), "")
+        if name.endswith("/real_time"):
+            name = name[:-len("/real_time")]
+        if b.get("error_occurred") is True:
+            errors[name] = text(b.get("error_message"), "error")
+            continue
+        if b.get("run_type", "iteration") != "iteration":
+            continue
+        t, unit = num(b.get("real_time")), UNIT_NS.get(b.get("time_unit"), None)
+        if t is None or unit is None:
+            continue
+        runs.setdefault(name, []).append(t * unit)
+    f = Figure(plt, 11, 5.5)
+    ax = f.axes[0]
+    labels, meds, los, his = [], [], [], []
+    for name, label in MICRO_ORDER:
+        if name in runs:
+            v = sorted(runs[name])
+            m = median(v)
+            labels.append("%s (%d)" % (label, len(v)))
+            meds.append(m)
+            los.append(m - v[0])
+            his.append(v[-1] - m)
+        elif name in errors:
+            f.note("%s: not measured: %s" % (label, short(errors[name], 90)))
+    if not meds:
+        empty_panel(ax, "no benchmark runs")
+    else:
+        y = list(range(len(meds)))
+        colors = ["#c44e52" if "upcall" in l or "domain" in l else "#4c72b0" for l in labels]
+        ax.barh(y, meds, color=colors, xerr=[los, his], capsize=3, error_kw={"elinewidth": 1})
+        for yi, m, h in zip(y, meds, his):
+            ax.text((m + h) * 1.2, yi, ("%.1f ns" % m) if m < 1000 else ("%.2f \u00b5s" % (m / 1e3)), va="center",
+                    fontsize=7)
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlim(min(meds) / 2, max(meds) * 8)
+        ax.set_xlabel("time per operation (ns, log scale): median of repetitions, whiskers min-max")
+        ax.grid(axis="x", color="0.92", which="both")
+    f.finish("Invocation costs on this host (red: the sandbox's entry; blue: what the paper compares it with)",
+             caption)
+    return f
+
+
 DRAW = {
     (KIND_NETNS, "capacity"): netns_capacity,
     (KIND_NETNS, "overload"): netns_overload,
@@ -881,6 +962,7 @@ DRAW = {
     (KIND_VM, "rate"): vm_rate,
     (KIND_VM_JITTER, "jitter"): vm_jitter,
     (KIND_VM_FORWARD, "delivery"): vm_forward,
+    (KIND_MICRO, "invocation"): micro_invocation,
 }
 
 
@@ -924,7 +1006,8 @@ def main(argv=None):
         description="Figures (PNG and PDF) and a manifest from ulsnet result JSON files. Never runs experiments.")
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
     parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="result JSON: ulsnet.throughput.v2, ulsnet.throughput-vm.v2, vm_jitter, vm_forward")
+                        help="result JSON: ulsnet.throughput.v2, ulsnet.throughput-vm.v2, vm_jitter, vm_forward, "
+                             "//bench:micro's Google Benchmark JSON")
     args = parser.parse_args(argv)
 
     # Every input is read and classified before anything is drawn.

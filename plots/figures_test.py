@@ -140,8 +140,23 @@ VM_FORWARD = {
     ],
 }
 
+MICRO = {
+    "context": {"date": "2026-01-01T00:00:00+00:00", "num_cpus": 2, "cpu_model": "Test CPU 9000",
+                "kernel": "Linux 6.1.0-test", "describe": "0123456789ab", "dirty": "false"},
+    "benchmarks": [
+        {"name": n, "run_name": n, "run_type": "iteration", "real_time": t, "time_unit": u}
+        for n, ts, u in (("BM_NullSyscall", (105.0, 110.0), "ns"), ("BM_FunctionCall", (1.4, 1.5), "ns"),
+                         ("BM_ExtensionInvoke/mprotect", (4.6, 4.7), "us"),
+                         ("BM_ProcessPipeRoundTrip/real_time", (5000.0, 9000.0), "ns"))
+        for t in ts
+    ] + [{"name": "BM_ExtensionInvoke/pkey", "run_name": "BM_ExtensionInvoke/pkey", "run_type": "iteration",
+          "error_occurred": True, "error_message": "pkey: no PKU"},
+         {"name": "BM_NullSyscall_mean", "run_name": "BM_NullSyscall", "run_type": "aggregate",
+          "real_time": 1e9, "time_unit": "ns"}],
+}
+
 EXPECTED = ["netns-capacity", "netns-overload", "netns-latency-cdf", "netns-cpu", "vm-insns", "vm-rate",
-            "vm_jitter-jitter", "vm_forward-delivery"]
+            "vm_jitter-jitter", "vm_forward-delivery", "micro-invocation"]
 
 
 def write(path, doc):
@@ -169,7 +184,8 @@ class FiguresTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
         os.environ.setdefault("MPLCONFIGDIR", os.path.join(cls.tmp, "mplconfig"))
         cls.inputs = [write(os.path.join(cls.tmp, name), doc) for name, doc in (
-            ("netns.json", NETNS), ("vm.json", VM), ("jitter.json", VM_JITTER), ("forward.json", VM_FORWARD))]
+            ("netns.json", NETNS), ("vm.json", VM), ("jitter.json", VM_JITTER), ("forward.json", VM_FORWARD),
+            ("micro.json", MICRO))]
         cls.out = os.path.join(cls.tmp, "figs")
         cls.rc, cls.stdout, cls.stderr = run_main(["--out", cls.out] + cls.inputs)
         with open(os.path.join(cls.out, "figures.json")) as f:
@@ -228,6 +244,13 @@ class FiguresTest(unittest.TestCase):
         self.assertIn("proxy_process_ns_per_forwarded", notes["netns-cpu"])
         self.assertIn("raw-socket:af_packet relay (cost, rep 0)", notes["vm-insns"])
         self.assertIn("run incomplete", notes["vm_forward-delivery"])
+        self.assertIn("upcall into an extension (pkey): not measured: pkey: no PKU", notes["micro-invocation"])
+
+    def test_micro_caption_from_the_benchmark_context(self):
+        cap = {m["figure"]: m for m in self.manifest}["micro-invocation"]["caption"]
+        for part in ("Test CPU 9000, 2 cores", "Linux 6.1.0-test", "commit 0123456789ab", "source: micro.json"):
+            self.assertIn(part, cap)
+        self.assertNotIn("(dirty)", cap)
 
     def test_bucket_upper_edges(self):
         self.assertEqual(figures.bucket_upper(0), 1)
