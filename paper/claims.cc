@@ -140,10 +140,12 @@ Bench bench(const json& micro, const std::string& name) {
   return b;
 }
 
-std::string env_line(const json& d) {
-  if (!d.contains("environment")) return "";
-  const json& e = d["environment"];
-  return fmt::format("{} at {}", e.value("cpu_model", "?"), e.value("describe", e.value("commit", "?")));
+ClaimResult claim(const char* id, const char* title, const char* statement) {
+  ClaimResult c;
+  c.id = id;
+  c.title = title;
+  c.statement = statement;
+  return c;
 }
 
 }  // namespace
@@ -183,6 +185,15 @@ std::string null_non_finite(const std::string& text) {
   return out;
 }
 
+json read_result(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return json(json::value_t::discarded);
+  std::stringstream text;
+  text << f.rdbuf();
+  json d = json::parse(text.str(), nullptr, false);
+  return d.is_discarded() ? json::parse(null_non_finite(text.str()), nullptr, false) : d;
+}
+
 Inputs load_inputs(const std::string& dir) {
   Inputs in;
   std::error_code ec;
@@ -195,11 +206,7 @@ Inputs load_inputs(const std::string& dir) {
   size_t best_capacity = 0;
   std::string best_date;
   for (const auto& p : paths) {
-    std::ifstream f(p);
-    std::stringstream text;
-    text << f.rdbuf();
-    json d = json::parse(text.str(), nullptr, false);
-    if (d.is_discarded()) d = json::parse(null_non_finite(text.str()), nullptr, false);
+    json d = read_result(p.string());
     if (d.is_discarded()) {
       in.ignored.push_back(p.string() + ": not JSON");
       continue;
@@ -244,11 +251,9 @@ std::vector<ClaimResult> evaluate_claims(const Inputs& in) {
 
   // C1: forwarding throughput against user-level methods through the kernel's interfaces.
   {
-    ClaimResult c;
-    c.id = "C1";
-    c.title = "Throughput";
-    c.statement = "The sandboxed stack, run by upcalls on zero-copy buffers, forwards substantially more than "
-                  "user-level methods that use kernel sockets, raw sockets or a scheduled user thread.";
+    ClaimResult c = claim("C1", "Throughput",
+                          "The sandboxed stack, run by upcalls on zero-copy buffers, forwards substantially more than "
+                          "user-level methods that use kernel sockets, raw sockets or a scheduled user thread.");
     const std::string ns_ev = in.files.count("netns") ? in.files.at("netns") : "";
     const std::string vm_ev = in.files.count("vm") ? in.files.at("vm") : "";
     struct T {
@@ -280,11 +285,9 @@ std::vector<ClaimResult> evaluate_claims(const Inputs& in) {
 
   // C2: predictability under competition.
   {
-    ClaimResult c;
-    c.id = "C2";
-    c.title = "Predictability";
-    c.statement = "An upcall runs in whatever process is current, with no scheduling, so service is timelier "
-                  "and varies less than a user thread's, especially with competing processes.";
+    ClaimResult c = claim("C2", "Predictability",
+                          "An upcall runs in whatever process is current, with no scheduling, so service is timelier "
+                          "and varies less than a user thread's, especially with competing processes.");
     if (in.vm_jitter) {
       const json& d = *in.vm_jitter;
       int max_hogs = 0;
@@ -342,11 +345,9 @@ std::vector<ClaimResult> evaluate_claims(const Inputs& in) {
 
   // C3: no copy, no kernel protocol processing, no special NIC.
   {
-    ClaimResult c;
-    c.id = "C3";
-    c.title = "Efficiency on ordinary hardware";
-    c.statement = "Frames move between an ordinary NIC and the sandboxed stack with no copy between kernel and "
-                  "user and no kernel protocol processing.";
+    ClaimResult c = claim("C3", "Efficiency on ordinary hardware",
+                          "Frames move between an ordinary NIC and the sandboxed stack with no copy between kernel and "
+                          "user and no kernel protocol processing.");
     if (in.vm) {
       int rows = 0, zero_copy = 0, no_kernel = 0, e1000 = 0;
       uint64_t forwarded = 0;
@@ -398,11 +399,9 @@ std::vector<ClaimResult> evaluate_claims(const Inputs& in) {
 
   // C4: entering the sandbox costs about a system call, far less than a context switch.
   {
-    ClaimResult c;
-    c.id = "C4";
-    c.title = "Cheap protection domains";
-    c.statement = "Entering and leaving the sandbox costs about as much as a system call and far less than a "
-                  "context switch to another process.";
+    ClaimResult c = claim("C4", "Cheap protection domains",
+                          "Entering and leaving the sandbox costs about as much as a system call and far less than a "
+                          "context switch to another process.");
     if (in.micro) {
       const json& m = *in.micro;
       const Bench sys = bench(m, "BM_NullSyscall"), pipe = bench(m, "BM_ProcessPipeRoundTrip");

@@ -34,6 +34,9 @@ std::string kind_of(const nlohmann::json& doc);
 // `text` with bare NaN / nan / Infinity / inf tokens (signed or not) outside strings (Google
 // Benchmark's non-finite counters, not JSON) replaced by null.
 std::string null_non_finite(const std::string& text);
+// The JSON document in `path` (non-finite tokens read as null); discarded when the file cannot be
+// read or is not JSON.
+nlohmann::json read_result(const std::string& path);
 
 struct Check {
   std::string name, evidence;

@@ -36,36 +36,6 @@ std::string from_cwd(const std::string& p) {
   return p;
 }
 
-// The figures binary next to this one in the runfiles tree.
-std::string figures_binary(const char* argv0) {
-  std::vector<std::string> dirs;
-  if (const char* r = std::getenv("RUNFILES_DIR")) dirs.push_back(r);
-  dirs.push_back(std::string(argv0) + ".runfiles");
-  for (const std::string& d : dirs) {
-    const std::string p = d + "/ulsnet/plots/figures";
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
-
-int run_figures(const std::string& bin, const std::string& out, const std::vector<std::string>& files) {
-  std::vector<std::string> args = {bin, "--out", out};
-  args.insert(args.end(), files.begin(), files.end());
-  std::vector<char*> av;
-  for (auto& a : args) av.push_back(a.data());
-  av.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    unsetenv("BUILD_WORKING_DIRECTORY");  // the paths given are absolute already
-    execv(av[0], av.data());
-    _exit(127);
-  }
-  int st = 0;
-  if (waitpid(pid, &st, 0) < 0) return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 }  // namespace
 
 namespace {
@@ -118,23 +88,22 @@ std::vector<Experiment> experiments(bool quick) {
 
 // The document at `path` when it reads as `kind`.
 bool finished(const std::string& path, const std::string& kind) {
-  std::ifstream f(path);
-  if (!f) return false;
-  std::stringstream ss;
-  ss << f.rdbuf();
-  nlohmann::json d = nlohmann::json::parse(ulsnet::paper::null_non_finite(ss.str()), nullptr, false);
+  const nlohmann::json d = ulsnet::paper::read_result(path);
   return !d.is_discarded() && ulsnet::paper::kind_of(d) == kind;
 }
 
-int run_child(const std::vector<std::string>& args, const std::string& runfiles) {
-  std::vector<std::string> a = args;
+// Runs a binary of this workspace's runfiles (an experiment or the figures) and waits for it. It
+// finds its own runfiles through RUNFILES_DIR; every path it is given is absolute, so
+// BUILD_WORKING_DIRECTORY is not passed on.
+int run_child(std::vector<std::string> args, const std::string& runfiles) {
   std::vector<char*> av;
-  for (auto& x : a) av.push_back(x.data());
+  for (auto& x : args) av.push_back(x.data());
   av.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
     setenv("RUNFILES_DIR", runfiles.c_str(), 1);
+    unsetenv("BUILD_WORKING_DIRECTORY");
     execv(av[0], av.data());
     _exit(127);
   }
@@ -264,15 +233,17 @@ int main(int argc, char** argv) {
   nlohmann::json manifest = nlohmann::json::array();
   int rc = 0;
   if (!no_figures) {
-    const std::string bin = figures_binary(argv[0]);
+    const std::string runfiles = self_runfiles(argv[0]), bin = runfiles + "/ulsnet/plots/figures";
     std::vector<std::string> files;
     for (const auto& [kind, path] : absolute)
       if (kind.find("stability") == std::string::npos) files.push_back(fs::absolute(path).string());
     const std::string fig_dir = out_dir + "/figures";
-    if (bin.empty()) {
+    std::vector<std::string> args = {bin, "--out", fig_dir};
+    args.insert(args.end(), files.begin(), files.end());
+    if (access(bin.c_str(), X_OK) != 0) {
       fmt::print(stderr, "reproduce: the figures binary (//plots:figures) is not in the runfiles\n");
       rc = 1;
-    } else if (int r = run_figures(bin, fig_dir, files); r != 0) {
+    } else if (int r = run_child(args, runfiles); r != 0) {
       fmt::print(stderr, "reproduce: //plots:figures failed (exit {})\n", r);
       rc = 1;
     } else {
