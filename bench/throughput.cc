@@ -505,13 +505,16 @@ int run(int argc, char** argv) {
     fmt::print(stderr, "throughput: must run as root (it creates network namespaces and packet sockets)\n");
     return 2;
   }
-  for (const char* tool : {"ip", "ethtool"})
-    // The same search path run_command() uses: ip and ethtool live in /usr/sbin, which a
-    // restricted PATH (Bazel's test and action environments) leaves out.
-    if (std::system((std::string("PATH=\"$PATH:/usr/sbin:/sbin\" command -v ") + tool + " >/dev/null 2>&1").c_str()) != 0) {
+  for (const char* tool : {"ip", "ethtool"}) {
+    // Looked up as run_command() runs them (its search path adds /usr/sbin, which a restricted
+    // PATH, e.g. Bazel's test environment, leaves out).
+    try {
+      run_command(std::string("command -v ") + tool + " >/dev/null");
+    } catch (const std::exception&) {
       fmt::print(stderr, "throughput: '{}' not found: run tools/setup.sh\n", tool);
       return 2;
     }
+  }
   if (o.quick) {
     if (!app.count("--sizes")) o.sizes = {64, 1472};
     if (!app.count("--rates")) o.rates = {"max"};

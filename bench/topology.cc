@@ -108,6 +108,17 @@ void install_cleanup_handler() {
   });
 }
 
+namespace {
+// `ip netns del`, or, when that fails, what it does (umount + unlink).
+void delete_ns(const std::string& n) noexcept {
+  try {
+    run_command("ip netns del " + n);
+  } catch (...) {
+    remove_ns_raw(n.c_str());
+  }
+}
+}  // namespace
+
 std::vector<std::string> reap_stale_namespaces() {
   std::vector<std::string> removed;
   std::error_code ec;
@@ -122,11 +133,7 @@ std::vector<std::string> reap_stale_namespaces() {
     pid_t owner = pid_t(std::stol(digits));
     // Alive (or a reused pid we cannot tell apart): leave it. Only a pid no process has is stale.
     if (owner == getpid() || kill(owner, 0) == 0 || errno != ESRCH) continue;
-    try {
-      run_command("ip netns del " + n);
-    } catch (...) {
-      remove_ns_raw(n.c_str());
-    }
+    delete_ns(n);
     removed.push_back(n);
   }
   return removed;
@@ -280,11 +287,7 @@ Topology::~Topology() { destroy(); }
 
 void Topology::destroy() noexcept {
   for (const std::string& n : ns_) {
-    try {
-      run_command("ip netns del " + n);
-    } catch (...) {
-      remove_ns_raw(n.c_str());
-    }
+    delete_ns(n);
     try {
       track_ns(n, false);
     } catch (...) {
