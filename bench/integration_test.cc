@@ -247,6 +247,30 @@ TEST(Traffic, SinkStatsRecordEachDatagramsOwnDelay) {
   EXPECT_EQ(j["ipdv_ns"]["max"], 100);
 }
 
+TEST(Traffic, SinkLeavesTheWarmUpOutOfTheDelayStatisticsButCountsIt) {
+  SinkConfig sc;
+  sc.run_id = 3;
+  sc.warmup_s = 1e-6;  // 1000 ns after the first arrival's send time
+  SinkStats st(sc);
+  std::vector<uint8_t> p(64);
+  // Sent at 5000, 5500, 6000, 6999, 7000, 8000 ns; the first to arrive is seq 1 (sent 5500), so
+  // the warm-up is what was sent before 6500: seqs 0, 1, 2.
+  const uint64_t sent[] = {5000, 5500, 6000, 6999, 7000, 8000};
+  const uint64_t recv[] = {9000, 5600, 6100, 7100, 7300, 8050};
+  for (int i : {1, 0, 2, 3, 4, 5}) {
+    fill_payload(p.data(), 64, 3, uint64_t(i), sent[i]);
+    st.on_datagram(p.data(), 64, false, recv[i]);
+  }
+  nlohmann::json j = st.report();
+  EXPECT_EQ(j["received"], 6);
+  EXPECT_EQ(j["latency_ns"]["warmup_excluded"], 3);
+  EXPECT_EQ(j["latency_ns"]["samples"], 3);
+  EXPECT_EQ(j["latency_ns"]["min"], 50);   // seq 5; seq 0's 4000 ns is warm-up
+  EXPECT_EQ(j["latency_ns"]["max"], 300);  // seq 4
+  EXPECT_EQ(j["ipdv_ns"]["samples"], 2);   // (3, 4) and (4, 5)
+  EXPECT_EQ(j["latency_ns"]["warmup_s"], 1e-6);
+}
+
 TEST(Traffic, PayloadCheckCatchesCorruption) {
   std::vector<uint8_t> p(100);
   fill_payload(p.data(), 100, 5, 42, 1234);

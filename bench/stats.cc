@@ -118,6 +118,41 @@ LogHistogram LogHistogram::from_json(const nlohmann::json& j) {
   return h;
 }
 
+// --- Confidence intervals ------------------------------------------------------------------
+
+double student_t975(int df) {
+  static constexpr double kT[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                  2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                  2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (df < 1) throw std::invalid_argument("student_t975: df must be >= 1");
+  if (df <= 30) return kT[df - 1];
+  // Beyond the table: linear in 1/df through (30, 2.042), (40, 2.021), (60, 2.000), (120, 1.980), (inf, 1.960).
+  static constexpr double kDf[] = {30, 40, 60, 120};
+  static constexpr double kV[] = {2.042, 2.021, 2.000, 1.980};
+  const double x = 1.0 / df;
+  for (int i = 0; i < 3; ++i)
+    if (df <= kDf[i + 1]) {
+      const double x0 = 1 / kDf[i], x1 = 1 / kDf[i + 1];
+      return kV[i] + (x - x0) / (x1 - x0) * (kV[i + 1] - kV[i]);
+    }
+  return 1.960 + x / (1.0 / 120) * (1.980 - 1.960);
+}
+
+std::optional<Interval95> mean_ci95(const std::vector<double>& v) {
+  if (v.size() < 2) return std::nullopt;
+  double m = 0;
+  for (double x : v) m += x;
+  m /= double(v.size());
+  double ss = 0;
+  for (double x : v) ss += (x - m) * (x - m);
+  const double half = student_t975(int(v.size()) - 1) * std::sqrt(ss / double(v.size() - 1)) / std::sqrt(double(v.size()));
+  return Interval95{m, m - half, m + half};
+}
+
+nlohmann::json to_json(const Interval95& i) {
+  return {{"mean", i.mean}, {"lo", i.lo}, {"hi", i.hi}, {"level", 0.95}};
+}
+
 // --- DelayRecorder ---------------------------------------------------------------------------
 
 DelayRecorder::DelayRecorder(uint64_t max_seq) : max_seq_(max_seq) {}
@@ -153,6 +188,7 @@ nlohmann::json DelayRecorder::report() const {
   nlohmann::json l = summarize(lat);
   if (!lat.empty()) l["histogram"] = lat_h.to_json();
   l["untimed"] = untimed_;
+  l["warmup_excluded"] = warmup_;
   j["latency_ns"] = l;
   nlohmann::json v = summarize(ipdv);
   v["definition"] = "RFC 3393/5481 IPDV: |delay[i] - delay[i-1]| over consecutive sequence numbers";

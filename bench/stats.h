@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -22,6 +23,20 @@ int64_t nearest_rank(std::span<const int64_t> sorted, double q);
 // {"samples", "min", "mean", "p50", "p90", "p99", "p999", "max"} of the values (exact); an empty
 // object when there are none.
 nlohmann::json summarize(std::vector<int64_t> values);
+
+// The 0.975 quantile of Student's t distribution with df >= 1 degrees of freedom (the factor of
+// a two-sided 95% confidence interval): tabulated to df 30, then interpolated in 1/df towards
+// the normal's 1.960 (error < 0.002).
+double student_t975(int df);
+
+// The mean of `v` and its two-sided 95% confidence interval, mean +- t975(n-1) * s / sqrt(n)
+// (s: the sample standard deviation); nullopt for fewer than two values. Assumes independent
+// repetitions of roughly normal spread: with 3 repetitions the factor is 4.30.
+struct Interval95 {
+  double mean = 0, lo = 0, hi = 0;
+};
+std::optional<Interval95> mean_ci95(const std::vector<double>& v);
+nlohmann::json to_json(const Interval95& i);  // {"mean", "lo", "hi", "level": 0.95}
 
 // Log-linear histogram of non-negative integers (nanoseconds): values below 64 each have their
 // own bucket, above that every power of two is cut into 64 equal buckets, so a bucket's width is
@@ -72,6 +87,8 @@ class DelayRecorder {
   void record(uint64_t seq, int64_t delay_ns);
   // A packet that arrived without a usable receive time: counted, not in the statistics.
   void record_untimed() { ++untimed_; }
+  // A packet of the warm-up: counted (`warmup_excluded`), not in the statistics.
+  void record_warmup() { ++warmup_; }
   uint64_t timed() const noexcept { return timed_; }
   nlohmann::json report() const;
 
@@ -79,7 +96,7 @@ class DelayRecorder {
   static constexpr int64_t kNone = INT64_MIN;
   uint64_t max_seq_;
   std::vector<int64_t> delay_;  // by sequence number, grown as needed; kNone: no delay recorded
-  uint64_t timed_ = 0, untimed_ = 0;
+  uint64_t timed_ = 0, untimed_ = 0, warmup_ = 0;
   bool any_ = false;
   int64_t prev_ = 0;
   double rfc3550_ = 0;

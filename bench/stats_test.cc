@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -161,6 +162,37 @@ TEST(DelayRecorder, OutOfRangeSequenceNumbersAreIgnored) {
   r.record(1'000'000, 10);
   EXPECT_EQ(r.timed(), 0u);
   EXPECT_TRUE(r.report()["ipdv_ns"].contains("definition"));
+}
+
+
+TEST(ConfidenceInterval, StudentQuantilesMatchTheTable) {
+  EXPECT_DOUBLE_EQ(student_t975(1), 12.706);
+  EXPECT_DOUBLE_EQ(student_t975(2), 4.303);
+  EXPECT_DOUBLE_EQ(student_t975(10), 2.228);
+  EXPECT_DOUBLE_EQ(student_t975(30), 2.042);
+  EXPECT_NEAR(student_t975(40), 2.021, 1e-9);
+  EXPECT_NEAR(student_t975(120), 1.980, 1e-9);
+  EXPECT_NEAR(student_t975(50), 2.009, 0.002);       // the exact value is 2.0086
+  EXPECT_NEAR(student_t975(1000000), 1.960, 0.001);
+  EXPECT_GT(student_t975(31), student_t975(40));     // decreasing across the table's end
+  EXPECT_THROW(student_t975(0), std::invalid_argument);
+}
+
+TEST(ConfidenceInterval, MeanPlusMinusTTimesStandardError) {
+  auto ci = mean_ci95({1, 2, 3});
+  ASSERT_TRUE(ci);
+  EXPECT_DOUBLE_EQ(ci->mean, 2);
+  EXPECT_NEAR(ci->hi - 2, 4.303 / std::sqrt(3.0), 1e-12);  // s = 1
+  EXPECT_NEAR(2 - ci->lo, 4.303 / std::sqrt(3.0), 1e-12);
+  auto flat = mean_ci95({5, 5, 5, 5});
+  ASSERT_TRUE(flat);
+  EXPECT_EQ(flat->lo, 5);
+  EXPECT_EQ(flat->hi, 5);
+  EXPECT_FALSE(mean_ci95({7}));
+  EXPECT_FALSE(mean_ci95({}));
+  nlohmann::json j = to_json(*ci);
+  EXPECT_EQ(j["level"], 0.95);
+  EXPECT_DOUBLE_EQ(j["mean"].get<double>(), 2);
 }
 
 }  // namespace

@@ -142,13 +142,16 @@ void SinkStats::on_datagram(const uint8_t* p, uint32_t len, bool truncated, uint
   ++received_;
   if (any_ && seq < max_seq_) ++reordered_;
   max_seq_ = std::max(max_seq_, seq);
+  if (!any_) first_sent_ns_ = sent_ns;
   any_ = true;
-  if (rx_ns == 0) delays_.record_untimed();
+  if (cfg_.warmup_s > 0 && double(int64_t(sent_ns - first_sent_ns_)) < cfg_.warmup_s * 1e9) delays_.record_warmup();
+  else if (rx_ns == 0) delays_.record_untimed();
   else delays_.record(seq, int64_t(rx_ns) - int64_t(sent_ns));
 }
 
 nlohmann::json SinkStats::report() {
   nlohmann::json j = delays_.report();
+  j["latency_ns"]["warmup_s"] = cfg_.warmup_s;
   j["received"] = received_;
   j["duplicates"] = dup_;
   j["reordered"] = reordered_;

@@ -48,6 +48,10 @@ struct SinkConfig {
   uint32_t run_id = 1;
   uint64_t max_seq = 1'000'000;  // sequence numbers at or past this are counted as corrupted
   double max_duration_s = 120;   // hard bound even if never stopped
+  // Warm-up: datagrams sent less than this long after the first datagram to arrive was sent are
+  // received and accounted like any other, but left out of the delay statistics (latency, IPDV,
+  // PDV), which then describe the trial's steady state. 0: none left out.
+  double warmup_s = 0;
 };
 
 // Receives until stop is set (or max_duration_s). `ready` is called once the socket is bound.
@@ -75,6 +79,7 @@ class SinkStats {
   std::vector<uint8_t> seen_;
   DelayRecorder delays_;
   uint64_t received_ = 0, dup_ = 0, reordered_ = 0, corrupted_ = 0, max_seq_ = 0;
+  uint64_t first_sent_ns_ = 0;
   bool any_ = false;
 };
 

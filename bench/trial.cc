@@ -72,6 +72,7 @@ std::unique_ptr<NetnsChild> start_sink(const Topology& topo, const TrialConfig& 
   sc.run_id = cfg.run_id;
   sc.max_seq = cfg.max_packets;
   sc.max_duration_s = cfg.duration_s + 30;
+  sc.warmup_s = cfg.warmup_s;
   std::unique_ptr<NetnsChild> sink;
   if (cfg.sink == "af_xdp") {
     XskSinkConfig xc{sc, topo.receiver.ifname};

@@ -42,6 +42,8 @@ struct TrialConfig {
   // for drain_quiet_s (frames in flight have landed or been dropped), at most drain_s.
   double drain_s = 0.3;
   double drain_quiet_s = 0.03;
+  // The sink's warm-up (SinkConfig::warmup_s): accounted, left out of the delay statistics.
+  double warmup_s = 0;
 };
 
 // Runs one trial on `topo` (a three-host topology whose proxy addressing suits the method).
