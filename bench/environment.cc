@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <thread>
 
 #include "bench/topology.h"
@@ -33,7 +34,7 @@ std::string cpuinfo_field(const std::string& name) {
   return "";
 }
 
-std::string write_result(const nlohmann::json& doc, std::string out, const std::string& prefix) {
+std::string result_path(std::string out, const std::string& prefix) {
   if (out.empty()) {
     char stamp[32];
     std::time_t now = std::time(nullptr);
@@ -42,9 +43,21 @@ std::string write_result(const nlohmann::json& doc, std::string out, const std::
   }
   // Relative to where `bazel run` was started (as a path typed there means), else the cwd.
   if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY"); wd && out[0] != '/') out = std::string(wd) + "/" + out;
+  return std::filesystem::absolute(out).string();
+}
+
+std::string write_result(const nlohmann::json& doc, std::string out, const std::string& prefix) {
+  out = result_path(std::move(out), prefix);
   std::filesystem::create_directories(std::filesystem::path(out).parent_path());
   // Compact: a run keeps every trial whole (histograms included), tens of MB when indented.
-  std::ofstream(out) << doc.dump() << "\n";
+  const std::string tmp = out + ".partial";
+  {
+    std::ofstream f(tmp);
+    f << doc.dump() << "\n";
+    f.flush();
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, out);
   return out;
 }
 

@@ -15,7 +15,13 @@ nlohmann::json host_environment(const std::string& hosts);
 // Writes `doc` to `out`, or to results/<prefix>-<UTC time>.json when `out` is empty; a relative
 // path is taken from where `bazel run` was started (BUILD_WORKING_DIRECTORY). Returns the path
 // written.
+// The file is replaced whole (written beside it, then renamed): a run killed while writing leaves
+// the previous version, never half a file.
 std::string write_result(const nlohmann::json& doc, std::string out, const std::string& prefix);
+
+// The path write_result(doc, out, prefix) writes to, made absolute (so that a run writing its
+// file several times, e.g. after every point, keeps one name).
+std::string result_path(std::string out, const std::string& prefix);
 
 // Seconds since this process started (steady clock, from static initialisation): results record
 // it as `run_seconds`, the run's own measured duration.

@@ -16,6 +16,8 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/targets.h"
+
 namespace {
 
 using nlohmann::json;
@@ -70,18 +72,18 @@ void netns(const json& d) {
   fmt::print("Run: `{}`; trials of {} s, {} repetitions per point; PDR loss <= {}%.\n\n",
              command(c.value("argv", json::array())), c.value("duration_s", 0.0), c.value("reps", 0),
              100 * c.value("pdr_loss", 0.0));
-  fmt::print("**NDR and PDR** at {} B: [passed, failed) pps, final trials of {} s (`&ge;`: censored at the search "
+  fmt::print("**NDR and PDR**: [passed, failed) pps, final trials of {} s (`&ge;`: censored at the search "
              "ceiling, the generator's rate in that job):\n\n",
-             c["sizes"][0].get<int>(), c.value("duration_s", 0.0));
-  fmt::print("| method | variant | mode | NDR | PDR | search ceiling | trials |\n|---|---|---|---|---|---:|---:|\n");
+             c.value("duration_s", 0.0));
+  fmt::print("| method | variant | mode | B | NDR | PDR | search ceiling | trials |\n|---|---|---|---:|---|---|---:|---:|\n");
   for (const auto& k : d["capacity"]) {
     if (k.contains("error")) {
-      fmt::print("| {} | {} | {} | error: {} | | | {} |\n", k["method"].get<std::string>(), variant(k),
-                 k["mode"].get<std::string>(), k["error"].get<std::string>(), k["steps"].size());
+      fmt::print("| {} | {} | {} | {} | error: {} | | | {} |\n", k["method"].get<std::string>(), variant(k),
+                 k["mode"].get<std::string>(), k.value("payload_bytes", 0), k["error"].get<std::string>(), k["steps"].size());
       continue;
     }
-    fmt::print("| {} | {} | {} | {} | {} | {} | {} |\n", k["method"].get<std::string>(), variant(k),
-               k["mode"].get<std::string>(), bracket(k["ndr"]), bracket(k["pdr"]), num(k["search_ceiling_final_pps"]),
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", k["method"].get<std::string>(), variant(k),
+               k["mode"].get<std::string>(), k.value("payload_bytes", 0), bracket(k["ndr"]), bracket(k["pdr"]), num(k["search_ceiling_final_pps"]),
                k["steps"].size());
   }
   fmt::print("\n**Common load** ({} pps, {}), 64 B: latency per packet, delay variation and CPU at equal work:\n\n",
@@ -89,7 +91,7 @@ void netns(const json& d) {
   fmt::print("| method | variant | mode | delivered pps | loss % | p50 us | p99 us | p99.9 us | IPDV p99 us | "
              "proxy host ns/fwd | proxy process ns/fwd |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& r : d["results"]) {
-    if (!r.contains("load_basis")) continue;
+    if (!ulsnet::is_common_load_point(r)) continue;
     if (r.contains("error")) {
       fmt::print("| {} | {} | {} | error: {} |\n", r["method"].get<std::string>(), variant(r),
                  r["mode"].get<std::string>(), r["error"].get<std::string>());

@@ -11,7 +11,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 bool fits(const nlohmann::json& e, const std::string& m, const std::string& v, const TargetSubject& s) {
-  return e.value("method", "") == m && e.value("variant", "") == v && e.value("mode", "") == "relay" &&
+  return e.value("payload_bytes", 0u) == s.payload && e.value("method", "") == m && e.value("variant", "") == v && e.value("mode", "") == "relay" &&
          (m != s.method || s.protection.empty() || e.value("protection", "") == s.protection);
 }
 
@@ -19,7 +19,7 @@ const nlohmann::json* find(const nlohmann::json& list, const std::string& m, con
                            const TargetSubject& s, bool common_load) {
   if (!list.is_array()) return nullptr;
   for (const auto& e : list)
-    if (fits(e, m, v, s) && (!common_load || e.contains("load_basis"))) return &e;
+    if (fits(e, m, v, s) && (!common_load || is_common_load_point(e))) return &e;
   return nullptr;
 }
 
@@ -42,6 +42,10 @@ std::pair<double, double> bounds(const nlohmann::json& k) {
 nlohmann::json num_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
 
 }  // namespace
+
+bool is_common_load_point(const nlohmann::json& r) {
+  return r.is_object() && r.contains("load_basis") && !r.contains("load_fraction") && r.value("competitors", 0) == 0;
+}
 
 nlohmann::json evaluate_targets(const nlohmann::json& doc, const TargetSubject& s) {
   nlohmann::json out = nlohmann::json::array();

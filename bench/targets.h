@@ -18,9 +18,15 @@ namespace ulsnet {
 
 struct TargetSubject {
   std::string method = "sandbox", variant = "af_xdp";
+  uint32_t payload = 64;  // the frame size the targets are about (capacity entries and points of others are ignored)
   std::string protection;  // the sandbox job's protection in force ("" = any)
   std::string criterion = "pdr";
 };
+
+// A results[] point at the run's common load with no CPU competitors: what the latency and CPU
+// targets compare. (The offered-load sweep's points carry load_fraction; the competitor points a
+// competitors count above 0.)
+bool is_common_load_point(const nlohmann::json& r);
 
 // One entry per target: {target, goal, status, value?, interval?, basis, note?}.
 // Reads doc["capacity"] (entries with method, variant, mode, protection, criterion objects, and

@@ -9,12 +9,13 @@ namespace {
 nlohmann::json cap(const std::string& m, const std::string& v, nlohmann::json lo, nlohmann::json hi,
                    const std::string& status = "measured") {
   return {{"method", m}, {"variant", v}, {"mode", "relay"}, {"protection", m == "sandbox" ? "mprotect" : "n/a"},
+          {"payload_bytes", 64},
           {"pdr", {{"lower_pps", lo}, {"upper_pps", hi}, {"status", status}, {"censored", hi.is_null()}}}};
 }
 
 nlohmann::json common(const std::string& m, const std::string& v, double p99, double cpu) {
   return {{"method", m}, {"variant", v}, {"mode", "relay"}, {"protection", m == "sandbox" ? "mprotect" : "n/a"},
-          {"load", 1000.0}, {"load_basis", "test"},
+          {"payload_bytes", 64}, {"load", 1000.0}, {"load_basis", "test"},
           {"latency_ns", {{"p99", p99}}}, {"cpu", {{"proxy_host_ns_per_forwarded", cpu}}}};
 }
 
@@ -80,6 +81,26 @@ TEST(Targets, ASandboxThatErrorsMakesItsTargetsErrorNotNotMet) {
     EXPECT_NE(target(t, k)["note"].get<std::string>().find("cannot map"), std::string::npos) << k;
   }
   EXPECT_EQ(target(t, "vs raw-socket")["status"], "not measured in this run");
+}
+
+TEST(Targets, OtherSizesSweepPointsAndCompetitorPointsAreNotTheTargetsData) {
+  nlohmann::json doc;
+  nlohmann::json big = cap("sandbox", "af_xdp", 900'000, 910'000);
+  big["payload_bytes"] = 1472;
+  // The 1472 B entry comes first: only the 64 B one may count.
+  doc["capacity"] = {big, cap("sandbox", "af_xdp", 150'000, 155'000), cap("kernel-socket", "batched", 100'000, 102'000)};
+  nlohmann::json sweep = common("sandbox", "af_xdp", 10, 10);
+  sweep["load_fraction"] = 0.5;
+  nlohmann::json hogged = common("sandbox", "af_xdp", 20, 20);
+  hogged["competitors"] = 2;
+  doc["results"] = {sweep, hogged, common("sandbox", "af_xdp", 50, 500), common("kernel-socket", "batched", 100, 1000)};
+  nlohmann::json t = evaluate_targets(doc, subject());
+  EXPECT_EQ(target(t, "vs kernel-socket:batched")["status"], "not met");  // [1.47, 1.55] < 2, not 9
+  EXPECT_DOUBLE_EQ(target(t, "p99 latency")["value"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(target(t, "proxy-host CPU")["value"].get<double>(), 0.5);
+  EXPECT_TRUE(is_common_load_point(common("x", "y", 1, 1)));
+  EXPECT_FALSE(is_common_load_point(sweep));
+  EXPECT_FALSE(is_common_load_point(hogged));
 }
 
 TEST(Targets, CommonLoadRatios) {

@@ -4,12 +4,19 @@
 // common load; the project's targets evaluated from the run. A table on stdout, progress on
 // stderr, one JSON file with the configuration, the environment and every trial whole. See
 // bench/README.md. `--hosts=vm` hands over to bench/vm_throughput.cc.
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -62,6 +69,12 @@ struct Options {
   int final_trials = 1;
   double search_max = 0;
   double common_load = 0;
+  bool sweep = true;
+  bool search_all_sizes = true;  // --quick: the first size only
+  std::vector<double> loads = {0.1, 0.5, 0.9};
+  std::vector<int> competitors = {0};
+  double warmup = 0.05;
+  bool fresh = false;
   std::string hosts = "netns", accel = "auto", vm_protection = "kernel";
   std::string vm_icount = "cost";
   double vm_cost_rate = 2000;
@@ -139,7 +152,10 @@ nlohmann::json common_label(const nlohmann::json& samples, const std::function<n
 // A point's summary over its repetitions (`samples`, each an accounted trial or an error).
 nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_labels) {
   const nlohmann::json& samples = res["samples"];
-  std::vector<double> delivered, offered, pdv99, ipdv50, ipdv99, rfc3550, cpu_proc, cpu_host_fwd, cpu_host_rx, cpu_all;
+  std::vector<double> delivered, offered, pdv99, ipdv50, ipdv99, rfc3550, cpu_proc, cpu_host_fwd, cpu_host_rx, cpu_all,
+      lat99;
+  std::map<std::string, std::vector<double>> split;  // the proxy CPU's time by /proc/stat class, per forwarded
+  uint64_t warmup_excluded = 0;
   uint64_t sent = 0, received = 0, forwarded = 0;
   int64_t unaccounted = 0;
   DropLedger drops;
@@ -163,6 +179,19 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
       lat_min = std::min(lat_min, s["latency_ns"]["min"].get<int64_t>());
       lat_max = std::max(lat_max, s["latency_ns"]["max"].get<int64_t>());
     }
+    if (auto v = number_at(s, {"latency_ns", "p99"})) lat99.push_back(*v);
+    if (auto v = number_at(s, {"latency_ns", "warmup_excluded"})) warmup_excluded += uint64_t(*v);
+    if (auto c = number_at(s, {"cpu", "proxy_host_cpu"}), f = number_at(s, {"cpu", "proxy_forwarded"}); c && f && *f > 0) {
+      const std::string key = "cpu" + std::to_string(int(*c));
+      if (s["cpu"].contains("per_cpu") && s["cpu"]["per_cpu"].contains(key)) {
+        const nlohmann::json& t = s["cpu"]["per_cpu"][key];
+        auto ns = [&](const char* k) { return t.contains(k) && t[k].is_number() ? t[k].get<double>() : 0.0; };
+        split["user"].push_back((ns("user_ns") + ns("nice_ns")) / *f);
+        split["system"].push_back(ns("system_ns") / *f);
+        split["softirq"].push_back(ns("softirq_ns") / *f);
+        split["irq"].push_back(ns("irq_ns") / *f);
+      }
+    }
     if (auto v = number_at(s, {"ipdv_ns", "p50"})) ipdv50.push_back(*v);
     if (auto v = number_at(s, {"ipdv_ns", "p99"})) ipdv99.push_back(*v);
     if (auto v = number_at(s, {"ipdv_ns", "max"})) ipdv_max = std::max(ipdv_max, int64_t(*v));
@@ -185,6 +214,10 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
   res["delivered_pps_min"] = delivered.empty() ? 0 : *std::min_element(delivered.begin(), delivered.end());
   res["delivered_pps_max"] = delivered.empty() ? 0 : *std::max_element(delivered.begin(), delivered.end());
   res["delivered_pps_stddev"] = delivered.size() > 1 ? std::sqrt(var / double(delivered.size() - 1)) : 0.0;
+  // 95% confidence intervals of the mean over the repetitions (Student t; none with one).
+  if (auto ci = mean_ci95(delivered)) res["delivered_pps_ci95"] = to_json(*ci);
+  if (auto ci = mean_ci95(lat99)) res["latency_p99_ns_ci95"] = to_json(*ci);
+  if (auto ci = mean_ci95(ipdv99)) res["ipdv_p99_ns_ci95"] = to_json(*ci);
   res["gbps"] = med * size * 8 / 1e9;
   res["sent"] = sent;
   res["received"] = received;
@@ -201,6 +234,7 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
          {"percentiles", "nearest rank in the merged histogram of the repetitions: the bucket's upper edge"},
          {"histogram", lat.to_json()}};
   }
+  l["warmup_excluded"] = warmup_excluded;
   res["latency_ns"] = l;
   nlohmann::json v = nlohmann::json::object();
   if (!ipdv99.empty()) {
@@ -217,6 +251,14 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
   if (!cpu_host_fwd.empty()) cpu["proxy_host_ns_per_forwarded"] = median(cpu_host_fwd);
   if (!cpu_host_rx.empty()) cpu["proxy_host_ns_per_received"] = median(cpu_host_rx);
   if (!cpu_all.empty()) cpu["all_cpus_ns_per_received"] = median(cpu_all);
+  if (!split.empty()) {
+    nlohmann::json sp = nlohmann::json::object();
+    for (const auto& [k, v] : split) sp[k] = median(v);
+    cpu["proxy_cpu_split_ns_per_forwarded"] = sp;
+    cpu["proxy_cpu_split_note"] =
+        "the proxy host CPU's /proc/stat time by class per forwarded packet, medians of the repetitions; "
+        "10 ms ticks; threaded NAPI (the veth receive work on that CPU) counts as system";
+  }
   res["cpu"] = cpu;
   // Labels from what ran: the generator and sink objects, the proxy's own report.
   nlohmann::json labels = base_labels;
@@ -236,9 +278,76 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
   return res;
 }
 
+// CPU-bound competitors: `n` processes spinning on `cpu` (-1: anywhere) at SCHED_OTHER for at
+// most max_s each, killed (SIGKILL) and reaped when this object goes, and with the harness
+// (PR_SET_PDEATHSIG) if it dies first.
+class Competitors {
+ public:
+  Competitors(int n, int cpu, double max_s) {
+    const pid_t parent = getpid();
+    for (int i = 0; i < n; ++i) {
+      const pid_t p = fork();
+      if (p < 0) {
+        stop();
+        throw std::runtime_error(std::string("competitors: fork: ") + std::strerror(errno));
+      }
+      if (p == 0) {
+        // The harness's handlers (namespace clean-up) are not the child's: Ctrl-C reaches the
+        // whole process group.
+        for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        if (cpu >= 0) {
+          cpu_set_t set;
+          CPU_ZERO(&set);
+          CPU_SET(cpu, &set);
+          sched_setaffinity(0, sizeof set, &set);
+        }
+        const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(max_s);
+        volatile uint64_t x = 0;
+        while (std::chrono::steady_clock::now() < end)
+          for (int k = 0; k < 100000; ++k) x = x + uint64_t(k);
+        _exit(0);
+      }
+      pids_.push_back(p);
+    }
+  }
+  ~Competitors() { stop(); }
+  Competitors(const Competitors&) = delete;
+  Competitors& operator=(const Competitors&) = delete;
+
+ private:
+  void stop() {
+    for (pid_t p : pids_) kill(p, SIGKILL);
+    for (pid_t p : pids_)
+      while (waitpid(p, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    pids_.clear();
+  }
+  std::vector<pid_t> pids_;
+};
+
+// What an earlier run with the same --out and the same configuration finished: its points,
+// searches and calibrations by key, reused instead of re-run (a point that errored is re-run).
+struct Finished {
+  std::map<std::string, nlohmann::json> points, capacity, calibration;
+  size_t reused = 0;
+  const nlohmann::json* find(const std::map<std::string, nlohmann::json>& m, const std::string& key) {
+    auto it = m.find(key);
+    if (it == m.end() || it->second.contains("error")) return nullptr;
+    ++reused;
+    return &it->second;
+  }
+};
+
+std::string job_key(const Job& job, uint32_t size) {
+  return fmt::format("{}|{}|{}|{}|{}", job.info->name, job.variant, forward_mode_name(job.mode), job.protection, size);
+}
+
 class Runner {
  public:
-  Runner(const Options& o, bool pin) : o_(o), pin_(pin), t0_(std::chrono::steady_clock::now()) {
+  Runner(const Options& o, bool pin, Finished& finished)
+      : o_(o), pin_(pin), finished_(finished), t0_(std::chrono::steady_clock::now()) {
     run_id_ = uint32_t(getpid()) << 8;
   }
 
@@ -264,6 +373,7 @@ class Runner {
     tc.sink = o_.sink;
     if (pin_) tc.generator_cpu = 0, tc.sink_cpu = 0, tc.proxy_cpu = 1;
     tc.proxy_fifo_priority = o_.proxy_priority;
+    tc.warmup_s = std::min(o_.warmup, 0.1 * duration);
     nlohmann::json s = run_trial(topo, tc);
     ++trials_;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
@@ -279,9 +389,17 @@ class Runner {
     return s;
   }
 
-  // `reps` trials at one rate, summarised.
+  // `reps` trials at one rate, summarised; `extra` fields are added to the point (what its load
+  // is based on); `competitors` CPU-bound processes share the proxy's CPU meanwhile. `key` names
+  // the point for resuming.
   nlohmann::json point(const Job& job, const Topology& topo, const nlohmann::json& labels, uint32_t size, double rate,
-                       const std::string& what) {
+                       const std::string& what, const std::string& key, const nlohmann::json& extra = {},
+                       int competitors = 0) {
+    const std::string full_key = job_key(job, size) + "|" + key;
+    if (const nlohmann::json* done = finished_.find(finished_.points, full_key)) {
+      fmt::print(stderr, "{} {}B {}: finished in the earlier run, kept\n", job.name(), size, key);
+      return *done;
+    }
     nlohmann::json res{{"method", job.info->name},
                        {"variant", job.variant},
                        {"protection", job.protection},
@@ -289,19 +407,44 @@ class Runner {
                        {"payload_bytes", size},
                        {"load", rate > 0 ? nlohmann::json(rate) : nlohmann::json("max")},
                        {"duration_s", o_.duration},
+                       {"point", full_key},
+                       {"competitors", competitors},
                        {"samples", nlohmann::json::array()}};
-    for (int rep = 0; rep < o_.reps; ++rep) {
-      nlohmann::json s = trial(job, topo, size, rate, o_.duration, what);
-      s["rep"] = rep;
-      res["samples"].push_back(s);
+    if (extra.is_object())
+      for (const auto& [k, v] : extra.items()) res[k] = v;
+    {
+      const int cpu = pin_ ? 1 : -1;
+      std::unique_ptr<Competitors> hogs;
+      if (competitors > 0) {
+        hogs = std::make_unique<Competitors>(competitors, cpu, o_.reps * (o_.duration + 10) + 10);
+        res["competitors_placement"] =
+            fmt::format("{} busy-loop process(es), SCHED_OTHER, {}", competitors, cpu >= 0 ? "on the proxy's CPU 1" : "unpinned");
+      }
+      for (int rep = 0; rep < o_.reps; ++rep) {
+        nlohmann::json s = trial(job, topo, size, rate, o_.duration, competitors ? what + fmt::format(" +{} competitors", competitors) : what);
+        s["rep"] = rep;
+        res["samples"].push_back(s);
+      }
     }
     res = summarize_point(std::move(res), labels);
+    if (competitors > 0) {
+      // The proxy CPU's busy time now includes the competitors': not a cost of the method.
+      nlohmann::json& c = res["cpu"];
+      for (const char* k : {"proxy_host_ns_per_forwarded", "proxy_host_ns_per_received", "all_cpus_ns_per_received",
+                            "proxy_cpu_split_ns_per_forwarded", "proxy_cpu_split_note"})
+        c.erase(k);
+      c["note"] = "CPU-time figures of the host's CPUs are left out: they include the competitors' time";
+    }
     if (res.contains("error")) ++failures_;
     return res;
   }
 
   // NDR and PDR of `job` at `size`.
   nlohmann::json capacity(const Job& job, const Topology& topo, uint32_t size) {
+    if (const nlohmann::json* done = finished_.find(finished_.capacity, job_key(job, size))) {
+      fmt::print(stderr, "{} {}B search: finished in the earlier run, kept\n", job.name(), size);
+      return *done;
+    }
     SearchOptions so;
     so.criteria = {{"ndr", 0.0}, {"pdr", o_.pdr_loss}};
     so.durations = {o_.search_duration, o_.duration};
@@ -359,6 +502,7 @@ class Runner {
  private:
   const Options& o_;
   bool pin_;
+  Finished& finished_;
   std::chrono::steady_clock::time_point t0_;
   uint32_t run_id_ = 0;
   int trials_ = 0, failures_ = 0;
@@ -368,7 +512,8 @@ class Runner {
 const std::vector<std::string> kNetnsOnlyFlags = {
     "--generator", "--sink", "--batch", "--protection", "--busy-poll", "--no-need-wakeup", "--no-veth-napi",
     "--napi-on-sender-cpu", "--napi-priority", "--proxy-priority", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
-    "--pdr-loss", "--search-duration", "--search-precision", "--search-trials", "--final-trials", "--search-max", "--common-load"};
+    "--pdr-loss", "--search-duration", "--search-precision", "--search-trials", "--final-trials", "--search-max", "--common-load",
+    "--loads", "--no-sweep", "--competitors", "--warmup", "--fresh"};
 const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection", "--vm-icount", "--vm-cost-rate",
                                                "--vm-cost-count"};
 
@@ -432,6 +577,22 @@ void add_flags(CLI::App& app, Options& o) {
   app.add_option("--common-load", o.common_load,
                  "pps of the common-load point (0: half the batched kernel-socket relay's PDR when it runs)")
       ->check(finite_in(0, 1e9));
+  app.add_option("--loads", o.loads,
+                 "the offered-load sweep at the first size, as fractions of each job's own PDR lower bound there "
+                 "(default 0.1,0.5,0.9: latency at 10/50/90% of capacity; above 1 reaches into overload)")
+      ->delimiter(',')
+      ->check(finite_in(0.01, 10));
+  app.add_flag("!--no-sweep", o.sweep, "no offered-load sweep");
+  app.add_option("--competitors", o.competitors,
+                 "the common-load point again with N CPU-bound competitor processes on the proxy's CPU, a list "
+                 "(default 0: none)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 16));
+  app.add_option("--warmup", o.warmup,
+                 "seconds at the start of every trial left out of the delay statistics (at most a tenth of the "
+                 "trial; the datagrams are still accounted)")
+      ->check(finite_in(0, 10));
+  app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
   app.add_flag("!--no-pin", o.pin, "do not pin generator+sink to CPU 0 and the proxy to CPU 1");
   app.add_flag("!--no-calibrate", o.calibrate, "skip the two-host calibration (generator straight to sink)");
   app.add_option("--hosts", o.hosts, "netns (default) or vm (three QEMU VMs running the patched ULS kernel)")
@@ -524,6 +685,8 @@ int run(int argc, char** argv) {
     if (!app.count("--search-duration")) o.search_duration = 0.15;
     if (!app.count("--search-precision")) o.search_precision = 0.05;
     if (!app.count("--search-trials")) o.search_trials = 20;
+    if (!app.count("--loads")) o.loads = {0.5};
+    if (!app.count("--sizes")) o.search_all_sizes = false;
     if (!app.count("--methods"))
       o.methods = {"kernel-socket:batched", "raw-socket:af_packet", "user-thread:af_packet", "sandbox:af_xdp",
                    "xdp-redirect:native"};
@@ -611,12 +774,54 @@ int run(int argc, char** argv) {
                    {"pinning", pin ? "generator and sink on CPU 0, proxy on CPU 1" : "none"},
                    {"drain_s", TrialConfig{}.drain_s}, {"argv", std::vector<std::string>(argv, argv + argc)},
                    {"generator_asked", o.generator}, {"sink_asked", o.sink},
-                   {"static_neighbors", true}, {"calibrate", o.calibrate}};
+                   {"static_neighbors", true}, {"calibrate", o.calibrate},
+                   {"load_sweep", o.sweep ? nlohmann::json(o.loads) : nlohmann::json::array()},
+                   {"load_sweep_basis", "fractions of each job's own PDR lower bound at the first size"},
+                   {"competitors", o.competitors},
+                   {"search_sizes", o.search_all_sizes ? nlohmann::json(o.sizes) : nlohmann::json({o.sizes.front()})},
+                   {"warmup_s", o.warmup},
+                   {"warmup_rule", "min(warmup_s, a tenth of the trial) after the first arrival's send time, left out "
+                                   "of the delay statistics"}};
+  // Resuming: the same --out and the same configuration keep what the earlier run finished.
+  const std::string out_path = result_path(o.out, "throughput");
+  Finished finished;
+  if (!o.out.empty() && std::filesystem::exists(out_path) && !o.fresh) {
+    nlohmann::json old;
+    try {
+      std::ifstream in(out_path);
+      old = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "throughput: {} exists but is not a result file ({}): give another --out, or --fresh to overwrite it\n",
+                 out_path, e.what());
+      return 2;
+    }
+    nlohmann::json a = old.value("config", nlohmann::json::object()), b = doc["config"];
+    a.erase("argv"), b.erase("argv");
+    if (old.value("schema", "") != "ulsnet.throughput.v2" || a != b) {
+      fmt::print(stderr, "throughput: {} holds a run with another configuration: give another --out, or --fresh to "
+                         "overwrite it\n", out_path);
+      return 2;
+    }
+    for (const auto& r : old.value("results", nlohmann::json::array()))
+      if (r.contains("point")) finished.points[r["point"].get<std::string>()] = r;
+    for (const auto& c : old.value("capacity", nlohmann::json::array()))
+      finished.capacity[fmt::format("{}|{}|{}|{}|{}", c.value("method", ""), c.value("variant", ""), c.value("mode", ""),
+                                    c.value("protection", ""), c.value("payload_bytes", 0u))] = c;
+    for (const auto& c : old.value("calibration", nlohmann::json::array()))
+      finished.calibration[std::to_string(c.value("payload_bytes", 0u))] = c;
+    fmt::print(stderr, "throughput: resuming {}: {} points, {} searches, {} calibrations finished there\n", out_path,
+               finished.points.size(), finished.capacity.size(), finished.calibration.size());
+  }
   doc["environment"] = environment();
   doc["results"] = nlohmann::json::array();
   doc["calibration"] = nlohmann::json::array();
   doc["capacity"] = nlohmann::json::array();
-  Runner runner(o, pin);
+  Runner runner(o, pin, finished);
+  auto save = [&] {
+    doc["complete"] = false;
+    doc["run_seconds"] = seconds_since_start();
+    write_result(doc, out_path, "throughput");
+  };
   const std::string kernel = doc["environment"]["kernel"];
 
   if (o.calibrate) {
@@ -634,6 +839,10 @@ int run(int argc, char** argv) {
       return 3;
     }
     for (uint32_t size : o.sizes) {
+      if (const nlohmann::json* done = finished.find(finished.calibration, std::to_string(size))) {
+        doc["calibration"].push_back(*done);
+        continue;
+      }
       nlohmann::json c{{"payload_bytes", size}, {"load", "max"}, {"duration_s", o.duration},
                        {"placement", pin ? "generator on CPU 0, sink on CPU 1" : "none"},
                        {"samples", nlohmann::json::array()}};
@@ -656,12 +865,15 @@ int run(int argc, char** argv) {
       }
       c = summarize_point(std::move(c), {{"hosts", "netns"}, {"kernel", kernel}});
       doc["calibration"].push_back(c);
+      save();
     }
   }
 
   double common_rate = o.common_load;
   std::string common_basis = o.common_load > 0 ? "--common-load" : "";
-  for (const Job& job : jobs) {
+  const auto jobs_t0 = std::chrono::steady_clock::now();
+  for (size_t ji = 0; ji < jobs.size(); ++ji) {
+    const Job& job = jobs[ji];
     TopologyOptions to;
     to.proxy_kernel_addresses = job.info->kernel_owns_addresses;
     to.veth_napi = job.info->needs_veth_napi || o.veth_napi || o.generator == "xdp-live";
@@ -678,44 +890,84 @@ int run(int argc, char** argv) {
         {"hosts", "netns"}, {"kernel", kernel}, {"uls_kernel", doc["environment"]["uls_device"]},
         {"veth_napi", to.veth_napi},
         {"proxy_napi", topo->napi_report().empty() ? "softirq on the sending CPU" : topo->napi_report()}};
+    auto add_point = [&](nlohmann::json r) {
+      doc["results"].push_back(std::move(r));
+      save();
+    };
     for (uint32_t size : o.sizes)
       for (double rate : rates) {
         if (rate > 0 && !o.rates_all_sizes && size != o.sizes.front()) continue;
-        doc["results"].push_back(runner.point(job, *topo, labels, size, rate, rate > 0 ? "fixed rate" : "max load"));
+        add_point(runner.point(job, *topo, labels, size, rate, rate > 0 ? "fixed rate" : "max load",
+                               rate > 0 ? fmt::format("rate:{:.0f}", rate) : "max"));
       }
     const uint32_t size0 = o.sizes.front();
+    nlohmann::json cap0;
     if (o.search) {
-      nlohmann::json cap = runner.capacity(job, *topo, size0);
+      // NDR and PDR at every size (the first size's also sets the sweep and the common load).
+      for (uint32_t size : o.sizes) {
+        if (!o.search_all_sizes && size != size0) continue;
+        nlohmann::json cap = runner.capacity(job, *topo, size);
+        if (size == size0) cap0 = cap;
+        doc["capacity"].push_back(cap);
+        save();
+      }
       if (common_rate == 0 && job.info->name == "kernel-socket" && job.variant == "batched" &&
-          job.mode == ForwardMode::kRelay && cap["pdr"]["lower_pps"].is_number()) {
-        common_rate = std::round(0.5 * cap["pdr"]["lower_pps"].get<double>());
+          job.mode == ForwardMode::kRelay && cap0["pdr"]["lower_pps"].is_number()) {
+        common_rate = std::round(0.5 * cap0["pdr"]["lower_pps"].get<double>());
         common_basis = "half of kernel-socket:batched relay's PDR lower bound";
       }
-      doc["capacity"].push_back(cap);
+    }
+    if (o.sweep && !o.loads.empty()) {
+      // Offered load as fractions of this job's own PDR: latency at 10/50/90% of what it can
+      // carry, and past 1 the receive-livelock curve.
+      const nlohmann::json* pdr = cap0.is_object() && cap0.contains("pdr") ? &cap0["pdr"] : nullptr;
+      if (!pdr || !(*pdr)["lower_pps"].is_number() || (*pdr)["lower_pps"].get<double>() <= 0) {
+        fmt::print(stderr, "{}: no offered-load sweep: no PDR lower bound at {} B{}\n", job.name(), size0,
+                   o.search ? "" : " (--no-search)");
+      } else {
+        const double pdr_lo = (*pdr)["lower_pps"].get<double>();
+        for (double f : o.loads) {
+          const double rate = std::max(1.0, std::round(f * pdr_lo));
+          add_point(runner.point(
+              job, *topo, labels, size0, rate, fmt::format("{:.0f}% of its PDR", 100 * f), fmt::format("fraction:{}", f),
+              {{"load_fraction", f},
+               {"load_basis", fmt::format("{} x this job's PDR lower bound at {} B ({:.0f} pps{})", f, size0, pdr_lo,
+                                          (*pdr).value("censored", false) ? ", censored at the generator" : "")}}));
+        }
+      }
     }
     if (common_rate > 0) {
-      // Every method at one common load: latency, delay variation and CPU per packet at equal work.
-      nlohmann::json res = runner.point(job, *topo, labels, size0, common_rate, "common load");
-      res["load_basis"] = common_basis;
-      doc["results"].push_back(res);
+      // Every method at one common load: latency, delay variation and CPU per packet at equal
+      // work; with --competitors, again with CPU-bound processes on the proxy's CPU.
+      std::vector<int> counts = o.competitors;
+      if (std::find(counts.begin(), counts.end(), 0) == counts.end()) counts.insert(counts.begin(), 0);
+      for (int c : counts)
+        add_point(runner.point(job, *topo, labels, size0, common_rate, "common load", fmt::format("common:{}", c),
+                               {{"load_basis", common_basis}}, c));
     }
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - jobs_t0).count();
+    fmt::print(stderr, "[job {}/{} done: {:.0f} s so far, about {:.0f} s left at the jobs' average so far]\n", ji + 1,
+               jobs.size(), el, el / double(ji + 1) * double(jobs.size() - ji - 1));
   }
   doc["common_load_pps"] = common_rate;
   doc["common_load_basis"] = common_rate > 0 ? common_basis : "none: no --common-load and no kernel-socket:batched PDR";
   TargetSubject subject;
   subject.protection = protection_in_force.front();
+  subject.payload = o.sizes.front();
   doc["targets"] = evaluate_targets(doc, subject);
-  doc["targets_subject"] = {{"method", subject.method}, {"variant", subject.variant},
+  doc["targets_subject"] = {{"method", subject.method}, {"variant", subject.variant}, {"payload_bytes", subject.payload},
                             {"protection", subject.protection}, {"criterion", subject.criterion}};
   doc["run_seconds"] = seconds_since_start();
-  const std::string path = write_result(doc, o.out, "throughput");
+  doc["complete"] = true;
+  if (finished.reused) doc["resumed_from_earlier_run"] = finished.reused;
+  const std::string path = write_result(doc, out_path, "throughput");
 
   const nlohmann::json& env = doc["environment"];
   fmt::print("\nulsnet throughput: {} on {} ({} cores), hosts=netns, commit {}{}, {} s x {} reps, run took {:.0f} s\n",
              env["kernel"].get<std::string>(), env["cpu_model"].get<std::string>(), env["cores"].get<int>(),
              env["describe"].get<std::string>(), env["dirty"].get<bool>() ? " (DIRTY TREE)" : "", o.duration, o.reps,
              doc["run_seconds"].get<double>());
-  fmt::print("{:<15} {:<16} {:<6} {:>5} {:>8} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}\n", "method", "variant", "mode",
+  fmt::print("{:<15} {:<16} {:<6} {:>5} {:>12} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}\n", "method", "variant", "mode",
              "bytes", "load", "offered", "delivered", "loss%", "p50 us", "p99 us", "ipdv99us", "host ns/f");
   auto shown_variant = [](const nlohmann::json& r) {
     const std::string v = r["variant"].get<std::string>(), p = r.value("protection", "n/a");
@@ -725,13 +977,16 @@ int run(int argc, char** argv) {
     return j.contains(k) && j[k].is_number() ? fmt::format("{:.1f}", j[k].get<double>() / 1000) : "-";
   };
   for (auto& r : doc["results"]) {
-    const std::string load = r["load"].is_string() ? "max" : fmt::format("{:.0f}", r["load"].get<double>());
+    std::string load = r["load"].is_string()     ? "max"
+                       : r.contains("load_fraction") ? fmt::format("{:.0f}%PDR", 100 * r["load_fraction"].get<double>())
+                                                     : fmt::format("{:.0f}", r["load"].get<double>());
+    if (r.value("competitors", 0) > 0) load += fmt::format("+{}c", r["competitors"].get<int>());
     if (r.contains("error")) {
-      fmt::print("{:<15} {:<16} {:<6} {:>5} {:>8}  ERROR: {}\n", r["method"].get<std::string>(), shown_variant(r),
+      fmt::print("{:<15} {:<16} {:<6} {:>5} {:>12}  ERROR: {}\n", r["method"].get<std::string>(), shown_variant(r),
                  r["mode"].get<std::string>(), r["payload_bytes"].get<uint32_t>(), load, r["error"].get<std::string>());
       continue;
     }
-    fmt::print("{:<15} {:<16} {:<6} {:>5} {:>8} {:>9.0f} {:>9.0f} {:>7.2f} {:>9} {:>9} {:>9} {:>9}\n",
+    fmt::print("{:<15} {:<16} {:<6} {:>5} {:>12} {:>9.0f} {:>9.0f} {:>7.2f} {:>9} {:>9} {:>9} {:>9}\n",
                r["method"].get<std::string>(), shown_variant(r), r["mode"].get<std::string>(),
                r["payload_bytes"].get<uint32_t>(), load, r["offered_pps"].get<double>(), r["delivered_pps"].get<double>(),
                100 * r["loss"].get<double>(), us(r["latency_ns"], "p50"), us(r["latency_ns"], "p99"),
@@ -744,16 +999,17 @@ int run(int argc, char** argv) {
     fmt::print("calibration, no proxy ({}): {:>5} B  {:>8.0f} pps\n", c["placement"].get<std::string>(),
                c["payload_bytes"].get<uint32_t>(), c["delivered_pps"].get<double>());
   if (!doc["capacity"].empty()) {
-    fmt::print("\nNDR (loss 0) and PDR (loss <= {}%) at {} B: [passed, failed) pps, final trials of {} s\n",
-               100 * o.pdr_loss, o.sizes.front(), o.duration);
+    fmt::print("\nNDR (loss 0) and PDR (loss <= {}%): [passed, failed) pps, final trials of {} s\n", 100 * o.pdr_loss,
+               o.duration);
     for (auto& c : doc["capacity"]) {
       if (c.contains("error")) {
-        fmt::print("  {:<15} {:<20} {:<6} ERROR: {}\n", c["method"].get<std::string>(), shown_variant(c),
-                   c["mode"].get<std::string>(), c["error"].get<std::string>());
+        fmt::print("  {:<15} {:<20} {:<6} {:>5} B ERROR: {}\n", c["method"].get<std::string>(), shown_variant(c),
+                   c["mode"].get<std::string>(), c["payload_bytes"].get<uint32_t>(), c["error"].get<std::string>());
         continue;
       }
-      fmt::print("  {:<15} {:<20} {:<6} NDR {:<42} PDR {}\n", c["method"].get<std::string>(), shown_variant(c),
-                 c["mode"].get<std::string>(), Runner::describe(c["ndr"]), Runner::describe(c["pdr"]));
+      fmt::print("  {:<15} {:<20} {:<6} {:>5} B NDR {:<42} PDR {}\n", c["method"].get<std::string>(), shown_variant(c),
+                 c["mode"].get<std::string>(), c["payload_bytes"].get<uint32_t>(), Runner::describe(c["ndr"]),
+                 Runner::describe(c["pdr"]));
     }
   }
   if (common_rate > 0) fmt::print("common load for latency and CPU: {:.0f} pps ({})\n", common_rate, common_basis);
