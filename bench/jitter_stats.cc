@@ -88,6 +88,7 @@ SeriesSummary summarize_series(std::span<const Invocation> series, uint64_t peri
   for (size_t i = s.warmup_discarded; i < series.size(); ++i) {
     const Invocation& x = series[i];
     s.delay_us.push_back((double(x.ran_ns) - double(x.due_ns)) / 1e3);
+    if (x.ran_ns < x.due_ns) ++s.early;
     if (i == s.warmup_discarded) continue;  // the first measured one has no measured predecessor
     const Invocation& p = series[i - 1];
     s.interval_us.push_back((double(x.ran_ns) - double(p.ran_ns)) / 1e3);

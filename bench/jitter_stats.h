@@ -58,6 +58,9 @@ struct SeriesSummary {
   // invocations whose due times are `gap` apart, floor(gap / period) - 1 deadlines were skipped
   // (a grid service has gap == period; a timer that skips what it missed restarts its grid).
   uint64_t missed = 0;
+  // Measured invocations that ran before they were due: a grid service or a timer cannot, so
+  // anything but 0 means the due times were reconstructed wrongly.
+  size_t early = 0;
   std::vector<double> delay_us;     // ran - due of each measured invocation, microseconds
   std::vector<double> interval_us;  // ran - previous ran, between consecutive measured ones
   Distribution delay, interval;

@@ -100,6 +100,7 @@ TEST(JitterStats, SeriesDelaysIntervalsAndWarmup) {
   EXPECT_EQ(s.samples, 4u);
   EXPECT_EQ(s.expected, 4u);
   EXPECT_EQ(s.missed, 0u);
+  EXPECT_EQ(s.early, 0u);
   ASSERT_EQ(s.delay_us.size(), 4u);
   EXPECT_DOUBLE_EQ(s.delay_us[0], 0.1);
   EXPECT_DOUBLE_EQ(s.delay.max, 0.4);
@@ -132,6 +133,12 @@ TEST(JitterStats, SeriesCountsSkippedDeadlines) {
   // A gap just short of two periods skips nothing; exactly three periods skips two.
   std::vector<Invocation> t = {{1000, 1000}, {2999, 3000}, {5999, 6000}};
   EXPECT_EQ(summarize_series(t, 1000, 0, 3).missed, 2u);
+
+  // A run before its due time is counted (and its negative delay kept).
+  std::vector<Invocation> e = {{1000, 1100}, {2000, 1900}, {3000, 3000}};
+  const auto c = summarize_series(e, 1000, 0, 3);
+  EXPECT_EQ(c.early, 1u);
+  EXPECT_DOUBLE_EQ(c.delay_us[1], -0.1);
 
   // Skips before the first measured invocation belong to the warm-up.
   const auto b = summarize_series(s, 1000, 2, 2);
