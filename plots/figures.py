@@ -4,8 +4,8 @@
     bazel run //plots:figures -- --out DIR FILE [FILE ...]
 
 Each FILE is a result JSON written by //bench:throughput (namespace hosts, schema
-ulsnet.throughput.v2; VM hosts, schema ulsnet.throughput-vm.v2), //bench:vm_jitter or
-//bench:vm_forward. Every figure is written as PNG and PDF into DIR, with a manifest,
+ulsnet.throughput.v2; VM hosts, schema ulsnet.throughput-vm.v2), //bench:jitter (on the host),
+//bench:vm_jitter, //bench:vm_forward or //bench:micro. Every figure is written as PNG and PDF into DIR, with a manifest,
 DIR/figures.json. Input that is not one of these kinds, or not readable JSON, is reported on
 stderr with the file's name and the program exits 2 before drawing anything. See
 plots/README.md.
@@ -22,6 +22,7 @@ import textwrap
 KIND_NETNS = "netns"
 KIND_VM = "vm"
 KIND_VM_JITTER = "vm_jitter"
+KIND_JITTER = "jitter"
 KIND_VM_FORWARD = "vm_forward"
 KIND_MICRO = "micro"
 
@@ -31,17 +32,24 @@ SCHEMA_KINDS = {
 }
 EXPERIMENT_KINDS = {
     "vm_jitter": KIND_VM_JITTER,
+    "jitter": KIND_JITTER,
     "vm_forward": KIND_VM_FORWARD,
 }
 
 # The figures each kind gives, in order: (name, what it shows). File names are
-# <kind>-<name>.png/.pdf (see output_stem for several files of one kind).
+# <kind>-<name>.png/.pdf (see output_stem for several files of one kind). A figure whose fields
+# a file does not have at all (an older file) is not produced: its drawer raises NotApplicable.
 FIGURES = {
     KIND_NETNS: [
         ("capacity", "NDR and PDR brackets per method"),
         ("overload", "delivered vs offered at the unpaced generator"),
         ("latency-cdf", "latency CDF at the common load"),
         ("cpu", "CPU per forwarded packet at the common load"),
+        ("frame-size", "PDR vs payload size, in packets/s and in Gbit/s"),
+        ("load-curve", "delivered vs offered over the offered-load sweep (receive livelock)"),
+        ("latency-fractions", "latency CDFs at 10%, 50% and 90% of each job's PDR"),
+        ("cpu-split", "proxy CPU per forwarded packet split user/system/softirq/irq"),
+        ("competition-jitter", "latency and IPDV p99 vs CPU-bound competitors on the proxy's CPU"),
     ],
     KIND_VM: [
         ("insns", "proxy-VM instructions per forwarded packet"),
@@ -49,6 +57,9 @@ FIGURES = {
     ],
     KIND_VM_JITTER: [
         ("jitter", "invocation delay jitter and p99 vs CPU hogs"),
+    ],
+    KIND_JITTER: [
+        ("jitter", "invocation delay jitter and p99 vs CPU-bound competitors, stock kernel"),
     ],
     KIND_VM_FORWARD: [
         ("delivery", "delivered rate and loss vs offered rate"),
@@ -64,6 +75,10 @@ NOTE_FONTSIZE = 7
 
 class InputError(Exception):
     """Bad input: reported as one line on stderr, exit 2."""
+
+
+class NotApplicable(Exception):
+    """The file has none of the fields a figure draws (an older file): the figure is not produced."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,9 +199,14 @@ def caption_text(kind, doc, source):
     cpu = text(env.get("cpu_model"), "CPU unknown")
     cores = num(env.get("cores"))
     machine = "%s, %d cores" % (cpu, cores) if cores is not None else "%s, cores unknown" % cpu
-    hosts = text(env.get("hosts"), "netns" if kind == KIND_NETNS else "vm")
+    hosts = text(env.get("hosts"), {KIND_NETNS: "netns", KIND_JITTER: "this host"}.get(kind, "vm"))
     if isinstance(env.get("accel"), str) and env.get("accel"):
         hosts += " (accel %s)" % env["accel"]
+    # The two jitter experiments differ in the kernel the services run on: say which.
+    if kind == KIND_JITTER:
+        hosts += ", stock kernel"
+    elif kind == KIND_VM_JITTER:
+        hosts += ", ULS kernel VM"
     kernel = text(env.get("kernel"), "unknown")
     commit = env.get("describe") if isinstance(env.get("describe"), str) and env.get("describe") else None
     if commit is None:
@@ -210,6 +230,65 @@ def netns_label(e):
     if isinstance(e.get("mode"), str):
         label += " " + e["mode"]
     return label
+
+
+def competitors_of(r):
+    """The number of CPU-bound competitors during a results point: 0 when the field is absent (older
+    files), None when it is there but not a whole number >= 0 (then the point is in no figure)."""
+    if "competitors" not in r:
+        return 0
+    c = num(r.get("competitors"))
+    return int(c) if c is not None and c >= 0 and c == int(c) else None
+
+
+def common_load_rows(doc):
+    """The common-load points: load_basis, not a point of the offered-load sweep (no load_fraction),
+    no competitors. The existing latency-cdf and cpu figures draw these only."""
+    return [r for r in arr(doc.get("results")) if isinstance(r, dict) and "load_basis" in r
+            and "load_fraction" not in r and competitors_of(r) == 0]
+
+
+def sweep_rows(doc):
+    """The offered-load sweep's paced points (a numeric load_fraction), without competitors."""
+    return [r for r in arr(doc.get("results")) if isinstance(r, dict) and num(r.get("load_fraction")) is not None
+            and competitors_of(r) == 0]
+
+
+def max_rows(doc):
+    """The unpaced points (load "max"), without competitors."""
+    return [r for r in arr(doc.get("results")) if isinstance(r, dict) and r.get("load") == "max"
+            and competitors_of(r) == 0]
+
+
+def payload_of(r):
+    b = num(r.get("payload_bytes"))
+    return int(b) if b is not None else None
+
+
+def ci_of(x):
+    """(mean, lo, hi) of a {"mean", "lo", "hi"} confidence interval, or None: also when it says
+    "defined": false (//bench:jitter writes one so, with lo = hi = mean, for a single repetition)."""
+    x = obj(x)
+    if x.get("defined") is False:
+        return None
+    m, lo, hi = num(x.get("mean")), num(x.get("lo")), num(x.get("hi"))
+    if m is None or lo is None or hi is None or lo > hi:
+        return None
+    return m, lo, hi
+
+
+def point_with_ci(value, ci, scale=1.0):
+    """(y, [lower error], [upper error]) for errorbar: the CI's mean and its bounds when the file has a
+    CI (two or more repetitions), else the value with no bar; None when neither. A CI reaching below 0
+    (Student t on few repetitions) is drawn to 0."""
+    c = ci_of(ci)
+    if c is not None:
+        m, lo, hi = (v * scale for v in c)
+        return m, max(0.0, m - max(lo, 0.0)), max(0.0, hi - m)
+    v = num(value)
+    if v is None:
+        return None
+    return v * scale, None, None
 
 
 def vm_label(r):
@@ -279,7 +358,8 @@ class Figure:
         line_in = CAPTION_FONTSIZE * 1.35 / 72.0
         bottom_in = 0.12 + line_in * (len(cap_lines) + len(note_lines)) + (0.06 if note_lines else 0)
         height_in = fig.get_figheight()
-        fig.suptitle(title, fontsize=11)
+        # A long title is wrapped (about 0.55 em per character at 11 pt).
+        fig.suptitle("\n".join(textwrap.wrap(title, max(40, int(width_in * 72 / (11 * 0.55))))), fontsize=11)
         y = 0.08 / height_in
         fig.text(0.01, y, "\n".join(cap_lines), fontsize=CAPTION_FONTSIZE, color="0.3",
                  ha="left", va="bottom", family="sans-serif")
@@ -323,11 +403,21 @@ def netns_capacity(plt, doc, caption):
     from matplotlib.patches import Patch
 
     entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
+    # Newer files search every payload size: this figure shows the smallest (the paper's small-packet
+    # case); the PDR at every size is in frame-size.
+    all_sizes = sorted({payload_of(e) for e in entries if payload_of(e) is not None})
+    others = []
+    if len(all_sizes) > 1:
+        others = [e for e in entries if payload_of(e) not in (None, all_sizes[0])]
+        entries = [e for e in entries if payload_of(e) in (None, all_sizes[0])]
     n = max(1, len(entries))
     f = Figure(plt, 11, max(3.8, 1.6 + 0.42 * n))
     ax = f.axes[0]
+    if others:
+        f.note("%d entries at %s B not drawn here (this figure: %d B; the PDR at every size: frame-size)" % (
+            len(others), "/".join(str(s) for s in all_sizes[1:]), all_sizes[0]))
     colors = {"ndr": "#4c72b0", "pdr": "#dd8452"}
-    sizes = sorted({int(num(e.get("payload_bytes"))) for e in entries if num(e.get("payload_bytes")) is not None})
+    sizes = sorted({payload_of(e) for e in entries if payload_of(e) is not None})
     xmax = 0.0
     # Missing-value notes are drawn at the left of their row; where to put them is known at the end.
     row_notes = []
@@ -411,7 +501,7 @@ def netns_capacity(plt, doc, caption):
 def netns_overload(plt, doc, caption):
     from matplotlib.lines import Line2D
 
-    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict) and r.get("load") == "max"]
+    rows = max_rows(doc)
     entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
     styles = Styles([netns_label(e) for e in entries] + [netns_label(r) for r in rows])
     sizes = sorted({int(num(r.get("payload_bytes"))) for r in rows if num(r.get("payload_bytes")) is not None})
@@ -514,7 +604,7 @@ def histogram_cdf(hist):
 def netns_latency(plt, doc, caption):
     from matplotlib.lines import Line2D
 
-    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict) and "load_basis" in r]
+    rows = common_load_rows(doc)
     entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
     styles = Styles([netns_label(e) for e in entries] + [netns_label(r) for r in rows])
     f = Figure(plt, 13, 5.4, ncols=2)
@@ -562,7 +652,7 @@ def netns_latency(plt, doc, caption):
         empty_panel(ax, "no common-load rows with a latency histogram")
         empty_panel(tail, "")
         if not rows:
-            f.note("no results rows with load_basis (the common load)")
+            f.note("no results rows at the common load (load_basis, no load_fraction, no competitors)")
     title = "Latency at the common load"
     if load is not None:
         title += " (%.0f pps offered" % load
@@ -578,7 +668,7 @@ def netns_latency(plt, doc, caption):
 def netns_cpu(plt, doc, caption):
     from matplotlib.patches import Patch
 
-    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict) and "load_basis" in r]
+    rows = common_load_rows(doc)
     n = max(1, len(rows))
     f = Figure(plt, 11, max(3.8, 1.6 + 0.42 * n))
     ax = f.axes[0]
@@ -614,7 +704,7 @@ def netns_cpu(plt, doc, caption):
         ax.grid(axis="x", color="0.9", zorder=0)
         ax.set_axisbelow(True)
     else:
-        empty_panel(ax, "no common-load rows (load_basis) in this file")
+        empty_panel(ax, "no common-load rows (load_basis, no load_fraction, no competitors) in this file")
     handles = [Patch(color=colors["host"], label="proxy host\n(CPU 1: process,\nNAPI, softirq)"),
                Patch(color=colors["process"], label="proxy process\n(its own time)")]
     load = num(doc.get("common_load_pps"))
@@ -622,6 +712,412 @@ def netns_cpu(plt, doc, caption):
     if load is not None:
         title += " (%.0f pps offered)" % load
     f.finish(title + ": medians of the repetitions", caption, handles)
+    return f
+
+
+# ---------------------------------------------------------------------------------------------
+# netns, newer files: capacity per payload size, the offered-load sweep, the CPU split by class,
+# competitors. Each figure is produced only when the file has its fields (NotApplicable otherwise).
+
+
+def pdr_bracket(e, label, size, f):
+    """(lower, upper or None, censored) of a capacity entry's PDR, or None with a note why not."""
+    where = "%s at %s B" % (label, text(size))
+    if isinstance(e.get("error"), str) or "pdr" not in e:
+        why = e.get("error") if isinstance(e.get("error"), str) else "no pdr in the entry"
+        f.note("%s: no PDR (%s)" % (where, short(why, 60)))
+        return None
+    c = obj(e.get("pdr"))
+    status = c.get("status") if isinstance(c.get("status"), str) else None
+    lower, upper = num(c.get("lower_pps")), num(c.get("upper_pps"))
+    if status not in ("measured", "censored"):
+        f.note("%s: PDR not drawn: %s%s" % (where, status or "no status",
+                                            (" (%s / %s)" % (kfmt(lower), kfmt(upper))) if status == "inconsistent" else ""))
+        return None
+    if lower is None:
+        f.note("%s: PDR %s without lower_pps" % (where, status))
+        return None
+    censored = c.get("censored") is True or status == "censored" or upper is None
+    return lower, (None if censored else upper), censored
+
+
+def size_axis(ax, sizes):
+    """A log2 payload-size axis with a tick at each size measured."""
+    from matplotlib.ticker import FixedLocator, FixedFormatter, NullLocator
+
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(sizes))
+    ax.xaxis.set_major_formatter(FixedFormatter([str(s) for s in sizes]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(sizes[0] / 1.25, sizes[-1] * 1.25)
+
+
+def netns_frame_size(plt, doc, caption):
+    from matplotlib.lines import Line2D
+
+    entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
+    sizes = sorted({payload_of(e) for e in entries if payload_of(e) is not None})
+    if len(sizes) < 2:
+        raise NotApplicable("capacity searched at %s" % (
+            "one payload size only (%d B)" % sizes[0] if sizes else "no recorded payload size"))
+    styles = Styles([netns_label(e) for e in entries])
+    jobs = {}
+    for e in entries:
+        if payload_of(e) is not None:
+            jobs.setdefault(netns_label(e), {}).setdefault(payload_of(e), []).append(e)
+    f = Figure(plt, 13.5, 5.8, ncols=2)
+    kax, gax = f.axes
+    scales = ((kax, lambda size, pps: pps / 1e3), (gax, lambda size, pps: pps * size * 8 / 1e9))
+    handles, censored_any, tops = [], False, [0.0, 0.0]
+    for label, per_size in jobs.items():
+        pts = []
+        for size in sorted(per_size):
+            es = per_size[size]
+            if len(es) > 1:
+                f.note("%s at %d B: %d capacity entries, the first drawn" % (label, size, len(es)))
+            b = pdr_bracket(es[0], label, size, f)
+            if b is not None:
+                pts.append((size,) + b)
+        if not pts:
+            continue
+        color, marker, ls = styles.color(label), styles.marker(label), styles.linestyle(label)
+        for i, (ax, scale) in enumerate(scales):
+            ax.plot([p[0] for p in pts], [scale(p[0], p[1]) for p in pts], color=color, linestyle=ls,
+                    linewidth=1.2, zorder=2)
+            for size, lower, upper, censored in pts:
+                y = scale(size, lower)
+                top = scale(size, upper if upper is not None else lower)
+                tops[i] = max(tops[i], top)
+                ax.errorbar([size], [y], yerr=None if upper is None else [[0.0], [max(0.0, top - y)]], fmt=marker,
+                            color=color, ecolor=color, markerfacecolor="white" if censored else color,
+                            markeredgecolor=color if censored else "black", markeredgewidth=1.2 if censored else 0.4,
+                            capsize=3, markersize=6, elinewidth=1, zorder=3)
+                if censored:
+                    ax.annotate("\u2265", (size, y), xytext=(5, 3), textcoords="offset points", fontsize=9,
+                                color="black", ha="left", va="bottom")
+        censored_any = censored_any or any(p[3] for p in pts)
+        handles.append(Line2D([], [], color=color, marker=marker, linestyle=ls, markeredgecolor="black",
+                              markeredgewidth=0.4, label=label))
+    for (ax, _), top, ylabel, title in zip(
+            scales, tops, ("PDR lower bound (kpps)", "PDR lower bound (Gbit/s of UDP payload)"),
+            ("packets per second", "payload bit rate (payload bytes x 8 x packets/s)")):
+        if not handles:
+            empty_panel(ax, "no measured or censored PDR at any payload size")
+            continue
+        size_axis(ax, sizes)
+        ax.set_ylim(0, max(top, 1e-9) * 1.08)
+        ax.set_xlabel("UDP payload (bytes, log scale)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(color="0.92")
+    if handles:
+        handles.append(Line2D([], [], color="black", marker="|", linestyle="none", markersize=10,
+                              label="point: passed rate;\nbar: to the failed rate"))
+        if censored_any:
+            handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="none",
+                                  label="hollow: censored (\u2265,\nsearch ceiling reached)"))
+    loss = next((num(obj(e.get("pdr")).get("loss_criterion")) for e in entries
+                 if num(obj(e.get("pdr")).get("loss_criterion")) is not None), None)
+    f.finish("PDR%s vs UDP payload size, per method: the searched bracket [passed, failed)" % (
+        " (loss \u2264 %g%%)" % (loss * 100) if loss is not None else ""), caption, handles,
+        legend_title="method:variant mode")
+    return f
+
+
+def sweep_where(r):
+    if r.get("load") == "max":
+        return "load max"
+    fr = num(r.get("load_fraction"))
+    return "%g%% of its PDR" % (fr * 100) if fr is not None else "load %s" % text(r.get("load"))
+
+
+def netns_load_curve(plt, doc, caption):
+    from matplotlib.lines import Line2D
+
+    sweep = sweep_rows(doc)
+    if not sweep:
+        raise NotApplicable("no offered-load sweep points (results[].load_fraction)")
+    sizes = sorted({payload_of(r) for r in sweep if payload_of(r) is not None})
+    size = sizes[0] if sizes else None
+    rows = [r for r in sweep + max_rows(doc) if payload_of(r) == size]
+    entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
+    styles = Styles([netns_label(e) for e in entries] + [netns_label(r) for r in rows])
+    f = Figure(plt, 11.5, 6.6)
+    ax = f.axes[0]
+    if len(sizes) > 1:
+        f.note("sweep points at %s B not drawn (this figure: the smallest size)" % "/".join(map(str, sizes[1:])))
+    handles, top, any_ci, any_max = [], 0.0, False, False
+    for label, rs in group_rows(rows, netns_label).items():
+        pts = []
+        for r in rs:
+            where = "%s at %s" % (label, sweep_where(r))
+            if isinstance(r.get("error"), str):
+                f.note("%s: error (%s)" % (where, short(r["error"], 60)))
+            off = num(r.get("offered_pps"))
+            p = point_with_ci(r.get("delivered_pps"), r.get("delivered_pps_ci95"), 1e-3)
+            if off is None or p is None:
+                f.note("%s: no offered_pps/delivered_pps" % where)
+                continue
+            pts.append((off / 1e3, p, r.get("load") == "max"))
+        if not pts:
+            continue
+        pts.sort(key=lambda t: t[0])
+        color, marker = styles.color(label), styles.marker(label)
+        ax.plot([p[0] for p in pts], [p[1][0] for p in pts], color=color, linestyle=styles.linestyle(label),
+                linewidth=1.2, zorder=2)
+        for x, (y, lo, hi), unpaced in pts:
+            any_ci = any_ci or lo is not None
+            any_max = any_max or unpaced
+            ax.errorbar([x], [y], yerr=None if lo is None else [[lo], [hi]], fmt=marker, color=color, ecolor=color,
+                        markerfacecolor="white" if unpaced else color, markersize=8 if unpaced else 5,
+                        markeredgecolor=color if unpaced else "black", markeredgewidth=1.4 if unpaced else 0.4,
+                        capsize=2.5, elinewidth=1, zorder=3)
+            top = max(top, x, y + (hi or 0.0))
+        handles.append(Line2D([], [], color=color, marker=marker, linestyle=styles.linestyle(label),
+                              markeredgecolor="black", markeredgewidth=0.4, label=label))
+    if handles:
+        lim = top * 1.06
+        ax.plot([0, lim], [0, lim], linestyle="--", color="0.5", linewidth=1, zorder=1)
+        ax.text(lim * 0.98, lim * 0.98, "delivered = offered", ha="right", va="top", fontsize=7, color="0.4")
+        ax.set_xlim(0, lim)
+        ax.set_ylim(0, lim)
+        ax.set_xlabel("offered (kpps at the generator)")
+        ax.set_ylabel("delivered (kpps at the receiver)")
+        ax.grid(color="0.92")
+        if any_max:
+            handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="white", markersize=8,
+                                  linestyle="none", label="hollow: unpaced\ngenerator (load max)"))
+        if any_ci:
+            handles.append(Line2D([], [], color="black", marker="|", linestyle="none", markersize=10,
+                                  label="bar: 95% CI of the\nrepetitions' mean"))
+    else:
+        empty_panel(ax, "no sweep points with offered_pps and delivered_pps")
+    fracs = sorted({num(r.get("load_fraction")) for r in rows if num(r.get("load_fraction")) is not None})
+    f.finish("Delivered vs offered%s: offered %s x each method's PDR lower bound%s (mean of the repetitions)" % (
+        " at %d B payload" % size if size is not None else "",
+        "%g-%g" % (fracs[0], fracs[-1]) if len(fracs) > 1 else "".join("%g" % x for x in fracs),
+        ", and unpaced" if any_max else ""), caption, handles, legend_title="method:variant mode")
+    return f
+
+
+FRACTIONS = (0.1, 0.5, 0.9)
+
+
+def netns_latency_fractions(plt, doc, caption):
+    from matplotlib.lines import Line2D
+
+    sweep = sweep_rows(doc)
+    if not sweep:
+        raise NotApplicable("no offered-load sweep points (results[].load_fraction)")
+
+    def at(r, q):
+        return abs(num(r.get("load_fraction")) - q) < 1e-6
+
+    chosen = [r for r in sweep if any(at(r, q) for q in FRACTIONS)]
+    if not chosen:
+        raise NotApplicable("no sweep points at 0.1, 0.5 or 0.9 of a PDR (the file has %s)" % ", ".join(
+            "%g" % x for x in sorted({num(r.get("load_fraction")) for r in sweep})))
+    sizes = sorted({payload_of(r) for r in chosen if payload_of(r) is not None})
+    size = sizes[0] if sizes else None
+    chosen = [r for r in chosen if payload_of(r) == size]
+    entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
+    styles = Styles([netns_label(e) for e in entries] + [netns_label(r) for r in chosen])
+    f = Figure(plt, 15.5, 5.4, ncols=3)
+    if len(sizes) > 1:
+        f.note("points at %s B not drawn (this figure: the smallest size)" % "/".join(map(str, sizes[1:])))
+    used, drawn_axes, xmin, xmax = [], [], None, None
+    for ax, q in zip(f.axes, FRACTIONS):
+        drawn = 0
+        for r in [r for r in chosen if at(r, q)]:
+            label = netns_label(r)
+            lat = obj(r.get("latency_ns"))
+            cdf = histogram_cdf(lat.get("histogram")) if "histogram" in lat else None
+            if cdf is None:
+                why = "error: " + short(r["error"], 50) if isinstance(r.get("error"), str) else (
+                    "no latency histogram" if "histogram" not in lat else "unreadable latency histogram")
+                f.note("%s at %g%% of its PDR: not drawn (%s)" % (label, q * 100, why))
+                continue
+            xs, ys, _ = cdf
+            pts = [(x / 1e3, y) for x, y in zip(xs, ys) if x > 0]
+            if not pts:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=styles.color(label),
+                    linestyle=styles.linestyle(label), linewidth=1.3)
+            xmin = pts[0][0] if xmin is None else min(xmin, pts[0][0])
+            xmax = pts[-1][0] if xmax is None else max(xmax, pts[-1][0])
+            drawn += 1
+            if label not in used:
+                used.append(label)
+        if not drawn:
+            empty_panel(ax, "no latency histogram at %g%% of a PDR" % (q * 100))
+            continue
+        drawn_axes.append(ax)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.0)
+        ax.axhline(0.99, color="0.6", linewidth=0.8, linestyle=":")
+        ax.set_xlabel("one-way delay (\u00b5s, log scale)")
+        ax.set_ylabel("fraction of packets \u2264 delay")
+        ax.set_title("offered: %g%% of each method's PDR" % (q * 100), fontsize=10)
+        ax.grid(which="both", color="0.92")
+    for ax in drawn_axes:  # one delay scale for the three panels
+        ax.set_xlim(xmin / 1.3, xmax * 1.3)
+    handles = [Line2D([], [], color=styles.color(l), linestyle=styles.linestyle(l), linewidth=1.3, label=l)
+               for l in used]
+    f.finish("One-way delay at 10%%, 50%% and 90%% of each method's PDR lower bound%s: CDF of the "
+             "repetitions' merged histogram (dotted: 0.99)" % (" (%d B payload)" % size if size is not None else ""),
+             caption, handles, legend_title="method:variant mode")
+    return f
+
+
+CPU_CLASSES = (("user", "#4c72b0"), ("system", "#c44e52"), ("softirq", "#55a868"), ("irq", "#8172b3"))
+
+
+def netns_cpu_split(plt, doc, caption):
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    rows = common_load_rows(doc)
+    if not any(isinstance(obj(r.get("cpu")).get("proxy_cpu_split_ns_per_forwarded"), dict) for r in rows):
+        raise NotApplicable("no cpu.proxy_cpu_split_ns_per_forwarded at the common load")
+    n = len(rows)
+    f = Figure(plt, 11, max(3.8, 1.6 + 0.42 * n))
+    ax = f.axes[0]
+    sizes = {payload_of(r) for r in rows}
+    labels, xmax, host_drawn = [], 0.0, False
+    for i, r in enumerate(rows):
+        y = n - 1 - i
+        label = netns_label(r)
+        if len(sizes) > 1 and payload_of(r) is not None:
+            label += " %d B" % payload_of(r)
+        labels.append(label)
+        cpu = obj(r.get("cpu"))
+        split = cpu.get("proxy_cpu_split_ns_per_forwarded")
+        if not isinstance(split, dict):
+            f.note("%s: no cpu.proxy_cpu_split_ns_per_forwarded%s" % (
+                label, (" (error: %s)" % short(r["error"], 40)) if isinstance(r.get("error"), str) else ""))
+            ax.text(0, y, "  no split", va="center", fontsize=7, color="firebrick", style="italic")
+            continue
+        left, missing = 0.0, []
+        for key, color in CPU_CLASSES:
+            v = num(split.get(key))
+            if v is None or v < 0:
+                missing.append(key)
+                continue
+            ax.barh(y, v, left=left, height=0.6, color=color, zorder=2)
+            left += v
+        if missing:
+            f.note("%s: no %s in the split" % (label, "/".join(missing)))
+        host = num(cpu.get("proxy_host_ns_per_forwarded"))
+        if host is not None:
+            ax.plot([host], [y], marker="|", color="black", markersize=16, mew=1.5, zorder=4)
+            host_drawn = True
+        right = max(left, host or 0.0)
+        ax.text(right, y, " %.0f ns" % left, va="center", ha="left", fontsize=7)
+        xmax = max(xmax, right)
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(list(reversed(labels)), fontsize=8)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.set_xlim(0, max(1.0, xmax * 1.15))
+    ax.set_xlabel("time on the proxy's CPU per forwarded packet (ns), by /proc/stat class")
+    ax.grid(axis="x", color="0.9", zorder=0)
+    ax.set_axisbelow(True)
+    handles = [Patch(color=c, label=k) for k, c in CPU_CLASSES]
+    if host_drawn:
+        handles.append(Line2D([], [], color="black", marker="|", linestyle="none", markersize=12, mew=1.5,
+                              label="proxy host total\n(the cpu figure)"))
+    load = num(doc.get("common_load_pps"))
+    f.finish("Proxy CPU per forwarded packet by class at the common load%s, no competitors: "
+             "medians of the repetitions" % (" (%.0f pps offered)" % load if load is not None else ""),
+             caption, handles)
+    return f
+
+
+def value_axis(ax, values):
+    """Log scale when the values span more than 30x, else linear from 0."""
+    pos = [v for v in values if v > 0]
+    if pos and max(pos) / min(pos) > 30:
+        ax.set_yscale("log")
+        ax.set_ylim(min(pos) / 1.5, max(pos) * 1.5)
+        return True
+    ax.set_ylim(0, max(values + [1e-9]) * 1.1)
+    return False
+
+
+def netns_competition(plt, doc, caption):
+    from matplotlib.lines import Line2D
+
+    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict) and "load_basis" in r
+            and "load_fraction" not in r and competitors_of(r) is not None]
+    sizes = {payload_of(r) for r in rows}
+
+    def key(r):
+        label = netns_label(r)
+        if len(sizes) > 1 and payload_of(r) is not None:
+            label += " %d B" % payload_of(r)
+        return label
+
+    with_competitors = {key(r) for r in rows if competitors_of(r) > 0}
+    if not with_competitors:
+        raise NotApplicable("no common-load points with competitors > 0")
+    rows = [r for r in rows if key(r) in with_competitors]
+    entries = [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]
+    styles = Styles([netns_label(e) for e in entries] + [key(r) for r in rows])
+    f = Figure(plt, 13.5, 5.6, ncols=2)
+    panels = (
+        (f.axes[0], "latency p99", lambda r: point_with_ci(obj(r.get("latency_ns")).get("p99"),
+                                                            r.get("latency_p99_ns_ci95"), 1e-3),
+         "one-way delay, p99 (\u00b5s)", "latency p99"),
+        (f.axes[1], "ipdv p99", lambda r: point_with_ci(obj(r.get("ipdv_ns")).get("p99"), None, 1e-3),
+         "IPDV p99 (\u00b5s): |delay[i] - delay[i-1]|", "IPDV p99 (median of the repetitions)"),
+    )
+    handles, counts, any_ci = [], set(), False
+    values = {0: [], 1: []}
+    for label, rs in group_rows(rows, key).items():
+        color, marker, ls = styles.color(label), styles.marker(label), styles.linestyle(label)
+        drawn = False
+        for i, (ax, what, get, _, _) in enumerate(panels):
+            pts = []
+            for r in rs:
+                p = get(r)
+                if p is None:
+                    f.note("%s with %d competitors: no %s%s" % (
+                        label, competitors_of(r), what,
+                        (" (error: %s)" % short(r["error"], 40)) if isinstance(r.get("error"), str) else ""))
+                    continue
+                pts.append((competitors_of(r), p))
+            pts.sort(key=lambda t: t[0])
+            if not pts:
+                continue
+            ax.plot([p[0] for p in pts], [p[1][0] for p in pts], color=color, linestyle=ls, linewidth=1.2, zorder=2)
+            for c, (y, lo, hi) in pts:
+                ax.errorbar([c], [y], yerr=None if lo is None else [[lo], [hi]], fmt=marker, color=color,
+                            ecolor=color, markeredgecolor="black", markeredgewidth=0.4, markersize=6, capsize=3,
+                            elinewidth=1, zorder=3)
+                values[i] += [y] + ([y - lo, y + hi] if lo is not None else [])
+                any_ci = any_ci or lo is not None
+                counts.add(c)
+            drawn = True
+        if drawn:
+            handles.append(Line2D([], [], color=color, marker=marker, linestyle=ls, markeredgecolor="black",
+                                  markeredgewidth=0.4, label=label))
+    for i, (ax, _, _, ylabel, title) in enumerate(panels):
+        if not values[i]:
+            empty_panel(ax, "no values")
+            continue
+        log = value_axis(ax, values[i])
+        ax.set_xticks(sorted(counts))
+        ax.set_xlim(-0.3, max(counts) + 0.3)
+        ax.set_xlabel("CPU-bound competitors pinned on the proxy's CPU")
+        ax.set_ylabel(ylabel + (", log scale" if log else ""))
+        ax.set_title(title, fontsize=10)
+        ax.grid(which="both", color="0.92")
+    if any_ci:
+        handles.append(Line2D([], [], color="black", marker="|", linestyle="none", markersize=10,
+                              label="latency: mean of the\nrepetitions' p99, bar:\n95% CI"))
+    load = num(doc.get("common_load_pps"))
+    f.finish("Forwarding under CPU competition at the common load%s: delay and its variation" % (
+        " (%.0f pps offered)" % load if load is not None else ""), caption, handles,
+        legend_title="method:variant mode")
     return f
 
 
@@ -740,10 +1236,14 @@ def vm_rate(plt, doc, caption):
 
 
 # ---------------------------------------------------------------------------------------------
-# vm_jitter and vm_forward
+# jitter (host), vm_jitter and vm_forward
 
 
-def vm_jitter(plt, doc, caption):
+def jitter_figure(plt, doc, caption, host):
+    """The invocation-delay figure of //bench:vm_jitter (host=False: in the ULS-kernel VM, x = CPU hogs
+    in the guest) and //bench:jitter (host=True: on the host's stock kernel, x = CPU-bound
+    competitors). A run with ci95 (two or more repetitions) is drawn at the CI's mean with the CI as a
+    bar; without, at its delay_us value."""
     from matplotlib.lines import Line2D
 
     runs = [r for r in arr(doc.get("runs")) if isinstance(r, dict)]
@@ -756,25 +1256,40 @@ def vm_jitter(plt, doc, caption):
     markers = ["o", "s", "^", "D"]
     handles = []
     hogs_all = set()
+    any_ci = False
+    # The sandboxed service blue, the thread orange, in both experiments; other services after them.
+    first = {"uls-upcall": 0, "sandbox": 0, "user-thread": 1, "thread": 1}
+    services.sort(key=lambda x: (first.get(x, 2), x))
     for (service, prot), rs in sorted(groups.items()):
-        color = palette[services.index(service) % len(palette)]
+        color = palette[services.index(service) % len(palette)] if service not in first else palette[first[service]]
         ls = styles_[prots.index(prot) % len(styles_)]
         mk = markers[prots.index(prot) % len(markers)]
         label = "%s, protection %s" % (service, prot)
+        for r in rs:
+            if isinstance(r.get("error"), str):  # an incomplete measurement, drawn as the file has it
+                f.note("%s, %s %s: %s" % (label, "competitors" if host else "hogs", text(r.get("hogs")),
+                                          short(r["error"], 60)))
         drawn = False
-        for ax, key in zip(f.axes, ("stddev", "p99")):
+        for ax, key, ci_key in zip(f.axes, ("stddev", "p99"), ("delay_stddev_us", "delay_p99_us")):
             pts = []
             for r in rs:
-                h, v = num(r.get("hogs")), num(obj(r.get("delay_us")).get(key))
-                if h is None or v is None:
-                    f.note("%s, hogs %s: no delay_us.%s" % (label, text(r.get("hogs")), key))
+                h = num(r.get("hogs"))
+                p = point_with_ci(obj(r.get("delay_us")).get(key), obj(r.get("ci95")).get(ci_key))
+                if h is None or p is None:
+                    f.note("%s, %s %s: no delay_us.%s" % (label, "competitors" if host else "hogs",
+                                                         text(r.get("hogs")), key))
                     continue
-                pts.append((h, v))
+                pts.append((h, p))
                 hogs_all.add(h)
-            pts.sort()
+            pts.sort(key=lambda t: t[0])
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, linestyle=ls, marker=mk,
+                ax.plot([p[0] for p in pts], [p[1][0] for p in pts], color=color, linestyle=ls, marker=mk,
                         linewidth=1.5)
+                for h, (y, lo, hi) in pts:
+                    if lo is not None:
+                        any_ci = True
+                        ax.errorbar([h], [y], yerr=[[lo], [hi]], fmt="none", ecolor=color, capsize=3,
+                                    elinewidth=1)
                 drawn = True
         if drawn:
             handles.append(Line2D([], [], color=color, linestyle=ls, marker=mk, label=label))
@@ -785,17 +1300,32 @@ def vm_jitter(plt, doc, caption):
         if not handles:
             empty_panel(ax, "no runs with hogs and delay_us")
             continue
-        ax.set_xlabel("CPU hogs on the guest's CPU")
+        ax.set_xlabel("CPU-bound competitors on the service's CPU (stock kernel)" if host
+                      else "CPU hogs on the guest's CPU (ULS kernel VM)")
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.set_xticks(sorted(hogs_all))
         ax.set_ylim(bottom=0)
         ax.grid(color="0.92")
-    title = "Service invocation delay vs CPU hogs (ULS upcall vs user thread)"
+    if any_ci:
+        handles.append(Line2D([], [], color="black", marker="|", linestyle="none", markersize=10,
+                              label="point: mean of the repetitions;\nbar: 95% CI (Student t)"))
+    if host:
+        title = "Service invocation delay vs CPU competitors on the host, stock kernel (sandbox vs thread)"
+    else:
+        title = "Service invocation delay vs CPU hogs in the ULS kernel VM (ULS upcall vs user thread)"
     if period is not None:
         title += ", period %.0f \u00b5s" % period
     f.finish(title, caption, handles, legend_title="service, protection")
     return f
+
+
+def vm_jitter(plt, doc, caption):
+    return jitter_figure(plt, doc, caption, host=False)
+
+
+def host_jitter(plt, doc, caption):
+    return jitter_figure(plt, doc, caption, host=True)
 
 
 def vm_forward(plt, doc, caption):
@@ -958,9 +1488,15 @@ DRAW = {
     (KIND_NETNS, "overload"): netns_overload,
     (KIND_NETNS, "latency-cdf"): netns_latency,
     (KIND_NETNS, "cpu"): netns_cpu,
+    (KIND_NETNS, "frame-size"): netns_frame_size,
+    (KIND_NETNS, "load-curve"): netns_load_curve,
+    (KIND_NETNS, "latency-fractions"): netns_latency_fractions,
+    (KIND_NETNS, "cpu-split"): netns_cpu_split,
+    (KIND_NETNS, "competition-jitter"): netns_competition,
     (KIND_VM, "insns"): vm_insns,
     (KIND_VM, "rate"): vm_rate,
     (KIND_VM_JITTER, "jitter"): vm_jitter,
+    (KIND_JITTER, "jitter"): host_jitter,
     (KIND_VM_FORWARD, "delivery"): vm_forward,
     (KIND_MICRO, "invocation"): micro_invocation,
 }
@@ -1006,7 +1542,7 @@ def main(argv=None):
         description="Figures (PNG and PDF) and a manifest from ulsnet result JSON files. Never runs experiments.")
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
     parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="result JSON: ulsnet.throughput.v2, ulsnet.throughput-vm.v2, vm_jitter, vm_forward, "
+                        help="result JSON: ulsnet.throughput.v2, ulsnet.throughput-vm.v2, jitter, vm_jitter, vm_forward, "
                              "//bench:micro's Google Benchmark JSON")
     args = parser.parse_args(argv)
 
@@ -1046,6 +1582,10 @@ def main(argv=None):
             try:
                 f = DRAW[(kind, name)](plt, doc, caption)
                 files = f.save(out_dir, fig_name)
+            except NotApplicable as e:  # an older file without this figure's fields: not produced
+                plt.close("all")
+                print("%s: not produced: %s (from %s)" % (fig_name, e, given))
+                continue
             except Exception as e:  # a figure this program could not draw: reported, the rest go on
                 plt.close("all")
                 print("figures: %s: figure %s not drawn: %s: %s" % (given, fig_name, type(e).__name__, e),

@@ -1,5 +1,7 @@
 """figures.py on a small synthetic result set (hand-written, a few rows of each kind), and its
-refusal of input it does not draw. Self-contained: never reads bench/reference/."""
+refusal of input it does not draw; then on plots/testdata/ (written by make_testdata.py): a netns
+file with the newer fields (capacity per size, the load sweep, competitors, CIs, the CPU split), a
+host jitter file, and a trimmed older netns file. Never reads bench/reference/."""
 
 import contextlib
 import io
@@ -17,6 +19,9 @@ except ImportError:  # run as `python3 plots/figures_test.py`
     import figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TESTDATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata")
+NEW_NETNS_FIGURES = ["frame-size", "load-curve", "latency-fractions", "cpu-split", "competition-jitter"]
+OLD_NETNS_FIGURES = ["capacity", "overload", "latency-cdf", "cpu"]
 
 
 def environment(hosts, accel=None, dirty=False):
@@ -224,6 +229,12 @@ class FiguresTest(unittest.TestCase):
         lines = self.stdout.splitlines()
         for name in EXPECTED:
             self.assertEqual(len([l for l in lines if l.startswith(name + ":")]), 1, name)
+        # The netns file has none of the newer fields: those figures are said not to be produced.
+        for name in NEW_NETNS_FIGURES:
+            said = [l for l in lines if l.startswith("netns-%s:" % name)]
+            self.assertEqual(len(said), 1, name)
+            self.assertTrue(said[0].startswith("netns-%s: not produced: " % name), said[0])
+            self.assertTrue(said[0].endswith("(from %s)" % self.inputs[0]), said[0])
 
     def test_captions(self):
         by_name = {m["figure"]: m for m in self.manifest}
@@ -234,7 +245,7 @@ class FiguresTest(unittest.TestCase):
         vm = by_name["vm-insns"]["caption"]
         self.assertIn("hosts: vm (accel tcg)", vm)
         self.assertNotIn("(dirty)", vm)
-        self.assertIn("hosts: vm (accel kvm)", by_name["vm_jitter-jitter"]["caption"])
+        self.assertIn("hosts: vm (accel kvm), ULS kernel VM", by_name["vm_jitter-jitter"]["caption"])
 
     def test_missing_data_is_noted_not_fatal(self):
         notes = {m["figure"]: " ".join(m["notes"]) for m in self.manifest}
@@ -311,6 +322,14 @@ class FiguresTest(unittest.TestCase):
         self.check_refused("unknown.json", {"schema": "ulsnet.throughput.v1", "results": []},
                            "schema 'ulsnet.throughput.v1'")
 
+    def test_malformed_jitter(self):
+        self.check_refused("jitter-malformed.json", '{"experiment": "jitter", "schema": "ulsnet.jitter.v1", "runs": [',
+                           "malformed JSON")
+
+    def test_unknown_experiment(self):
+        self.check_refused("unknown-experiment.json", {"experiment": "host_jitter", "runs": []},
+                           "experiment 'host_jitter'")
+
     def test_not_an_object(self):
         self.check_refused("list.json", [1, 2, 3], "not a result file")
 
@@ -319,6 +338,168 @@ class FiguresTest(unittest.TestCase):
         rc, _, err = run_main(["--out", out, os.path.join(self.tmp, "does-not-exist.json")])
         self.assertEqual(rc, 2)
         self.assertIn("does-not-exist.json: cannot read", err)
+
+
+
+def load_testdata(name):
+    with open(os.path.join(TESTDATA, name)) as f:
+        return json.load(f)
+
+
+class NewFieldsTest(unittest.TestCase):
+    """plots/testdata/: the newer netns fields, the host jitter kind, an older netns file."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        os.environ.setdefault("MPLCONFIGDIR", os.path.join(cls.tmp, "mplconfig"))
+        cls.inputs = [os.path.join(TESTDATA, n) for n in ("throughput-sweep.json", "jitter-host.json",
+                                                          "throughput-old.json")]
+        cls.out = os.path.join(cls.tmp, "figs")
+        cls.rc, cls.stdout, cls.stderr = run_main(["--out", cls.out] + cls.inputs)
+        with open(os.path.join(cls.out, "figures.json")) as f:
+            cls.manifest = json.load(f)
+        cls.by_name = {m["figure"]: m for m in cls.manifest}
+
+    def test_success(self):
+        self.assertEqual(self.rc, 0, self.stderr)
+        self.assertEqual(self.stderr, "")
+
+    def test_manifest(self):
+        expected = (["netns-throughput-sweep-" + n for n in OLD_NETNS_FIGURES + NEW_NETNS_FIGURES] +
+                    ["jitter-jitter"] + ["netns-throughput-old-" + n for n in OLD_NETNS_FIGURES])
+        self.assertEqual([m["figure"] for m in self.manifest], expected)
+        self.assertEqual(self.by_name["jitter-jitter"]["kind"], "jitter")
+        self.assertEqual(self.by_name["netns-throughput-sweep-cpu-split"]["kind"], "netns")
+        written = sorted(os.listdir(self.out))
+        self.assertEqual(written, sorted([n + e for n in expected for e in (".png", ".pdf")] + ["figures.json"]))
+        for m in self.manifest:
+            self.assertEqual(m["files"], [m["figure"] + ".png", m["figure"] + ".pdf"])
+            png, pdf = (os.path.join(self.out, f) for f in m["files"])
+            with open(png, "rb") as f:
+                self.assertEqual(f.read(8), PNG_SIGNATURE, png)
+            with open(pdf, "rb") as f:
+                self.assertEqual(f.read(4), b"%PDF", pdf)
+            for path in (png, pdf):
+                self.assertGreater(os.path.getsize(path), 5000, path)
+
+    def test_old_file_skips_the_new_figures(self):
+        lines = self.stdout.splitlines()
+        for name in NEW_NETNS_FIGURES:
+            skipped = [l for l in lines if l.startswith("netns-throughput-old-%s: not produced: " % name)]
+            self.assertEqual(len(skipped), 1, name)
+            self.assertTrue(skipped[0].endswith("(from %s)" % self.inputs[2]), skipped[0])
+            self.assertFalse(os.path.exists(os.path.join(self.out, "netns-throughput-old-%s.png" % name)))
+
+    def test_captions(self):
+        cap = self.by_name["jitter-jitter"]["caption"]
+        for part in ("Test CPU 9000, 2 cores", "hosts: host, stock kernel", "host kernel: Linux 6.1.0-test",
+                     "commit fedcba987654", "source: jitter-host.json"):
+            self.assertIn(part, cap)
+        self.assertNotIn("ULS kernel VM", cap)
+        cap = self.by_name["netns-throughput-sweep-load-curve"]["caption"]
+        for part in ("hosts: netns", "commit fedcba987654", "source: throughput-sweep.json"):
+            self.assertIn(part, cap)
+
+    def test_notes(self):
+        notes = {m["figure"]: " ".join(m["notes"]) for m in self.manifest}
+        p = "netns-throughput-sweep-"
+        self.assertIn("user-thread:af_xdp relay at 512 B: PDR not drawn: inconsistent", notes[p + "frame-size"])
+        self.assertIn("raw-socket:af_packet relay at 1472 B: no PDR (proxy exited", notes[p + "frame-size"])
+        self.assertIn("sandbox:af_xdp/mprotect relay at 90% of its PDR: not drawn (no latency histogram)",
+                      notes[p + "latency-fractions"])
+        self.assertIn("user-thread:af_xdp relay: no cpu.proxy_cpu_split_ns_per_forwarded", notes[p + "cpu-split"])
+        self.assertIn("16 entries at 256/512/1024/1472 B not drawn here", notes[p + "capacity"])
+        for name in ("load-curve", "competition-jitter", "latency-cdf", "cpu", "overload"):
+            self.assertEqual(notes[p + name], "", name)
+        self.assertEqual(notes["jitter-jitter"], "")
+
+    def test_reproducible(self):
+        out = os.path.join(self.tmp, "again")
+        rc, _, err = run_main(["--out", out, self.inputs[1]])
+        self.assertEqual(rc, 0, err)
+        for ext in (".png", ".pdf"):
+            with open(os.path.join(self.out, "jitter-jitter" + ext), "rb") as a, \
+                    open(os.path.join(out, "jitter-jitter" + ext), "rb") as b:
+                self.assertEqual(a.read(), b.read(), ext)
+
+
+class SelectionTest(unittest.TestCase):
+    """Which rows each figure draws (the drawers called directly, no files written)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        cls.plt = plt
+        cls.sweep = load_testdata("throughput-sweep.json")
+
+    def tearDown(self):
+        self.plt.close("all")
+
+    def test_common_load_rows_leave_out_the_sweep_and_competitors(self):
+        rows = figures.common_load_rows(self.sweep)
+        self.assertEqual([r["method"] for r in rows], ["kernel-socket", "sandbox", "user-thread"])
+        for r in rows:
+            self.assertNotIn("load_fraction", r)
+            self.assertEqual(r.get("competitors", 0), 0)
+        self.assertEqual(len(figures.sweep_rows(self.sweep)), 24)
+        self.assertEqual(len(figures.max_rows(self.sweep)), 6)
+        self.assertEqual(figures.competitors_of({"competitors": 2}), 2)
+        self.assertEqual(figures.competitors_of({}), 0)
+        self.assertIsNone(figures.competitors_of({"competitors": "two"}))
+
+    def test_existing_figures_draw_only_their_rows(self):
+        f = figures.netns_latency(self.plt, self.sweep, "")
+        self.assertEqual(len(f.axes[0].lines), 3)  # one CDF per common-load row, no sweep or competitor point
+        f = figures.netns_cpu(self.plt, self.sweep, "")
+        self.assertEqual(len(f.axes[0].patches), 6)  # host and process bar per common-load row
+        f = figures.netns_overload(self.plt, self.sweep, "")
+        self.assertEqual(sum(len(ax.containers) for ax in f.axes), 6)  # 3 jobs x 64 and 1472 B
+        f = figures.netns_capacity(self.plt, self.sweep, "")
+        self.assertEqual([t.get_text() for t in f.axes[0].get_yticklabels()],
+                         ["raw-socket:af_packet relay", "user-thread:af_xdp relay", "sandbox:af_xdp/mprotect relay",
+                          "kernel-socket:batched relay"])
+
+    def test_new_figures(self):
+        f = figures.netns_load_curve(self.plt, self.sweep, "")
+        self.assertEqual(len(f.axes[0].containers), 27)  # 3 jobs x (8 fractions + max)
+        f = figures.netns_competition(self.plt, self.sweep, "")
+        self.assertEqual(len(f.axes[0].containers), 8)  # 2 jobs x 0/1/2/4 competitors
+        f = figures.netns_latency_fractions(self.plt, self.sweep, "")
+        self.assertEqual([len(ax.lines) for ax in f.axes], [3 + 1, 3 + 1, 2 + 1])  # CDFs + the 0.99 line
+        f = figures.netns_frame_size(self.plt, self.sweep, "")
+        self.assertEqual(len(f.axes[0].containers), 18)  # 20 entries less the inconsistent and the errored
+
+    def test_new_figures_need_their_fields(self):
+        doc = dict(self.sweep, results=[dict(r, load_fraction=0.2) for r in figures.sweep_rows(self.sweep)])
+        figures.netns_load_curve(self.plt, doc, "")
+        with self.assertRaises(figures.NotApplicable):
+            figures.netns_latency_fractions(self.plt, doc, "")
+        with self.assertRaises(figures.NotApplicable):
+            figures.netns_competition(self.plt, doc, "")
+        with self.assertRaises(figures.NotApplicable):
+            figures.netns_frame_size(self.plt, dict(doc, capacity=[e for e in doc["capacity"]
+                                                                   if e["payload_bytes"] == 64]), "")
+
+    def test_ci(self):
+        self.assertEqual(figures.point_with_ci(5, {"mean": 4, "lo": 3, "hi": 6}), (4, 1, 2))
+        self.assertEqual(figures.point_with_ci(5, {"mean": 4, "lo": -3, "hi": 6}), (4, 4, 2))  # drawn to 0
+        self.assertEqual(figures.point_with_ci(5, None), (5, None, None))
+        self.assertEqual(figures.point_with_ci(5, {"mean": 4, "lo": 6, "hi": 3}), (5, None, None))
+        self.assertEqual(figures.point_with_ci(5, {"mean": 4, "lo": 4, "hi": 4, "n": 1, "defined": False}),
+                         (5, None, None))
+        self.assertIsNone(figures.point_with_ci(None, {"mean": "x"}))
+
+    def test_jitter_error_bars_from_ci95(self):
+        host = load_testdata("jitter-host.json")
+        f = figures.host_jitter(self.plt, host, "")
+        self.assertEqual(len(f.axes[0].containers), 11)  # 12 runs, one with its ci95 "defined": false
+        f = figures.vm_jitter(self.plt, VM_JITTER, "")
+        self.assertEqual(len(f.axes[0].containers), 0)
 
 
 if __name__ == "__main__":
