@@ -80,7 +80,9 @@ class UpcallDispatcher {
   // 1: the upcall ran; 0: the extension stayed claimed by another server (bounded retries);
   // -1: not active (disabled, faulted, removed, or a type unknown here).
   int upcall(ExtensionHandle h, ExtensionEvent ev, bool retry_busy);
-  int timer_wait_ms(int max_wait_ms) const;
+  // How long to wait for events, in ns: up to max_wait_ms (< 0: no bound), less if a timer is
+  // due sooner; -1 for no bound.
+  int64_t timer_wait_ns(int max_wait_ms) const;
   size_t run_due_timers();
 
   ExtensionRegistry& reg_;
