@@ -21,6 +21,8 @@ std::string kind_of(const json& d) {
   if (schema == "ulsnet.throughput-vm.v2") return "vm";
   const std::string exp = d.value("experiment", "");
   if (exp == "vm_jitter") return "vm-jitter";
+  if (exp == "jitter") return "jitter";
+  if (exp == "vm_micro") return "vm-micro";
   if (exp == "vm_forward") return "vm-forward";
   if (d.contains("runs") && d.contains("headline") && d.contains("kind")) {
     const std::string k = d.value("kind", "");
@@ -216,6 +218,10 @@ Inputs load_inputs(const std::string& dir) {
       in.ignored.push_back(p.string() + ": not a result this report reads");
       continue;
     }
+    if (!d.value("complete", true)) {
+      in.ignored.push_back(p.string() + ": a run that did not finish (run it again with the same --out to resume)");
+      continue;
+    }
     auto keep = [&](std::optional<json>& slot) {
       if (slot && date_of(*slot) >= date_of(d)) {
         in.ignored.push_back(p.string() + ": an older " + k + " result than " + in.files[k]);
@@ -238,6 +244,8 @@ Inputs load_inputs(const std::string& dir) {
       in.files[k] = p.string();
     } else if (k == "vm") keep(in.vm);
     else if (k == "netns-stability") keep(in.netns_stability);
+    else if (k == "jitter") keep(in.host_jitter);
+    else if (k == "vm-micro") keep(in.vm_micro);
     else if (k == "vm-stability") keep(in.vm_stability);
     else if (k == "vm-jitter") keep(in.vm_jitter);
     else if (k == "vm-forward") keep(in.vm_forward);

@@ -22,6 +22,8 @@ struct Inputs {
   // others (e.g. the protection run).
   std::optional<nlohmann::json> netns;
   std::optional<nlohmann::json> netns_stability, vm, vm_stability, vm_jitter, vm_forward, micro;
+  std::optional<nlohmann::json> host_jitter;  // //bench:jitter (stock kernel)
+  std::optional<nlohmann::json> vm_micro;     // //bench:vm_micro (in-guest, ULS kernel)
   std::map<std::string, std::string> files;  // kind -> path, for the report
   std::vector<std::string> ignored;          // files not recognised, with the reason
 };
@@ -29,7 +31,7 @@ struct Inputs {
 // Every *.json directly in `dir`. Throws std::runtime_error when `dir` cannot be read.
 Inputs load_inputs(const std::string& dir);
 // What a document is: "netns", "vm", "netns-stability", "vm-stability", "vm-jitter",
-// "vm-forward", "micro", or "" (unknown).
+// "vm-forward", "micro", "jitter", "vm-micro", or "" (unknown).
 std::string kind_of(const nlohmann::json& doc);
 // `text` with bare NaN / nan / Infinity / inf tokens (signed or not) outside strings (Google
 // Benchmark's non-finite counters, not JSON) replaced by null.

@@ -64,6 +64,7 @@ std::vector<Experiment> experiments(bool quick) {
   if (quick)
     return {
         {"throughput, namespaces (--quick)", "bench/throughput", {"--quick", "--out", "OUT"}, "throughput.json", "netns", 45},
+        {"service under competition, host (--quick)", "bench/jitter", {"--quick", "--out", "OUT"}, "jitter.json", "jitter", 15},
         {"micro-benchmarks", "bench/micro",
          {micro_filter, "--benchmark_repetitions=3", "--benchmark_min_time=0.05", "--benchmark_format=console",
           "--benchmark_out=OUT", "--benchmark_out_format=json"},
@@ -72,11 +73,24 @@ std::vector<Experiment> experiments(bool quick) {
          "vm-jitter.json", "vm-jitter", 60},
     };
   return {
-      {"throughput, namespaces", "bench/throughput", {"--out", "OUT"}, "throughput.json", "netns", 520},
+      // E1, E2, E3 (forwarding under competition) and E5 on the namespaces: one variant per
+      // method (the paper's comparison; every variant is //bench:throughput's default run), five
+      // frame sizes, the offered load from 10% of each method's PDR into overload, the common load
+      // with 0-4 CPU competitors.
+      {"throughput, namespaces",
+       "bench/throughput",
+       {"--methods", "kernel-socket:batched,kernel-socket:per-datagram,raw-socket:af_packet,user-thread:af_packet,"
+                     "sandbox:af_xdp,xdp-redirect:native",
+        "--modes", "relay", "--sizes", "64,256,512,1024,1472", "--loads", "0.1,0.25,0.5,0.75,0.9,1.25,1.5",
+        "--competitors", "0,1,2,4", "--out", "OUT"},
+       "throughput.json",
+       "netns",
+       780},
+      {"service under competition, host", "bench/jitter", {"--out", "OUT"}, "jitter.json", "jitter", 60},
       {"throughput, three VMs on the ULS kernel (--quick)", "bench/throughput", {"--hosts=vm", "--quick", "--out", "OUT"},
        "throughput-vm.json", "vm", 530},
-      {"jitter on the ULS kernel", "bench/vm_jitter", {"--protection", "kernel,none", "--out", "OUT"}, "vm-jitter.json",
-       "vm-jitter", 50},
+      {"jitter on the ULS kernel", "bench/vm_jitter", {"--protection", "kernel,none", "--hogs", "0,1,2,4", "--out", "OUT"},
+       "vm-jitter.json", "vm-jitter", 100},
       {"zero-copy forwarding at paced rates", "bench/vm_forward", {"--rates", "1000,2000,5000,10000,20000", "--out", "OUT"},
        "vm-forward.json", "vm-forward", 270},
       {"micro-benchmarks", "bench/micro",
@@ -89,7 +103,8 @@ std::vector<Experiment> experiments(bool quick) {
 // The document at `path` when it reads as `kind`.
 bool finished(const std::string& path, const std::string& kind) {
   const nlohmann::json d = ulsnet::paper::read_result(path);
-  return !d.is_discarded() && ulsnet::paper::kind_of(d) == kind;
+  // A run that was cut short leaves "complete": false (throughput writes after every point).
+  return !d.is_discarded() && ulsnet::paper::kind_of(d) == kind && d.value("complete", true);
 }
 
 // Runs a binary of this workspace's runfiles (an experiment or the figures) and waits for it. It
@@ -143,14 +158,16 @@ int run_experiments(const char* argv0, bool quick, bool fresh, const std::string
       else if (a == "--benchmark_out=OUT") a = "--benchmark_out=" + out;
       args.push_back(a);
     }
-    fs::remove(out);  // a failed run must not leave a file that reads as finished
+    // A failed run must not leave a file that reads as finished. The namespace run's own file is
+    // kept: it is written after every point, and the same --out resumes it.
+    if (e.kind != "netns" || fresh) fs::remove(out);
     const auto t0 = std::chrono::steady_clock::now();
     const int rc = run_child(args, runfiles);
     const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     left_s -= e.estimate_s;
     if (rc != 0 || !finished(out, e.kind)) {
       fmt::print(stderr, "reproduce: {} failed (exit {}); the report will say what is missing\n", e.name, rc);
-      fs::remove(out);
+      if (e.kind != "netns") fs::remove(out);
       ++failed;
     } else {
       fmt::print("[{}/{}] {}: done in {:.0f} s\n", i + 1, list.size(), e.name, took);
