@@ -70,8 +70,8 @@ struct Options {
   double search_max = 0;
   double common_load = 0;
   bool sweep = true;
-  bool search_all_sizes = true;  // --quick: the first size only
-  std::vector<double> loads = {0.1, 0.5, 0.9};
+  bool search_all_sizes = false;  // with --sizes given: the search at every size
+  std::vector<double> loads;  // none unless asked (--quick: 0.5)
   std::vector<int> competitors = {0};
   double warmup = 0.05;
   bool fresh = false;
@@ -579,7 +579,8 @@ void add_flags(CLI::App& app, Options& o) {
       ->check(finite_in(0, 1e9));
   app.add_option("--loads", o.loads,
                  "the offered-load sweep at the first size, as fractions of each job's own PDR lower bound there "
-                 "(default 0.1,0.5,0.9: latency at 10/50/90% of capacity; above 1 reaches into overload)")
+                 "(e.g. 0.1,0.5,0.9: latency at 10/50/90% of capacity; above 1 reaches into overload; default none, "
+                 "--quick 0.5)")
       ->delimiter(',')
       ->check(finite_in(0.01, 10));
   app.add_flag("!--no-sweep", o.sweep, "no offered-load sweep");
@@ -686,7 +687,6 @@ int run(int argc, char** argv) {
     if (!app.count("--search-precision")) o.search_precision = 0.05;
     if (!app.count("--search-trials")) o.search_trials = 20;
     if (!app.count("--loads")) o.loads = {0.5};
-    if (!app.count("--sizes")) o.search_all_sizes = false;
     if (!app.count("--methods"))
       o.methods = {"kernel-socket:batched", "raw-socket:af_packet", "user-thread:af_packet", "sandbox:af_xdp",
                    "xdp-redirect:native"};
@@ -696,6 +696,9 @@ int run(int argc, char** argv) {
                o.search_duration, o.duration);
     return 2;
   }
+  // NDR/PDR at every size the user names; by default only at the first (the default run's
+  // second size has its max-load point).
+  o.search_all_sizes = app.count("--sizes") > 0;
   std::vector<std::string> protection_in_force;
   try {
     for (const auto& p : o.protection) {
