@@ -245,6 +245,14 @@ TEST(Inputs, NonFiniteBenchmarkCountersBecomeNull) {
   EXPECT_FALSE(json::parse(null_non_finite(R"({"x": -nan})"), nullptr, false).is_discarded());
 }
 
+TEST(Report, FiguresGoBackIntoTheGroffText) {
+  const std::string ms = ".PP\nText\n[IMAGE: netns-capacity]\n[IMAGE: missing]\n[IMAGE: a b]\n[IMAGE: netns-cpu]x\n";
+  const std::string got = ms_with_figures(ms, "figures", [](const std::string& n) { return n != "missing"; });
+  EXPECT_EQ(got,
+            ".PP\nText\n.PDFPIC -C figures/netns-capacity.pdf 6i\n[IMAGE: missing]\n[IMAGE: a b]\n"
+            "[IMAGE: netns-cpu]x\n");
+}
+
 TEST(Report, EveryClaimHasAVerdictAndTheReadmeBlockIsReplaced) {
   Inputs in;
   in.netns = netns_doc(0.7, 0.8, "2026-01-01");

@@ -1,5 +1,7 @@
 #include "paper/report.h"
 
+#include <sstream>
+
 #include <cctype>
 #include <cmath>
 #include <stdexcept>
@@ -194,6 +196,24 @@ std::string replace_generated_block(const std::string& doc, const std::string& t
   if (b == std::string::npos || e == std::string::npos || e < b)
     throw std::runtime_error("the markers " + begin + " and " + end + " are missing or out of order");
   return doc.substr(0, b + begin.size()) + "\n" + table + doc.substr(e);
+}
+
+std::string ms_with_figures(const std::string& ms, const std::string& fig_dir,
+                            const std::function<bool(const std::string&)>& has_pdf) {
+  std::istringstream in(ms);
+  std::string out, line;
+  const std::string open = "[IMAGE: ";
+  while (std::getline(in, line)) {
+    if (line.rfind(open, 0) == 0 && line.size() > open.size() + 1 && line.back() == ']') {
+      const std::string name = line.substr(open.size(), line.size() - open.size() - 1);
+      if (name.find_first_of(" /\\\"") == std::string::npos && has_pdf(name)) {
+        out += ".PDFPIC -C " + fig_dir + "/" + name + ".pdf 6i\n";
+        continue;
+      }
+    }
+    out += line + "\n";
+  }
+  return out;
 }
 
 }  // namespace ulsnet::paper

@@ -177,6 +177,33 @@ int run_experiments(const char* argv0, bool quick, bool fresh, const std::string
   return failed;
 }
 
+// report.pdf beside report.md when a converter is at hand: pandoc (Markdown to groff -ms) and
+// groff's PDF device with pdfinfo (poppler-utils) for the figures; "" when it was made, else why not.
+std::string write_pdf(const std::string& out_dir, const std::string& runfiles) {
+  if (run_child({"/bin/sh", "-c", "command -v pandoc >/dev/null && command -v groff >/dev/null && command -v pdfinfo >/dev/null"}, runfiles) != 0)
+    return "no PDF: it needs pandoc, groff and pdfinfo (tools/setup.sh installs them)";
+  const std::string ms = out_dir + "/report.ms";
+  if (run_child({"/bin/sh", "-c", "cd \"$0\" && pandoc report.md -t ms -s -o report.ms", out_dir}, runfiles) != 0)
+    return "no PDF: pandoc failed";
+  std::stringstream ss;
+  ss << std::ifstream(ms).rdbuf();
+  const std::string fixed = ulsnet::paper::ms_with_figures(ss.str(), "figures", [&](const std::string& name) {
+    return fs::exists(fs::path(out_dir) / "figures" / (name + ".pdf"));
+  });
+  std::ofstream(ms) << fixed;
+  const int r = run_child({"/bin/sh", "-c",
+                           "cd \"$0\" && groff -U -ms -Tpdf -t -e -k report.ms > report.pdf.partial 2> /dev/null && "
+                           "mv report.pdf.partial report.pdf",
+                           out_dir},
+                          runfiles);
+  fs::remove(ms);
+  if (r != 0) {
+    fs::remove(out_dir + "/report.pdf.partial");
+    return "no PDF: groff failed";
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -315,6 +342,12 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : claims) fmt::print("{} {:<34} {}\n", c.id, c.title, ulsnet::paper::verdict_name(c.verdict));
   fmt::print("report: {}\n", report_path);
+  if (!no_figures) {
+    if (const std::string why = write_pdf(out_dir, self_runfiles(argv[0])); why.empty())
+      fmt::print("report: {}/report.pdf\n", out_dir);
+    else
+      fmt::print("report: {}\n", why);
+  }
   if (experiment_failures) fmt::print(stderr, "reproduce: {} experiment(s) failed\n", experiment_failures);
   return rc != 0 || experiment_failures ? 1 : 0;
 }

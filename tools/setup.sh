@@ -19,6 +19,7 @@ packages=(
   python3-matplotlib git ca-certificates
   linux-source-6.1 bc bison flex libssl-dev cpio ccache xz-utils
   busybox-static qemu-system-x86
+  pandoc groff poppler-utils
 )
 
 if [ "$(id -u)" -ne 0 ]; then
