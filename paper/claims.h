@@ -30,6 +30,8 @@ struct Inputs {
 
 // Every *.json directly in `dir`. Throws std::runtime_error when `dir` cannot be read.
 Inputs load_inputs(const std::string& dir);
+// The same over several directories together (one kind's newest file wins wherever it is).
+Inputs load_inputs(const std::vector<std::string>& dirs);
 // What a document is: "netns", "vm", "netns-stability", "vm-stability", "vm-jitter",
 // "vm-forward", "micro", "jitter", "vm-micro", or "" (unknown).
 std::string kind_of(const nlohmann::json& doc);

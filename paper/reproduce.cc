@@ -69,6 +69,8 @@ std::vector<Experiment> experiments(bool quick) {
          {micro_filter, "--benchmark_repetitions=3", "--benchmark_min_time=0.05", "--benchmark_format=console",
           "--benchmark_out=OUT", "--benchmark_out_format=json"},
          "micro.json", "micro", 15},
+        {"upcall cost on the ULS kernel (--quick)", "bench/vm_micro", {"--quick", "--out", "OUT"}, "vm-micro.json",
+         "vm-micro", 15},
         {"jitter on the ULS kernel (--quick)", "bench/vm_jitter", {"--quick", "--protection", "kernel,none", "--out", "OUT"},
          "vm-jitter.json", "vm-jitter", 60},
     };
@@ -93,6 +95,7 @@ std::vector<Experiment> experiments(bool quick) {
        "vm-jitter.json", "vm-jitter", 100},
       {"zero-copy forwarding at paced rates", "bench/vm_forward", {"--rates", "1000,2000,5000,10000,20000", "--out", "OUT"},
        "vm-forward.json", "vm-forward", 270},
+      {"upcall cost on the ULS kernel", "bench/vm_micro", {"--out", "OUT"}, "vm-micro.json", "vm-micro", 40},
       {"micro-benchmarks", "bench/micro",
        {micro_filter, "--benchmark_repetitions=5", "--benchmark_min_time=0.2", "--benchmark_format=console",
         "--benchmark_out=OUT", "--benchmark_out_format=json"},
@@ -208,9 +211,12 @@ std::string write_pdf(const std::string& out_dir, const std::string& runfiles) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ulsnet reproduce: the paper's claims judged from stored results, with figures and a report"};
-  std::string from, out = "paper", readme;
+  std::vector<std::string> froms;
+  std::string out = "paper", readme;
   bool no_figures = false, quick = false, fresh = false;
-  app.add_option("--from", from, "judge the result files in this directory (e.g. bench/reference); no experiment runs");
+  app.add_option("--from", froms,
+                 "judge the result files in this directory (e.g. bench/reference); no experiment runs. Repeatable: "
+                 "the directories are read together, each kind's newest file wins");
   app.add_flag("--quick", quick, "the short experiments (about 2 min here); without --from");
   app.add_flag("--fresh", fresh, "re-run experiments whose result file is already in OUT/results");
   app.add_option("--out", out, "where report.md and figures/ go (default paper)");
@@ -221,6 +227,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  std::string from = froms.empty() ? "" : froms.front();
   if (!from.empty() && (quick || fresh)) {
     fmt::print(stderr, "reproduce: --quick and --fresh run experiments; --from only judges stored results\n");
     return 2;
@@ -241,11 +248,14 @@ int main(int argc, char** argv) {
       return 2;
     }
     experiment_failures = run_experiments(argv[0], quick, fresh, from_cwd(from));
+    froms = {from};
   }
+  std::vector<std::string> from_dirs;
+  for (const auto& f : froms) from_dirs.push_back(from_cwd(f));
   const std::string from_dir = from_cwd(from), out_dir = from_cwd(out);
   ulsnet::paper::Inputs in;
   try {
-    in = ulsnet::paper::load_inputs(from_dir);
+    in = ulsnet::paper::load_inputs(from_dirs);
   } catch (const std::exception& e) {
     fmt::print(stderr, "reproduce: {}\n", e.what());
     return 2;
@@ -253,17 +263,21 @@ int main(int argc, char** argv) {
   // The report names inputs as the user typed the directory, not by this machine's absolute path.
   std::map<std::string, std::string> absolute = in.files;
   auto shown = [&](const std::string& p) {
-    const std::string rel = fs::path(p).lexically_relative(from_dir).string();
-    return (fs::path(from) / rel).lexically_normal().string();
+    for (size_t k = 0; k < from_dirs.size(); ++k)
+      if (fs::path(p).parent_path().lexically_normal() == fs::path(from_dirs[k]).lexically_normal())
+        return (fs::path(froms[k]) / fs::path(p).filename()).lexically_normal().string();
+    return p;
   };
   for (auto& [kind, path] : in.files) path = shown(path);
-  const std::string prefix = fs::path(from_dir).lexically_normal().string() + "/";
-  const std::string typed = fs::path(from).lexically_normal().string() + "/";
-  for (std::string& i : in.ignored)
-    for (size_t at = 0; (at = i.find(prefix, at)) != std::string::npos; at += typed.size())
-      i.replace(at, prefix.size(), typed);
+  for (size_t k = 0; k < from_dirs.size(); ++k) {
+    const std::string prefix = fs::path(from_dirs[k]).lexically_normal().string() + "/";
+    const std::string typed = fs::path(froms[k]).lexically_normal().string() + "/";
+    for (std::string& i : in.ignored)
+      for (size_t at = 0; (at = i.find(prefix, at)) != std::string::npos; at += typed.size())
+        i.replace(at, prefix.size(), typed);
+  }
   if (in.files.empty()) {
-    fmt::print(stderr, "reproduce: no result file in {}\n", from_dir);
+    fmt::print(stderr, "reproduce: no result file in {}\n", from_dirs.front());
     return 2;
   }
   std::error_code ec;
@@ -306,7 +320,9 @@ int main(int argc, char** argv) {
     }
   }
   std::string command = "bazel run //paper:reproduce --" + std::string(quick ? " --quick" : "") +
-                        (experiment_failures >= 0 && from != (fs::path(out) / "results").string() ? " --from " + from : "");
+                        "";
+  if (from != (fs::path(out) / "results").string() || froms.size() > 1)
+    for (const auto& f : froms) command += " --from " + f;
   if (out != "paper") command += " --out " + out;
   if (!readme.empty()) command += " --readme " + readme;
   if (command.size() > 3 && command.compare(command.size() - 3, 3, " --") == 0) command.resize(command.size() - 3);
