@@ -21,7 +21,7 @@ enum class DropStage : uint8_t {
   kLinkSenderProxy,    // the link into the proxy (interface drop counters)
   kProxyKernel,        // the proxy's kernel, before the method saw the frame
   kProxyStack,         // the Stack's drop reasons
-  kProxyQueue,         // user-thread: the hand-off queue between its threads
+  kProxyQueue,         // a queue inside the proxy: user-thread's hand-off, a socket left unread at stop
   kProxyExtension,     // sandbox: the extension was not there to take the burst
   kProxyTx,            // the method could not send it on
   kLinkProxyReceiver,  // the link out of the proxy

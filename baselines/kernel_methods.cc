@@ -126,6 +126,12 @@ class KernelSocketRelay final : public ProxyMethod {
     // is not left uncounted (bounded: the sender may still be sending).
     for (int i = 0; i < 64 && relay_once() > 0; ++i) {
     }
+    // What is left (a relay that fell behind, e.g. under CPU competition) goes with the socket:
+    // counted as dropped at the proxy's queue, not lost from the accounting.
+    for (uint64_t n = 0; n < 100'000'000; ++n) {
+      if (recv(in_, buf_.get(), kMaxDatagram, MSG_DONTWAIT) < 0) break;
+      ++left_at_stop_;
+    }
   }
 
   nlohmann::json report() override {
@@ -151,6 +157,7 @@ class KernelSocketRelay final : public ProxyMethod {
     // Datagrams the relay received and could not send (each also shows in send_errors; the
     // kernel's Udp.SndbufErrors counts some of the same, so it is informational only).
     drops.add(DropStage::kProxyTx, "send_failed", send_failed_);
+    drops.add(DropStage::kProxyQueue, "left_in_socket_at_stop", left_at_stop_);
     j["drops"] = drops.to_json();
     // ENOBUFS: the interface dropped the datagram and counts it too (see bench/trial.cc).
     j["tx_refused_by_link"] = send_errors_.count(ENOBUFS) ? send_errors_.at(ENOBUFS) : 0;
@@ -238,7 +245,7 @@ class KernelSocketRelay final : public ProxyMethod {
   std::vector<mmsghdr> rx_, tx_;
   std::map<std::string, uint64_t> snmp0_;
   std::map<int, uint64_t> send_errors_;
-  uint64_t received_ = 0, forwarded_ = 0, send_failed_ = 0, syscalls_ = 0, idle_waits_ = 0;
+  uint64_t received_ = 0, forwarded_ = 0, send_failed_ = 0, syscalls_ = 0, idle_waits_ = 0, left_at_stop_ = 0;
 };
 
 // The kernel's own IP forwarding, the reference for router mode: start() switches ip_forward

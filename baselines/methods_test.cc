@@ -408,6 +408,28 @@ std::vector<MethodCase> forwarding_cases() {
 INSTANTIATE_TEST_SUITE_P(AllMethods, MethodForwarding, ::testing::ValuesIn(forwarding_cases()),
                          case_name);
 
+// A relay that fell behind (e.g. under CPU competition) leaves datagrams in its socket when it is
+// stopped: it forwards a bounded number more, and counts the rest as dropped at its queue.
+TEST(KernelSocket, DatagramsLeftInTheSocketAtStopAreCountedAsDrops) {
+  const MethodInfo* info = find_proxy_method("kernel-socket");
+  ASSERT_NE(info, nullptr);
+  std::string why = make_links(info->kernel_owns_addresses, info->needs_veth_napi);
+  if (!why.empty()) GTEST_SKIP() << why;
+  Endpoints ends;
+  auto m = make_proxy_method("kernel-socket");
+  ASSERT_NO_THROW(m->start(proxy_config("kernel-socket", "per-datagram", ForwardMode::kRelay)));
+  constexpr uint64_t kCount = 300;
+  for (uint64_t k = 0; k < kCount; ++k) ends.send_udp(kProxyInIp, kRelayPort, k, 32);
+  usleep(200'000);  // all queued in the relay's socket: it has not run yet
+  std::atomic<bool> stop{true};
+  m->run(stop);  // stopped at once: the final bounded forwarding, then the count
+  nlohmann::json r = m->report();
+  const uint64_t fwd = r["forwarded"], left = r["drops"]["proxy_queue"]["left_in_socket_at_stop"];
+  EXPECT_EQ(fwd, 64u) << r.dump();  // per-datagram: one datagram per final relay call
+  EXPECT_EQ(fwd + left, kCount) << r.dump();
+  EXPECT_EQ(r["kernel"]["udp_in_datagrams"], kCount) << r.dump();
+}
+
 // Exactly one of the kernel and the Stack owns the proxy's addresses.
 TEST(AddressOwnership, KernelMethodsNeedTheKernelToOwnTheAddresses) {
   std::string why = make_links(false);
