@@ -1,5 +1,7 @@
 #include "bench/jitter_stats.h"
 
+#include "bench/stats.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -44,33 +46,13 @@ Distribution describe(std::vector<double> values) {
   return d;
 }
 
-double student_t_975(unsigned df) {
-  // t(0.975, df) for df = 1..30 (checked against a numerical inversion of the t CDF).
-  static constexpr double kTable[30] = {
-      12.70620474, 4.30265273, 3.18244631, 2.77644511, 2.57058184, 2.44691185, 2.36462425, 2.30600414,
-      2.26215716,  2.22813885, 2.20098516, 2.17881283, 2.16036866, 2.14478669, 2.13144955, 2.11990530,
-      2.10981558,  2.10092204, 2.09302405, 2.08596345, 2.07961384, 2.07387307, 2.06865761, 2.06389856,
-      2.05953855,  2.05552944, 2.05183052, 2.04840714, 2.04522964, 2.04227246};
-  if (df == 0) throw std::invalid_argument("student_t_975: no degrees of freedom");
-  if (df <= 30) return kTable[df - 1];
-  // Cornish-Fisher expansion of t around the normal quantile z (Abramowitz & Stegun 26.7.5);
-  // at df = 31 it is within 1e-7 of the exact value, and closer above.
-  const double z = 1.959963984540054, v = double(df);
-  const double z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z, z9 = z7 * z * z;
-  const double g1 = (z3 + z) / 4;
-  const double g2 = (5 * z5 + 16 * z3 + 3 * z) / 96;
-  const double g3 = (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / 384;
-  const double g4 = (79 * z9 + 776 * z7 + 1482 * z5 - 1920 * z3 - 945 * z) / 92160;
-  return z + g1 / v + g2 / (v * v) + g3 / (v * v * v) + g4 / (v * v * v * v);
-}
-
 ConfidenceInterval ci95(std::span<const double> v) {
   ConfidenceInterval c;
   c.n = v.size();
   c.mean = mean(v);
   c.lo = c.hi = c.mean;
   if (v.size() < 2) return c;
-  const double half = student_t_975(unsigned(v.size() - 1)) * sample_stddev(v) / std::sqrt(double(v.size()));
+  const double half = ulsnet::student_t975(int(v.size() - 1)) * sample_stddev(v) / std::sqrt(double(v.size()));
   c.lo = c.mean - half;
   c.hi = c.mean + half;
   c.defined = true;

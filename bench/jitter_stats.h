@@ -30,10 +30,6 @@ struct Distribution {
 };
 Distribution describe(std::vector<double> values);  // all zero for an empty input
 
-// The 0.975 quantile of Student's t with `df` degrees of freedom (the factor of a two-sided 95%
-// interval). Throws std::invalid_argument for df == 0.
-double student_t_975(unsigned df);
-
 // mean +- t(n-1) * s / sqrt(n) of `v`. With fewer than two values there is no interval:
 // defined = false and lo = hi = mean.
 struct ConfidenceInterval {

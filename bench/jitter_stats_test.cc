@@ -47,22 +47,6 @@ TEST(JitterStats, DescribeSortsAndSummarizes) {
   EXPECT_EQ(e.max, 0);
 }
 
-TEST(JitterStats, StudentTQuantiles) {
-  EXPECT_NEAR(student_t_975(1), 12.7062, 1e-4);
-  EXPECT_NEAR(student_t_975(2), 4.3027, 1e-4);
-  EXPECT_NEAR(student_t_975(10), 2.2281, 1e-4);
-  EXPECT_NEAR(student_t_975(30), 2.0423, 1e-4);
-  // Above the table: the expansion, against a numerical inversion of the t CDF.
-  EXPECT_NEAR(student_t_975(31), 2.03951345, 1e-6);
-  EXPECT_NEAR(student_t_975(40), 2.02107539, 1e-6);
-  EXPECT_NEAR(student_t_975(120), 1.97993041, 1e-6);
-  EXPECT_NEAR(student_t_975(1000), 1.96233908, 1e-6);
-  EXPECT_NEAR(student_t_975(1000000), 1.959964, 1e-5);  // the normal quantile
-  // Monotone decreasing in df, across the table's edge too.
-  for (unsigned df = 1; df < 200; ++df) EXPECT_GT(student_t_975(df), student_t_975(df + 1)) << df;
-  EXPECT_THROW(student_t_975(0), std::invalid_argument);
-}
-
 TEST(JitterStats, ConfidenceInterval) {
   const ConfidenceInterval c = ci95(std::vector<double>{1, 2, 3});
   EXPECT_TRUE(c.defined);

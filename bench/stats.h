@@ -25,8 +25,8 @@ int64_t nearest_rank(std::span<const int64_t> sorted, double q);
 nlohmann::json summarize(std::vector<int64_t> values);
 
 // The 0.975 quantile of Student's t distribution with df >= 1 degrees of freedom (the factor of
-// a two-sided 95% confidence interval): tabulated to df 30, then interpolated in 1/df towards
-// the normal's 1.960 (error < 0.002).
+// a two-sided 95% confidence interval): tabulated to df 30, then a Cornish-Fisher expansion
+// (error < 1e-7). Throws std::invalid_argument for df < 1.
 double student_t975(int df);
 
 // The mean of `v` and its two-sided 95% confidence interval, mean +- t975(n-1) * s / sqrt(n)
