@@ -25,6 +25,7 @@ KIND_VM_JITTER = "vm_jitter"
 KIND_JITTER = "jitter"
 KIND_VM_FORWARD = "vm_forward"
 KIND_MICRO = "micro"
+KIND_VM_MICRO = "vm_micro"
 
 SCHEMA_KINDS = {
     "ulsnet.throughput.v2": KIND_NETNS,
@@ -34,6 +35,7 @@ EXPERIMENT_KINDS = {
     "vm_jitter": KIND_VM_JITTER,
     "jitter": KIND_JITTER,
     "vm_forward": KIND_VM_FORWARD,
+    "vm_micro": KIND_VM_MICRO,
 }
 
 # The figures each kind gives, in order: (name, what it shows). File names are
@@ -63,6 +65,10 @@ FIGURES = {
     ],
     KIND_VM_FORWARD: [
         ("delivery", "delivered rate and loss vs offered rate"),
+    ],
+    KIND_VM_MICRO: [
+        ("invocation", "raise -> extension -> return on the ULS kernel vs call, system call, signal, pipe, in guest "
+                       "instructions and emulated time"),
     ],
     KIND_MICRO: [
         ("invocation", "invocation costs: upcall per protection mode vs call, system call, signal, switches"),
@@ -205,7 +211,7 @@ def caption_text(kind, doc, source):
     # The two jitter experiments differ in the kernel the services run on: say which.
     if kind == KIND_JITTER:
         hosts += ", stock kernel"
-    elif kind == KIND_VM_JITTER:
+    elif kind in (KIND_VM_JITTER, KIND_VM_MICRO):
         hosts += ", ULS kernel VM"
     kernel = text(env.get("kernel"), "unknown")
     commit = env.get("describe") if isinstance(env.get("describe"), str) and env.get("describe") else None
@@ -333,10 +339,10 @@ class Styles:
 
 
 class Figure:
-    def __init__(self, plt, width, height, ncols=1, sharey=False):
+    def __init__(self, plt, width, height, ncols=1, sharey=False, nrows=1):
         self.plt = plt
-        self.fig, axes = plt.subplots(1, ncols, figsize=(width, height), sharey=sharey, squeeze=False)
-        self.axes = list(axes[0])
+        self.fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), sharey=sharey, squeeze=False)
+        self.axes = [a for row in axes for a in row]
         self.notes = []
 
     def note(self, s):
@@ -1483,7 +1489,54 @@ def micro_invocation(plt, doc, caption):
     return f
 
 
+VM_MICRO_ORDER = ["function", "syscall", "ioctl", "upcall", "signal", "pipe"]
+
+
+def vm_micro_invocation(plt, doc, caption):
+    """//bench:vm_micro: per protection mode, each operation's guest instructions (left) and
+    emulated time (right) per operation, medians with min-max whiskers, log axes."""
+    runs = [r for r in arr(doc.get("runs")) if isinstance(r, dict)]
+    if not runs:
+        raise NotApplicable("no runs")
+    f = Figure(plt, 12, 2.2 + 1.9 * len(runs), ncols=2, nrows=len(runs))
+    for i, r in enumerate(runs):
+        prot = text(r.get("protection"))
+        ops = {text(o.get("op"), ""): o for o in arr(r.get("ops")) if isinstance(o, dict)}
+        for j, (field, unit) in enumerate((("insns_per_op", "guest instructions"), ("ns_per_op", "ns (emulated)"))):
+            ax = f.axes[i * 2 + j]
+            labels, meds, los, his = [], [], [], []
+            for op in VM_MICRO_ORDER:
+                d = obj(obj(ops.get(op)).get(field))
+                m, lo, hi = num(d.get("median")), num(d.get("min")), num(d.get("max"))
+                if m is None or m <= 0:
+                    continue
+                labels.append(op)
+                meds.append(m)
+                los.append(m - (lo if lo is not None else m))
+                his.append((hi if hi is not None else m) - m)
+            if not meds:
+                reason = text(obj(ops.get("upcall")).get(field + "_unavailable"), "not measured in this run")
+                empty_panel(ax, "%s: %s" % (unit, short(reason, 60)))
+                continue
+            y = list(range(len(meds)))
+            ax.barh(y, meds, color=["#c44e52" if l == "upcall" else "#4c72b0" for l in labels], xerr=[los, his],
+                    capsize=3, error_kw={"elinewidth": 1})
+            for yi, m, h in zip(y, meds, his):
+                ax.text((m + h) * 1.2, yi, "%.0f" % m, va="center", fontsize=7)
+            ax.set_yticks(y)
+            ax.set_yticklabels(labels, fontsize=8)
+            ax.set_xscale("log")
+            ax.set_xlim(min(meds) / 2, max(meds) * 8)
+            ax.set_xlabel("%s per operation (log): median, whiskers min-max" % unit, fontsize=8)
+            ax.set_title("uls.protect=%s (%s)" % ("0" if prot == "none" else "1", text(r.get("accel"))), fontsize=9)
+            ax.set_axisbelow(True)
+            ax.grid(axis="x", color="0.92", which="both")
+    f.finish("Invocation costs inside a guest on the ULS kernel (red: raise -> extension -> return)", caption)
+    return f
+
+
 DRAW = {
+    (KIND_VM_MICRO, "invocation"): vm_micro_invocation,
     (KIND_NETNS, "capacity"): netns_capacity,
     (KIND_NETNS, "overload"): netns_overload,
     (KIND_NETNS, "latency-cdf"): netns_latency,

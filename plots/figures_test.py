@@ -502,5 +502,46 @@ class SelectionTest(unittest.TestCase):
         self.assertEqual(len(f.axes[0].containers), 0)
 
 
+
+class VmMicroTest(unittest.TestCase):
+    """//bench:vm_micro's file (a real quick run, plots/testdata/vm-micro.json): the figure, a run
+    without instruction counts (KVM), and a file without runs."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        os.environ.setdefault("MPLCONFIGDIR", os.path.join(self.tmp, "mplconfig"))
+
+    def test_figure(self):
+        out = os.path.join(self.tmp, "figs")
+        rc, stdout, stderr = run_main(["--out", out, os.path.join(TESTDATA, "vm-micro.json")])
+        self.assertEqual(rc, 0, stderr)
+        with open(os.path.join(out, "figures.json")) as f:
+            manifest = json.load(f)
+        self.assertEqual([m["figure"] for m in manifest], ["vm_micro-invocation"])
+        self.assertIn("ULS kernel VM", manifest[0]["caption"])
+        with open(os.path.join(out, "vm_micro-invocation.png"), "rb") as f:
+            self.assertEqual(f.read(8), PNG_SIGNATURE)
+        with open(os.path.join(out, "vm_micro-invocation.pdf"), "rb") as f:
+            self.assertEqual(f.read(4), b"%PDF")
+
+    def test_without_instruction_counts_and_without_runs(self):
+        doc = load_testdata("vm-micro.json")
+        for op in doc["runs"][0]["ops"]:
+            op.pop("insns_per_op", None)
+            op["insns_per_op_unavailable"] = "KVM: no instruction counting"
+        no_insns = os.path.join(self.tmp, "vm-micro-kvm.json")
+        with open(no_insns, "w") as f:
+            json.dump(doc, f)
+        doc["runs"] = []
+        empty = os.path.join(self.tmp, "vm-micro-empty.json")
+        with open(empty, "w") as f:
+            json.dump(doc, f)
+        out = os.path.join(self.tmp, "figs")
+        rc, stdout, stderr = run_main(["--out", out, no_insns, empty])
+        self.assertEqual(rc, 0, stderr)
+        self.assertTrue(os.path.exists(os.path.join(out, "vm_micro-vm-micro-kvm-invocation.png")), stdout)
+        self.assertIn("vm_micro-vm-micro-empty-invocation: not produced: no runs", stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
