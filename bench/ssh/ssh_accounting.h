@@ -1,0 +1,43 @@
+// The accounting of one trial on real hosts, and a point's summary over its repetitions (pure,
+// unit-tested).
+//
+// The three reports are what bench/accounting.h reads on the namespace hosts (the agent runs the
+// same generator, sink and proxy methods), so the counted stages are the same: `sender` (send
+// errors), `link_sender_proxy` and `link_proxy_receiver` (the named interfaces' drop counters at
+// both ends of each link), the method's `proxy_*` stages, `receiver_kernel` and `receiver_app`.
+// Between real hosts a link is more than two counters (cables, switches, NICs' own queues), so
+// what no counter saw is one more stage, by difference:
+//   link_or_other.by_difference = sent - received - counted drops   (when >= 0)
+// and `unaccounted` is what cannot be a drop: the counted drops and receptions exceeding what
+// was sent (negative; a counter that also counted other traffic), 0 otherwise.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace ulsnet::ssh {
+
+// The test interfaces, by host.
+struct LinkNames {
+  std::string sender_if, proxy_in_if, proxy_out_if, receiver_if;
+};
+
+// One trial's record: bench/accounting.h's account_trial (sent, received, lost, loss, drops by
+// stage, offered_pps, delivered_pps, latency_ns, ipdv_ns, pdv_ns, reordered, duplicates,
+// forwarded, reports) plus drops.link_or_other, dropped_counted, dropped_by_difference, dropped
+// (both), and unaccounted as above. Throws std::invalid_argument for reports that cannot be
+// accounted (a missing count, a method naming a stage that is not its own).
+nlohmann::json account_ssh_trial(const nlohmann::json& generator, const nlohmann::json& proxy,
+                                 const nlohmann::json& sink, const LinkNames& links, uint32_t payload);
+
+// A point's summary from `point` = {..., "samples": [trial records or {"error"}]}: repetitions,
+// offered_pps and delivered_pps (medians, with min and max of delivered), sums of sent, received,
+// forwarded, dropped, dropped_counted, dropped_by_difference and unaccounted, loss (from the
+// sums), drops (every stage and reason summed, link_or_other included), latency_ns (percentiles
+// of the repetitions' merged histograms, min and max exact), ipdv_ns (medians of the repetitions'
+// p50 and p99, max of all), and error (the last repetition's) if any failed.
+nlohmann::json summarize_ssh_point(nlohmann::json point);
+
+}  // namespace ulsnet::ssh

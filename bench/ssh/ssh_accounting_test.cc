@@ -1,0 +1,136 @@
+// One trial's accounting from three agent reports (synthetic, shaped as the agent's roles print
+// them), and a point's summary over repetitions.
+#include "bench/ssh/ssh_accounting.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "bench/stats.h"
+
+namespace ulsnet::ssh {
+namespace {
+
+const LinkNames kLinks{"eth1", "enp1s0", "enp2s0", "eth2"};
+
+nlohmann::json gen(uint64_t attempted, uint64_t sent) {
+  return {{"generator", "socket"},
+          {"attempted", attempted},
+          {"sent", sent},
+          {"duration_s", 1.0},
+          {"achieved_pps", double(sent)},
+          {"send_errors", attempted > sent ? nlohmann::json{{"ENOBUFS", attempted - sent}} : nlohmann::json::object()},
+          {"netdev", {{"eth0.tx_drop", 100}, {"eth1.tx_drop", 0}}}};  // eth0: the management link, not ours
+}
+
+nlohmann::json proxy(uint64_t forwarded, nlohmann::json drops) {
+  return {{"forwarded", forwarded}, {"drops", drops}, {"netdev", {{"enp1s0.rx_drop", 0}, {"enp2s0.tx_drop", 0}}}};
+}
+
+nlohmann::json sink(uint64_t received, std::vector<int64_t> delays = {}) {
+  DelayRecorder d(1000);
+  for (size_t i = 0; i < delays.size(); ++i) d.record(i, delays[i]);
+  nlohmann::json s = d.report();
+  s["sink"] = "socket";
+  s["received"] = received;
+  s["duplicates"] = 0;
+  s["reordered"] = 0;
+  s["corrupted"] = 0;
+  s["receiver_kernel"] = nlohmann::json::object();
+  s["netdev"] = {{"eth2.rx_drop", 0}};
+  return s;
+}
+
+TEST(SshAccounting, EveryDatagramIsReceivedOrDroppedAtAStage) {
+  nlohmann::json p = proxy(960, {{"proxy_kernel", {{"udp_rcvbuf_errors", 30}}}});
+  p["netdev"]["enp1s0.rx_drop"] = 2;  // the link into the proxy
+  nlohmann::json rec = account_ssh_trial(gen(1000, 995), p, sink(950), kLinks, 64);
+  EXPECT_EQ(rec["sent"], 1000);  // every numbered datagram the generator tried
+  EXPECT_EQ(rec["received"], 950);
+  EXPECT_EQ(rec["drops"]["sender"]["ENOBUFS"], 5);
+  EXPECT_EQ(rec["drops"]["link_sender_proxy"]["eth1.tx_drop|enp1s0.rx_drop"], 2);
+  EXPECT_EQ(rec["drops"]["proxy_kernel"]["udp_rcvbuf_errors"], 30);
+  // 1000 - 950 - 5 - 2 - 30 = 13 that no counter saw: links or elsewhere, by difference.
+  EXPECT_EQ(rec["drops"]["link_or_other"]["by_difference"], 13);
+  EXPECT_EQ(rec["dropped_counted"], 37);
+  EXPECT_EQ(rec["dropped_by_difference"], 13);
+  EXPECT_EQ(rec["dropped"], 50);
+  EXPECT_EQ(rec["unaccounted"], 0);
+  EXPECT_EQ(rec["forwarded"], 960);
+  EXPECT_DOUBLE_EQ(rec["loss"].get<double>(), 0.05);
+  // The management interface's drops are no stage's.
+  EXPECT_EQ(rec["drops"]["link_sender_proxy"].size(), 1u);
+  EXPECT_TRUE(rec["reports"]["proxy"].is_object());
+}
+
+TEST(SshAccounting, NothingLostNothingByDifference) {
+  nlohmann::json rec = account_ssh_trial(gen(500, 500), proxy(500, nlohmann::json::object()), sink(500, {1000, 1200}),
+                                         kLinks, 64);
+  EXPECT_EQ(rec["dropped"], 0);
+  EXPECT_EQ(rec["drops"]["link_or_other"]["by_difference"], 0);
+  EXPECT_EQ(rec["unaccounted"], 0);
+  EXPECT_EQ(rec["latency_ns"]["min"], 1000);
+}
+
+TEST(SshAccounting, CountingMoreThanWasSentIsUnaccountedNotADrop) {
+  // A host-wide counter that also counted other traffic: 1000 sent, 990 received, 15 "dropped".
+  nlohmann::json rec = account_ssh_trial(gen(1000, 1000), proxy(990, {{"proxy_kernel", {{"udp_no_ports", 15}}}}),
+                                         sink(990), kLinks, 64);
+  EXPECT_EQ(rec["drops"]["link_or_other"]["by_difference"], 0);
+  EXPECT_EQ(rec["unaccounted"], -5);
+  EXPECT_EQ(rec["dropped"], 15);
+}
+
+TEST(SshAccounting, RefusesReportsItCannotAccount) {
+  EXPECT_THROW(account_ssh_trial(gen(10, 10), proxy(10, {{"receiver_kernel", {{"x", 1}}}}), sink(10), kLinks, 64),
+               std::invalid_argument);  // a method naming a stage that is not a proxy's
+  EXPECT_THROW(account_ssh_trial(gen(10, 10), proxy(10, {{"nowhere", {{"x", 1}}}}), sink(10), kLinks, 64),
+               std::invalid_argument);
+  nlohmann::json s = sink(10);
+  s.erase("received");
+  EXPECT_THROW(account_ssh_trial(gen(10, 10), proxy(10, nlohmann::json::object()), s, kLinks, 64), std::invalid_argument);
+  EXPECT_THROW(account_ssh_trial({{"sent", 10}}, proxy(10, nlohmann::json::object()), sink(10), kLinks, 64),
+               std::invalid_argument);
+  EXPECT_THROW(account_ssh_trial(gen(10, 10), nullptr, sink(10), kLinks, 64), std::invalid_argument);
+}
+
+TEST(SshPoint, SumsMediansAndMergedLatency) {
+  nlohmann::json point = {{"method", "kernel-socket"}, {"payload_bytes", 64}, {"samples", nlohmann::json::array()}};
+  point["samples"].push_back(account_ssh_trial(gen(1000, 1000), proxy(1000, nlohmann::json::object()),
+                                               sink(990, {100, 200, 300}), kLinks, 64));
+  point["samples"].push_back(account_ssh_trial(gen(2000, 2000), proxy(2000, {{"proxy_tx", {{"send_failed", 4}}}}),
+                                               sink(1996, {400}), kLinks, 64));
+  point["samples"].push_back(account_ssh_trial(gen(3000, 3000), proxy(3000, nlohmann::json::object()), sink(3000),
+                                               kLinks, 64));
+  nlohmann::json r = summarize_ssh_point(point);
+  EXPECT_EQ(r["repetitions"], 3);
+  EXPECT_EQ(r["sent"], 6000);
+  EXPECT_EQ(r["received"], 5986);
+  EXPECT_EQ(r["dropped"], 14);
+  EXPECT_EQ(r["dropped_counted"], 4);
+  EXPECT_EQ(r["dropped_by_difference"], 10);
+  EXPECT_EQ(r["drops"]["link_or_other"]["by_difference"], 10);
+  EXPECT_EQ(r["drops"]["proxy_tx"]["send_failed"], 4);
+  EXPECT_EQ(r["unaccounted"], 0);
+  EXPECT_DOUBLE_EQ(r["delivered_pps"].get<double>(), 1996.0);  // median of 990, 1996, 3000
+  EXPECT_DOUBLE_EQ(r["delivered_pps_min"].get<double>(), 990.0);
+  EXPECT_EQ(r["latency_ns"]["samples"], 4);
+  EXPECT_EQ(r["latency_ns"]["min"], 100);
+  EXPECT_EQ(r["latency_ns"]["max"], 400);
+  EXPECT_FALSE(r.contains("error"));
+}
+
+TEST(SshPoint, AnErroredRepetitionIsKeptAndNamed) {
+  nlohmann::json point = {{"samples", nlohmann::json::array()}};
+  point["samples"].push_back(account_ssh_trial(gen(100, 100), proxy(100, nlohmann::json::object()), sink(100),
+                                               kLinks, 64));
+  point["samples"].push_back({{"error", "proxy host: the method cannot run here"}});
+  nlohmann::json r = summarize_ssh_point(point);
+  EXPECT_EQ(r["repetitions"], 1);
+  EXPECT_EQ(r["sent"], 100);
+  EXPECT_EQ(r["error"], "proxy host: the method cannot run here");
+  EXPECT_EQ(r["samples"].size(), 2u);
+}
+
+}  // namespace
+}  // namespace ulsnet::ssh
