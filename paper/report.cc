@@ -64,7 +64,7 @@ bool figure_for(const std::string& claim, const json& f) {
   const bool jitter = k.find("jitter") != std::string::npos, forward = k.find("forward") != std::string::npos;
   if (claim == "C2") return jitter;
   if (claim == "C3") return forward || k.find("insn") != std::string::npos || k.find("cpu") != std::string::npos;
-  const bool micro = f.value("kind", "") == "micro";
+  const bool micro = f.value("kind", "") == "micro" || f.value("kind", "") == "vm_micro";
   if (claim == "C4") return micro;
   if (claim == "C1") return !jitter && !forward && !micro;
   return false;
