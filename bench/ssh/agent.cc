@@ -1,0 +1,583 @@
+// ulsnet_agent: one role of a trial on a real host, run there over SSH by
+// //bench/ssh:ssh_throughput (which copies this binary to each host; static, so the host needs
+// no libraries). The same code as the namespace hosts run: a proxy method from the registry
+// (baselines/), the socket generator and sink of bench/traffic.h, host_environment().
+//
+//   ulsnet_agent proxy --method NAME[:VARIANT] --mode relay|router
+//                      --in-if IF --in-ip A [--in-peer-ip A] [--in-peer-mac M]
+//                      --out-if IF --out-ip A [--out-peer-ip A] [--out-peer-mac M] ...
+//   ulsnet_agent send  --dst A [--port 9000] [--payload 64] [--rate PPS|max] [--duration 1] ...
+//   ulsnet_agent recv  [--port 9000] [--run-id N] [--max-packets N] ...
+//   ulsnet_agent env   [--if IF]... [--find-ip A]...
+//
+// Output: JSON lines (bench/ssh/agent_protocol.h): "ready" once proxy or recv is set up, then
+// exactly one "report" or "error". Exit 0 with a report; 2 for bad arguments; 3 when the role
+// cannot run here (missing interface, privilege, method error) or failed.
+//
+// Stopping and bounds. proxy and recv run until a line "stop" or end of file on stdin (so when
+// the SSH session that started them goes away, they stop), SIGINT/SIGTERM/SIGHUP, or
+// --max-seconds; send runs for its --duration (and stops early the same ways). Every role also
+// has a hard bound: alarm(--max-seconds + 20) ends a role that failed to stop. --pidfile names a
+// file holding the agent's pid while it runs (the controller's clean-up kills what is left).
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "baselines/proc_counters.h"
+#include "baselines/proxy_method.h"
+#include "bench/environment.h"
+#include "bench/ssh/agent_protocol.h"
+#include "bench/topology.h"
+#include "bench/traffic.h"
+#include "bench/trial.h"
+
+namespace {
+
+using namespace ulsnet;
+using namespace ulsnet::ssh;
+
+constexpr int kExitUsage = 2;
+constexpr int kExitCannot = 3;
+constexpr double kMaxSecondsLimit = 3600;
+
+std::atomic<bool> g_stop{false};
+
+void on_stop_signal(int) { g_stop = true; }
+
+// A role's failure: its error line, then the exit code.
+struct RoleError {
+  int code;
+  std::string message;
+};
+
+void emit(const std::string& line) {
+  std::fputs((line + "\n").c_str(), stdout);
+  std::fflush(stdout);
+}
+
+// The stop conditions other than signals: "stop" or EOF on stdin, the time bound.
+class StopWatcher {
+ public:
+  StopWatcher(bool watch_stdin, double max_seconds)
+      : watch_stdin_(watch_stdin),
+        deadline_(std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                          std::chrono::duration<double>(max_seconds))) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~StopWatcher() {
+    done_ = true;
+    thread_.join();
+  }
+  StopWatcher(const StopWatcher&) = delete;
+  StopWatcher& operator=(const StopWatcher&) = delete;
+  // Why the role was stopped ("" while it was not).
+  std::string reason() const {
+    if (!g_stop) return "";
+    return reason_set_ ? reason_ : "signal";
+  }
+
+ private:
+  void set(const char* why) {
+    if (!g_stop.exchange(true)) {
+      reason_ = why;
+      reason_set_ = true;
+    }
+  }
+  void loop() {
+    std::string line;
+    while (!done_) {
+      if (std::chrono::steady_clock::now() >= deadline_) set("time bound (--max-seconds)");
+      if (!watch_stdin_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      pollfd p{STDIN_FILENO, POLLIN, 0};
+      if (poll(&p, 1, 20) <= 0) continue;
+      char buf[256];
+      const ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+      if (n <= 0) {
+        set("end of stdin (the controller's session ended)");
+        watch_stdin_ = false;
+        continue;
+      }
+      line.append(buf, size_t(n));
+      for (size_t nl; (nl = line.find('\n')) != std::string::npos; line.erase(0, nl + 1))
+        if (line.compare(0, nl, "stop") == 0) set("told to stop");
+    }
+  }
+  bool watch_stdin_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::atomic<bool> done_{false};
+  std::string reason_;
+  std::atomic<bool> reason_set_{false};
+  std::thread thread_;
+};
+
+// The agent's pid in a file while it runs.
+class PidFile {
+ public:
+  explicit PidFile(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) return;
+    std::ofstream f(path_);
+    f << getpid() << "\n";
+    if (!f) throw RoleError{kExitCannot, "cannot write the pid file " + path_};
+  }
+  ~PidFile() {
+    if (!path_.empty()) unlink(path_.c_str());
+  }
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+
+ private:
+  std::string path_;
+};
+
+// ---- the host's interfaces ------------------------------------------------------------------
+
+std::optional<MacAddr> interface_mac(const std::string& ifname) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  ifreq r{};
+  std::strncpy(r.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  const bool ok = ioctl(fd, SIOCGIFHWADDR, &r) == 0;
+  close(fd);
+  if (!ok) return std::nullopt;
+  MacAddr m;
+  std::memcpy(m.b.data(), r.ifr_hwaddr.sa_data, 6);
+  return m;
+}
+
+int prefix_of(const sockaddr* mask) {
+  if (mask == nullptr) return 0;
+  return __builtin_popcount(reinterpret_cast<const sockaddr_in*>(mask)->sin_addr.s_addr);
+}
+
+// Every interface of this network namespace: name, index, MAC, MTU, up, running, IPv4 addresses.
+nlohmann::json interfaces_json() {
+  std::map<std::string, nlohmann::json> by_name;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return nlohmann::json::array();
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    nlohmann::json& j = by_name[a->ifa_name];
+    if (j.is_null()) {
+      j = {{"name", a->ifa_name}, {"index", if_nametoindex(a->ifa_name)}, {"up", (a->ifa_flags & IFF_UP) != 0},
+           {"running", (a->ifa_flags & IFF_RUNNING) != 0}, {"ipv4", nlohmann::json::array()}};
+      if (auto m = interface_mac(a->ifa_name)) j["mac"] = m->str();
+      std::ifstream mtu(std::string("/sys/class/net/") + a->ifa_name + "/mtu");
+      int v = 0;
+      if (mtu >> v) j["mtu"] = v;
+    }
+    if (a->ifa_addr != nullptr && a->ifa_addr->sa_family == AF_INET) {
+      Ipv4Addr ip{ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr)};
+      j["ipv4"].push_back(ip.str() + "/" + std::to_string(prefix_of(a->ifa_netmask)));
+    }
+  }
+  freeifaddrs(list);
+  nlohmann::json all = nlohmann::json::array();
+  for (auto& [name, j] : by_name) all.push_back(j);
+  return all;
+}
+
+// The interface whose kernel holds `ip` in this namespace, or "".
+std::string interface_holding(Ipv4Addr ip) {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* a = list; a != nullptr && found.empty(); a = a->ifa_next)
+    if (a->ifa_addr != nullptr && a->ifa_addr->sa_family == AF_INET &&
+        ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr) == ip.v)
+      found = a->ifa_name;
+  freeifaddrs(list);
+  return found;
+}
+
+std::string interface_names() {
+  std::string s;
+  for (const auto& j : interfaces_json()) s += (s.empty() ? "" : ", ") + j["name"].get<std::string>();
+  return s;
+}
+
+void need_interface(const std::string& ifname) {
+  if (ifname.empty()) throw RoleError{kExitUsage, "an interface name is empty"};
+  if (if_nametoindex(ifname.c_str()) == 0)
+    throw RoleError{kExitCannot, "no interface '" + ifname + "' on this host (it has: " + interface_names() + ")"};
+}
+
+Ipv4Addr need_ip(const std::string& s, const char* what) {
+  auto ip = Ipv4Addr::parse(s);
+  if (!ip) throw RoleError{kExitUsage, std::string(what) + ": '" + s + "' is not an IPv4 address"};
+  return *ip;
+}
+
+nlohmann::json rusage_json() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return {{"user_ns", uint64_t(ru.ru_utime.tv_sec) * 1000000000ull + uint64_t(ru.ru_utime.tv_usec) * 1000},
+          {"sys_ns", uint64_t(ru.ru_stime.tv_sec) * 1000000000ull + uint64_t(ru.ru_stime.tv_usec) * 1000},
+          {"voluntary_ctx_switches", ru.ru_nvcsw},
+          {"involuntary_ctx_switches", ru.ru_nivcsw}};
+}
+
+// ---- roles ----------------------------------------------------------------------------------
+
+struct Common {
+  double max_seconds = 60;
+  std::string pidfile;
+  bool ignore_stdin = false;
+};
+
+struct ProxyArgs {
+  std::string method, mode = "relay", in_if, in_ip, in_peer_ip, in_peer_mac, out_if, out_ip, out_peer_ip,
+                      out_peer_mac, protection = "auto", addresses = "as-is";
+  int prefix = 24;
+  uint16_t port = 9000;
+  uint32_t batch = 32;
+};
+
+// Adds or removes the proxy's test addresses in its kernel as the method needs (--addresses
+// adjust), and undoes exactly that at the end.
+class AddressAdjustment {
+ public:
+  void ensure(const std::string& ifname, Ipv4Addr ip, int prefix, bool kernel_should_own) {
+    const bool has = interface_holding(ip) == ifname;
+    const std::string a = ip.str() + "/" + std::to_string(prefix);
+    if (kernel_should_own && !has) {
+      run_command("ip addr add " + a + " dev " + ifname);
+      undo_.push_back("ip addr del " + a + " dev " + ifname);
+    } else if (!kernel_should_own && has) {
+      run_command("ip addr del " + a + " dev " + ifname);
+      undo_.push_back("ip addr add " + a + " dev " + ifname);
+    }
+  }
+  nlohmann::json done() const {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& u : undo_) j.push_back("undo at the end: " + u);
+    return j;
+  }
+  ~AddressAdjustment() {
+    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+      try {
+        run_command(*it);
+      } catch (...) {
+      }
+    }
+  }
+
+ private:
+  std::vector<std::string> undo_;
+};
+
+int role_proxy(const ProxyArgs& a, const Common& c) {
+  const auto colon = a.method.find(':');
+  const std::string name = a.method.substr(0, colon);
+  const MethodInfo* info = find_proxy_method(name);
+  if (info == nullptr) throw RoleError{kExitUsage, "unknown method '" + name + "'"};
+  ProxyConfig pc;
+  pc.method = name;
+  pc.variant = colon == std::string::npos ? std::string(info->variants.front()) : a.method.substr(colon + 1);
+  if (std::find(info->variants.begin(), info->variants.end(), pc.variant) == info->variants.end())
+    throw RoleError{kExitUsage, "method " + name + " has no variant '" + pc.variant + "'"};
+  pc.mode = a.mode == "router" ? ForwardMode::kRouter : ForwardMode::kRelay;
+  if ((pc.mode == ForwardMode::kRelay && !info->relay) || (pc.mode == ForwardMode::kRouter && !info->router))
+    throw RoleError{kExitUsage, name + " has no " + a.mode + " mode"};
+  if (needs_uls_kernel(name, pc.variant) && access("/dev/uls", F_OK) != 0)
+    throw RoleError{kExitCannot, name + ":" + pc.variant + " needs the ULS kernel (/dev/uls), which this host lacks"};
+  if (geteuid() != 0 && (name != "kernel-socket" || a.addresses == "adjust"))
+    throw RoleError{kExitCannot, "the proxy method " + name + (a.addresses == "adjust" ? " with --addresses adjust" : "") +
+                                     " needs root (packet sockets, XDP, BPF, sysctls, addresses); euid is " +
+                                     std::to_string(geteuid())};
+  need_interface(a.in_if);
+  need_interface(a.out_if);
+  auto port = [&](const std::string& ifname, const std::string& ip, const std::string& peer_ip,
+                  const std::string& peer_mac, const char* side) {
+    ProxyPort p;
+    p.ifname = ifname;
+    p.ip = need_ip(ip, (std::string("--") + side + "-ip").c_str());
+    p.prefix_len = a.prefix;
+    if (!peer_ip.empty()) p.peer_ip = need_ip(peer_ip, (std::string("--") + side + "-peer-ip").c_str());
+    if (!peer_mac.empty()) {
+      auto m = MacAddr::parse(peer_mac);
+      if (!m) throw RoleError{kExitUsage, std::string("--") + side + "-peer-mac: '" + peer_mac + "' is not a MAC address"};
+      p.peer_mac = *m;
+    }
+    auto own = interface_mac(ifname);
+    if (!own) throw RoleError{kExitCannot, "cannot read the MAC address of " + ifname};
+    p.mac = *own;
+    return p;
+  };
+  pc.in = port(a.in_if, a.in_ip, a.in_peer_ip, a.in_peer_mac, "in");
+  pc.out = port(a.out_if, a.out_ip, a.out_peer_ip, a.out_peer_mac, "out");
+  if (pc.in.peer_ip.v == 0 || pc.out.peer_ip.v == 0)
+    throw RoleError{kExitUsage, "--in-peer-ip and --out-peer-ip are needed (the sender's and the receiver's addresses)"};
+  // Without both peers' MACs the Stack resolves them by ARP.
+  pc.static_neighbors = !pc.in.peer_mac.is_zero() && !pc.out.peer_mac.is_zero();
+  pc.relay_port = pc.relay_to_port = a.port;
+  pc.batch = a.batch;
+  pc.protection = a.protection;
+
+  StopWatcher watch(!c.ignore_stdin, c.max_seconds);
+  std::optional<AddressAdjustment> adjust;
+  if (a.addresses == "adjust") {
+    adjust.emplace();
+    try {
+      adjust->ensure(pc.in.ifname, pc.in.ip, a.prefix, info->kernel_owns_addresses);
+      adjust->ensure(pc.out.ifname, pc.out.ip, a.prefix, info->kernel_owns_addresses);
+    } catch (const std::exception& e) {
+      throw RoleError{kExitCannot, std::string("adjusting the proxy's addresses: ") + e.what()};
+    }
+  }
+  const auto netdev0 = read_netdev();
+  const nlohmann::json cpu0 = read_cpu_times();
+  std::unique_ptr<ProxyMethod> m = make_proxy_method(name);
+  try {
+    m->start(pc);
+  } catch (const std::exception& e) {
+    throw RoleError{kExitCannot, std::string("the method cannot run here: ") + e.what()};
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  emit(agent_ready_line("proxy", {{"in_mac", pc.in.mac.str()}, {"out_mac", pc.out.mac.str()}}));
+  nlohmann::json r;
+  try {
+    m->run(g_stop);
+    r = m->report();
+  } catch (const std::exception& e) {
+    throw RoleError{kExitCannot, std::string("the method failed while running: ") + e.what()};
+  }
+  r["netdev"] = counter_delta(netdev0, read_netdev());
+  r["host_cpu"] = cpu_delta(cpu0, read_cpu_times());
+  r["rusage"] = rusage_json();
+  r["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r["stop_reason"] = watch.reason();
+  r["method"] = name;
+  r["variant"] = pc.variant;
+  r["mode"] = a.mode;
+  r["interfaces"] = {{"in", {{"if", pc.in.ifname}, {"ip", pc.in.ip.str()}, {"mac", pc.in.mac.str()}}},
+                     {"out", {{"if", pc.out.ifname}, {"ip", pc.out.ip.str()}, {"mac", pc.out.mac.str()}}}};
+  r["static_neighbors"] = pc.static_neighbors;
+  if (adjust) r["addresses_adjusted"] = adjust->done();
+  emit(agent_report_line("proxy", r));
+  return 0;
+}
+
+struct SendArgs {
+  std::string dst, ifname, rate = "max";
+  uint16_t port = 9000;
+  uint32_t payload = 64, batch = 32, run_id = 1;
+  double duration = 1;
+  uint64_t count = 5'000'000;
+};
+
+int role_send(const SendArgs& a, const Common& c) {
+  GeneratorConfig g;
+  g.dst = need_ip(a.dst, "--dst");
+  g.dst_port = a.port;
+  if (a.payload < kMinPayload || a.payload > kMaxPayload)
+    throw RoleError{kExitUsage, "--payload " + std::to_string(a.payload) + " outside [" + std::to_string(kMinPayload) +
+                                    ", " + std::to_string(kMaxPayload) + "]"};
+  g.payload = a.payload;
+  if (a.rate != "max") {
+    char* end = nullptr;
+    const double r = std::strtod(a.rate.c_str(), &end);
+    if (end == a.rate.c_str() || *end != '\0' || !std::isfinite(r) || r <= 0 || r > 1e9)
+      throw RoleError{kExitUsage, "--rate '" + a.rate + "' is neither max nor a number of packets/s in (0, 1e9]"};
+    g.rate_pps = r;
+  }
+  g.duration_s = a.duration;
+  g.count = a.count;
+  g.batch = a.batch;
+  g.run_id = a.run_id;
+  if (!a.ifname.empty()) need_interface(a.ifname);
+  StopWatcher watch(!c.ignore_stdin, std::min(c.max_seconds, a.duration + 10));
+  nlohmann::json r;
+  try {
+    r = run_generator(g, g_stop);
+  } catch (const std::invalid_argument& e) {
+    throw RoleError{kExitUsage, e.what()};
+  } catch (const std::exception& e) {
+    throw RoleError{kExitCannot, std::string("generator: ") + e.what()};
+  }
+  r["stop_reason"] = watch.reason();
+  r["dst"] = g.dst.str() + ":" + std::to_string(g.dst_port);
+  r["rate"] = a.rate;
+  r["payload_bytes"] = a.payload;
+  emit(agent_report_line("send", r));
+  return 0;
+}
+
+struct RecvArgs {
+  std::string ifname;
+  uint16_t port = 9000;
+  uint32_t run_id = 1;
+  uint64_t max_packets = 5'000'000;
+  double warmup = 0;
+};
+
+int role_recv(const RecvArgs& a, const Common& c) {
+  if (!a.ifname.empty()) need_interface(a.ifname);
+  SinkConfig s;
+  s.port = a.port;
+  s.run_id = a.run_id;
+  s.max_seq = a.max_packets;
+  s.max_duration_s = c.max_seconds + 1;
+  s.warmup_s = a.warmup;
+  StopWatcher watch(!c.ignore_stdin, c.max_seconds);
+  nlohmann::json r;
+  try {
+    r = run_sink(s, g_stop, [] { emit(agent_ready_line("recv")); });
+  } catch (const std::exception& e) {
+    throw RoleError{kExitCannot, std::string("sink: ") + e.what()};
+  }
+  r["stop_reason"] = watch.reason();
+  r["port"] = a.port;
+  emit(agent_report_line("recv", r));
+  return 0;
+}
+
+struct EnvArgs {
+  std::vector<std::string> ifs, find_ips;
+};
+
+int role_env(const EnvArgs& a) {
+  nlohmann::json r = host_environment("ssh");
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::string boot_id;
+  boot >> boot_id;
+  // Hosts with one boot_id share one CLOCK_MONOTONIC (namespaces of one machine): one-way delays
+  // between them need no clock comparison.
+  r["boot_id"] = boot_id;
+  r["euid"] = geteuid();
+  r["interfaces"] = interfaces_json();
+  nlohmann::json asked = nlohmann::json::object();
+  for (const std::string& i : a.ifs) {
+    nlohmann::json j = {{"exists", if_nametoindex(i.c_str()) != 0}};
+    if (auto m = interface_mac(i)) j["mac"] = m->str();
+    asked[i] = j;
+  }
+  r["asked_interfaces"] = asked;
+  nlohmann::json found = nlohmann::json::object();
+  for (const std::string& s : a.find_ips) found[s] = interface_holding(need_ip(s, "--find-ip"));
+  r["interface_holding"] = found;
+  char self[4096] = {};
+  if (readlink("/proc/self/exe", self, sizeof self - 1) > 0) r["agent_path"] = self;
+  r["agent_protocol"] = kAgentProtocol;
+  emit(agent_report_line("env", r));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa{};
+  sa.sa_handler = on_stop_signal;
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaction(s, &sa, nullptr);
+
+  CLI::App app{"ulsnet_agent: one role of a //bench/ssh:ssh_throughput trial on this host"};
+  app.require_subcommand(1);
+  Common proxy_common, send_common, recv_common;
+  ProxyArgs pa;
+  SendArgs sa_;
+  RecvArgs ra;
+  EnvArgs ea;
+  auto add_common = [&](CLI::App* s, Common& c, double default_max) {
+    c.max_seconds = default_max;
+    s->add_option("--max-seconds", c.max_seconds, "bound on the role's time")
+        ->check(CLI::Range(0.1, kMaxSecondsLimit));
+    s->add_option("--pidfile", c.pidfile, "a file holding this agent's pid while it runs");
+    s->add_flag("--ignore-stdin", c.ignore_stdin, "do not stop on 'stop' or end of file on stdin");
+  };
+  CLI::App* proxy = app.add_subcommand("proxy", "run one proxy method between two interfaces");
+  proxy->add_option("--method", pa.method, "NAME or NAME:VARIANT from the registry")->required();
+  proxy->add_option("--mode", pa.mode)->check(CLI::IsMember({"relay", "router"}));
+  proxy->add_option("--in-if", pa.in_if, "interface toward the sender")->required();
+  proxy->add_option("--in-ip", pa.in_ip, "the proxy's address on it")->required();
+  proxy->add_option("--in-peer-ip", pa.in_peer_ip, "the sender's address")->required();
+  proxy->add_option("--in-peer-mac", pa.in_peer_mac, "the sender's MAC (else resolved by ARP)");
+  proxy->add_option("--out-if", pa.out_if, "interface toward the receiver")->required();
+  proxy->add_option("--out-ip", pa.out_ip, "the proxy's address on it")->required();
+  proxy->add_option("--out-peer-ip", pa.out_peer_ip, "the receiver's address")->required();
+  proxy->add_option("--out-peer-mac", pa.out_peer_mac, "the receiver's MAC (else resolved by ARP)");
+  proxy->add_option("--prefix", pa.prefix, "prefix length of both test subnets")->check(CLI::Range(1, 32));
+  proxy->add_option("--port", pa.port, "relay: UDP port received on and sent to");
+  proxy->add_option("--batch", pa.batch)->check(CLI::Range(1, 1024));
+  proxy->add_option("--protection", pa.protection, "sandbox: auto, pkey, mprotect, none");
+  proxy->add_option("--addresses", pa.addresses,
+                    "as-is: leave the kernel's addresses; adjust: add/remove the proxy's test addresses "
+                    "as the method needs, restored at the end")
+      ->check(CLI::IsMember({"as-is", "adjust"}));
+  add_common(proxy, proxy_common, 60);
+  CLI::App* send = app.add_subcommand("send", "the socket generator");
+  send->add_option("--dst", sa_.dst, "destination address")->required();
+  send->add_option("--port", sa_.port);
+  send->add_option("--payload", sa_.payload, "UDP payload bytes");
+  send->add_option("--rate", sa_.rate, "packets/s, or max");
+  send->add_option("--duration", sa_.duration, "seconds")->check(CLI::Range(0.01, 600.0));
+  send->add_option("--count", sa_.count, "bound on datagrams")->check(CLI::Range(uint64_t(1), uint64_t(100'000'000)));
+  send->add_option("--batch", sa_.batch)->check(CLI::Range(1, 1024));
+  send->add_option("--run-id", sa_.run_id);
+  send->add_option("--if", sa_.ifname, "the test interface (checked to exist)");
+  add_common(send, send_common, 610);
+  CLI::App* recv = app.add_subcommand("recv", "the socket sink");
+  recv->add_option("--port", ra.port);
+  recv->add_option("--run-id", ra.run_id);
+  recv->add_option("--max-packets", ra.max_packets, "sequence numbers at or past this count as corrupted")
+      ->check(CLI::Range(uint64_t(1), uint64_t(100'000'000)));
+  recv->add_option("--warmup", ra.warmup, "seconds left out of the delay statistics")->check(CLI::Range(0.0, 60.0));
+  recv->add_option("--if", ra.ifname, "the test interface (checked to exist)");
+  add_common(recv, recv_common, 60);
+  CLI::App* env = app.add_subcommand("env", "this host's environment");
+  env->add_option("--if", ea.ifs, "interfaces to report on (repeatable)");
+  env->add_option("--find-ip", ea.find_ips, "addresses whose interface to name (repeatable)");
+
+  std::string role = argc > 1 && is_agent_role(argv[1]) ? argv[1] : "agent";
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    emit(agent_error_line(role, std::string("bad arguments: ") + e.what()));
+    return kExitUsage;
+  }
+  try {
+    if (env->parsed()) {
+      alarm(30);
+      return role_env(ea);
+    }
+    const Common& common = proxy->parsed() ? proxy_common : send->parsed() ? send_common : recv_common;
+    alarm(unsigned(std::ceil(common.max_seconds)) + 20);
+    PidFile pid(common.pidfile);
+    if (proxy->parsed()) return role_proxy(pa, common);
+    if (send->parsed()) return role_send(sa_, common);
+    return role_recv(ra, common);
+  } catch (const RoleError& e) {
+    emit(agent_error_line(role, e.message));
+    return e.code;
+  } catch (const std::exception& e) {
+    emit(agent_error_line(role, e.what()));
+    return kExitCannot;
+  }
+}

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# //bench/ssh:ssh_throughput_test: the SSH path end to end on this machine (root; skipped with the
+# reason when sshd is not installed or not root).
+#
+# Three network namespaces play the hosts: sender, proxy and receiver, linked for the test traffic
+# by veth pairs on bench/topology.h's plan (s0 10.201.1.1 -- p0 10.201.1.2, p1 10.201.2.1 --
+# r0 10.201.2.2), plus a management veth from the root namespace to each (10.251.{1,2,3}.0/24: the
+# root side .1, the host .2). Each namespace runs its own sshd on its management address: host
+# keys and a client key generated here, a private sshd_config (public key only, root by that key,
+# no PAM, -D in the foreground, its PidFile here). Then, over real ssh/scp:
+#   1. one quick point (kernel-socket:batched relay, 5000 pps, 0.5 s, 1 rep): the result file,
+#      each host's environment echoed, every datagram accounted, something delivered; a search
+#      cut to 3 trials (its steps recorded and accounted); no agent process or copied file left;
+#   2. an interrupted run (SIGINT while a trial runs): exit 130, the file says interrupted, no
+#      agent process or copied file left;
+#   3. the agent's errors: bad arguments and a missing interface give a JSON error line and a
+#      non-zero exit; a host that is not there fails the run's set-up with exit 3.
+# Everything made here (namespaces, veths, sshd processes, temporary files) is removed on every
+# way out (trap), also when interrupted.
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # sshd, sysctl, ip (a test's PATH may lack them)
+
+skip() { echo "SKIP: $*"; exit 0; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+SSHD=$(command -v sshd || true)
+[ -z "$SSHD" ] && [ -x /usr/sbin/sshd ] && SSHD=/usr/sbin/sshd
+[ -n "$SSHD" ] || skip "sshd is not installed (Debian's openssh-server; tools/setup.sh installs it)"
+[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, veth pairs, an sshd per namespace)"
+for t in ip ssh scp ssh-keygen python3; do
+  command -v "$t" >/dev/null || fail "$t is not installed"
+done
+
+RUNFILES=${TEST_SRCDIR:-$0.runfiles}/${TEST_WORKSPACE:-ulsnet}
+THROUGHPUT=$RUNFILES/bench/ssh/ssh_throughput
+AGENT=$RUNFILES/bench/ssh/ulsnet_agent
+[ -x "$THROUGHPUT" ] && [ -x "$AGENT" ] || fail "ssh_throughput or ulsnet_agent not in the runfiles ($RUNFILES)"
+
+T0=$(date +%s.%N)
+TAG=$$
+NS=("ulsssh-$TAG-snd" "ulsssh-$TAG-prx" "ulsssh-$TAG-rcv")
+MGMT=(10.251.1 10.251.2 10.251.3)
+WORK=$(mktemp -d /tmp/ulsnet-ssh-test.XXXXXX)
+SSHD_PIDS=()
+MADE_RUN_SSHD=0
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  for p in "${SSHD_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${SSHD_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  for ns in "${NS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  for i in 0 1 2; do ip link del "us${TAG}m$i" 2>/dev/null || true; done
+  [ "$MADE_RUN_SSHD" = 1 ] && rmdir /run/sshd 2>/dev/null || true
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM HUP
+
+# ---- the hosts ---------------------------------------------------------------------------------
+if ip -4 -o addr | grep -qE ' 10\.251\.[123]\.'; then
+  fail "10.251.1-3.0/24 are in use on this machine; the test's management links need them"
+fi
+for i in 0 1 2; do
+  ns=${NS[$i]}
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip link add "us${TAG}m$i" type veth peer name m0 netns "$ns"
+  sysctl -qw "net.ipv6.conf.us${TAG}m$i.disable_ipv6=1" || true
+  ip addr add "${MGMT[$i]}.1/24" dev "us${TAG}m$i"
+  ip link set "us${TAG}m$i" up
+  ip -n "$ns" addr add "${MGMT[$i]}.2/24" dev m0
+  ip -n "$ns" link set m0 up
+done
+SND=${NS[0]} PRX=${NS[1]} RCV=${NS[2]}
+ip -n "$SND" link add s0 type veth peer name p0 netns "$PRX"
+ip -n "$PRX" link add p1 type veth peer name r0 netns "$RCV"
+ip -n "$SND" addr add 10.201.1.1/24 dev s0
+ip -n "$PRX" addr add 10.201.1.2/24 dev p0
+ip -n "$PRX" addr add 10.201.2.1/24 dev p1
+ip -n "$RCV" addr add 10.201.2.2/24 dev r0
+for x in "$SND s0" "$PRX p0" "$PRX p1" "$RCV r0"; do
+  set -- $x
+  ip -n "$1" link set "$2" up
+  # Complete UDP checksums on the wire, as bench/topology.h has them (veth otherwise leaves partial
+  # ones, which the Stack's methods count as bad): not needed by this test's kernel-socket relay.
+  if command -v ethtool >/dev/null; then ip netns exec "$1" ethtool -K "$2" tx off >/dev/null 2>&1 || true; fi
+done
+ip -n "$SND" route add 10.201.2.0/24 via 10.201.1.2
+ip -n "$RCV" route add 10.201.1.0/24 via 10.201.2.1
+
+# ---- an sshd in each -------------------------------------------------------------------------
+[ -d /run/sshd ] || { mkdir -p /run/sshd && chmod 755 /run/sshd && MADE_RUN_SSHD=1; }
+ssh-keygen -q -t ed25519 -N '' -C ulsnet-ssh-test-client -f "$WORK/client_key"
+cp "$WORK/client_key.pub" "$WORK/authorized_keys"
+: > "$WORK/known_hosts"
+for i in 0 1 2; do
+  ssh-keygen -q -t ed25519 -N '' -C "ulsnet-ssh-test-host$i" -f "$WORK/host$i"
+  echo "${MGMT[$i]}.2 $(cut -d' ' -f1,2 "$WORK/host$i.pub")" >> "$WORK/known_hosts"
+  cat > "$WORK/sshd_config$i" <<EOF
+ListenAddress ${MGMT[$i]}.2:22
+HostKey $WORK/host$i
+PidFile $WORK/sshd$i.pid
+AuthorizedKeysFile $WORK/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+MaxSessions 20
+MaxStartups 30
+LogLevel ERROR
+EOF
+  "$SSHD" -t -f "$WORK/sshd_config$i" || fail "sshd refuses the test's configuration"
+  ip netns exec "${NS[$i]}" "$SSHD" -D -e -f "$WORK/sshd_config$i" 2>>"$WORK/sshd$i.log" &
+  SSHD_PIDS+=($!)
+done
+SSH_OPTS=(-o BatchMode=yes -o ConnectTimeout=2 -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes
+          -o "UserKnownHostsFile=$WORK/known_hosts" -i "$WORK/client_key")
+for i in 0 1 2; do
+  up=0
+  for _ in $(seq 50); do
+    if ssh "${SSH_OPTS[@]}" "root@${MGMT[$i]}.2" true 2>/dev/null; then up=1; break; fi
+    sleep 0.2
+  done
+  [ "$up" = 1 ] || { cat "$WORK/sshd$i.log" >&2; fail "the sshd in ${NS[$i]} does not answer"; }
+done
+echo "hosts up in $(python3 -c "print(round($(date +%s.%N) - $T0, 1))") s: sshd in ${NS[*]}"
+
+mkdir "$WORK/remote"
+COMMON=(--sender "${MGMT[0]}.2" --proxy "${MGMT[1]}.2" --receiver "${MGMT[2]}.2"
+        --ssh-user root --ssh-identity "$WORK/client_key" --ssh-connect-timeout 5
+        --ssh-option "UserKnownHostsFile=$WORK/known_hosts" --ssh-option StrictHostKeyChecking=yes
+        --ssh-option IdentitiesOnly=yes --remote-tmp "$WORK/remote")
+
+# Agents of this test still running anywhere (their binaries live under $WORK/remote).
+agents_left() {
+  local n=0 p e
+  for p in /proc/[0-9]*; do
+    e=$(readlink "$p/exe" 2>/dev/null || true)
+    case "$e" in "$WORK/remote/"*) n=$((n + 1)); echo "left: ${p#/proc/} $e" >&2;; esac
+  done
+  echo "$n"
+}
+
+# ---- 1. one quick point ----------------------------------------------------------------------
+t1=$(date +%s.%N)
+"$THROUGHPUT" "${COMMON[@]}" --method kernel-socket:batched --mode relay --payload 64 --rates 5000 \
+  --duration 0.5 --reps 1 --drain 0.2 --search --search-trials 3 --search-duration 0.2 --out "$WORK/result.json"
+echo "one point over ssh: $(python3 -c "print(round($(date +%s.%N) - $t1, 1))") s"
+python3 - "$WORK/result.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["schema"] == "ulsnet.throughput-ssh.v1", d["schema"]
+assert d["complete"] is True and d["interrupted"] is False
+for role in ("sender", "proxy", "receiver"):
+    h = d["hosts"][role]
+    assert h["target"].startswith("10.251."), h
+    e = h["environment"]
+    for k in ("kernel", "hostname", "cpu_model", "cores", "boot_id", "interfaces"):
+        assert e.get(k) not in (None, ""), (role, k)
+    assert e["hosts"] == "ssh"
+    assert [i for i in e["interfaces"] if i["name"] == "m0"], (role, e["interfaces"])
+a = d["config"]["addressing"]
+assert (a["sender"]["if"], a["proxy_in"]["if"], a["proxy_out"]["if"], a["receiver"]["if"]) == ("s0", "p0", "p1", "r0"), a
+assert d["clock"]["shared"] is True
+assert len(d["results"]) == 1
+r = d["results"][0]
+assert "error" not in r, r.get("error")
+assert (r["method"], r["variant"], r["mode"], r["payload_bytes"], r["load"]) == ("kernel-socket", "batched", "relay", 64, 5000), r
+assert len(r["samples"]) == 1
+for s in r["samples"]:
+    assert "error" not in s, s["error"]
+    assert s["unaccounted"] == 0, s
+    assert s["sent"] == s["received"] + s["dropped"], s
+    assert s["dropped"] == s["dropped_counted"] + s["dropped_by_difference"]
+    assert s["dropped_by_difference"] == 0, s["drops"]
+    for k in ("generator", "proxy", "sink"):
+        assert isinstance(s["reports"][k], dict), k
+assert r["sent"] > 1000 and r["received"] > 0 and r["delivered_pps"] > 0, r
+assert r["unaccounted"] == 0
+assert r["latency_ns"]["samples"] > 0 and r["latency_ns"]["p50"] > 0
+assert all(c["status"] == 0 for c in d["cleanup"]), d["cleanup"]
+# The search (bounded to 3 trials here: the pipeline, not a measurement).
+assert len(d["capacity"]) == 1
+c = d["capacity"][0]
+assert "error" not in c, c.get("error")
+assert 1 <= len(c["steps"]) <= 3 and c["search_ceiling_pps"] > 0, c
+assert all("verdicts" in s and s["unaccounted"] == 0 for s in c["steps"]), c["steps"]
+assert c["ndr"]["status"] and c["pdr"]["status"]
+print("result: sent %d received %d dropped %d unaccounted %d, delivered %.0f pps, latency p50 %d ns, run %.1f s"
+      % (r["sent"], r["received"], r["dropped"], r["unaccounted"], r["delivered_pps"], r["latency_ns"]["p50"], d["run_seconds"]))
+EOF
+# ULSNET_SSH_TEST_KEEP=DIR (with --test_env): keep the result file for a look.
+[ -n "${ULSNET_SSH_TEST_KEEP:-}" ] && cp "$WORK/result.json" "$ULSNET_SSH_TEST_KEEP/"
+[ "$(agents_left)" = 0 ] || fail "agent processes left after the run"
+[ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left: $(ls "$WORK/remote")"
+
+# ---- 2. interrupted while a trial runs -------------------------------------------------------
+"$THROUGHPUT" "${COMMON[@]}" --method kernel-socket:batched --mode relay --payload 64 --rates 2000 \
+  --duration 5 --reps 3 --out "$WORK/interrupted.json" 2>"$WORK/interrupted.log" &
+CTL=$!
+sending=0
+for _ in $(seq 200); do
+  if compgen -G "$WORK/remote/*/send-*.pid" >/dev/null; then sending=1; break; fi
+  kill -0 "$CTL" 2>/dev/null || break
+  sleep 0.1
+done
+[ "$sending" = 1 ] || { cat "$WORK/interrupted.log" >&2; fail "the interrupted run never started sending"; }
+sleep 0.5
+kill -INT "$CTL"
+rc=0
+for _ in $(seq 300); do kill -0 "$CTL" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$CTL" 2>/dev/null && { kill -9 "$CTL"; fail "ssh_throughput did not end within 30 s of SIGINT"; }
+wait "$CTL" || rc=$?
+[ "$rc" = 130 ] || { cat "$WORK/interrupted.log" >&2; fail "interrupted run exited $rc, expected 130"; }
+python3 - "$WORK/interrupted.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["complete"] is False and d["interrupted"] is True, (d["complete"], d["interrupted"])
+assert all(c["status"] == 0 for c in d["cleanup"]), d["cleanup"]
+EOF
+[ "$(agents_left)" = 0 ] || fail "agent processes left after SIGINT"
+[ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left after SIGINT: $(ls "$WORK/remote")"
+echo "interrupted run: exit 130, nothing left on the hosts"
+
+# ---- 3. errors -------------------------------------------------------------------------------
+expect_error() {  # expect_error EXIT_CODE WORDS_IN_THE_ERROR -- COMMAND...
+  local want=$1 words=$2 out rc=0
+  shift 3
+  out=$("$@" 2>&1) || rc=$?
+  [ "$rc" = "$want" ] || fail "'$*' exited $rc, expected $want: $out"
+  case "$out" in *"$words"*) ;; *) fail "'$*' did not say '$words': $out";; esac
+}
+expect_error 2 '"event":"error"' -- "$AGENT" proxy --method kernel-socket --in-if p0
+expect_error 2 'unknown method' -- "$AGENT" proxy --method nope --in-if a --in-ip 10.0.0.1 --in-peer-ip 10.0.0.2 \
+  --out-if b --out-ip 10.0.1.1 --out-peer-ip 10.0.1.2
+expect_error 3 "no interface 'nope0'" -- ip netns exec "$PRX" "$AGENT" proxy --method kernel-socket --in-if nope0 \
+  --in-ip 10.201.1.2 --in-peer-ip 10.201.1.1 --out-if p1 --out-ip 10.201.2.1 --out-peer-ip 10.201.2.2
+expect_error 2 'is not an IPv4 address' -- "$AGENT" send --dst 10.1.2
+expect_error 2 'is required' -- "$THROUGHPUT" --sender a
+expect_error 3 'cannot connect to the sender host' -- "$THROUGHPUT" --sender 10.251.1.99 --proxy "${MGMT[1]}.2" \
+  --receiver "${MGMT[2]}.2" --ssh-user root --ssh-identity "$WORK/client_key" --ssh-connect-timeout 1 \
+  --ssh-option "UserKnownHostsFile=$WORK/known_hosts" --remote-tmp "$WORK/remote" --out "$WORK/none.json"
+[ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left after a failed set-up"
+echo "errors: as expected"
+
+echo "PASS in $(python3 -c "print(round($(date +%s.%N) - $T0, 1))") s"
