@@ -10,7 +10,9 @@ set -euo pipefail
 # ethtool (veth checksum offload off, see bench/README.md); iputils-ping (router transparency
 # tests); procps; python3-matplotlib (plots/); git (the commit recorded in results);
 # linux-source-6.1, bc, bison, flex, libssl-dev, cpio, ccache, xz-utils (the kernel patch's
-# build, kernel/); busybox-static and qemu-system-x86 (the virtual hosts, kernel/).
+# build, kernel/); busybox-static and qemu-system-x86 (the virtual hosts, kernel/);
+# openssh-client and openssh-server (//bench/ssh: ssh/scp to real hosts, and the sshd that its
+# test runs in each namespace host).
 packages=(
   bazel-bootstrap build-essential
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
@@ -20,6 +22,7 @@ packages=(
   linux-source-6.1 bc bison flex libssl-dev cpio ccache xz-utils
   busybox-static qemu-system-x86
   pandoc groff poppler-utils
+  openssh-server openssh-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then
