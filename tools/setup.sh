@@ -11,8 +11,9 @@ set -euo pipefail
 # tests); procps; python3-matplotlib (plots/); git (the commit recorded in results);
 # linux-source-6.1, bc, bison, flex, libssl-dev, cpio, ccache, xz-utils (the kernel patch's
 # build, kernel/); busybox-static and qemu-system-x86 (the virtual hosts, kernel/);
-# openssh-client and openssh-server (//bench/ssh: ssh/scp to real hosts, and the sshd that its
-# test runs in each namespace host).
+# pandoc, groff and poppler-utils (paper/report.pdf: Markdown to groff -ms to PDF, figures
+# embedded); openssh-client and openssh-server (//bench/ssh: ssh/scp to real hosts, and the sshd
+# that its test runs in each namespace host).
 packages=(
   bazel-bootstrap build-essential
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
