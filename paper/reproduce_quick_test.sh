@@ -10,22 +10,26 @@ bin="$TEST_SRCDIR/ulsnet/paper/reproduce"
 out="$TEST_TMPDIR/quick"
 rm -rf "$out"
 "$bin" --quick --out "$out" > "$TEST_TMPDIR/first.log" 2>&1 || { tail -40 "$TEST_TMPDIR/first.log"; exit 1; }
-for f in throughput.json micro.json vm-jitter.json; do [ -s "$out/results/$f" ] || { echo "no $f"; exit 1; }; done
+for f in throughput.json jitter.json micro.json vm-micro.json vm-jitter.json; do [ -s "$out/results/$f" ] || { echo "no $f"; exit 1; }; done
 grep -q '"schema":"ulsnet.throughput.v2"' "$out/results/throughput.json"
 [ "$(grep -c '^\*\*Verdict: ' "$out/report.md")" -eq 4 ]
-grep -q '^\[1/3\] throughput, namespaces (--quick): running' "$TEST_TMPDIR/first.log"
+grep -q '^\[1/5\] throughput, namespaces (--quick): running' "$TEST_TMPDIR/first.log"
 grep -q 'done in' "$TEST_TMPDIR/first.log"
 [ -s "$out/figures/figures.json" ]
+# The PDF, when its converters are installed (tools/setup.sh installs them).
+if command -v pandoc > /dev/null && command -v groff > /dev/null && command -v pdfinfo > /dev/null; then
+  [ "$(head -c 4 "$out/report.pdf")" = "%PDF" ] || { echo "no report.pdf"; exit 1; }
+fi
 # Resumable: nothing re-runs when every result is there.
 start=$(date +%s)
 "$bin" --quick --out "$out" > "$TEST_TMPDIR/second.log" 2>&1 || { cat "$TEST_TMPDIR/second.log"; exit 1; }
-[ "$(grep -c 'kept from an earlier run' "$TEST_TMPDIR/second.log")" -eq 3 ] || { cat "$TEST_TMPDIR/second.log"; exit 1; }
+[ "$(grep -c 'kept from an earlier run' "$TEST_TMPDIR/second.log")" -eq 5 ] || { cat "$TEST_TMPDIR/second.log"; exit 1; }
 ! grep -q ': running' "$TEST_TMPDIR/second.log"
 # A broken result is not kept: it is run again.
 echo '{"broken": ' > "$out/results/micro.json"
 "$bin" --quick --out "$out" > "$TEST_TMPDIR/third.log" 2>&1 || { cat "$TEST_TMPDIR/third.log"; exit 1; }
-grep -q '^\[2/3\] micro-benchmarks: running' "$TEST_TMPDIR/third.log"
-[ "$(grep -c 'kept from an earlier run' "$TEST_TMPDIR/third.log")" -eq 2 ]
+grep -q '^\[3/5\] micro-benchmarks: running' "$TEST_TMPDIR/third.log"
+[ "$(grep -c 'kept from an earlier run' "$TEST_TMPDIR/third.log")" -eq 4 ]
 # --from and --quick together are refused.
 set +e
 "$bin" --quick --from "$out/results" > /dev/null 2>&1; rc=$?
