@@ -86,7 +86,12 @@ Comparison from_target(const std::string& target_name, const std::string& what, 
   if (stability && stability->contains("runs")) {
     std::vector<Interval> runs;
     std::vector<std::string> values;
+    // The file judged is one of the stability record's runs (same date) or another run: then
+    // its own value joins the range, so that the interval covers every run the report shows.
+    const std::string doc_date = doc ? date_of(*doc) : "";
+    bool doc_is_a_run = false;
     for (const auto& r : (*stability)["runs"]) {
+      if (!doc_date.empty() && date_of(r) == doc_date) doc_is_a_run = true;
       const json* t = target(r, target_name);
       if (!t) continue;
       if (auto i = target_interval(*t)) {
@@ -94,6 +99,12 @@ Comparison from_target(const std::string& target_name, const std::string& what, 
         values.push_back(fmt::format("{:.2f}", number(*t, "value").value_or(i->lo)));
       }
     }
+    if (doc && !doc_is_a_run && !runs.empty())
+      if (const json* t = target(*doc, target_name))
+        if (auto i = target_interval(*t)) {
+          runs.push_back(*i);
+          values.push_back(fmt::format("{:.2f} (this file)", number(*t, "value").value_or(i->lo)));
+        }
     if (runs.size() >= 2) {
       c.interval = range_over(runs);
       std::string vs;

@@ -198,6 +198,21 @@ TEST(Claims, StabilityRunsWidenTheIntervalToTheirRange) {
   EXPECT_EQ(c1.judged[0].verdict, Verdict::kUndecided);  // one run below parity, two above the goal
 }
 
+TEST(Claims, AFileOutsideTheStabilityRunsJoinsTheirRange) {
+  Inputs in;
+  in.netns = netns_doc(0.5, 0.55, "2026-02-02");  // a later run, not one of the record's
+  in.files["netns"] = "n.json";
+  json st = {{"kind", "netns"}, {"headline", "h"}, {"runs", json::array()}};
+  for (double r : {2.1, 0.9, 2.5}) st["runs"].push_back(netns_doc(r, r + 0.1, "2026-01-01"));
+  in.netns_stability = st;
+  auto c1 = evaluate_claims(in)[0];
+  ASSERT_TRUE(c1.comparisons[0].interval);
+  EXPECT_DOUBLE_EQ(c1.comparisons[0].interval->lo, 0.5);  // this file's value is inside its interval
+  EXPECT_NEAR(c1.comparisons[0].interval->hi, 2.6, 1e-12);
+  EXPECT_NE(c1.comparisons[0].note.find("(this file)"), std::string::npos) << c1.comparisons[0].note;
+  EXPECT_NE(c1.comparisons[0].interval->kind.find("4"), std::string::npos) << c1.comparisons[0].interval->kind;
+}
+
 TEST(Claims, MicroBenchmarksGiveC4) {
   Inputs in;
   auto it = [](const char* name, double t) {
