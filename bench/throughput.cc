@@ -636,12 +636,8 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "throughput: {} does not apply to --hosts=vm\n", f);
         return 2;
       }
-    if (app.count("--sizes") && o.sizes.size() != 1) {
-      fmt::print(stderr, "throughput: --hosts=vm runs one payload size (--sizes N)\n");
-      return 2;
-    }
     VmThroughputOptions v;
-    if (app.count("--sizes")) v.payload = o.sizes[0];
+    if (app.count("--sizes")) v.payloads = o.sizes;
     v.methods = o.methods;
     if (app.count("--modes")) v.modes = o.modes;
     if (app.count("--rates")) v.rates = o.rates;

@@ -32,6 +32,7 @@ struct VmPoint {
   bool icount = false;
   std::string purpose;  // "rate+latency" or "cost" (VmThroughputOptions::cost_rate)
   uint64_t count = 0;   // datagrams
+  uint32_t payload = 24;
 };
 
 // The guest's rate when unpaced is unknown in advance: the stream is this many datagrams per
@@ -158,17 +159,17 @@ class VmRunner {
   nlohmann::json run(const VmPoint& p, int n, int total) {
     const VmJob& j = p.job;
     const uint64_t count = p.count;
-    const std::string tag = j.method + "-" + j.variant + "-" + j.mode + "-" +
+    const std::string tag = j.method + "-" + j.variant + "-" + j.mode + "-" + std::to_string(p.payload) + "B-" +
                             (p.rate > 0 ? std::to_string(uint64_t(p.rate)) : std::string("max")) + "-" +
                             std::to_string(p.rep) + (p.purpose == "cost" ? "-cost" : "") + (p.icount ? "-icount" : "");
     // The generator's own bound on time: generous, the count ends the stream.
     const int seconds = 30 + int(10 * o_.duration);
     std::string append = "ulsnet.method=" + j.method + " ulsnet.variant=" + j.variant + " ulsnet.mode=" + j.mode +
                          " ulsnet.count=" + std::to_string(count) + " ulsnet.pps=" + std::to_string(uint64_t(p.rate)) +
-                         " ulsnet.payload=" + std::to_string(o_.payload) + " ulsnet.seconds=" + std::to_string(seconds);
+                         " ulsnet.payload=" + std::to_string(p.payload) + " ulsnet.seconds=" + std::to_string(seconds);
     if (o_.protection == "none") append += " uls.protect=0";
-    fmt::print(stderr, "[{}/{}] {}:{} {} at {} ({} datagrams){}{}...\n", n, total, j.method, j.variant, j.mode,
-               p.rate > 0 ? fmt::format("{} /s", p.rate) : std::string("max"), count,
+    fmt::print(stderr, "[{}/{}] {}:{} {} {}B at {} ({} datagrams){}{}...\n", n, total, j.method, j.variant, j.mode,
+               p.payload, p.rate > 0 ? fmt::format("{} /s", p.rate) : std::string("max"), count,
                p.purpose == "cost" ? ", for the cost" : "", p.icount ? ", under icount" : "");
     const int timeout = (p.icount ? 900 : 240) + 10 * int(o_.duration);
     const std::string logs = prep_.workdir + "/" + tag;
@@ -298,21 +299,22 @@ class VmRunner {
 // The rows of (method, variant) in relay mode with `purpose`, without error; for "rate+latency"
 // those at max load only.
 std::vector<const nlohmann::json*> rows_of(const nlohmann::json& results, const std::string& m, const std::string& v,
-                                           const std::string& purpose) {
+                                           const std::string& purpose, uint32_t payload) {
   std::vector<const nlohmann::json*> out;
   for (const auto& r : results)
     if (r["method"] == m && r["variant"] == v && r["mode"] == "relay" && r["purpose"] == purpose &&
+        r.value("payload_bytes", 0u) == payload &&
         !r.contains("error") && (purpose != "rate+latency" || r["offered"] == "max"))
       out.push_back(&r);
   return out;
 }
 
 // The targets this run can decide (sandbox:uls against the others).
-nlohmann::json vm_targets(const nlohmann::json& results, const std::string& accel) {
+nlohmann::json vm_targets(const nlohmann::json& results, const std::string& accel, uint32_t payload) {
   nlohmann::json targets = nlohmann::json::array();
   auto best_fwd = [&](const std::string& m, const std::string& v) -> const nlohmann::json* {
     const nlohmann::json* b = nullptr;
-    for (const nlohmann::json* r : rows_of(results, m, v, "rate+latency"))
+    for (const nlohmann::json* r : rows_of(results, m, v, "rate+latency", payload))
       if (!b || (*r)["forwarded_pps"].get<double>() > (*b)["forwarded_pps"].get<double>()) b = r;
     return b;
   };
@@ -348,7 +350,7 @@ nlohmann::json vm_targets(const nlohmann::json& results, const std::string& acce
     nlohmann::json t{{"target", "proxy-VM cost per forwarded packet vs kernel-socket batched, relay, cost runs"},
                      {"goal", "<= 0.4"},
                      {"measure", "guest instructions per forwarded packet (QEMU plugin), median of repetitions"}};
-    auto cost_rows = [&](const std::string& m, const std::string& v) { return rows_of(results, m, v, "cost"); };
+    auto cost_rows = [&](const std::string& m, const std::string& v) { return rows_of(results, m, v, "cost", payload); };
     auto med = [](const std::vector<const nlohmann::json*>& rows, const char* what, const char* k) {
       std::vector<double> x;
       for (const nlohmann::json* r : rows)
@@ -379,8 +381,8 @@ nlohmann::json vm_targets(const nlohmann::json& results, const std::string& acce
   {
     nlohmann::json t{{"target", "p99 one-way latency vs kernel-socket batched (relay, unpaced sender)"},
                      {"goal", "<= 0.5 (the netns target is at the common load; here both at max load)"}};
-    const auto u = rows_of(results, "sandbox", "uls", "rate+latency"),
-               k = rows_of(results, "kernel-socket", "batched", "rate+latency");
+    const auto u = rows_of(results, "sandbox", "uls", "rate+latency", payload),
+               k = rows_of(results, "kernel-socket", "batched", "rate+latency", payload);
     auto p99 = [](const std::vector<const nlohmann::json*>& rows) {
       std::vector<double> x;
       for (const nlohmann::json* r : rows)
@@ -404,13 +406,13 @@ void print_summary(const nlohmann::json& doc, const std::string& accel, const st
   fmt::print("\nulsnet throughput, hosts=vm (3 VMs, 1 vCPU, e1000, UDP links), accelerator {}, guest kernel {} (ULS "
              "patches)\n",
              accel, guest_kernel);
-  fmt::print("{:<14} {:<15} {:<6} {:<12} {:>7} {:>8} {:>8} {:>8} {:>6} {:>8} {:>18} {:>22}\n", "method", "variant", "mode",
-             "purpose", "offered", "sent/s", "fwd/s", "deliv/s", "loss%", "unacc.", "p50/p99 lat us", "insns/pkt (u/k)");
+  fmt::print("{:<14} {:<15} {:<6} {:<12} {:>5} {:>7} {:>8} {:>8} {:>8} {:>6} {:>8} {:>18} {:>22}\n", "method", "variant",
+             "mode", "purpose", "B", "offered", "sent/s", "fwd/s", "deliv/s", "loss%", "unacc.", "p50/p99 lat us", "insns/pkt (u/k)");
   for (const auto& r : doc["results"]) {
     const std::string offered = r["offered"].is_string() ? "max" : fmt::format("{:.0f}", r["offered"].get<double>());
-    const std::string head = fmt::format("{:<14} {:<15} {:<6} {:<12} {:>7}", r["method"].get<std::string>(),
+    const std::string head = fmt::format("{:<14} {:<15} {:<6} {:<12} {:>5} {:>7}", r["method"].get<std::string>(),
                                          r["variant"].get<std::string>(), r["mode"].get<std::string>(),
-                                         r["purpose"].get<std::string>(), offered);
+                                         r["purpose"].get<std::string>(), r.value("payload_bytes", 0u), offered);
     if (r.contains("error")) {
       fmt::print("{} error: {}\n", head, r["error"].get<std::string>().substr(0, 100));
       continue;
@@ -496,15 +498,21 @@ int run_vm_throughput(VmThroughputOptions o) {
     fmt::print(stderr, "throughput: no method supports the modes asked for\n");
     return 2;
   }
+  if (o.payloads.empty()) {
+    fmt::print(stderr, "throughput: --sizes names no payload size\n");
+    return 2;
+  }
+  // Per job and repetition: the rates at every size, then the cost run at the first size.
   std::vector<VmPoint> points;
   for (const VmJob& j : jobs)
     for (int rep = 0; rep < o.reps; ++rep) {
-      for (double rate : rates) {
-        const uint64_t count = rate > 0 ? uint64_t(rate * o.duration)
-                                        : std::min<uint64_t>(kMaxCount, uint64_t(kMaxRateGuess * o.duration));
-        points.push_back({j, rate, rep, o.icount == "all", "rate+latency", count});
-      }
-      points.push_back({j, o.cost_rate, rep, o.icount != "off", "cost", o.cost_count});
+      for (uint32_t payload : o.payloads)
+        for (double rate : rates) {
+          const uint64_t count = rate > 0 ? uint64_t(rate * o.duration)
+                                          : std::min<uint64_t>(kMaxCount, uint64_t(kMaxRateGuess * o.duration));
+          points.push_back({j, rate, rep, o.icount == "all", "rate+latency", count, payload});
+        }
+      points.push_back({j, o.cost_rate, rep, o.icount != "off", "cost", o.cost_count, o.payloads.front()});
     }
   const vm::Prepared prep = vm::prepare({vm::runfile("bench/ulsnet_proxy"), vm::runfile("bench/ulsnet_traffic")});
   if (!prep.error.empty()) {
@@ -525,7 +533,9 @@ int run_vm_throughput(VmThroughputOptions o) {
                    {"icount", o.icount},
                    {"cost_runs", {{"rate_pps", o.cost_rate}, {"datagrams", o.cost_count}}},
                    {"uls_protection", o.protection},
-                   {"payload_bytes", o.payload},
+                   {"payload_bytes", o.payloads.front()},
+                   {"payloads", o.payloads},
+                   {"payload_note", "rates at every size; the cost runs and the targets at the first"},
                    {"generator", "bench/traffic.h run_generator (UDP socket, sendmmsg, per-datagram CLOCK_MONOTONIC "
                                  "stamps) in the sender VM; 'max' = unpaced"},
                    {"sink", "bench/traffic.h run_sink (UDP socket, recvmmsg, per-datagram kernel receive times) in "
@@ -545,7 +555,7 @@ int run_vm_throughput(VmThroughputOptions o) {
     if (r["labels"].contains("accelerator") && r["purpose"] != "cost") accel = r["labels"]["accelerator"];
   doc["environment"]["accel"] = accel;
   doc["environment"]["guest_kernel"] = runner.guest_kernel();
-  doc["targets"] = vm_targets(doc["results"], accel);
+  doc["targets"] = vm_targets(doc["results"], accel, o.payloads.front());
   doc["run_seconds"] = seconds_since_start();  // guest kernel build or cache check included
   const std::string path = write_result(doc, o.out, "throughput-vm");
   print_summary(doc, accel, runner.guest_kernel(), path);

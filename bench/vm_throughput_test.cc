@@ -38,15 +38,18 @@ class VmThroughput : public ::testing::Test {
   }
 };
 
-// 1000 datagrams at 1000/s through sandbox:uls relayed, and the cost run (10000 at 2000/s, under
-// icount): far below what the path carries, so every one arrives; the accounting closes exactly;
-// both runs say what ran, from QEMU's command lines.
+// 1000 datagrams at 1000/s through sandbox:uls relayed, at two payload sizes, and the cost run
+// (10000 at 2000/s, under icount, at the first size): far below what the path carries, so every
+// one arrives; the accounting closes exactly; every run says what ran, from QEMU's command lines
+// and the sender's own report of its frames.
 TEST_F(VmThroughput, AShortStreamThroughTheUlsPathIsAccountedExactlyWithDelaysAndInstructionCounts) {
   std::string output;
-  auto [rc, doc] = run("uls", "--methods sandbox:uls --modes relay --rates 1000 --duration 1", output);
+  auto [rc, doc] = run("uls", "--methods sandbox:uls --modes relay --rates 1000 --duration 1 --sizes 24,512", output);
   ASSERT_EQ(rc, 0) << output;
   ASSERT_TRUE(doc.is_object()) << output;
-  ASSERT_EQ(doc["results"].size(), 2u) << doc.dump(1);
+  ASSERT_EQ(doc["results"].size(), 3u) << doc.dump(1);
+  EXPECT_EQ(doc["config"]["payloads"], nlohmann::json({24, 512}));
+  int big_rows = 0;
   int icount_rows = 0;
   for (const auto& r : doc["results"]) {
     ASSERT_FALSE(r.contains("error")) << r.dump(1);
@@ -64,8 +67,12 @@ TEST_F(VmThroughput, AShortStreamThroughTheUlsPathIsAccountedExactlyWithDelaysAn
     EXPECT_GE(a["path"]["sender_nic_tx"], count);
     EXPECT_GE(a["path"]["proxy_nic_rx"], count);
     EXPECT_GE(a["path"]["receiver_nic_rx"], count);
-    // 24-byte payloads: 66-byte frames, as the sender says it sent.
-    EXPECT_EQ(r["frame_bytes"], 66);
+    // 24-byte payloads: 66-byte frames, as the sender says it sent; 512: 554. The cost run is at
+    // the first size.
+    const bool big = r["payload_bytes"] == 512;
+    big_rows += big;
+    EXPECT_EQ(r["frame_bytes"], big ? 554 : 66);
+    if (r["purpose"] == "cost") EXPECT_EQ(r["payload_bytes"], 24);
     EXPECT_EQ(r["labels"]["accelerator"], "tcg");
     const bool icount = r["labels"]["icount"].get<bool>();
     icount_rows += icount;
@@ -88,6 +95,7 @@ TEST_F(VmThroughput, AShortStreamThroughTheUlsPathIsAccountedExactlyWithDelaysAn
     }
   }
   EXPECT_EQ(icount_rows, 1);
+  EXPECT_EQ(big_rows, 1);
 }
 
 // e1000 has no native XDP in Linux 6.1: the method fails in the proxy VM. That is an error row

@@ -1138,10 +1138,23 @@ def group_rows(rows, key):
     return groups
 
 
+def vm_first_size_rows(doc, f=None):
+    """The VM rows at the run's first payload size (its targets' and cost runs' size); the other
+    sizes are counted in a note."""
+    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict)]
+    first = num(obj(doc.get("config")).get("payload_bytes"))
+    if first is None:
+        return rows
+    keep = [r for r in rows if num(r.get("payload_bytes")) in (None, first)]
+    if f is not None and len(keep) < len(rows):
+        f.note("%d row(s) at other payload sizes not drawn (this figure is at %d B)" % (len(rows) - len(keep), first))
+    return keep
+
+
 def vm_insns(plt, doc, caption):
     from matplotlib.patches import Patch
 
-    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict)]
+    rows = vm_first_size_rows(doc)
     purposes = [("cost", "cost runs (paced, under icount: exact)"),
                 ("rate+latency", "rate+latency runs (no icount)")]
     per = {p: [r for r in rows if r.get("purpose") == p] for p, _ in purposes}
@@ -1196,12 +1209,13 @@ def vm_insns(plt, doc, caption):
 def vm_rate(plt, doc, caption):
     from matplotlib.patches import Patch
 
-    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict)
-            and r.get("offered") == "max" and r.get("purpose", "rate+latency") == "rate+latency"]
+    rows = [r for r in vm_first_size_rows(doc)
+            if r.get("offered") == "max" and r.get("purpose", "rate+latency") == "rate+latency"]
     groups = group_rows(rows, vm_label)
     labels = list(groups)
     n = max(1, len(labels))
     f = Figure(plt, 11, 1.8 + 0.6 * n)
+    vm_first_size_rows(doc, f)
     ax = f.axes[0]
     series = [("offered_pps", "offered (sender)", "#c7c7c7", 0.27),
               ("forwarded_pps", "forwarded (proxy)", "#4c72b0", 0.0),

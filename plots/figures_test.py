@@ -543,5 +543,29 @@ class VmMicroTest(unittest.TestCase):
         self.assertIn("vm_micro-vm-micro-empty-invocation: not produced: no runs", stdout)
 
 
+class VmSizesTest(unittest.TestCase):
+    """A VM run at several payload sizes: the VM figures draw the first size (the targets' and the
+    cost runs') and say how many rows they left out."""
+
+    def test_other_sizes_are_noted_not_drawn(self):
+        tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        os.environ.setdefault("MPLCONFIGDIR", os.path.join(tmp, "mplconfig"))
+        doc = json.loads(json.dumps(VM))
+        doc["config"] = {"payload_bytes": 24, "payloads": [24, 512]}
+        big = vm_row("sandbox", "uls", "relay", "rate+latency", 9000.0, 8000.0, 900.0, 1500.0)
+        big["payload_bytes"] = 512
+        doc["results"].append(big)
+        self.assertEqual(len(figures.vm_first_size_rows(doc)), len(VM["results"]))
+        path = os.path.join(tmp, "vm.json")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        out = os.path.join(tmp, "figs")
+        rc, stdout, stderr = run_main(["--out", out, path])
+        self.assertEqual(rc, 0, stderr)
+        with open(os.path.join(out, "figures.json")) as f:
+            manifest = {m["figure"]: m for m in json.load(f)}
+        self.assertIn("1 row(s) at other payload sizes not drawn", " ".join(manifest["vm-rate"].get("notes", [])))
+
+
 if __name__ == "__main__":
     unittest.main()
