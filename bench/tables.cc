@@ -152,9 +152,12 @@ void vm(const json& d) {
              command(c.value("argv", json::array())), d["environment"].value("accel", "?"),
              d["environment"].value("guest_kernel", "?"), num(c["cost_runs"]["datagrams"]),
              num(c["cost_runs"]["rate_pps"]), c.value("icount", "?"));
-  fmt::print("| method | variant | mode | purpose | offered /s | fwd /s | delivered /s | loss % | unaccounted | "
+  // A run at several payload sizes gets a size column (one size: the table as it always was).
+  const bool sizes = c.contains("payloads") && c["payloads"].size() > 1;
+  fmt::print("| method | variant | mode | purpose | {}offered /s | fwd /s | delivered /s | loss % | unaccounted | "
              "p50 / p99 latency us (clock bound) | instructions per packet (user / kernel) |\n"
-             "|---|---|---|---|---:|---:|---:|---:|---:|---|---|\n");
+             "|---|---|---|---|{}---:|---:|---:|---:|---:|---|---|\n",
+             sizes ? "B | " : "", sizes ? "---:|" : "");
   for (const auto& r : d["results"]) {
     if (r.contains("error")) {
       fmt::print("| {} | {} | {} | {} | error: {} |\n", r["method"].get<std::string>(), r["variant"].get<std::string>(),
@@ -167,9 +170,10 @@ void vm(const json& d) {
       lat = fmt::format("{} / {} (&plusmn;{})", us(l["latency_ns"], "p50"), us(l["latency_ns"], "p99"),
                         us(l, "clock_error_bound_ns"));
     const json& i = r.value("proxy_vm_insns_per_forwarded", json::object());
-    fmt::print("| {} | {} | {} | {}{} | {} | {} | {} | {:.2f} | {} | {} | {} ({} / {}) |\n",
+    fmt::print("| {} | {} | {} | {}{} | {}{} | {} | {} | {:.2f} | {} | {} | {} ({} / {}) |\n",
                r["method"].get<std::string>(), r["variant"].get<std::string>(), r["mode"].get<std::string>(),
-               r.value("purpose", ""), r["labels"].value("icount", false) ? " (icount)" : "", num(r["offered_pps"]),
+               r.value("purpose", ""), r["labels"].value("icount", false) ? " (icount)" : "",
+               sizes ? fmt::format("{} | ", r.value("payload_bytes", 0)) : "", num(r["offered_pps"]),
                num(r["forwarded_pps"]), num(r["delivered_pps"]), 100 * r.value("loss_ratio", 0.0),
                r["accounting"]["unaccounted"].get<int64_t>(), lat, num(i.value("total", json())),
                num(i.value("user", json())), num(i.value("kernel", json())));
