@@ -304,6 +304,18 @@ SearchResult throughput_search(const SearchOptions& o, const Measurer& measure) 
   return r;
 }
 
+nlohmann::json search_settings_json(const SearchOptions& o) {
+  nlohmann::json criteria = nlohmann::json::object();
+  for (const SearchCriterion& c : o.criteria) criteria[c.name] = c.loss;
+  return {{"criteria", criteria},
+          {"durations_s", o.durations},
+          {"precision", o.precision},
+          {"offered_tolerance", o.offered_tolerance},
+          {"max_trials", o.max_trials},
+          {"final_trials_per_load", o.final_trials},
+          {"max_rate_pps", o.max_rate_pps}};
+}
+
 nlohmann::json criterion_json(const CriterionResult& c, const SearchOptions& o) {
   auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
   nlohmann::json j = {{"loss_criterion", c.criterion.loss},

@@ -93,4 +93,8 @@ SearchResult throughput_search(const SearchOptions& o, const Measurer& measure);
 // lower_step, upper_step, status, final_duration_s, width (relative), note.
 nlohmann::json criterion_json(const CriterionResult& c, const SearchOptions& o);
 
+// The search's settings as a result records them: {"criteria": {name: loss}, "durations_s",
+// "precision", "offered_tolerance", "max_trials", "final_trials_per_load", "max_rate_pps"}.
+nlohmann::json search_settings_json(const SearchOptions& o);
+
 }  // namespace ulsnet

@@ -320,4 +320,17 @@ TEST(Search, JsonHasTheBracketFields) {
 }
 
 }  // namespace
+TEST(Search, SettingsAsAResultRecordsThem) {
+  SearchOptions o;
+  o.criteria = {{"ndr", 0.0}, {"pdr", 0.01}};
+  o.durations = {0.15, 0.4};
+  o.final_trials = 3;
+  const nlohmann::json j = search_settings_json(o);
+  EXPECT_EQ(j["criteria"], nlohmann::json({{"ndr", 0.0}, {"pdr", 0.01}}));
+  EXPECT_EQ(j["durations_s"], nlohmann::json({0.15, 0.4}));
+  EXPECT_EQ(j["final_trials_per_load"], 3);
+  EXPECT_EQ(j["max_trials"], o.max_trials);
+  EXPECT_EQ(j["offered_tolerance"], o.offered_tolerance);
+}
+
 }  // namespace ulsnet

@@ -448,13 +448,7 @@ nlohmann::json search(const Options& o, std::vector<Host>& hosts, const Addressi
                      {"variant", job.variant},
                      {"mode", forward_mode_name(job.mode)},
                      {"payload_bytes", payload},
-                     {"search", {{"criteria", {{"ndr", 0.0}, {"pdr", o.pdr_loss}}},
-                                 {"durations_s", so.durations},
-                                 {"precision", so.precision},
-                                 {"offered_tolerance", so.offered_tolerance},
-                                 {"max_trials", so.max_trials},
-                                 {"final_trials_per_load", so.final_trials},
-                                 {"max_rate_pps", so.max_rate_pps}}},
+                     {"search", search_settings_json(so)},
                      {"search_ceiling_pps", r.ceiling_pps},
                      {"search_ceiling_final_pps", r.ceiling_final_pps}};
   for (const CriterionResult& c : r.criteria) {
