@@ -61,7 +61,7 @@ nlohmann::json account_ssh_trial(const nlohmann::json& g, const nlohmann::json& 
 
 nlohmann::json summarize_ssh_point(nlohmann::json res) {
   const nlohmann::json samples = res.value("samples", nlohmann::json::array());
-  std::vector<double> delivered, offered, ipdv50, ipdv99, pdv99;
+  std::vector<double> delivered, offered, ipdv50, ipdv99, pdv99, lat99;
   uint64_t sent = 0, received = 0, forwarded = 0, dropped = 0, counted = 0, by_difference = 0;
   int64_t unaccounted = 0;
   DropLedger drops;
@@ -92,6 +92,7 @@ nlohmann::json summarize_ssh_point(nlohmann::json res) {
       if (auto v = number_at(s, {"latency_ns", "min"})) lat_min = std::min(lat_min, int64_t(*v));
       if (auto v = number_at(s, {"latency_ns", "max"})) lat_max = std::max(lat_max, int64_t(*v));
     }
+    if (auto v = number_at(s, {"latency_ns", "p99"})) lat99.push_back(*v);
     if (auto v = number_at(s, {"ipdv_ns", "p50"})) ipdv50.push_back(*v);
     if (auto v = number_at(s, {"ipdv_ns", "p99"})) ipdv99.push_back(*v);
     if (auto v = number_at(s, {"ipdv_ns", "max"})) ipdv_max = std::max(ipdv_max, int64_t(*v));
@@ -102,6 +103,11 @@ nlohmann::json summarize_ssh_point(nlohmann::json res) {
   res["delivered_pps"] = median(delivered);
   res["delivered_pps_min"] = delivered.empty() ? 0.0 : *std::min_element(delivered.begin(), delivered.end());
   res["delivered_pps_max"] = delivered.empty() ? 0.0 : *std::max_element(delivered.begin(), delivered.end());
+  // 95% confidence intervals of the mean over the repetitions (Student t, bench/stats.h; none
+  // with fewer than two), as //bench:throughput gives them.
+  if (auto ci = mean_ci95(delivered)) res["delivered_pps_ci95"] = to_json(*ci);
+  if (auto ci = mean_ci95(lat99)) res["latency_p99_ns_ci95"] = to_json(*ci);
+  if (auto ci = mean_ci95(ipdv99)) res["ipdv_p99_ns_ci95"] = to_json(*ci);
   res["sent"] = sent;
   res["received"] = received;
   res["forwarded"] = forwarded;

@@ -37,7 +37,10 @@ nlohmann::json account_ssh_trial(const nlohmann::json& generator, const nlohmann
 // forwarded, dropped, dropped_counted, dropped_by_difference and unaccounted, loss (from the
 // sums), drops (every stage and reason summed, link_or_other included), latency_ns (percentiles
 // of the repetitions' merged histograms, min and max exact), ipdv_ns (medians of the repetitions'
-// p50 and p99, max of all), and error (the last repetition's) if any failed.
+// p50 and p99, max of all), the 95% confidence intervals of the mean over the repetitions that
+// //bench:throughput gives (delivered_pps_ci95, latency_p99_ns_ci95, ipdv_p99_ns_ci95: Student t,
+// bench/stats.h's mean_ci95, {mean, lo, hi, level}; absent with fewer than two values), and error
+// (the last repetition's) if any failed.
 nlohmann::json summarize_ssh_point(nlohmann::json point);
 
 }  // namespace ulsnet::ssh

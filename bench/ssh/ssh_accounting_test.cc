@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include "bench/stats.h"
 
@@ -130,6 +132,42 @@ TEST(SshPoint, AnErroredRepetitionIsKeptAndNamed) {
   EXPECT_EQ(r["sent"], 100);
   EXPECT_EQ(r["error"], "proxy host: the method cannot run here");
   EXPECT_EQ(r["samples"].size(), 2u);
+}
+
+TEST(SshPoint, ConfidenceIntervalsOverTheRepetitions) {
+  // Three repetitions: delivered 1000, 1100, 1300 pps; delays whose exact p99 is each trial's
+  // largest (300, 900, 1600) and IPDV p99 100, 400, 600.
+  nlohmann::json point = {{"samples", nlohmann::json::array()}};
+  const std::vector<std::pair<uint64_t, std::vector<int64_t>>> reps = {
+      {1000, {100, 200, 300}}, {1100, {400, 500, 900}}, {1300, {1000, 1000, 1600}}};
+  for (const auto& [n, delays] : reps)
+    point["samples"].push_back(
+        account_ssh_trial(gen(n, n), proxy(n, nlohmann::json::object()), sink(n, delays), kLinks, 64));
+  point["samples"].push_back({{"error", "a failed repetition is in no interval"}});
+  nlohmann::json r = summarize_ssh_point(point);
+  auto expect_ci = [](const nlohmann::json& ci, std::vector<double> v) {
+    ASSERT_TRUE(ci.is_object()) << ci;
+    const double mean = (v[0] + v[1] + v[2]) / 3;
+    double ss = 0;
+    for (double x : v) ss += (x - mean) * (x - mean);
+    const double half = 4.302652729911275 * std::sqrt(ss / 2) / std::sqrt(3.0);  // t(0.975, 2 df)
+    EXPECT_NEAR(ci["mean"].get<double>(), mean, 1e-6);
+    EXPECT_NEAR(ci["lo"].get<double>(), mean - half, 1e-6);
+    EXPECT_NEAR(ci["hi"].get<double>(), mean + half, 1e-6);
+    EXPECT_EQ(ci["level"], 0.95);
+  };
+  expect_ci(r["delivered_pps_ci95"], {1000, 1100, 1300});
+  expect_ci(r["latency_p99_ns_ci95"], {300, 900, 1600});
+  expect_ci(r["ipdv_p99_ns_ci95"], {100, 400, 600});
+  EXPECT_NEAR(r["delivered_pps_ci95"]["hi"].get<double>() - r["delivered_pps_ci95"]["lo"].get<double>(), 758.9, 0.1);
+
+  // One good repetition: no interval at all (not a zero-width one).
+  nlohmann::json one = {{"samples", nlohmann::json::array()}};
+  one["samples"].push_back(account_ssh_trial(gen(100, 100), proxy(100, nlohmann::json::object()),
+                                             sink(100, {10, 20}), kLinks, 64));
+  one["samples"].push_back({{"error", "x"}});
+  nlohmann::json r1 = summarize_ssh_point(one);
+  for (const char* k : {"delivered_pps_ci95", "latency_p99_ns_ci95", "ipdv_p99_ns_ci95"}) EXPECT_FALSE(r1.contains(k)) << k;
 }
 
 }  // namespace
