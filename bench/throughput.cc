@@ -79,6 +79,7 @@ struct Options {
   std::string vm_icount = "cost";
   double vm_cost_rate = 2000;
   uint64_t vm_cost_count = 10000;
+  bool vm_search = false;
 };
 
 // A number flag's check: finite and within [lo, hi] (CLI11's ranges let NaN through).
@@ -506,10 +507,9 @@ class Runner {
 const std::vector<std::string> kNetnsOnlyFlags = {
     "--generator", "--sink", "--batch", "--protection", "--busy-poll", "--no-need-wakeup", "--no-veth-napi",
     "--napi-on-sender-cpu", "--napi-priority", "--proxy-priority", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
-    "--pdr-loss", "--search-duration", "--search-precision", "--search-trials", "--final-trials", "--search-max", "--common-load",
-    "--loads", "--no-sweep", "--competitors", "--warmup", "--fresh"};
+    "--search-duration", "--common-load", "--no-sweep", "--competitors"};
 const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection", "--vm-icount", "--vm-cost-rate",
-                                               "--vm-cost-count"};
+                                               "--vm-cost-count", "--vm-search"};
 
 void add_flags(CLI::App& app, Options& o) {
   app.add_option("--methods", o.methods, "methods to run, as name or name:variant (default: all, every variant)")
@@ -603,6 +603,9 @@ void add_flags(CLI::App& app, Options& o) {
       ->check(finite_in(1, 1e6));
   app.add_option("--vm-cost-count", o.vm_cost_count, "--hosts=vm: datagrams per cost run")
       ->check(CLI::Range(uint64_t(100), uint64_t(10'000'000)));
+  app.add_flag("--vm-search", o.vm_search,
+               "--hosts=vm: the NDR/PDR search per job at the first size, one launch of the VMs per trial (one phase "
+               "at --duration; there --search-precision defaults to 0.1 and --search-trials to 8); --loads implies it");
 }
 
 nlohmann::json environment() {
@@ -643,6 +646,15 @@ int run(int argc, char** argv) {
     v.icount = o.vm_icount;
     v.cost_rate = o.vm_cost_rate;
     v.cost_count = o.vm_cost_count;
+    v.search = o.vm_search;
+    if (app.count("--pdr-loss")) v.pdr_loss = o.pdr_loss;
+    if (app.count("--search-precision")) v.search_precision = o.search_precision;
+    if (app.count("--search-trials")) v.search_trials = o.search_trials;
+    if (app.count("--final-trials")) v.final_trials = o.final_trials;
+    if (app.count("--search-max")) v.search_max = o.search_max;
+    if (app.count("--loads")) v.loads = o.loads;
+    if (app.count("--warmup")) v.warmup = o.warmup;
+    v.fresh = o.fresh;
     v.out = o.out;
     v.argv.assign(argv, argv + argc);
     return run_vm_throughput(v);

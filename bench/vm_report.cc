@@ -1,9 +1,11 @@
 #include "bench/vm_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "baselines/drop_stage.h"
+#include "bench/stats.h"
 
 namespace ulsnet::vmrun {
 
@@ -358,6 +360,82 @@ nlohmann::json proxy_cpu_per_packet(const nlohmann::json& proxy) {
   const double user = v.value("cpu_user_s", 0.0);
   const double kernel = v.value("cpu_system_s", 0.0) + v.value("cpu_irq_s", 0.0) + v.value("cpu_softirq_s", 0.0);
   return {{"total", v.value("cpu_busy_s", 0.0) * 1e9 / fwd}, {"user", user * 1e9 / fwd}, {"kernel", kernel * 1e9 / fwd}};
+}
+
+std::string vm_point_key(const nlohmann::json& row) {
+  std::string load;
+  if (row.contains("load_fraction")) {
+    std::ostringstream f;
+    f << row["load_fraction"].get<double>();
+    load = "fraction:" + f.str();
+  } else if (row.value("offered", nlohmann::json("max")).is_string()) {
+    load = "max";
+  } else {
+    std::ostringstream r;
+    r << std::llround(row["offered"].get<double>());
+    load = "rate:" + r.str();
+  }
+  return row.value("method", "") + "|" + row.value("variant", "") + "|" + row.value("mode", "") + "|" +
+         std::to_string(row.value("payload", row.value("payload_bytes", 0u))) + "|" + row.value("purpose", "") + "|" +
+         load;
+}
+
+nlohmann::json summarize_vm_points(const nlohmann::json& results) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const nlohmann::json*>> by_key;
+  for (const auto& r : results) {
+    if (r.value("purpose", "") == "search") continue;
+    const std::string k = vm_point_key(r);
+    if (!by_key.count(k)) order.push_back(k);
+    by_key[k].push_back(&r);
+  }
+  auto median = [](std::vector<double> v) -> nlohmann::json {
+    if (v.empty()) return nullptr;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  nlohmann::json out = nlohmann::json::array();
+  for (const std::string& k : order) {
+    const auto& rows = by_key[k];
+    const nlohmann::json& first = *rows.front();
+    nlohmann::json s{{"point", k}};
+    for (const char* f : {"method", "variant", "mode", "purpose", "offered", "payload_bytes", "load_fraction", "load_basis"})
+      if (first.contains(f)) s[f] = first[f];
+    std::vector<double> offered, forwarded, delivered, lat99, ipdv99, insns;
+    int errors = 0;
+    for (const nlohmann::json* r : rows) {
+      if (r->contains("error")) {
+        ++errors;
+        continue;
+      }
+      offered.push_back((*r)["offered_pps"]);
+      forwarded.push_back((*r)["forwarded_pps"]);
+      delivered.push_back((*r)["delivered_pps"]);
+      const nlohmann::json& l = r->value("latency", nlohmann::json::object());
+      if (l.value("one_way_valid", false) && l.contains("latency_ns") && l["latency_ns"].contains("p99")) {
+        lat99.push_back(l["latency_ns"]["p99"]);
+        if (l.contains("ipdv_ns") && l["ipdv_ns"].contains("p99")) ipdv99.push_back(l["ipdv_ns"]["p99"]);
+      }
+      const nlohmann::json& i = r->value("proxy_vm_insns_per_forwarded", nlohmann::json::object());
+      if (i.contains("total")) insns.push_back(i["total"]);
+    }
+    s["repetitions"] = delivered.size();
+    s["errors"] = errors;
+    s["offered_pps"] = median(offered);
+    s["forwarded_pps"] = median(forwarded);
+    s["delivered_pps"] = median(delivered);
+    s["n_latency"] = lat99.size();
+    if (!lat99.empty()) s["latency_p99_ns"] = median(lat99);
+    if (!ipdv99.empty()) s["ipdv_p99_ns"] = median(ipdv99);
+    if (!insns.empty()) s["insns_per_forwarded"] = median(insns);
+    for (const auto& [name, v] : {std::pair{"delivered_pps_ci95", &delivered}, std::pair{"forwarded_pps_ci95", &forwarded},
+                                  std::pair{"latency_p99_ns_ci95", &lat99}, std::pair{"ipdv_p99_ns_ci95", &ipdv99},
+                                  std::pair{"insns_per_forwarded_ci95", &insns}})
+      if (auto ci = mean_ci95(*v)) s[name] = to_json(*ci);
+    out.push_back(s);
+  }
+  return out;
 }
 
 }  // namespace ulsnet::vmrun

@@ -105,4 +105,17 @@ nlohmann::json insns_per_packet(const nlohmann::json& proxy, const std::string& 
 // (kernel = system + irq + softirq), or an empty object when nothing was forwarded.
 nlohmann::json proxy_cpu_per_packet(const nlohmann::json& proxy);
 
+// The point key of one launch, for resuming a run and grouping repetitions: method|variant|mode|
+// payload|purpose|load, load being "max", "rate:R" (datagrams/s) or "fraction:F" (of the job's PDR).
+std::string vm_point_key(const nlohmann::json& row);
+
+// One summary per point (rows with the same vm_point_key; search steps are not points), in the
+// order the points first appear: the identifying fields, "repetitions" (rows without error),
+// "errors", medians of offered/forwarded/delivered pps, and 95% confidence intervals of the mean
+// over repetitions (Student t, bench/stats.h; present only with two or more values):
+// delivered_pps_ci95, forwarded_pps_ci95, latency_p99_ns_ci95 and ipdv_p99_ns_ci95 (only from
+// rows whose one-way delays are valid), insns_per_forwarded_ci95 (from rows with instruction
+// counts). `n_latency`: how many rows the latency intervals rest on.
+nlohmann::json summarize_vm_points(const nlohmann::json& results);
+
 }  // namespace ulsnet::vmrun

@@ -2,6 +2,8 @@
 // accounting of a run, and the clock comparison, driven by synthetic input.
 #include "bench/vm_report.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "baselines/drop_stage.h"
@@ -259,6 +261,67 @@ TEST(ClockSync, TheSmallestRoundTripGivesTheOffsetAndHalfItBoundsTheError) {
   EXPECT_EQ(n->samples, 1u);
   EXPECT_FALSE(estimate_clock_offset({}));
   EXPECT_FALSE(estimate_clock_offset({{10, 5, 4, 20}}));
+}
+
+// A launch row as run_vm_throughput writes it (only what the summary reads).
+nlohmann::json launch_row(const std::string& variant, const nlohmann::json& offered, double delivered, double p99,
+                          bool valid, double insns = -1) {
+  nlohmann::json r{{"method", "sandbox"}, {"variant", variant}, {"mode", "relay"}, {"purpose", "rate+latency"},
+                   {"offered", offered}, {"payload", 24}, {"payload_bytes", 24}, {"offered_pps", delivered + 10},
+                   {"forwarded_pps", delivered + 5}, {"delivered_pps", delivered}};
+  r["latency"] = {{"one_way_valid", valid}, {"latency_ns", {{"p99", p99}}}, {"ipdv_ns", {{"p99", p99 / 10}}}};
+  if (insns >= 0) r["proxy_vm_insns_per_forwarded"] = {{"total", insns}};
+  return r;
+}
+
+TEST(SummarizeVmPoints, RepetitionsOfOnePointGiveMediansAndStudentIntervals) {
+  nlohmann::json rows = nlohmann::json::array();
+  rows.push_back(launch_row("uls", "max", 1000, 100, true));
+  rows.push_back(launch_row("uls", "max", 2000, 200, true));
+  rows.push_back(launch_row("af_xdp", "max", 500, 50, true));  // another point
+  rows.push_back(launch_row("uls", "max", 3000, 300, true));
+  nlohmann::json search = launch_row("uls", 1500.0, 1400, 10, true);
+  search["purpose"] = "search";  // a search step is not a point
+  rows.push_back(search);
+  const nlohmann::json s = summarize_vm_points(rows);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0]["point"], "sandbox|uls|relay|24|rate+latency|max");
+  EXPECT_EQ(s[0]["repetitions"], 3);
+  EXPECT_DOUBLE_EQ(s[0]["delivered_pps"].get<double>(), 2000);
+  EXPECT_DOUBLE_EQ(s[0]["forwarded_pps"].get<double>(), 2005);
+  // mean 2000, s = 1000, t(2) = 4.303: 2000 +- 2484.
+  EXPECT_DOUBLE_EQ(s[0]["delivered_pps_ci95"]["mean"].get<double>(), 2000);
+  EXPECT_NEAR(s[0]["delivered_pps_ci95"]["hi"].get<double>(), 2000 + 4.302653 * 1000 / std::sqrt(3.0), 0.01);
+  EXPECT_NEAR(s[0]["latency_p99_ns_ci95"]["lo"].get<double>(), 200 - 4.302653 * 100 / std::sqrt(3.0), 0.001);
+  EXPECT_TRUE(s[0].contains("ipdv_p99_ns_ci95"));
+  EXPECT_EQ(s[0]["n_latency"], 3);
+  // One repetition: medians, no interval.
+  EXPECT_EQ(s[1]["repetitions"], 1);
+  EXPECT_FALSE(s[1].contains("delivered_pps_ci95"));
+}
+
+TEST(SummarizeVmPoints, InvalidDelaysAndErrorsStayOutOfTheIntervalsAndAreCounted) {
+  nlohmann::json rows = nlohmann::json::array();
+  rows.push_back(launch_row("uls", 2000.0, 1990, 100, true, 700));
+  rows.push_back(launch_row("uls", 2000.0, 1980, 900000, false, 710));  // clocks not comparable
+  nlohmann::json err{{"method", "sandbox"}, {"variant", "uls"}, {"mode", "relay"}, {"purpose", "rate+latency"},
+                     {"offered", 2000.0}, {"payload", 24}, {"error", "the proxy VM did not report"}};
+  rows.push_back(err);
+  nlohmann::json frac = launch_row("uls", 900.0, 900, 80, true);
+  frac["purpose"] = "load";
+  frac["load_fraction"] = 0.5;
+  rows.push_back(frac);
+  const nlohmann::json s = summarize_vm_points(rows);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0]["point"], "sandbox|uls|relay|24|rate+latency|rate:2000");
+  EXPECT_EQ(s[0]["repetitions"], 2);
+  EXPECT_EQ(s[0]["errors"], 1);
+  EXPECT_EQ(s[0]["n_latency"], 1);
+  EXPECT_DOUBLE_EQ(s[0]["latency_p99_ns"].get<double>(), 100);
+  EXPECT_FALSE(s[0].contains("latency_p99_ns_ci95"));
+  EXPECT_DOUBLE_EQ(s[0]["insns_per_forwarded_ci95"]["mean"].get<double>(), 705);
+  EXPECT_EQ(s[1]["point"], "sandbox|uls|relay|24|load|fraction:0.5");
+  EXPECT_DOUBLE_EQ(s[1]["load_fraction"].get<double>(), 0.5);
 }
 
 }  // namespace

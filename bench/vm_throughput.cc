@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <fmt/core.h>
@@ -11,6 +14,7 @@
 
 #include "baselines/proxy_method.h"
 #include "bench/environment.h"
+#include "bench/search.h"
 #include "bench/vm_report.h"
 #include "kernel/vm_harness.h"
 
@@ -30,9 +34,14 @@ struct VmPoint {
   double rate = 0;  // 0: unpaced
   int rep = 0;
   bool icount = false;
-  std::string purpose;  // "rate+latency" or "cost" (VmThroughputOptions::cost_rate)
+  // "rate+latency" (the --rates points), "cost" (VmThroughputOptions::cost_rate), "search" (a
+  // step of the NDR/PDR search) or "load" (the sweep, at load_fraction of the job's PDR).
+  std::string purpose;
   uint64_t count = 0;   // datagrams
   uint32_t payload = 24;
+  double load_fraction = -1;  // "load": the fraction of the PDR lower bound
+  std::string load_basis;
+  std::string step;  // "search": the step's place in its search (for resuming)
 };
 
 // The guest's rate when unpaced is unknown in advance: the stream is this many datagrams per
@@ -155,22 +164,68 @@ class VmRunner {
  public:
   VmRunner(const VmThroughputOptions& o, const vm::Prepared& prep) : o_(o), prep_(prep) {}
 
-  // One launch: its result row (with "error" if anything could not be read).
-  nlohmann::json run(const VmPoint& p, int n, int total) {
+  // One launch: its result row (with "error" if anything could not be read); a launch the run
+  // being resumed finished (same key, no error) is kept instead.
+  nlohmann::json run(const VmPoint& p) {
+    nlohmann::json r{{"method", p.job.method}, {"variant", p.job.variant}, {"mode", p.job.mode},
+                     {"offered", p.rate > 0 ? nlohmann::json(p.rate) : nlohmann::json("max")},
+                     {"rep", p.rep}, {"purpose", p.purpose}, {"count", p.count}, {"payload", p.payload}};
+    if (p.load_fraction >= 0) r["load_fraction"] = p.load_fraction, r["load_basis"] = p.load_basis;
+    const std::string key = vmrun::vm_point_key(r) + (p.purpose == "search" ? "|" + p.step : "") + "|rep:" +
+                            std::to_string(p.rep) + (p.icount ? "|icount" : "");
+    if (auto it = finished_.find(key); it != finished_.end()) {
+      ++kept_;
+      // The guest kernel's release, as the kept launch recorded it.
+      const std::string k = it->second["labels"].value("kernel", "");
+      if (guest_kernel_ == "unknown" && k.rfind("patched: Linux ", 0) == 0)
+        guest_kernel_ = k.substr(15, k.find(' ', 15) - 15);
+      fmt::print(stderr, "[{}] {}: finished in the earlier run, kept\n", ++n_, key);
+      return it->second;
+    }
+    r["point"] = key;
+    const auto t0 = std::chrono::steady_clock::now();
+    launch(p, r);
+    launch_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++launched_;
+    return r;
+  }
+
+  // Launches still to come, for the estimate of the time left (at this run's average so far).
+  std::string eta(size_t launches_left) const {
+    if (!launched_) return "";
+    return fmt::format(", about {:.0f} s left ({} launches at {:.0f} s)", launch_seconds_ / launched_ * double(launches_left),
+                       launches_left, launch_seconds_ / launched_);
+  }
+  int kept() const { return kept_; }
+  void set_finished(std::map<std::string, nlohmann::json> f) { finished_ = std::move(f); }
+
+  int failures() const { return failures_; }
+  const std::string& guest_kernel() const { return guest_kernel_; }
+
+ private:
+  void launch(const VmPoint& p, nlohmann::json& r) {
     const VmJob& j = p.job;
     const uint64_t count = p.count;
     const std::string tag = j.method + "-" + j.variant + "-" + j.mode + "-" + std::to_string(p.payload) + "B-" +
                             (p.rate > 0 ? std::to_string(uint64_t(p.rate)) : std::string("max")) + "-" +
-                            std::to_string(p.rep) + (p.purpose == "cost" ? "-cost" : "") + (p.icount ? "-icount" : "");
+                            std::to_string(p.rep) + (p.purpose == "cost" ? "-cost" : "") + (p.icount ? "-icount" : "") +
+                            (p.purpose == "search" ? "-search" + p.step : p.purpose == "load" ? "-load" : "");
     // The generator's own bound on time: generous, the count ends the stream.
     const int seconds = 30 + int(10 * o_.duration);
     std::string append = "ulsnet.method=" + j.method + " ulsnet.variant=" + j.variant + " ulsnet.mode=" + j.mode +
                          " ulsnet.count=" + std::to_string(count) + " ulsnet.pps=" + std::to_string(uint64_t(p.rate)) +
                          " ulsnet.payload=" + std::to_string(p.payload) + " ulsnet.seconds=" + std::to_string(seconds);
     if (o_.protection == "none") append += " uls.protect=0";
-    fmt::print(stderr, "[{}/{}] {}:{} {} {}B at {} ({} datagrams){}{}...\n", n, total, j.method, j.variant, j.mode,
-               p.payload, p.rate > 0 ? fmt::format("{} /s", p.rate) : std::string("max"), count,
-               p.purpose == "cost" ? ", for the cost" : "", p.icount ? ", under icount" : "");
+    // The warm-up, as on the namespace hosts: at most a tenth of the stream.
+    if (const int w = int(std::lround(1000 * std::min(o_.warmup, 0.1 * o_.duration))); w > 0 && p.purpose != "cost")
+      append += " ulsnet.warmup_ms=" + std::to_string(w);
+    const std::string why = p.purpose == "cost"     ? ", for the cost"
+                            : p.purpose == "search" ? ", search step " + p.step
+                            : p.purpose == "load"   ? fmt::format(", {:.0f}% of its PDR", 100 * p.load_fraction)
+                                                    : std::string();
+    fmt::print(stderr, "[{} {:.0f}s] {}:{} {} {}B at {} ({} datagrams){}{}...\n", ++n_, seconds_since_start(), j.method,
+               j.variant, j.mode, p.payload, p.rate > 0 ? fmt::format("{:.0f} /s", p.rate) : std::string("max"), count,
+               why, p.icount ? ", under icount" : "");
     const int timeout = (p.icount ? 900 : 240) + 10 * int(o_.duration);
     const std::string logs = prep_.workdir + "/" + tag;
     auto [rc, out] = vm::launch(prep_.image, prep_.initrd, logs,
@@ -179,9 +234,7 @@ class VmRunner {
                                     " --count-insns " + vm::runfile("kernel/qemu_insn_count.so") +
                                     " --append '" + append + "'",
                                 timeout);
-    nlohmann::json r = {{"method", j.method}, {"variant", j.variant}, {"mode", j.mode},
-                        {"offered", p.rate > 0 ? nlohmann::json(p.rate) : nlohmann::json("max")},
-                        {"rep", p.rep}, {"purpose", p.purpose}, {"count", count}, {"logs", logs}};
+    r["logs"] = logs;
     r["labels"] = {{"hosts", "vm"}, {"path", path_label(j)}, {"link", "QEMU socket netdev, UDP on 127.0.0.1"}};
     try {
       read_run(r, logs, p.icount);
@@ -194,13 +247,8 @@ class VmRunner {
     } else {
       print_progress(r);
     }
-    return r;
   }
 
-  int failures() const { return failures_; }
-  const std::string& guest_kernel() const { return guest_kernel_; }
-
- private:
   // Fills a row from the logs of one launch; throws ReportError/std::exception for what cannot be read.
   void read_run(nlohmann::json& r, const std::string& logs, bool icount) {
     const std::string sender_log = vm::slurp(logs + "/sender.log"), proxy_log = vm::slurp(logs + "/proxy.log"),
@@ -292,7 +340,9 @@ class VmRunner {
 
   const VmThroughputOptions& o_;
   const vm::Prepared& prep_;
-  int failures_ = 0;
+  std::map<std::string, nlohmann::json> finished_;
+  int failures_ = 0, kept_ = 0, n_ = 0, launched_ = 0;
+  double launch_seconds_ = 0;
   std::string guest_kernel_ = "unknown";
 };
 
@@ -502,23 +552,26 @@ int run_vm_throughput(VmThroughputOptions o) {
     fmt::print(stderr, "throughput: --sizes names no payload size\n");
     return 2;
   }
-  // Per job and repetition: the rates at every size, then the cost run at the first size.
-  std::vector<VmPoint> points;
-  for (const VmJob& j : jobs)
-    for (int rep = 0; rep < o.reps; ++rep) {
-      for (uint32_t payload : o.payloads)
-        for (double rate : rates) {
-          const uint64_t count = rate > 0 ? uint64_t(rate * o.duration)
-                                          : std::min<uint64_t>(kMaxCount, uint64_t(kMaxRateGuess * o.duration));
-          points.push_back({j, rate, rep, o.icount == "all", "rate+latency", count, payload});
-        }
-      points.push_back({j, o.cost_rate, rep, o.icount != "off", "cost", o.cost_count, o.payloads.front()});
-    }
+  if (!o.loads.empty()) o.search = true;  // the sweep's fractions are of the PDR
+  if (o.final_trials < 1 || o.final_trials % 2 == 0 || o.search_trials < 2 || !(o.search_precision > 0)) {
+    fmt::print(stderr, "throughput: the search needs an odd --final-trials, --search-trials >= 2 and a precision > 0\n");
+    return 2;
+  }
   const vm::Prepared prep = vm::prepare({vm::runfile("bench/ulsnet_proxy"), vm::runfile("bench/ulsnet_traffic")});
   if (!prep.error.empty()) {
     fmt::print(stderr, "throughput: --hosts=vm: {}\n", prep.error);
     return prep.usage_error ? 2 : 1;
   }
+
+  SearchOptions so;
+  so.criteria = {{"ndr", 0.0}, {"pdr", o.pdr_loss}};
+  // One phase: a narrowing trial would cost a whole launch (the boot) as well.
+  so.durations = {o.duration};
+  so.precision = o.search_precision;
+  so.max_trials = o.search_trials;
+  so.max_rate_pps = o.search_max;
+  so.final_trials = o.final_trials;
+  so.min_rate_pps = 100;
 
   nlohmann::json doc;
   doc["schema"] = "ulsnet.throughput-vm.v2";
@@ -535,32 +588,176 @@ int run_vm_throughput(VmThroughputOptions o) {
                    {"uls_protection", o.protection},
                    {"payload_bytes", o.payloads.front()},
                    {"payloads", o.payloads},
-                   {"payload_note", "rates at every size; the cost runs and the targets at the first"},
+                   {"payload_note", "rates at every size; the cost runs, the search, the sweep and the targets at the first"},
+                   {"search", o.search ? search_settings_json(so) : nlohmann::json(false)},
+                   {"loads", o.loads},
+                   {"load_sweep_basis", "fractions of each job's own PDR lower bound at the first size"},
+                   {"warmup_s", std::min(o.warmup, 0.1 * o.duration)},
                    {"generator", "bench/traffic.h run_generator (UDP socket, sendmmsg, per-datagram CLOCK_MONOTONIC "
                                  "stamps) in the sender VM; 'max' = unpaced"},
                    {"sink", "bench/traffic.h run_sink (UDP socket, recvmmsg, per-datagram kernel receive times) in "
                             "the receiver VM"},
                    {"links", "kernel/vm.sh --link udp: one UDP datagram per frame between the QEMUs, drops counted "
                              "per socket by the host kernel; --mgmt: a direct sender-receiver link for the clocks"},
-                   {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}, {"image", prep.image}}},
-                   {"argv", o.argv}};
+                   {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}}}};
+  // The image's path is per run (a temporary directory): not part of the configuration.
+  doc["guest_image"] = prep.image;
+  const std::string path = result_path(o.out, "throughput-vm");
+  VmRunner runner(o, prep);
+  if (!o.out.empty() && std::filesystem::exists(path) && !o.fresh) {
+    nlohmann::json old;
+    try {
+      std::ifstream in(path);
+      old = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "throughput: {} exists but is not a result file ({}): give another --out, or --fresh to "
+                         "overwrite it\n", path, e.what());
+      vm::cleanup(prep, false);
+      return 2;
+    }
+    nlohmann::json old_config = old.value("config", nlohmann::json::object());
+    if (old_config.is_object()) old_config.erase("argv");
+    if (old.value("schema", "") != doc["schema"] || old_config != doc["config"]) {
+      fmt::print(stderr, "throughput: {} holds a run with another configuration: give another --out, or --fresh to "
+                         "overwrite it\n", path);
+      vm::cleanup(prep, false);
+      return 2;
+    }
+    std::map<std::string, nlohmann::json> finished;
+    for (const auto& r : old.value("results", nlohmann::json::array()))
+      if (r.contains("point") && !r.contains("error")) finished[r["point"].get<std::string>()] = r;
+    fmt::print(stderr, "throughput: resuming {}: {} launches finished there\n", path, finished.size());
+    runner.set_finished(std::move(finished));
+  }
+  doc["config"]["argv"] = o.argv;
   doc["environment"] = host_environment("vm");
   doc["results"] = nlohmann::json::array();
-  VmRunner runner(o, prep);
-  int n = 0;
-  for (const VmPoint& p : points) doc["results"].push_back(runner.run(p, ++n, int(points.size())));
+  doc["capacity"] = nlohmann::json::array();
+  auto save = [&] {
+    doc["complete"] = false;
+    doc["run_seconds"] = seconds_since_start();
+    write_result(doc, path, "throughput-vm");
+  };
+  auto count_for = [&](double rate) {
+    return rate > 0 ? std::max<uint64_t>(1, uint64_t(rate * o.duration))
+                    : std::min<uint64_t>(kMaxCount, uint64_t(kMaxRateGuess * o.duration));
+  };
+  auto add = [&](nlohmann::json row) {
+    doc["results"].push_back(std::move(row));
+    save();
+  };
+  // Launches known to be ahead (a search counts as its bound on trials).
+  const size_t per_job = o.reps * (o.payloads.size() * rates.size() + 1 + o.loads.size()) +
+                         (o.search ? size_t(o.search_trials) : 0);
+  size_t left = per_job * jobs.size();
+  const uint32_t size0 = o.payloads.front();
+  for (size_t ji = 0; ji < jobs.size(); ++ji) {
+    const VmJob& j = jobs[ji];
+    fmt::print(stderr, "job {}/{}: {}:{} {}{}\n", ji + 1, jobs.size(), j.method, j.variant, j.mode, runner.eta(left));
+    // The first repetition's unpaced row at the first size: the search's first step (an unpaced
+    // trial at --duration) would be the same launch again.
+    nlohmann::json max_row;
+    for (int rep = 0; rep < o.reps; ++rep)
+      for (uint32_t payload : o.payloads)
+        for (double rate : rates) {
+          add(runner.run({j, rate, rep, o.icount == "all", "rate+latency", count_for(rate), payload}));
+          if (rep == 0 && payload == size0 && rate == 0) max_row = doc["results"].back();
+          --left;
+        }
+    if (o.search) {
+      int step = 0;
+      SearchResult sr = throughput_search(so, [&](double rate, double d) {
+        (void)d;  // one phase: every trial lasts --duration
+        VmPoint p{j, rate, 0, o.icount == "all", "search", count_for(rate), size0};
+        p.step = fmt::format("{}@{}", step, rate > 0 ? fmt::format("{:.0f}", rate) : std::string("max"));
+        const bool reuse = step++ == 0 && rate == 0 && max_row.is_object() && !max_row.contains("error");
+        nlohmann::json row = reuse ? max_row : runner.run(p);
+        TrialOutcome out;
+        out.sample = {{"point", row.value("point", "")}};
+        if (row.contains("error")) {
+          out.error = row["error"];
+        } else {
+          out.offered_pps = row["offered_pps"];
+          out.loss = row["loss_ratio"];
+          for (const char* k : {"offered_pps", "forwarded_pps", "delivered_pps", "loss_ratio", "proxy_loss_ratio"})
+            out.sample[k] = row[k];
+          out.sample["unaccounted"] = row["accounting"]["unaccounted"];
+        }
+        if (reuse) {
+          out.sample["reused"] = "the job's unpaced point (first repetition), the same launch";
+        } else {
+          add(std::move(row));
+        }
+        if (left) --left;
+        return out;
+      });
+      nlohmann::json cap{{"method", j.method},
+                         {"variant", j.variant},
+                         {"mode", j.mode},
+                         {"payload_bytes", size0},
+                         {"search", search_settings_json(so)},
+                         {"search_ceiling_pps", sr.ceiling_pps},
+                         {"search_ceiling_final_pps", sr.ceiling_final_pps},
+                         {"search_ceiling_basis",
+                          "what the sender VM's generator offered unpaced in this job's own first step, lowered to "
+                          "what it offered where a paced trial fell short"},
+                         {"trial", "one launch of the three VMs per trial (boot, stream of --duration, reports)"}};
+      for (const CriterionResult& c : sr.criteria) cap[c.criterion.name] = criterion_json(c, so);
+      cap["steps"] = sr.steps;
+      if (!sr.error.empty()) cap["error"] = sr.error;
+      for (const CriterionResult& c : sr.criteria) {
+        const nlohmann::json k = criterion_json(c, so);
+        auto rate = [](const nlohmann::json& v) { return v.is_number() ? fmt::format("{:.0f}", v.get<double>()) : "-"; };
+        fmt::print(stderr, "{}:{} {} {}B {}: {} [{}, {}) pps\n", j.method, j.variant, j.mode, size0, c.criterion.name,
+                   k.value("status", ""), rate(k["lower_pps"]), rate(k["upper_pps"]));
+      }
+      // The trials the search did not need.
+      const size_t unused = size_t(o.search_trials) - std::min<size_t>(size_t(o.search_trials), size_t(step));
+      left -= std::min(left, unused);
+      const nlohmann::json pdr = cap.value("pdr", nlohmann::json::object());
+      const bool has_pdr = pdr.value("lower_pps", nlohmann::json()).is_number() && pdr["lower_pps"].get<double>() > 0;
+      doc["capacity"].push_back(cap);
+      save();
+      if (!o.loads.empty() && !has_pdr) {
+        fmt::print(stderr, "{}:{} {}: no offered-load sweep: no PDR lower bound at {} B\n", j.method, j.variant, j.mode,
+                   size0);
+        left -= std::min(left, o.reps * o.loads.size());
+      }
+      if (has_pdr) {
+        const double pdr_lo = pdr["lower_pps"].get<double>();
+        for (double f : o.loads)
+          for (int rep = 0; rep < o.reps; ++rep) {
+            const double rate = std::max(1.0, std::round(f * pdr_lo));
+            VmPoint p{j, rate, rep, o.icount == "all", "load", count_for(rate), size0};
+            p.load_fraction = f;
+            p.load_basis = fmt::format("{} x this job's PDR lower bound at {} B ({:.0f} pps{})", f, size0, pdr_lo,
+                                       pdr.value("censored", false) ? ", censored at the generator" : "");
+            add(runner.run(p));
+            if (left) --left;
+          }
+      }
+    }
+    for (int rep = 0; rep < o.reps; ++rep) {
+      add(runner.run({j, o.cost_rate, rep, o.icount != "off", "cost", o.cost_count, size0}));
+      if (left) --left;
+    }
+  }
 
   std::string accel = "unknown";
   for (const auto& r : doc["results"])
-    if (r["labels"].contains("accelerator") && r["purpose"] != "cost") accel = r["labels"]["accelerator"];
+    if (r.contains("labels") && r["labels"].contains("accelerator") && r["purpose"] != "cost") accel = r["labels"]["accelerator"];
   doc["environment"]["accel"] = accel;
   doc["environment"]["guest_kernel"] = runner.guest_kernel();
-  doc["targets"] = vm_targets(doc["results"], accel, o.payloads.front());
+  doc["summary"] = vmrun::summarize_vm_points(doc["results"]);
+  doc["targets"] = vm_targets(doc["results"], accel, size0);
   doc["run_seconds"] = seconds_since_start();  // guest kernel build or cache check included
-  const std::string path = write_result(doc, o.out, "throughput-vm");
+  doc["complete"] = true;
+  write_result(doc, path, "throughput-vm");
   print_summary(doc, accel, runner.guest_kernel(), path);
   vm::cleanup(prep, runner.failures() != 0);
-  if (runner.failures()) fmt::print(stderr, "throughput: {} of {} VM runs failed\n", runner.failures(), points.size());
+  const size_t n = doc["results"].size();
+  if (runner.kept()) fmt::print(stderr, "throughput: {} of {} launches kept from the earlier run\n", runner.kept(), n);
+  if (runner.failures()) fmt::print(stderr, "throughput: {} of {} VM runs failed\n", runner.failures(), n);
   return runner.failures() ? 1 : 0;
 }
 

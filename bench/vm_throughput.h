@@ -38,6 +38,23 @@ struct VmThroughputOptions {
   // UDP payload bytes, each a set of points (default: the traffic header alone, 66-byte
   // frames). The cost runs and the targets are at the first size.
   std::vector<uint32_t> payloads = {24};
+  // NDR/PDR per job at the first size (bench/search.h), each trial one launch of the three VMs
+  // (~30-50 s under TCG, the boot being most of it): so one phase only, at `duration`, a coarse
+  // precision and few trials by default. Off unless asked for (--vm-search, or --loads).
+  bool search = false;
+  double pdr_loss = 0.005;
+  double search_precision = 0.1;
+  int search_trials = 8;
+  int final_trials = 1;
+  double search_max = 0;
+  // The offered-load sweep: fractions of each job's own PDR lower bound (implies the search).
+  std::vector<double> loads;
+  // Seconds at the start of each stream left out of the delay statistics (at most a tenth of
+  // `duration`), still accounted.
+  double warmup = 0.05;
+  // An existing `out` is resumed (finished launches kept, the same configuration required)
+  // unless `fresh`.
+  bool fresh = false;
   std::string out;
   std::vector<std::string> argv;
 };

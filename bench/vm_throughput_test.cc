@@ -4,9 +4,13 @@
 // method that cannot run, which must be an error row and a failing exit status.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <set>
 #include <string>
 
+#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "kernel/vm_harness.h"
@@ -111,6 +115,77 @@ TEST_F(VmThroughput, AMethodThatFailsInTheProxyIsAnErrorRowAndTheRunFails) {
     EXPECT_NE(r["error"].get<std::string>().find("xdp"), std::string::npos) << r["error"];
     EXPECT_FALSE(r.contains("accounting"));
   }
+}
+
+// The NDR/PDR search on the VMs (one launch per trial; the job's unpaced point is its first
+// step), the offered-load sweep at a fraction of the PDR found, per-point summaries; then the
+// same command again resumes the finished file (every launch kept, none re-run) and another
+// configuration with the same --out is refused.
+TEST_F(VmThroughput, TheSearchBracketsTheUlsPathTheSweepFollowsItAndTheSameOutResumes) {
+  const std::string args =
+      "--methods sandbox:uls --modes relay --vm-search --loads 0.3 --search-trials 4 --duration 0.5 --vm-icount off "
+      "--vm-cost-count 500";
+  std::string output;
+  auto [rc, doc] = run("search", args, output);
+  ASSERT_EQ(rc, 0) << output;
+  ASSERT_TRUE(doc.is_object()) << output;
+  EXPECT_TRUE(doc["complete"].get<bool>());
+  ASSERT_EQ(doc["capacity"].size(), 1u) << output;
+  const nlohmann::json& cap = doc["capacity"][0];
+  const nlohmann::json& steps = cap["steps"];
+  ASSERT_GE(steps.size(), 1u);
+  EXPECT_LE(steps.size(), 4u);
+  EXPECT_EQ(steps[0]["rate_pps"], 0);
+  EXPECT_TRUE(steps[0].contains("reused")) << steps[0].dump();
+  std::set<std::string> points;
+  for (const auto& r : doc["results"]) {
+    ASSERT_FALSE(r.contains("error")) << r.dump(1);
+    EXPECT_EQ(r["accounting"]["unaccounted"], 0) << r["point"];
+    points.insert(r["point"].get<std::string>());
+  }
+  // Every step is a launch in the results (the first the unpaced point's).
+  for (const auto& st : steps) EXPECT_TRUE(points.count(st["point"].get<std::string>())) << st.dump();
+  EXPECT_EQ(doc["results"].size(), 1 + (steps.size() - 1) + (cap["pdr"]["lower_pps"].is_number() ? 1 : 0) + 1);
+  for (const char* c : {"ndr", "pdr"}) {
+    const nlohmann::json& k = cap[c];
+    if (k["lower_pps"].is_number() && k["upper_pps"].is_number()) {
+      EXPECT_LT(k["lower_pps"].get<double>(), k["upper_pps"].get<double>()) << k.dump();
+    }
+  }
+  if (cap["pdr"]["lower_pps"].is_number()) {
+    const double pdr = cap["pdr"]["lower_pps"];
+    bool swept = false;
+    for (const auto& r : doc["results"])
+      if (r["purpose"] == "load") {
+        swept = true;
+        EXPECT_DOUBLE_EQ(r["load_fraction"].get<double>(), 0.3);
+        EXPECT_DOUBLE_EQ(r["offered"].get<double>(), std::max(1.0, std::round(0.3 * pdr)));
+      }
+    EXPECT_TRUE(swept) << output;
+  }
+  bool summarized = false;
+  for (const auto& s : doc["summary"])
+    if (s["purpose"] == "rate+latency") summarized = s["repetitions"] == 1;
+  EXPECT_TRUE(summarized) << doc["summary"].dump(1);
+
+  // Again, the same file: nothing is launched.
+  std::string again;
+  auto [rc2, doc2] = run("search", args, again);
+  ASSERT_EQ(rc2, 0) << again;
+  EXPECT_NE(again.find(fmt::format("{} of {} launches kept", doc["results"].size(), doc["results"].size())),
+            std::string::npos)
+      << again;
+  EXPECT_EQ(again.find("datagrams)..."), std::string::npos) << again;
+  ASSERT_EQ(doc2["results"].size(), doc["results"].size());
+  for (size_t i = 0; i < doc["results"].size(); ++i) EXPECT_EQ(doc2["results"][i]["point"], doc["results"][i]["point"]);
+  EXPECT_EQ(doc2["capacity"][0]["pdr"], cap["pdr"]);
+
+  // Another configuration, the same file: refused, the file untouched.
+  std::string other;
+  auto [rc3, doc3] = run("search", args + " --reps 2", other);
+  EXPECT_EQ(rc3, 2) << other;
+  EXPECT_NE(other.find("another configuration"), std::string::npos) << other;
+  EXPECT_EQ(doc3["results"].size(), doc["results"].size());
 }
 
 }  // namespace

@@ -185,7 +185,7 @@ case "$test" in
     # (bench/guest/ulsnet_proxy.cc). Needs kernel/vm.sh --mgmt: the sender and the receiver
     # compare clocks and say when the stream is through over the management link. Relayed, the
     # sender sends to the proxy's address (10.201.1.2:9000), which relays to the receiver.
-    count=5000; pps=0; mode=relay; method=""; variant=""; payload=24; seconds=60
+    count=5000; pps=0; mode=relay; method=""; variant=""; payload=24; seconds=60; warmup_ms=0
     for w in $(cat /proc/cmdline); do
       case "$w" in
         ulsnet.count=*) count="${w#*=}" ;;
@@ -195,6 +195,7 @@ case "$test" in
         ulsnet.variant=*) variant="${w#*=}" ;;
         ulsnet.payload=*) payload="${w#*=}" ;;
         ulsnet.seconds=*) seconds="${w#*=}" ;;
+        ulsnet.warmup_ms=*) warmup_ms="${w#*=}" ;;
       esac
     done
     target=10.201.2.2
@@ -216,7 +217,7 @@ case "$test" in
                 # A relay's Stack learns the receiver's address from its ARP (the datagrams it
                 # relays are not queued while it asks): the receiver pings it as it starts.
                 [ "$mode" = relay ] && wait_ping 10.201.2.1 &
-                ulsnet_traffic recv 9000 "$count" 3000 150000 ;;
+                ulsnet_traffic recv 9000 "$count" 3000 150000 "$warmup_ms" ;;
     esac
     ;;
   "")

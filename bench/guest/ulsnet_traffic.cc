@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -290,8 +291,11 @@ int do_send(const char* dst, int port, uint64_t count, double pps, uint32_t payl
   return 0;
 }
 
-int do_recv(int port, uint64_t count, int idle_ms, int max_ms) {
+int do_recv(int port, uint64_t count, int idle_ms, int max_ms, int warmup_ms) {
   SinkConfig cfg;
+  // The first WARMUP_MS of the stream (by the sender's stamps) are left out of the delay
+  // statistics, still accounted (as on the namespace hosts).
+  cfg.warmup_s = warmup_ms / 1000.0;
   cfg.port = uint16_t(port);
   cfg.run_id = kRunId;
   cfg.max_seq = count;
@@ -393,13 +397,14 @@ int main(int argc, char** argv) {
     if (argc == 9 && std::strcmp(argv[1], "send") == 0)
       return do_send(argv[2], std::atoi(argv[3]), std::strtoull(argv[4], nullptr, 10), std::atof(argv[5]),
                      uint32_t(std::atoi(argv[6])), std::atof(argv[7]), argv[8]);
-    if (argc == 6 && std::strcmp(argv[1], "recv") == 0)
-      return do_recv(std::atoi(argv[2]), std::strtoull(argv[3], nullptr, 10), std::atoi(argv[4]), std::atoi(argv[5]));
+    if ((argc == 6 || argc == 7) && std::strcmp(argv[1], "recv") == 0)
+      return do_recv(std::atoi(argv[2]), std::strtoull(argv[3], nullptr, 10), std::atoi(argv[4]), std::atoi(argv[5]),
+                     argc == 7 ? std::max(0, std::atoi(argv[6])) : 0);
   } catch (const std::exception& e) {
     return error(e.what());
   }
   std::fprintf(stderr,
                "usage: ulsnet_traffic send DST PORT COUNT PPS PAYLOAD SECONDS MGMT_PEER | "
-               "recv PORT COUNT IDLE_MS MAX_MS\n");
+               "recv PORT COUNT IDLE_MS MAX_MS [WARMUP_MS]\n");
   return 2;
 }
