@@ -100,6 +100,8 @@ struct Options {
   bool search = false;
   double pdr_loss = 0.005, search_duration = 0.25, search_precision = 0.02, search_max = 0;
   int search_trials = 40, final_trials = 1;
+  // The offered-load sweep: fractions of each job's own PDR lower bound (implies the search).
+  std::string loads;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -534,6 +536,10 @@ int run(int argc, char** argv) {
   app.add_option("--final-trials", o.final_trials, "trials per load at the final duration (odd)")
       ->check(CLI::Range(1, 99));
   app.add_option("--search-max", o.search_max, "cap on the search ceiling, pps (0: none)")->check(CLI::Range(0.0, 1e9));
+  app.add_option("--loads", o.loads,
+                 "the offered-load sweep at the first payload size, as fractions of each job's own PDR lower bound "
+                 "there, comma-separated (e.g. 0.1,0.5,0.9: latency at 10/50/90% of capacity; above 1 reaches into "
+                 "overload; in (0.01, 10]); implies --search");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -582,6 +588,20 @@ int run(int argc, char** argv) {
     modes.push_back(m == "relay" ? ForwardMode::kRelay : ForwardMode::kRouter);
   }
   if (payloads.empty() || rates.empty() || modes.empty()) return usage("--payload, --rates and --mode need a value");
+  std::vector<double> loads;
+  for (const std::string& f : split(o.loads)) {
+    char* end = nullptr;
+    const double v = std::strtod(f.c_str(), &end);
+    if (end == f.c_str() || *end != '\0' || !std::isfinite(v) || v < 0.01 || v > 10)
+      return usage("--loads: '" + f + "' is not a fraction of the PDR in [0.01, 10]");
+    loads.push_back(v);
+  }
+  if (!o.loads.empty() && loads.empty()) return usage("--loads needs at least one fraction");
+  if (!loads.empty() && !o.search) {
+    // The sweep is relative to each job's PDR, which only the search measures.
+    o.search = true;
+    std::fprintf(stderr, "ssh_throughput: --loads: the NDR/PDR search runs too (the sweep is relative to its PDR)\n");
+  }
   std::vector<Job> jobs;
   nlohmann::json skipped = nlohmann::json::array();
   try {
@@ -618,6 +638,7 @@ int run(int argc, char** argv) {
   doc["schema"] = "ulsnet.throughput-ssh.v1";
   doc["config"] = {
       {"argv", args},
+      {"hosts", {{"sender", o.sender}, {"proxy", o.proxy}, {"receiver", o.receiver}}},
       {"methods", o.methods},
       {"jobs", nlohmann::json::array()},
       {"skipped", skipped},
@@ -636,6 +657,14 @@ int run(int argc, char** argv) {
       {"prefix", o.prefix},
       {"proxy_addresses", o.proxy_addresses},
       {"search", o.search},
+      {"pdr_loss", o.pdr_loss},
+      {"search_duration_s", o.search_duration},
+      {"search_precision", o.search_precision},
+      {"search_trials", o.search_trials},
+      {"final_trials", o.final_trials},
+      {"search_max_pps", o.search_max},
+      {"load_sweep", loads},
+      {"load_sweep_basis", "fractions of each job's own PDR lower bound at the first payload size"},
       {"ssh",
        {{"user", o.ssh_user},
         {"port", o.ssh_port},
@@ -649,6 +678,7 @@ int run(int argc, char** argv) {
   doc["controller"] = {{"environment", host_environment("ssh")}};
   doc["results"] = nlohmann::json::array();
   if (o.search) doc["capacity"] = nlohmann::json::array();
+  if (!loads.empty()) doc["load_sweep_skipped"] = nlohmann::json::array();
   doc["complete"] = false;
 
   Run run(o);
@@ -723,41 +753,77 @@ int run(int argc, char** argv) {
 
   bool any_error = false;
   uint32_t run_id = 1;
+  // One point: `reps` trials of `job` at `rate` (0: max), summarised; `extra` fields say what its
+  // load is based on. False when interrupted before any trial.
+  auto measure_point = [&](const Job& job, uint32_t payload, double rate, const std::string& what,
+                           const nlohmann::json& extra = nlohmann::json::object()) {
+    nlohmann::json point = {{"method", job.info->name},
+                            {"variant", job.variant},
+                            {"mode", forward_mode_name(job.mode)},
+                            {"payload_bytes", payload},
+                            {"load", rate > 0 ? nlohmann::json(rate) : nlohmann::json("max")},
+                            {"rate_pps", rate},
+                            {"duration_s", o.duration},
+                            {"samples", nlohmann::json::array()}};
+    for (const auto& [k, v] : extra.items()) point[k] = v;
+    for (int rep = 0; rep < o.reps && !g_interrupted; ++rep) {
+      nlohmann::json s = run_trial(o, run.hosts, ad, {job, payload, rate, o.duration, run_id++});
+      if (g_interrupted && s.contains("error")) break;
+      s["rep"] = rep;
+      point["samples"].push_back(s);
+    }
+    if (point["samples"].empty()) return false;
+    point = summarize_ssh_point(point);
+    point["latency_valid"] = clock_shared;
+    if (point.contains("error")) any_error = true;
+    std::fprintf(stderr, "%-32s %4u B %12s: offered %10.0f pps, delivered %10.0f pps, loss %.4f, unaccounted %lld%s\n",
+                 job.name().c_str(), payload, what.c_str(), point["offered_pps"].get<double>(),
+                 point["delivered_pps"].get<double>(), point["loss"].get<double>(),
+                 (long long)point["unaccounted"].get<int64_t>(),
+                 point.contains("error") ? (" ERROR: " + point["error"].get<std::string>()).c_str() : "");
+    doc["results"].push_back(point);
+    write(false);
+    return true;
+  };
   for (const Job& job : jobs) {
-    for (uint32_t payload : payloads) {
+    for (uint32_t payload : payloads)
       for (double rate : rates) {
         if (g_interrupted) break;
-        nlohmann::json point = {{"method", job.info->name},
-                                {"variant", job.variant},
-                                {"mode", forward_mode_name(job.mode)},
-                                {"payload_bytes", payload},
-                                {"load", rate > 0 ? nlohmann::json(rate) : nlohmann::json("max")},
-                                {"rate_pps", rate},
-                                {"duration_s", o.duration},
-                                {"samples", nlohmann::json::array()}};
-        for (int rep = 0; rep < o.reps && !g_interrupted; ++rep) {
-          nlohmann::json s = run_trial(o, run.hosts, ad, {job, payload, rate, o.duration, run_id++});
-          if (g_interrupted && s.contains("error")) break;
-          point["samples"].push_back(s);
-        }
-        if (point["samples"].empty()) break;
-        point = summarize_ssh_point(point);
-        point["latency_valid"] = clock_shared;
-        if (point.contains("error")) any_error = true;
-        std::fprintf(stderr, "%-32s %4u B %8s: offered %10.0f pps, delivered %10.0f pps, loss %.4f, unaccounted %lld%s\n",
-                     job.name().c_str(), payload, rate > 0 ? fmt::format("{:.0f}", rate).c_str() : "max",
-                     point["offered_pps"].get<double>(), point["delivered_pps"].get<double>(),
-                     point["loss"].get<double>(), (long long)point["unaccounted"].get<int64_t>(),
-                     point.contains("error") ? (" ERROR: " + point["error"].get<std::string>()).c_str() : "");
-        doc["results"].push_back(point);
-        write(false);
+        if (!measure_point(job, payload, rate, rate > 0 ? fmt::format("{:.0f}", rate) : "max")) break;
       }
-    }
+    nlohmann::json cap;
     if (o.search && !g_interrupted) {
-      nlohmann::json cap = search(o, run.hosts, ad, job, payloads.front(), run_id);
+      cap = search(o, run.hosts, ad, job, payloads.front(), run_id);
       if (cap.contains("error")) any_error = true;
       doc["capacity"].push_back(cap);
       write(false);
+    }
+    if (!loads.empty() && !g_interrupted) {
+      // Offered load as fractions of this job's own PDR: latency at 10/50/90% of what it can
+      // carry, and past 1 the overload curve (as //bench:throughput --loads).
+      const nlohmann::json* pdr = cap.is_object() && cap.contains("pdr") ? &cap["pdr"] : nullptr;
+      if (!pdr || !(*pdr)["lower_pps"].is_number() || (*pdr)["lower_pps"].get<double>() <= 0) {
+        const std::string why = fmt::format("{}: no offered-load sweep: no PDR lower bound at {} B ({})", job.name(),
+                                            payloads.front(),
+                                            cap.contains("error") ? "the search failed: " + cap["error"].get<std::string>()
+                                            : pdr ? "PDR status: " + (*pdr).value("status", std::string("?"))
+                                                  : std::string("no search"));
+        std::fprintf(stderr, "%s\n", why.c_str());
+        doc["load_sweep_skipped"].push_back(why);
+        write(false);
+      } else {
+        const double pdr_lo = (*pdr)["lower_pps"].get<double>();
+        for (double f : loads) {
+          if (g_interrupted) break;
+          const double rate = std::max(1.0, std::round(f * pdr_lo));
+          if (!measure_point(job, payloads.front(), rate, fmt::format("{:.0f}% PDR", 100 * f),
+                             {{"load_fraction", f},
+                              {"load_basis", fmt::format("{} x this job's PDR lower bound at {} B ({:.0f} pps{})", f,
+                                                         payloads.front(), pdr_lo,
+                                                         (*pdr).value("censored", false) ? ", censored at the generator" : "")}}))
+            break;
+        }
+      }
     }
   }
   run.cleanup();

@@ -156,7 +156,7 @@ agents_left() {
 # ---- 1. one quick point ----------------------------------------------------------------------
 t1=$(date +%s.%N)
 "$THROUGHPUT" "${COMMON[@]}" --method kernel-socket:batched --mode relay --payload 64 --rates 5000 \
-  --duration 0.5 --reps 1 --drain 0.2 --search --search-trials 3 --search-duration 0.2 --out "$WORK/result.json"
+  --duration 0.5 --reps 1 --drain 0.2 --search --search-trials 3 --search-duration 0.2 --loads 0.5 --out "$WORK/result.json"
 echo "one point over ssh: $(python3 -c "print(round($(date +%s.%N) - $t1, 1))") s"
 python3 - "$WORK/result.json" <<'EOF'
 import json, sys
@@ -198,6 +198,9 @@ assert "error" not in c, c.get("error")
 assert 1 <= len(c["steps"]) <= 3 and c["search_ceiling_pps"] > 0, c
 assert all("verdicts" in s and s["unaccounted"] == 0 for s in c["steps"]), c["steps"]
 assert c["ndr"]["status"] and c["pdr"]["status"]
+# 3 trials end the search before a final-duration pass: no PDR lower bound, so no sweep, said so.
+assert c["pdr"]["lower_pps"] is None, c["pdr"]
+assert len(d["load_sweep_skipped"]) == 1 and "no PDR lower bound" in d["load_sweep_skipped"][0], d["load_sweep_skipped"]
 print("result: sent %d received %d dropped %d unaccounted %d, delivered %.0f pps, latency p50 %d ns, run %.1f s"
       % (r["sent"], r["received"], r["dropped"], r["unaccounted"], r["delivered_pps"], r["latency_ns"]["p50"], d["run_seconds"]))
 EOF
@@ -205,6 +208,40 @@ EOF
 [ -n "${ULSNET_SSH_TEST_KEEP:-}" ] && cp "$WORK/result.json" "$ULSNET_SSH_TEST_KEEP/"
 [ "$(agents_left)" = 0 ] || fail "agent processes left after the run"
 [ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left: $(ls "$WORK/remote")"
+
+# ---- 1b. the offered-load sweep, confidence intervals --------------------------------------
+# A search capped at 5000 pps (a lower bound there, censored, in a few trials), the sweep at half
+# of it, two repetitions per point.
+SWEEP=(--method kernel-socket:batched --mode relay --payload 64 --rates 5000 --duration 0.3 --reps 2 --drain 0.1
+       --loads 0.5 --search-max 5000 --search-precision 1 --search-trials 6 --search-duration 0.2)
+t1=$(date +%s.%N)
+"$THROUGHPUT" "${COMMON[@]}" "${SWEEP[@]}" --out "$WORK/sweep.json" 2>"$WORK/sweep.log" \
+  || { cat "$WORK/sweep.log" >&2; fail "the sweep run failed"; }
+echo "sweep run: $(python3 -c "print(round($(date +%s.%N) - $t1, 1))") s"
+python3 - "$WORK/sweep.json" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["complete"] is True, d["complete"]
+assert d["config"]["search"] is True and d["config"]["load_sweep"] == [0.5], d["config"]
+c = d["capacity"][0]
+assert "error" not in c, c.get("error")
+lo = c["pdr"]["lower_pps"]
+assert isinstance(lo, (int, float)) and lo > 0, c["pdr"]
+assert len(d["results"]) == 2, [r["point"] for r in d["results"]]
+fixed, frac = d["results"]
+assert fixed["load"] == 5000 and "load_fraction" not in fixed, fixed["load"]
+assert frac["load_fraction"] == 0.5 and frac["load"] == max(1, round(0.5 * lo)), (frac["load"], lo)
+assert "PDR lower bound" in frac["load_basis"], frac["load_basis"]
+for r in (fixed, frac):
+    assert "error" not in r and r["repetitions"] == 2, r.get("error")
+    for k in ("delivered_pps_ci95", "latency_p99_ns_ci95", "ipdv_p99_ns_ci95"):
+        ci = r[k]
+        assert ci["level"] == 0.95 and ci["lo"] <= ci["mean"] <= ci["hi"], (k, ci)
+    assert abs(r["delivered_pps_ci95"]["mean"] - sum(s["delivered_pps"] for s in r["samples"]) / 2) < 1e-6
+print("sweep: PDR >= %.0f pps, the 50%% point at %.0f pps delivered %.0f pps" % (lo, frac["load"], frac["delivered_pps"]))
+EOF2
+[ "$(agents_left)" = 0 ] || fail "agent processes left after the sweep runs"
+[ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left after the sweep runs: $(ls "$WORK/remote")"
 
 # ---- 2. interrupted while a trial runs -------------------------------------------------------
 "$THROUGHPUT" "${COMMON[@]}" --method kernel-socket:batched --mode relay --payload 64 --rates 2000 \
