@@ -28,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,6 +46,7 @@
 #include "bench/search.h"
 #include "bench/ssh/agent_protocol.h"
 #include "bench/ssh/child.h"
+#include "bench/ssh/resume.h"
 #include "bench/ssh/ssh_accounting.h"
 #include "bench/ssh/ssh_command.h"
 #include "bench/traffic.h"
@@ -102,6 +104,7 @@ struct Options {
   int search_trials = 40, final_trials = 1;
   // The offered-load sweep: fractions of each job's own PDR lower bound (implies the search).
   std::string loads;
+  bool fresh = false;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -307,6 +310,11 @@ struct Job {
   std::string variant;
   ForwardMode mode;
   std::string name() const { return fmt::format("{}:{} {}", info->name, variant, forward_mode_name(mode)); }
+  // The sandbox's protection domain as asked (the agent resolves "auto" on the proxy host).
+  std::string protection(const std::string& asked) const { return info->name == "sandbox" ? asked : "n/a"; }
+  std::string key(const std::string& asked, uint32_t payload) const {
+    return job_key(std::string(info->name), variant, forward_mode_name(mode), protection(asked), payload);
+  }
 };
 
 // A role started on a host, its agent's stdout read line by line.
@@ -448,6 +456,7 @@ nlohmann::json search(const Options& o, std::vector<Host>& hosts, const Addressi
   });
   nlohmann::json cap{{"method", job.info->name},
                      {"variant", job.variant},
+                     {"protection", job.protection(o.protection)},
                      {"mode", forward_mode_name(job.mode)},
                      {"payload_bytes", payload},
                      {"search", search_settings_json(so)},
@@ -489,7 +498,10 @@ int run(int argc, char** argv) {
   app.add_option("--rates", o.rates, "max (the generator unpaced) and/or packets/s, comma-separated");
   app.add_option("--duration", o.duration, "seconds per trial")->check(CLI::Range(0.05, 600.0));
   app.add_option("--reps", o.reps, "repetitions per point")->check(CLI::Range(1, 1000));
-  app.add_option("--out", o.out, "result file (default results/throughput-ssh-<UTC time>.json)");
+  app.add_option("--out", o.out,
+                 "result file (default results/throughput-ssh-<UTC time>.json); an existing one of the same "
+                 "configuration is resumed: its finished points and searches are kept");
+  app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
   app.add_option("--sender-if", o.sender_if, "the sender's test interface (default: the one holding --sender-ip)");
   app.add_option("--sender-ip", o.sender_ip, "");
   app.add_option("--sender-mac", o.sender_mac, "(default: read on the host)");
@@ -675,6 +687,27 @@ int run(int argc, char** argv) {
       {"remote_tmp", o.remote_tmp},
       {"agent", {{"path", agent_path}, {"bytes", std::filesystem::file_size(agent_path)}}}};
   for (const Job& j : jobs) doc["config"]["jobs"].push_back(j.name());
+  // Resuming: the same --out and the same configuration keep what the earlier run finished.
+  Finished finished;
+  nlohmann::json old_addressing;
+  if (!o.out.empty() && std::filesystem::exists(out_path) && !o.fresh) {
+    try {
+      nlohmann::json old;
+      try {
+        std::ifstream in(out_path);
+        old = nlohmann::json::parse(in);
+      } catch (const std::exception& e) {
+        throw ResumeRefused(std::string("it is not a result file (") + e.what() + ")");
+      }
+      finished = finished_points(old, doc["config"]);
+      old_addressing = old["config"].value("addressing", nlohmann::json());
+    } catch (const ResumeRefused& e) {
+      return usage(out_path + " exists but cannot be resumed: " + e.what() +
+                   ": give another --out, or --fresh to start over");
+    }
+    std::fprintf(stderr, "ssh_throughput: resuming %s: %zu points, %zu searches finished there\n", out_path.c_str(),
+                 finished.points.size(), finished.capacity.size());
+  }
   doc["controller"] = {{"environment", host_environment("ssh")}};
   doc["results"] = nlohmann::json::array();
   if (o.search) doc["capacity"] = nlohmann::json::array();
@@ -692,6 +725,7 @@ int run(int argc, char** argv) {
     run.hosts.push_back({role, target, so, "", nlohmann::json()});
 
   auto write = [&](bool complete) {
+    if (finished.reused) doc["resumed_from_earlier_run"] = finished.reused;
     doc["complete"] = complete;
     doc["interrupted"] = bool(g_interrupted);
     doc["run_seconds"] = seconds_since_start();
@@ -749,21 +783,38 @@ int run(int argc, char** argv) {
   for (const auto& [role, p] : {std::pair{"sender", &ad.sender}, {"proxy in", &ad.proxy_in},
                                  {"proxy out", &ad.proxy_out}, {"receiver", &ad.receiver}})
     std::fprintf(stderr, "ssh_throughput: %-9s %s %s %s\n", role, p->ifname.c_str(), p->ip.c_str(), p->mac.c_str());
+  if (!old_addressing.is_null() && old_addressing != doc["config"]["addressing"]) {
+    std::fprintf(stderr, "ssh_throughput: %s exists but cannot be resumed: it holds a run on other test interfaces (%s "
+                 "there, %s here): give another --out, or --fresh to start over\n", out_path.c_str(),
+                 old_addressing.dump().c_str(), doc["config"]["addressing"].dump().c_str());
+    run.cleanup();
+    return kExitUsage;
+  }
   write(false);
 
   bool any_error = false;
-  uint32_t run_id = 1;
+  uint32_t run_id = finished.max_run_id + 1;
   // One point: `reps` trials of `job` at `rate` (0: max), summarised; `extra` fields say what its
   // load is based on. False when interrupted before any trial.
   auto measure_point = [&](const Job& job, uint32_t payload, double rate, const std::string& what,
-                           const nlohmann::json& extra = nlohmann::json::object()) {
+                           const std::string& key, const nlohmann::json& extra = nlohmann::json::object()) {
+    const std::string full_key = job.key(o.protection, payload) + "|" + key;
+    if (const nlohmann::json* done = finished.find(finished.points, full_key)) {
+      std::fprintf(stderr, "%-32s %4u B %12s: finished in the earlier run, kept\n", job.name().c_str(), payload,
+                   what.c_str());
+      doc["results"].push_back(*done);
+      write(false);
+      return true;
+    }
     nlohmann::json point = {{"method", job.info->name},
                             {"variant", job.variant},
+                            {"protection", job.protection(o.protection)},
                             {"mode", forward_mode_name(job.mode)},
                             {"payload_bytes", payload},
                             {"load", rate > 0 ? nlohmann::json(rate) : nlohmann::json("max")},
                             {"rate_pps", rate},
                             {"duration_s", o.duration},
+                            {"point", full_key},
                             {"samples", nlohmann::json::array()}};
     for (const auto& [k, v] : extra.items()) point[k] = v;
     for (int rep = 0; rep < o.reps && !g_interrupted; ++rep) {
@@ -773,6 +824,7 @@ int run(int argc, char** argv) {
       point["samples"].push_back(s);
     }
     if (point["samples"].empty()) return false;
+    if (int(point["samples"].size()) < o.reps) point["interrupted"] = true;  // a rerun measures it again
     point = summarize_ssh_point(point);
     point["latency_valid"] = clock_shared;
     if (point.contains("error")) any_error = true;
@@ -789,11 +841,19 @@ int run(int argc, char** argv) {
     for (uint32_t payload : payloads)
       for (double rate : rates) {
         if (g_interrupted) break;
-        if (!measure_point(job, payload, rate, rate > 0 ? fmt::format("{:.0f}", rate) : "max")) break;
+        if (!measure_point(job, payload, rate, rate > 0 ? fmt::format("{:.0f}", rate) : "max",
+                           rate > 0 ? fmt::format("rate:{:.0f}", rate) : "max"))
+          break;
       }
     nlohmann::json cap;
     if (o.search && !g_interrupted) {
-      cap = search(o, run.hosts, ad, job, payloads.front(), run_id);
+      if (const nlohmann::json* done = finished.find(finished.capacity, job.key(o.protection, payloads.front()))) {
+        std::fprintf(stderr, "%-32s %4u B search: finished in the earlier run, kept\n", job.name().c_str(),
+                     payloads.front());
+        cap = *done;
+      } else {
+        cap = search(o, run.hosts, ad, job, payloads.front(), run_id);
+      }
       if (cap.contains("error")) any_error = true;
       doc["capacity"].push_back(cap);
       write(false);
@@ -817,6 +877,7 @@ int run(int argc, char** argv) {
           if (g_interrupted) break;
           const double rate = std::max(1.0, std::round(f * pdr_lo));
           if (!measure_point(job, payloads.front(), rate, fmt::format("{:.0f}% PDR", 100 * f),
+                             fmt::format("fraction:{}", f),
                              {{"load_fraction", f},
                               {"load_basis", fmt::format("{} x this job's PDR lower bound at {} B ({:.0f} pps{})", f,
                                                          payloads.front(), pdr_lo,

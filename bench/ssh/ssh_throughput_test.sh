@@ -209,7 +209,7 @@ EOF
 [ "$(agents_left)" = 0 ] || fail "agent processes left after the run"
 [ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left: $(ls "$WORK/remote")"
 
-# ---- 1b. the offered-load sweep, confidence intervals --------------------------------------
+# ---- 1b. the offered-load sweep, confidence intervals, resuming ------------------------------
 # A search capped at 5000 pps (a lower bound there, censored, in a few trials), the sweep at half
 # of it, two repetitions per point.
 SWEEP=(--method kernel-socket:batched --mode relay --payload 64 --rates 5000 --duration 0.3 --reps 2 --drain 0.1
@@ -229,7 +229,9 @@ lo = c["pdr"]["lower_pps"]
 assert isinstance(lo, (int, float)) and lo > 0, c["pdr"]
 assert len(d["results"]) == 2, [r["point"] for r in d["results"]]
 fixed, frac = d["results"]
-assert fixed["load"] == 5000 and "load_fraction" not in fixed, fixed["load"]
+job = "kernel-socket|batched|relay|n/a|64"
+assert fixed["point"] == job + "|rate:5000" and "load_fraction" not in fixed, fixed["point"]
+assert frac["point"] == job + "|fraction:0.5", frac["point"]
 assert frac["load_fraction"] == 0.5 and frac["load"] == max(1, round(0.5 * lo)), (frac["load"], lo)
 assert "PDR lower bound" in frac["load_basis"], frac["load_basis"]
 for r in (fixed, frac):
@@ -240,6 +242,51 @@ for r in (fixed, frac):
     assert abs(r["delivered_pps_ci95"]["mean"] - sum(s["delivered_pps"] for s in r["samples"]) / 2) < 1e-6
 print("sweep: PDR >= %.0f pps, the 50%% point at %.0f pps delivered %.0f pps" % (lo, frac["load"], frac["delivered_pps"]))
 EOF2
+# Resuming: the sweep's point removed from the file, the same command measures only that point.
+python3 - "$WORK/sweep.json" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["results"] = d["results"][:1]
+d["complete"] = False
+json.dump(d, open(sys.argv[1], "w"))
+EOF2
+cp "$WORK/sweep.json" "$WORK/sweep.before.json"
+"$THROUGHPUT" "${COMMON[@]}" "${SWEEP[@]}" --out "$WORK/sweep.json" 2>"$WORK/resume.log" \
+  || { cat "$WORK/resume.log" >&2; fail "the resumed run failed"; }
+grep -q "resuming .*sweep.json: 1 points, 1 searches finished there" "$WORK/resume.log" \
+  || { cat "$WORK/resume.log" >&2; fail "the rerun did not resume"; }
+python3 - "$WORK/sweep.before.json" "$WORK/sweep.json" <<'EOF2'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert b["complete"] is True and b["resumed_from_earlier_run"] == 2, b.get("resumed_from_earlier_run")
+assert b["results"][0] == a["results"][0], "the finished point was not kept as it was"
+assert b["capacity"] == a["capacity"], "the finished search was not kept as it was"
+assert len(b["results"]) == 2 and b["results"][1]["point"].endswith("|fraction:0.5"), [r["point"] for r in b["results"]]
+old_ids = [s["run_id"] for s in a["results"][0]["samples"]] + [s["run_id"] for s in a["capacity"][0]["steps"]]
+new_ids = [s["run_id"] for s in b["results"][1]["samples"]]
+assert min(new_ids) > max(old_ids), (old_ids, new_ids)
+print("resumed: 1 point and 1 search kept, 1 point measured")
+EOF2
+# Another configuration is refused before any host is touched; --fresh starts over (here it gets as
+# far as the unreachable sender: exit 3, not the refusal's 2).
+OTHER=()  # the sweep's flags with --duration 0.4
+prev=
+for x in "${SWEEP[@]}"; do [ "$prev" = --duration ] && OTHER+=(0.4) || OTHER+=("$x"); prev=$x; done
+expect_refusal() {
+  local rc=0 out
+  out=$("$THROUGHPUT" "${COMMON[@]}" "${OTHER[@]}" --out "$WORK/sweep.json" 2>&1) || rc=$?
+  [ "$rc" = 2 ] || fail "a rerun with another --duration exited $rc, expected 2: $out"
+  case "$out" in *"another configuration (duration_s: 0.3 there, 0.4 here)"*"--fresh"*) ;;
+    *) fail "the refusal does not say why: $out";; esac
+}
+expect_refusal
+UNREACHABLE=("${COMMON[@]}")
+UNREACHABLE[1]=10.251.1.99  # the sender
+rc=0
+"$THROUGHPUT" "${UNREACHABLE[@]}" "${OTHER[@]}" --fresh --out "$WORK/sweep.json" >"$WORK/fresh.log" 2>&1 \
+  || rc=$?
+[ "$rc" = 3 ] || { cat "$WORK/fresh.log" >&2; fail "--fresh with another configuration exited $rc, expected 3 (the unreachable sender)"; }
+expect_refusal  # a run that never reached its hosts left the earlier file as it was
 [ "$(agents_left)" = 0 ] || fail "agent processes left after the sweep runs"
 [ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left after the sweep runs: $(ls "$WORK/remote")"
 
