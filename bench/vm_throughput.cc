@@ -15,6 +15,7 @@
 #include "baselines/proxy_method.h"
 #include "bench/environment.h"
 #include "bench/search.h"
+#include "bench/targets.h"
 #include "bench/vm_report.h"
 #include "kernel/vm_harness.h"
 
@@ -360,7 +361,8 @@ std::vector<const nlohmann::json*> rows_of(const nlohmann::json& results, const 
 }
 
 // The targets this run can decide (sandbox:uls against the others).
-nlohmann::json vm_targets(const nlohmann::json& results, const std::string& accel, uint32_t payload) {
+nlohmann::json vm_targets(const nlohmann::json& results, const nlohmann::json& capacity, const std::string& accel,
+                          uint32_t payload) {
   nlohmann::json targets = nlohmann::json::array();
   auto best_fwd = [&](const std::string& m, const std::string& v) -> const nlohmann::json* {
     const nlohmann::json* b = nullptr;
@@ -448,6 +450,20 @@ nlohmann::json vm_targets(const nlohmann::json& results, const std::string& acce
     }
     targets.push_back(t);
   }
+  // With the search (--vm-search): the PDR brackets' ratio, as on the namespace hosts
+  // (bench/targets.h), sandbox:uls against each baseline in relay mode.
+  if (capacity.is_array() && !capacity.empty()) {
+    TargetSubject subject;
+    subject.method = "sandbox";
+    subject.variant = "uls";
+    subject.payload = payload;
+    for (nlohmann::json t : evaluate_targets({{"capacity", capacity}, {"results", nlohmann::json::array()}}, subject))
+      if (t.value("target", "").rfind("pdr of ", 0) == 0 && t.value("target", "").find("xdp-redirect") == std::string::npos) {
+        t["accelerator"] = accel;
+        t["basis"] = "the PDR brackets of both, from this run's search (one launch of the VMs per trial)";
+        targets.push_back(t);
+      }
+  }
   return targets;
 }
 
@@ -482,8 +498,22 @@ void print_summary(const nlohmann::json& doc, const std::string& accel, const st
                r["accounting"]["unaccounted"].get<int64_t>(), lat, cpu);
   }
   fmt::print("(insns/pkt: guest instructions the proxy VM executed per forwarded packet, user/kernel; ic: under "
-             "-icount shift=0)\n\ntargets (sandbox:uls; {}):\n",
-             accel);
+             "-icount shift=0)\n");
+  if (doc.contains("capacity") && !doc["capacity"].empty()) {
+    fmt::print("\nNDR/PDR (measured brackets [passed, failed), pps; one launch per trial):\n");
+    auto rate = [](const nlohmann::json& v) { return v.is_number() ? fmt::format("{:.0f}", v.get<double>()) : "-"; };
+    for (const auto& c : doc["capacity"]) {
+      std::string line = fmt::format("  {:<14} {:<15} {:<6} {:>5} B", c.value("method", ""), c.value("variant", ""),
+                                     c.value("mode", ""), c.value("payload_bytes", 0u));
+      for (const char* k : {"ndr", "pdr"})
+        if (c.contains(k))
+          line += fmt::format("  {} [{}, {}) {}", k, rate(c[k]["lower_pps"]), rate(c[k]["upper_pps"]),
+                              c[k].value("status", ""));
+      if (c.contains("error")) line += "  error: " + c["error"].get<std::string>();
+      fmt::print("{}\n", line);
+    }
+  }
+  fmt::print("\ntargets (sandbox:uls; {}):\n", accel);
   for (const auto& t : doc["targets"])
     fmt::print("  {:<75} {}{}\n", t["target"].get<std::string>(), t["status"].get<std::string>(),
                t.contains("value") ? fmt::format(" ({:.2f})", t["value"].get<double>()) : "");
@@ -749,7 +779,7 @@ int run_vm_throughput(VmThroughputOptions o) {
   doc["environment"]["accel"] = accel;
   doc["environment"]["guest_kernel"] = runner.guest_kernel();
   doc["summary"] = vmrun::summarize_vm_points(doc["results"]);
-  doc["targets"] = vm_targets(doc["results"], accel, size0);
+  doc["targets"] = vm_targets(doc["results"], doc["capacity"], accel, size0);
   doc["run_seconds"] = seconds_since_start();  // guest kernel build or cache check included
   doc["complete"] = true;
   write_result(doc, path, "throughput-vm");

@@ -56,6 +56,9 @@ FIGURES = {
     KIND_VM: [
         ("insns", "proxy-VM instructions per forwarded packet"),
         ("rate", "forwarding rate at the unpaced sender"),
+        ("capacity", "NDR and PDR brackets per method (--vm-search)"),
+        ("load-curve", "delivered vs offered over the offered-load sweep (--loads)"),
+        ("latency-fractions", "latency CDFs at 10%, 50% and 90% of each job's PDR (--loads)"),
     ],
     KIND_VM_JITTER: [
         ("jitter", "invocation delay jitter and p99 vs CPU hogs"),
@@ -1255,6 +1258,82 @@ def vm_rate(plt, doc, caption):
     return f
 
 
+def merge_histograms(hists):
+    """One {"below_zero", "buckets"} histogram from several of the same scheme (bucket counts added), or
+    None when none is usable."""
+    below, counts, any_ok = 0.0, {}, False
+    for h in hists:
+        if not isinstance(h, dict) or not isinstance(h.get("buckets"), list):
+            continue
+        ok = True
+        for b in h["buckets"]:
+            if not isinstance(b, (list, tuple)) or len(b) != 2 or num(b[0]) is None or num(b[1]) is None:
+                ok = False
+                break
+        if not ok:
+            continue
+        any_ok = True
+        below += num(h.get("below_zero")) or 0.0
+        for lo, n in h["buckets"]:
+            counts[num(lo)] = counts.get(num(lo), 0.0) + num(n)
+    if not any_ok:
+        return None
+    return {"below_zero": below, "buckets": [[lo, counts[lo]] for lo in sorted(counts)]}
+
+
+def vm_point_view(doc):
+    """A VM file as the namespace figures read one: its capacity entries (the same shape), and per point
+    of its summary (rate+latency and load points; search steps and cost runs are not points here) the
+    fields those figures draw: offered/delivered pps with the CI of the repetitions, load ("max" for
+    the unpaced sender), load_fraction, and a latency histogram merged from the repetitions whose
+    one-way delays are valid (the sender's clock put on the receiver's). Older files without a
+    summary give no points."""
+    rows = [r for r in arr(doc.get("results")) if isinstance(r, dict) and isinstance(r.get("point"), str)]
+    points = []
+    for s in arr(doc.get("summary")):
+        if not isinstance(s, dict) or s.get("purpose") not in ("rate+latency", "load"):
+            continue
+        p = {k: s[k] for k in ("method", "variant", "mode", "payload_bytes", "offered_pps", "delivered_pps",
+                               "delivered_pps_ci95", "load_fraction", "load_basis", "repetitions") if k in s}
+        p["load"] = "max" if s.get("offered") == "max" else s.get("offered")
+        if num(s.get("repetitions")) == 0 and num(s.get("errors")):
+            p["error"] = "every repetition errored"
+        key = s.get("point")
+        mine = [r for r in rows if isinstance(key, str) and r["point"].startswith(key + "|rep:")
+                and obj(r.get("latency")).get("one_way_valid") is True]
+        hist = merge_histograms([obj(obj(obj(r.get("latency")).get("latency_ns")).get("histogram")) for r in mine])
+        if hist is not None:
+            p["latency_ns"] = {"histogram": hist}
+        points.append(p)
+    return {"results": points, "capacity": [e for e in arr(doc.get("capacity")) if isinstance(e, dict)],
+            "config": doc.get("config"), "environment": doc.get("environment")}
+
+
+def vm_capacity(plt, doc, caption):
+    if not [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]:
+        raise NotApplicable("no capacity entries (a VM run without --vm-search)")
+    f = netns_capacity(plt, vm_point_view(doc), caption)
+    f.note("VMs: one launch of the three VMs per search trial; the bracket is as wide as the trial budget allowed")
+    return f
+
+
+def vm_load_curve(plt, doc, caption):
+    view = vm_point_view(doc)
+    if not sweep_rows(view):
+        raise NotApplicable("no offered-load sweep points (a VM run without --loads, or an older file)")
+    return netns_load_curve(plt, view, caption)
+
+
+def vm_latency_fractions(plt, doc, caption):
+    view = vm_point_view(doc)
+    if not sweep_rows(view):
+        raise NotApplicable("no offered-load sweep points (a VM run without --loads, or an older file)")
+    f = netns_latency_fractions(plt, view, caption)
+    f.note("VMs: delays only from repetitions whose one-way delays are valid (both guests on their TSC, the "
+           "sender's clock put on the receiver's; the bound is in each row's latency.clock_error_bound_ns)")
+    return f
+
+
 # ---------------------------------------------------------------------------------------------
 # jitter (host), vm_jitter and vm_forward
 
@@ -1562,6 +1641,9 @@ DRAW = {
     (KIND_NETNS, "competition-jitter"): netns_competition,
     (KIND_VM, "insns"): vm_insns,
     (KIND_VM, "rate"): vm_rate,
+    (KIND_VM, "capacity"): vm_capacity,
+    (KIND_VM, "load-curve"): vm_load_curve,
+    (KIND_VM, "latency-fractions"): vm_latency_fractions,
     (KIND_VM_JITTER, "jitter"): vm_jitter,
     (KIND_JITTER, "jitter"): host_jitter,
     (KIND_VM_FORWARD, "delivery"): vm_forward,

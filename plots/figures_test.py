@@ -567,5 +567,106 @@ class VmSizesTest(unittest.TestCase):
         self.assertIn("1 row(s) at other payload sizes not drawn", " ".join(manifest["vm-rate"].get("notes", [])))
 
 
+def vm_search_doc():
+    """A VM run with --vm-search --loads 0.1,0.5,0.9 (synthetic): two jobs' capacity entries, the
+    sweep's rows (two repetitions at 50%, one of them without valid one-way delays) and the run's
+    summary, as //bench:throughput --hosts=vm writes them."""
+    def cap(method, variant, lo, hi):
+        return {"method": method, "variant": variant, "mode": "relay", "payload_bytes": 24,
+                "search_ceiling_final_pps": hi * 1.3,
+                "ndr": {"status": "measured", "lower_pps": lo * 0.9, "upper_pps": lo, "loss_criterion": 0.0},
+                "pdr": {"status": "measured", "lower_pps": lo, "upper_pps": hi, "loss_criterion": 0.005}}
+
+    def row(method, variant, purpose, offered, frac, rep, valid, delay):
+        key = "%s|%s|relay|24|%s|%s" % (method, variant, purpose,
+                                        "max" if offered == "max" else "fraction:%g" % frac)
+        r = {"method": method, "variant": variant, "mode": "relay", "purpose": purpose, "offered": offered,
+             "payload": 24, "payload_bytes": 24, "rep": rep, "point": key + "|rep:%d" % rep,
+             "latency": {"one_way_valid": valid,
+                         "latency_ns": {"histogram": {"below_zero": 0, "buckets": [[delay, 10], [delay * 2, 1]]}}}}
+        if frac is not None:
+            r["load_fraction"] = frac
+        return r
+
+    rows, summary = [], []
+    for method, variant, pdr, delay in (("sandbox", "uls", 10000.0, 2000000), ("kernel-socket", "batched", 5000.0, 900000)):
+        rows.append(row(method, variant, "rate+latency", "max", None, 0, True, delay * 8))
+        summary.append({"point": "%s|%s|relay|24|rate+latency|max" % (method, variant), "method": method,
+                        "variant": variant, "mode": "relay", "purpose": "rate+latency", "offered": "max",
+                        "payload_bytes": 24, "repetitions": 1, "errors": 0, "offered_pps": pdr * 1.5,
+                        "delivered_pps": pdr * 1.1})
+        for frac in (0.1, 0.5, 0.9):
+            reps = 2 if frac == 0.5 else 1
+            for rep in range(reps):
+                rows.append(row(method, variant, "load", round(frac * pdr), frac, rep, rep == 0, delay))
+            s = {"point": "%s|%s|relay|24|load|fraction:%g" % (method, variant, frac), "method": method,
+                 "variant": variant, "mode": "relay", "purpose": "load", "offered": round(frac * pdr),
+                 "payload_bytes": 24, "load_fraction": frac, "repetitions": reps, "errors": 0,
+                 "offered_pps": frac * pdr, "delivered_pps": frac * pdr}
+            if reps == 2:
+                s["delivered_pps_ci95"] = {"mean": frac * pdr, "lo": frac * pdr * 0.9, "hi": frac * pdr * 1.1}
+            summary.append(s)
+    return {"schema": "ulsnet.throughput-vm.v2", "environment": environment("vm", accel="tcg"),
+            "config": {"payload_bytes": 24}, "results": rows, "summary": summary,
+            "capacity": [cap("sandbox", "uls", 10000.0, 11000.0), cap("kernel-socket", "batched", 5000.0, 5600.0)]}
+
+
+class VmSearchTest(unittest.TestCase):
+    """A VM run with the search and the offered-load sweep: capacity, load-curve and latency-fraction
+    figures from its capacity entries and summary; an older VM file gives none of them."""
+
+    @classmethod
+    def setUpClass(cls):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        cls.plt = plt
+
+    def tearDown(self):
+        self.plt.close("all")
+
+    def test_view(self):
+        view = figures.vm_point_view(vm_search_doc())
+        self.assertEqual(len(view["results"]), 8)
+        self.assertEqual(len(figures.sweep_rows(view)), 6)
+        self.assertEqual(len(figures.max_rows(view)), 2)
+        half = [p for p in view["results"] if p.get("load_fraction") == 0.5 and p["method"] == "sandbox"][0]
+        # Two repetitions, only the first with valid one-way delays: its histogram alone.
+        self.assertEqual(half["latency_ns"]["histogram"]["buckets"], [[2000000, 10], [4000000, 1]])
+        self.assertEqual(half["delivered_pps_ci95"]["lo"], 4500.0)
+        self.assertEqual(figures.merge_histograms([{"buckets": [[5, 1], [7, 2]]}, {"below_zero": 1, "buckets": [[7, 3]]},
+                                                   {"buckets": "x"}]),
+                         {"below_zero": 1.0, "buckets": [[5, 1.0], [7, 5.0]]})
+        self.assertIsNone(figures.merge_histograms([None, {}]))
+
+    def test_figures(self):
+        doc = vm_search_doc()
+        f = figures.vm_capacity(self.plt, doc, "")
+        self.assertEqual([t.get_text() for t in f.axes[0].get_yticklabels()],
+                         ["kernel-socket:batched relay", "sandbox:uls relay"])
+        f = figures.vm_load_curve(self.plt, doc, "")
+        self.assertEqual(len(f.axes[0].containers), 8)  # 2 jobs x (3 fractions + max)
+        f = figures.vm_latency_fractions(self.plt, doc, "")
+        self.assertEqual([len(ax.lines) for ax in f.axes], [2 + 1, 2 + 1, 2 + 1])  # CDFs + the 0.99 line
+
+    def test_older_vm_file_gives_none_of_them(self):
+        for draw in (figures.vm_capacity, figures.vm_load_curve, figures.vm_latency_fractions):
+            with self.assertRaises(figures.NotApplicable):
+                draw(self.plt, VM, "")
+
+    def test_through_main(self):
+        tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        os.environ.setdefault("MPLCONFIGDIR", os.path.join(tmp, "mplconfig"))
+        path = write(os.path.join(tmp, "vm.json"), vm_search_doc())
+        out = os.path.join(tmp, "figs")
+        rc, stdout, stderr = run_main(["--out", out, path])
+        self.assertEqual(rc, 0, stderr)
+        for stem in ("vm-capacity", "vm-load-curve", "vm-latency-fractions", "vm-rate"):
+            for ext in ("png", "pdf"):
+                self.assertGreater(os.path.getsize(os.path.join(out, "%s.%s" % (stem, ext))), 5000, stem)
+
+
 if __name__ == "__main__":
     unittest.main()
