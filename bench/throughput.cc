@@ -3,7 +3,8 @@
 // measured brackets: bench/search.h) and its latency, delay variation and CPU per packet at one
 // common load; the project's targets evaluated from the run. A table on stdout, progress on
 // stderr, one JSON file with the configuration, the environment and every trial whole. See
-// bench/README.md. `--hosts=vm` hands over to bench/vm_throughput.cc.
+// bench/README.md. `--hosts=vm` hands over to bench/vm_throughput.cc, `--hosts=ssh` to the
+// //bench/ssh:ssh_throughput binary (exec, the other arguments as they are).
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <sched.h>
@@ -34,6 +35,7 @@
 #include "bench/traffic.h"
 #include "bench/trial.h"
 #include "bench/vm_throughput.h"
+#include "kernel/vm_harness.h"
 #include "sandbox/protection.h"
 
 namespace ulsnet {
@@ -590,8 +592,11 @@ void add_flags(CLI::App& app, Options& o) {
   app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
   app.add_flag("!--no-pin", o.pin, "do not pin generator+sink to CPU 0 and the proxy to CPU 1");
   app.add_flag("!--no-calibrate", o.calibrate, "skip the two-host calibration (generator straight to sink)");
-  app.add_option("--hosts", o.hosts, "netns (default) or vm (three QEMU VMs running the patched ULS kernel)")
-      ->check(CLI::IsMember({"netns", "vm"}));
+  app.add_option("--hosts", o.hosts,
+                 "netns (default), vm (three QEMU VMs running the patched ULS kernel) or ssh (real hosts over SSH: "
+                 "//bench/ssh:ssh_throughput with the other arguments, e.g. --sender H --proxy H --receiver H; its "
+                 "flags: --hosts=ssh --help)")
+      ->check(CLI::IsMember({"netns", "vm", "ssh"}));
   app.add_option("--accel", o.accel, "--hosts=vm: auto, kvm or tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
   app.add_option("--vm-protection", o.vm_protection, "--hosts=vm: kernel (uls.protect=1, default) or none")
       ->check(CLI::IsMember({"kernel", "none"}));
@@ -614,7 +619,42 @@ nlohmann::json environment() {
   return env;
 }
 
+// ---- --hosts=ssh: hand-off to //bench/ssh:ssh_throughput (bench/ssh/; its owner keeps this block) ----
+// Real hosts over SSH are another binary with its own flags: exec it from this target's runfiles
+// with every argument but --hosts. Returns only if there is no --hosts=ssh (or the exec failed).
+int hand_over_to_ssh(int argc, char** argv) {
+  std::vector<char*> rest = {nullptr};
+  bool ssh = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--hosts=ssh" || (a == "--hosts" && i + 1 < argc && std::string(argv[i + 1]) == "ssh")) {
+      ssh = true;
+      i += a == "--hosts";
+      continue;
+    }
+    rest.push_back(argv[i]);
+  }
+  if (!ssh) return -1;
+  std::string bin;
+  try {
+    bin = vm::runfile("bench/ssh/ssh_throughput");
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "throughput: --hosts=ssh: {}\n", e.what());
+    return 2;
+  }
+  // Its agent is among these runfiles too (the root: bin less "<workspace>/bench/ssh/ssh_throughput").
+  const auto root = std::filesystem::path(bin).parent_path().parent_path().parent_path().parent_path();
+  setenv("RUNFILES_DIR", root.c_str(), 0);
+  rest[0] = bin.data();
+  rest.push_back(nullptr);
+  execv(bin.c_str(), rest.data());
+  fmt::print(stderr, "throughput: --hosts=ssh: cannot run {}: {}\n", bin, std::strerror(errno));
+  return 2;
+}
+// ---- end of the --hosts=ssh hand-off ----
+
 int run(int argc, char** argv) {
+  if (const int rc = hand_over_to_ssh(argc, argv); rc >= 0) return rc;
   Options o;
   CLI::App app{"ulsnet throughput: proxy methods forwarding a UDP stream between three hosts"};
   add_flags(app, o);

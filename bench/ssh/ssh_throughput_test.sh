@@ -10,7 +10,12 @@
 # no PAM, -D in the foreground, its PidFile here). Then, over real ssh/scp:
 #   1. one quick point (kernel-socket:batched relay, 5000 pps, 0.5 s, 1 rep): the result file,
 #      each host's environment echoed, every datagram accounted, something delivered; a search
-#      cut to 3 trials (its steps recorded and accounted); no agent process or copied file left;
+#      cut to 2 trials (its steps recorded and accounted), so without a PDR lower bound: the
+#      --loads sweep skipped, said so; no agent process or copied file left;
+#   1b. a search capped at 5000 pps and the offered-load sweep at half its PDR (--loads 0.5, 2
+#      repetitions: the 95% CIs), then resuming: the sweep's point removed from the file, the same
+#      run through `//bench:throughput --hosts=ssh` measures only that point and keeps the rest;
+#      another configuration is refused (exit 2), --fresh is not;
 #   2. an interrupted run (SIGINT while a trial runs): exit 130, the file says interrupted, no
 #      agent process or copied file left;
 #   3. the agent's errors: bad arguments and a missing interface give a JSON error line and a
@@ -34,7 +39,8 @@ done
 RUNFILES=${TEST_SRCDIR:-$0.runfiles}/${TEST_WORKSPACE:-ulsnet}
 THROUGHPUT=$RUNFILES/bench/ssh/ssh_throughput
 AGENT=$RUNFILES/bench/ssh/ulsnet_agent
-[ -x "$THROUGHPUT" ] && [ -x "$AGENT" ] || fail "ssh_throughput or ulsnet_agent not in the runfiles ($RUNFILES)"
+MAIN=$RUNFILES/bench/throughput  # //bench:throughput: --hosts=ssh hands over to ssh_throughput
+[ -x "$THROUGHPUT" ] && [ -x "$AGENT" ] && [ -x "$MAIN" ] || fail "ssh_throughput, ulsnet_agent or throughput not in the runfiles ($RUNFILES)"
 
 T0=$(date +%s.%N)
 TAG=$$
@@ -156,7 +162,7 @@ agents_left() {
 # ---- 1. one quick point ----------------------------------------------------------------------
 t1=$(date +%s.%N)
 "$THROUGHPUT" "${COMMON[@]}" --method kernel-socket:batched --mode relay --payload 64 --rates 5000 \
-  --duration 0.5 --reps 1 --drain 0.2 --search --search-trials 3 --search-duration 0.2 --loads 0.5 --out "$WORK/result.json"
+  --duration 0.5 --reps 1 --drain 0.2 --search --search-trials 2 --search-duration 0.2 --loads 0.5 --out "$WORK/result.json"
 echo "one point over ssh: $(python3 -c "print(round($(date +%s.%N) - $t1, 1))") s"
 python3 - "$WORK/result.json" <<'EOF'
 import json, sys
@@ -191,14 +197,15 @@ assert r["sent"] > 1000 and r["received"] > 0 and r["delivered_pps"] > 0, r
 assert r["unaccounted"] == 0
 assert r["latency_ns"]["samples"] > 0 and r["latency_ns"]["p50"] > 0
 assert all(c["status"] == 0 for c in d["cleanup"]), d["cleanup"]
-# The search (bounded to 3 trials here: the pipeline, not a measurement).
+# The search (bounded to 2 trials here: the pipeline, not a measurement).
 assert len(d["capacity"]) == 1
 c = d["capacity"][0]
 assert "error" not in c, c.get("error")
-assert 1 <= len(c["steps"]) <= 3 and c["search_ceiling_pps"] > 0, c
+assert len(c["steps"]) == 2 and c["search_ceiling_pps"] > 0, c
 assert all("verdicts" in s and s["unaccounted"] == 0 for s in c["steps"]), c["steps"]
 assert c["ndr"]["status"] and c["pdr"]["status"]
-# 3 trials end the search before a final-duration pass: no PDR lower bound, so no sweep, said so.
+# 2 trials (the unpaced one, one at 0.2 s) end the search before any final-duration (0.5 s) trial:
+# no PDR lower bound, so no sweep, said so.
 assert c["pdr"]["lower_pps"] is None, c["pdr"]
 assert len(d["load_sweep_skipped"]) == 1 and "no PDR lower bound" in d["load_sweep_skipped"][0], d["load_sweep_skipped"]
 print("result: sent %d received %d dropped %d unaccounted %d, delivered %.0f pps, latency p50 %d ns, run %.1f s"
@@ -242,7 +249,9 @@ for r in (fixed, frac):
     assert abs(r["delivered_pps_ci95"]["mean"] - sum(s["delivered_pps"] for s in r["samples"]) / 2) < 1e-6
 print("sweep: PDR >= %.0f pps, the 50%% point at %.0f pps delivered %.0f pps" % (lo, frac["load"], frac["delivered_pps"]))
 EOF2
-# Resuming: the sweep's point removed from the file, the same command measures only that point.
+# Resuming: the sweep's point removed from the file, the same command measures only that point
+# (given to //bench:throughput --hosts=ssh this time: the hand-off, and how a run was typed does not
+# matter to resuming).
 python3 - "$WORK/sweep.json" <<'EOF2'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -251,7 +260,7 @@ d["complete"] = False
 json.dump(d, open(sys.argv[1], "w"))
 EOF2
 cp "$WORK/sweep.json" "$WORK/sweep.before.json"
-"$THROUGHPUT" "${COMMON[@]}" "${SWEEP[@]}" --out "$WORK/sweep.json" 2>"$WORK/resume.log" \
+"$MAIN" --hosts=ssh "${COMMON[@]}" "${SWEEP[@]}" --out "$WORK/sweep.json" 2>"$WORK/resume.log" \
   || { cat "$WORK/resume.log" >&2; fail "the resumed run failed"; }
 grep -q "resuming .*sweep.json: 1 points, 1 searches finished there" "$WORK/resume.log" \
   || { cat "$WORK/resume.log" >&2; fail "the rerun did not resume"; }
@@ -259,6 +268,7 @@ python3 - "$WORK/sweep.before.json" "$WORK/sweep.json" <<'EOF2'
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:])
 assert b["complete"] is True and b["resumed_from_earlier_run"] == 2, b.get("resumed_from_earlier_run")
+assert b["config"]["argv"][1:3] == a["config"]["argv"][1:3] and "--hosts=ssh" not in b["config"]["argv"], b["config"]["argv"]
 assert b["results"][0] == a["results"][0], "the finished point was not kept as it was"
 assert b["capacity"] == a["capacity"], "the finished search was not kept as it was"
 assert len(b["results"]) == 2 and b["results"][1]["point"].endswith("|fraction:0.5"), [r["point"] for r in b["results"]]
