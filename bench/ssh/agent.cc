@@ -7,7 +7,8 @@
 //                      --in-if IF --in-ip A [--in-peer-ip A] [--in-peer-mac M]
 //                      --out-if IF --out-ip A [--out-peer-ip A] [--out-peer-mac M] ...
 //   ulsnet_agent send  --dst A [--port 9000] [--payload 64] [--rate PPS|max] [--duration 1] ...
-//   ulsnet_agent recv  [--port 9000] [--run-id N] [--max-packets N] ...
+//                      [--clock-peer A --clock-port P [--clock-shift]]
+//   ulsnet_agent recv  [--port 9000] [--run-id N] [--max-packets N] [--clock-port P] ...
 //   ulsnet_agent env   [--if IF]... [--find-ip A]...
 //
 // Output: JSON lines (bench/ssh/agent_protocol.h): "ready" once proxy or recv is set up, then
@@ -19,13 +20,26 @@
 // --max-seconds; send runs for its --duration (and stops early the same ways). Every role also
 // has a hard bound: alarm(--max-seconds + 20) ends a role that failed to stop. --pidfile names a
 // file holding the agent's pid while it runs (the controller's clean-up kills what is left).
+//
+// Clocks (one-way delays across machines; bench/ssh/clock_exchange.h): recv --clock-port answers
+// clock requests of its run id on that UDP port while the sink runs; send --clock-peer measures the
+// receiver's CLOCK_MONOTONIC against its own before the stream (`offset`) and, with --clock-shift,
+// runs the generator in a child process in a new time namespace whose CLOCK_MONOTONIC is moved by
+// that offset (root: CAP_SYS_ADMIN; Linux >= 5.6), so the send times it stamps are on the
+// receiver's clock; the residual difference is measured right before and right after the stream
+// (`residual_before`, `residual_after`, on the clock the stamps were taken with). The report's
+// `clock` holds them all, or why a step could not be done.
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -51,6 +65,7 @@
 #include "baselines/proxy_method.h"
 #include "bench/environment.h"
 #include "bench/ssh/agent_protocol.h"
+#include "bench/ssh/clock_exchange.h"
 #include "bench/topology.h"
 #include "bench/traffic.h"
 #include "bench/trial.h"
@@ -384,12 +399,45 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
 }
 
 struct SendArgs {
-  std::string dst, ifname, rate = "max";
-  uint16_t port = 9000;
+  std::string dst, ifname, rate = "max", clock_peer;
+  uint16_t port = 9000, clock_port = 9101;
+  bool clock_shift = false;
   uint32_t payload = 64, batch = 32, run_id = 1;
   double duration = 1;
   uint64_t count = 5'000'000;
 };
+
+// The generator's report, with the residual clock difference right before and right after the
+// stream ("clock_before", "clock_after") when there is a clock peer.
+nlohmann::json stream_with_residuals(const GeneratorConfig& g, const SendArgs& a) {
+  nlohmann::json before, after;
+  if (!a.clock_peer.empty())
+    before = offset_or_error(exchange_clocks(a.clock_peer, a.clock_port, a.run_id, 16, 1, 200), a.clock_peer, a.clock_port);
+  nlohmann::json r = run_generator(g, g_stop);
+  if (!a.clock_peer.empty()) {
+    after = offset_or_error(exchange_clocks(a.clock_peer, a.clock_port, a.run_id, 16, 1, 200), a.clock_peer, a.clock_port);
+    r["clock_before"] = before;
+    r["clock_after"] = after;
+  }
+  return r;
+}
+
+// The time namespace the next child will be in: its CLOCK_MONOTONIC = ours + shift_ns. "" or
+// why not (privilege, a kernel without time namespaces, an offset out of range).
+std::string enter_time_namespace_for_children(int64_t shift_ns) {
+  if (unshare(CLONE_NEWTIME) != 0)
+    return std::string("unshare(CLONE_NEWTIME): ") + std::strerror(errno) +
+           (errno == EPERM ? " (needs root: CAP_SYS_ADMIN)" : errno == EINVAL ? " (no time namespaces: Linux >= 5.6, CONFIG_TIME_NS)" : "");
+  int64_t sec = shift_ns / 1000000000, nsec = shift_ns % 1000000000;
+  if (nsec < 0) nsec += 1000000000, sec -= 1;
+  const std::string line = "monotonic " + std::to_string(sec) + " " + std::to_string(nsec) + "\n";
+  const int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return std::string("/proc/self/timens_offsets: ") + std::strerror(errno);
+  const bool ok = write(fd, line.data(), line.size()) == ssize_t(line.size());
+  const int e = errno;
+  close(fd);
+  return ok ? "" : std::string("writing timens_offsets (") + line.substr(0, line.size() - 1) + "): " + std::strerror(e);
+}
 
 int role_send(const SendArgs& a, const Common& c) {
   GeneratorConfig g;
@@ -411,16 +459,101 @@ int role_send(const SendArgs& a, const Common& c) {
   g.batch = a.batch;
   g.run_id = a.run_id;
   if (!a.ifname.empty()) need_interface(a.ifname);
-  StopWatcher watch(!c.ignore_stdin, std::min(c.max_seconds, a.duration + 10));
+  if (!a.clock_peer.empty()) need_ip(a.clock_peer, "--clock-peer");
+  const double bound = std::min(c.max_seconds, a.duration + 10);
+  nlohmann::json clock;
+  std::optional<int64_t> shift;
+  if (!a.clock_peer.empty()) {
+    clock = {{"peer", a.clock_peer + ":" + std::to_string(a.clock_port)}};
+    clock["offset"] = offset_or_error(exchange_clocks(a.clock_peer, a.clock_port, a.run_id, 32, 1, 200), a.clock_peer,
+                                      a.clock_port);
+    if (a.clock_shift) {
+      const std::string why = clock["offset"].contains("error")
+                                  ? "no offset measured"
+                                  : enter_time_namespace_for_children(clock["offset"]["offset_ns"].get<int64_t>());
+      if (why.empty()) shift = clock["offset"]["offset_ns"].get<int64_t>();
+      else clock["shift_error"] = why;
+    }
+    clock["shifted"] = shift.has_value();
+    clock["shift_ns"] = shift.value_or(0);
+  }
+  // No answer before the stream: none expected after it either.
+  SendArgs b = a;
+  if (clock.is_object() && clock["offset"].contains("error")) b.clock_peer.clear();
   nlohmann::json r;
+  std::string stop_reason;
   try {
-    r = run_generator(g, g_stop);
+    if (shift) {
+      // The generator in a child in the shifted time namespace; stopping reaches it as SIGTERM.
+      int fds[2];
+      if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+      const pid_t parent = getpid();
+      const pid_t child = fork();
+      if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+      if (child == 0) {
+        close(fds[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
+        alarm(unsigned(std::ceil(bound)) + 20);
+        nlohmann::json j;
+        try {
+          j = stream_with_residuals(g, b);
+        } catch (const std::exception& e) {
+          j = {{"error", e.what()}};
+        }
+        const std::string out = j.dump();
+        for (size_t off = 0; off < out.size();) {
+          const ssize_t n = write(fds[1], out.data() + off, out.size() - off);
+          if (n <= 0) break;
+          off += size_t(n);
+        }
+        _exit(0);
+      }
+      close(fds[1]);
+      StopWatcher watch(!c.ignore_stdin, bound);
+      std::string out;
+      bool told = false;
+      for (;;) {
+        if (g_stop && !told) {
+          kill(child, SIGTERM);
+          told = true;
+        }
+        pollfd p{fds[0], POLLIN, 0};
+        if (poll(&p, 1, 20) <= 0) continue;
+        char buf[65536];
+        const ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n > 0) out.append(buf, size_t(n));
+        else if (n == 0 || errno != EINTR) break;
+      }
+      close(fds[0]);
+      int st = 0;
+      while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
+      }
+      stop_reason = watch.reason();
+      r = nlohmann::json::parse(out, nullptr, false);
+      if (r.is_discarded() || !r.is_object())
+        throw std::runtime_error("the generator's child (time namespace) ended without a report (status " +
+                                 std::to_string(st) + ")");
+      if (r.contains("error")) throw std::runtime_error(r["error"].get<std::string>());
+    } else {
+      StopWatcher watch(!c.ignore_stdin, bound);
+      r = stream_with_residuals(g, b);
+      stop_reason = watch.reason();
+    }
   } catch (const std::invalid_argument& e) {
     throw RoleError{kExitUsage, e.what()};
   } catch (const std::exception& e) {
     throw RoleError{kExitCannot, std::string("generator: ") + e.what()};
   }
-  r["stop_reason"] = watch.reason();
+  if (!clock.is_null()) {
+    const nlohmann::json none = {{"error", "not measured: no answer before the stream"}};
+    clock["residual_before"] = r.value("clock_before", none);
+    clock["residual_after"] = r.value("clock_after", none);
+    r.erase("clock_before");
+    r.erase("clock_after");
+    r["clock"] = clock;
+  }
+  r["stop_reason"] = stop_reason;
   r["dst"] = g.dst.str() + ":" + std::to_string(g.dst_port);
   r["rate"] = a.rate;
   r["payload_bytes"] = a.payload;
@@ -430,7 +563,7 @@ int role_send(const SendArgs& a, const Common& c) {
 
 struct RecvArgs {
   std::string ifname;
-  uint16_t port = 9000;
+  uint16_t port = 9000, clock_port = 0;
   uint32_t run_id = 1;
   uint64_t max_packets = 5'000'000;
   double warmup = 0;
@@ -445,12 +578,16 @@ int role_recv(const RecvArgs& a, const Common& c) {
   s.max_duration_s = c.max_seconds + 1;
   s.warmup_s = a.warmup;
   StopWatcher watch(!c.ignore_stdin, c.max_seconds);
+  // The sender's clock comparisons, answered while the sink runs (up before it says ready).
+  std::optional<ClockResponder> responder;
+  if (a.clock_port) responder.emplace(a.clock_port, a.run_id);
   nlohmann::json r;
   try {
     r = run_sink(s, g_stop, [] { emit(agent_ready_line("recv")); });
   } catch (const std::exception& e) {
     throw RoleError{kExitCannot, std::string("sink: ") + e.what()};
   }
+  if (responder) r["clock_responder"] = responder->report();
   r["stop_reason"] = watch.reason();
   r["port"] = a.port;
   emit(agent_report_line("recv", r));
@@ -471,6 +608,14 @@ int role_env(const EnvArgs& a) {
   r["boot_id"] = boot_id;
   r["euid"] = geteuid();
   r["interfaces"] = interfaces_json();
+  // The session's addresses (sshd's SSH_CONNECTION: client ip, port, server ip, port): the server's
+  // is this host's management address as the controller reached it.
+  if (const char* sc = std::getenv("SSH_CONNECTION")) {
+    char cip[64] = {}, sip[64] = {};
+    unsigned cport = 0, sport = 0;
+    if (std::sscanf(sc, "%63s %u %63s %u", cip, &cport, sip, &sport) == 4)
+      r["ssh_connection"] = {{"client_ip", cip}, {"client_port", cport}, {"server_ip", sip}, {"server_port", sport}};
+  }
   nlohmann::json asked = nlohmann::json::object();
   for (const std::string& i : a.ifs) {
     nlohmann::json j = {{"exists", if_nametoindex(i.c_str()) != 0}};
@@ -540,6 +685,10 @@ int main(int argc, char** argv) {
   send->add_option("--batch", sa_.batch)->check(CLI::Range(1, 1024));
   send->add_option("--run-id", sa_.run_id);
   send->add_option("--if", sa_.ifname, "the test interface (checked to exist)");
+  send->add_option("--clock-peer", sa_.clock_peer, "the receiver's agent's address for the clock comparison");
+  send->add_option("--clock-port", sa_.clock_port, "its UDP port")->check(CLI::Range(1, 65535));
+  send->add_flag("--clock-shift", sa_.clock_shift,
+                 "run the generator on the receiver's clock (a time namespace shifted by the measured offset)");
   add_common(send, send_common, 610);
   CLI::App* recv = app.add_subcommand("recv", "the socket sink");
   recv->add_option("--port", ra.port);
@@ -548,6 +697,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t(1), uint64_t(100'000'000)));
   recv->add_option("--warmup", ra.warmup, "seconds left out of the delay statistics")->check(CLI::Range(0.0, 60.0));
   recv->add_option("--if", ra.ifname, "the test interface (checked to exist)");
+  recv->add_option("--clock-port", ra.clock_port, "answer clock comparisons on this UDP port (0: none)")
+      ->check(CLI::Range(0, 65535));
   add_common(recv, recv_common, 60);
   CLI::App* env = app.add_subcommand("env", "this host's environment");
   env->add_option("--if", ea.ifs, "interfaces to report on (repeatable)");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <vector>
 
@@ -59,6 +60,58 @@ nlohmann::json account_ssh_trial(const nlohmann::json& g, const nlohmann::json& 
   return rec;
 }
 
+nlohmann::json one_way_latency(bool clock_shared, const nlohmann::json& c) {
+  auto has_offset = [&](const char* k) {
+    return c.is_object() && c.contains(k) && c[k].is_object() && c[k].contains("offset_ns") &&
+           c[k].contains("uncertainty_ns");
+  };
+  auto what = [&](const char* k) {
+    return c.is_object() && c.contains(k) ? c[k].value("error", c[k].dump()) : std::string("not measured");
+  };
+  nlohmann::json l = nlohmann::json::object();
+  if (c.is_object() && c.value("shifted", false)) {
+    if (!has_offset("residual_before") || !has_offset("residual_after")) {
+      l["one_way_valid"] = false;
+      l["why"] = "the sender ran on the receiver's clock, but the residual difference could not be measured (before: " +
+                 what("residual_before") + "; after: " + what("residual_after") + ")";
+      return l;
+    }
+    int64_t bound = 0;
+    for (const char* k : {"residual_before", "residual_after"})
+      bound = std::max(bound, std::abs(c[k]["offset_ns"].get<int64_t>()) + c[k]["uncertainty_ns"].get<int64_t>());
+    l["one_way_valid"] = true;
+    l["basis"] = "the sender's send times on the receiver's clock (a time namespace shifted by the measured offset), "
+                 "to within the residual difference measured right before and right after the stream";
+    l["clock_error_bound_ns"] = bound;
+    l["clock_drift_during_stream_ns"] =
+        c["residual_after"]["offset_ns"].get<int64_t>() - c["residual_before"]["offset_ns"].get<int64_t>();
+    return l;
+  }
+  if (clock_shared) {
+    l["one_way_valid"] = true;
+    l["basis"] = "the sender and the receiver have one boot_id: one CLOCK_MONOTONIC";
+    l["clock_error_bound_ns"] = 0;
+    l["clock_drift_during_stream_ns"] = 0;
+    nlohmann::json check = nlohmann::json::object();
+    for (const char* k : {"offset", "residual_before", "residual_after"})
+      if (has_offset(k))
+        check[k] = std::abs(c[k]["offset_ns"].get<int64_t>()) <= c[k]["uncertainty_ns"].get<int64_t>();
+    if (!check.empty()) l["shared_clock_check"] = check;  // each measured offset 0 within its bound
+    return l;
+  }
+  l["one_way_valid"] = false;
+  if (!c.is_object())
+    l["why"] = "the sender and the receiver are different machines and their clocks were not compared "
+               "(--clock-sync off, or no address for it)";
+  else if (c.contains("shift_error"))
+    l["why"] = "the sender's generator could not be put on the receiver's clock: " + c["shift_error"].get<std::string>() +
+               (has_offset("offset") ? "" : " (" + what("offset") + ")");
+  else
+    l["why"] = "the sender and the receiver are different machines and the sender's clock was not shifted onto the "
+               "receiver's (" + what("offset") + ")";
+  return l;
+}
+
 nlohmann::json summarize_ssh_point(nlohmann::json res) {
   const nlohmann::json samples = res.value("samples", nlohmann::json::array());
   std::vector<double> delivered, offered, ipdv50, ipdv99, pdv99, lat99;
@@ -69,12 +122,28 @@ nlohmann::json summarize_ssh_point(nlohmann::json res) {
   int64_t lat_min = INT64_MAX, lat_max = INT64_MIN, ipdv_max = INT64_MIN;
   std::string error;
   size_t good = 0;
+  // The repetitions' one-way validity (one_way_latency), when they have it.
+  bool any_latency = false, all_valid = true;
+  int64_t bound = 0, drift = 0;
+  std::string why, basis;
   for (const auto& s : samples) {
     if (!s.is_object() || s.contains("error")) {
       error = s.is_object() && s["error"].is_string() ? s["error"].get<std::string>() : "a repetition failed";
       continue;
     }
     ++good;
+    if (const nlohmann::json* l = at(s, {"latency"}); l && l->is_object() && l->contains("one_way_valid")) {
+      any_latency = true;
+      if (!l->value("one_way_valid", false)) {
+        all_valid = false;
+        if (why.empty()) why = l->value("why", "");
+      } else {
+        if (basis.empty()) basis = l->value("basis", "");
+        if (auto v = number_at(*l, {"clock_error_bound_ns"})) bound = std::max(bound, int64_t(*v));
+        if (auto v = number_at(*l, {"clock_drift_during_stream_ns"}); v && std::abs(int64_t(*v)) > std::abs(drift))
+          drift = int64_t(*v);
+      }
+    }
     delivered.push_back(s.value("delivered_pps", 0.0));
     offered.push_back(s.value("offered_pps", 0.0));
     sent += s.value("sent", uint64_t(0));
@@ -106,7 +175,19 @@ nlohmann::json summarize_ssh_point(nlohmann::json res) {
   // 95% confidence intervals of the mean over the repetitions (Student t, bench/stats.h; none
   // with fewer than two), as //bench:throughput gives them.
   if (auto ci = mean_ci95(delivered)) res["delivered_pps_ci95"] = to_json(*ci);
-  if (auto ci = mean_ci95(lat99)) res["latency_p99_ns_ci95"] = to_json(*ci);
+  if (any_latency) {
+    nlohmann::json l = {{"one_way_valid", all_valid}};
+    if (all_valid) {
+      l["basis"] = basis;
+      l["clock_error_bound_ns"] = bound;
+      l["clock_drift_during_stream_ns"] = drift;
+    } else {
+      l["why"] = why;
+    }
+    res["latency"] = l;
+    res["latency_valid"] = all_valid;
+  }
+  if (auto ci = mean_ci95(lat99); ci && (!any_latency || all_valid)) res["latency_p99_ns_ci95"] = to_json(*ci);
   if (auto ci = mean_ci95(ipdv99)) res["ipdv_p99_ns_ci95"] = to_json(*ci);
   res["sent"] = sent;
   res["received"] = received;

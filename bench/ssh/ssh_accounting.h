@@ -32,6 +32,19 @@ struct LinkNames {
 nlohmann::json account_ssh_trial(const nlohmann::json& generator, const nlohmann::json& proxy,
                                  const nlohmann::json& sink, const LinkNames& links, uint32_t payload);
 
+// Whether a trial's latency_ns are one-way delays, from the clocks they were taken on (as
+// //bench:throughput --hosts=vm's latency_of): `clock_shared` (the sender and the receiver have
+// one boot_id: one CLOCK_MONOTONIC) and the sender's report's `clock` ({offset, shifted, shift_ns,
+// shift_error, residual_before, residual_after}, or null: not compared). Returns {one_way_valid,
+// basis, clock_error_bound_ns, clock_drift_during_stream_ns} or {one_way_valid: false, why}:
+//   shifted: the stamps were taken on the receiver's clock to within the residual difference
+//     measured right before and right after the stream, each known to within its uncertainty:
+//     bound = max(|residual| + uncertainty), drift = residual_after - residual_before;
+//   not shifted, one clock: bound 0, drift 0 (and `shared_clock_check`: whether each measured
+//     offset is 0 within its uncertainty, as it must be);
+//   otherwise not valid, and why (no comparison, no answer, the shift refused).
+nlohmann::json one_way_latency(bool clock_shared, const nlohmann::json& sender_clock);
+
 // A point's summary from `point` = {..., "samples": [trial records or {"error"}]}: repetitions,
 // offered_pps and delivered_pps (medians, with min and max of delivered), sums of sent, received,
 // forwarded, dropped, dropped_counted, dropped_by_difference and unaccounted, loss (from the
@@ -39,8 +52,11 @@ nlohmann::json account_ssh_trial(const nlohmann::json& generator, const nlohmann
 // of the repetitions' merged histograms, min and max exact), ipdv_ns (medians of the repetitions'
 // p50 and p99, max of all), the 95% confidence intervals of the mean over the repetitions that
 // //bench:throughput gives (delivered_pps_ci95, latency_p99_ns_ci95, ipdv_p99_ns_ci95: Student t,
-// bench/stats.h's mean_ci95, {mean, lo, hi, level}; absent with fewer than two values), and error
-// (the last repetition's) if any failed.
+// bench/stats.h's mean_ci95, {mean, lo, hi, level}; absent with fewer than two values; the latency
+// one only when the delays are valid), `latency` from the repetitions' own (one_way_latency):
+// one_way_valid if all are, the largest clock_error_bound_ns and clock_drift_during_stream_ns (by
+// magnitude), the first why; latency_valid = latency.one_way_valid; and error (the last
+// repetition's) if any failed.
 nlohmann::json summarize_ssh_point(nlohmann::json point);
 
 }  // namespace ulsnet::ssh

@@ -170,5 +170,77 @@ TEST(SshPoint, ConfidenceIntervalsOverTheRepetitions) {
   for (const char* k : {"delivered_pps_ci95", "latency_p99_ns_ci95", "ipdv_p99_ns_ci95"}) EXPECT_FALSE(r1.contains(k)) << k;
 }
 
+nlohmann::json offset(int64_t off, int64_t unc) { return {{"offset_ns", off}, {"uncertainty_ns", unc}, {"samples", 16}}; }
+
+TEST(OneWayLatency, ShiftedOntoTheReceiversClockIsValidWithinTheResiduals) {
+  nlohmann::json c = {{"offset", offset(123456789, 40000)}, {"shifted", true}, {"shift_ns", 123456789},
+                      {"residual_before", offset(-3000, 20000)}, {"residual_after", offset(9000, 25000)}};
+  nlohmann::json l = one_way_latency(false, c);
+  EXPECT_EQ(l["one_way_valid"], true);
+  EXPECT_EQ(l["clock_error_bound_ns"], 34000);  // max(3000 + 20000, 9000 + 25000)
+  EXPECT_EQ(l["clock_drift_during_stream_ns"], 12000);
+  EXPECT_FALSE(l.contains("why"));
+  EXPECT_EQ(one_way_latency(true, c)["clock_error_bound_ns"], 34000);  // shifted: the stamps carry the shift
+  c["residual_after"] = {{"error", "no answer from the receiver's clock responder at 10.0.0.3:9101"}};
+  l = one_way_latency(false, c);
+  EXPECT_EQ(l["one_way_valid"], false);
+  EXPECT_NE(l["why"].get<std::string>().find("no answer from the receiver's clock responder"), std::string::npos);
+  EXPECT_FALSE(l.contains("clock_error_bound_ns"));
+}
+
+TEST(OneWayLatency, OneMachineIsExactAndChecksTheMeasurement) {
+  nlohmann::json c = {{"offset", offset(-800, 15000)}, {"shifted", false}, {"shift_ns", 0},
+                      {"residual_before", offset(500, 9000)}, {"residual_after", offset(-30000, 9000)}};
+  nlohmann::json l = one_way_latency(true, c);
+  EXPECT_EQ(l["one_way_valid"], true);
+  EXPECT_EQ(l["clock_error_bound_ns"], 0);
+  EXPECT_EQ(l["clock_drift_during_stream_ns"], 0);
+  EXPECT_EQ(l["shared_clock_check"]["offset"], true);
+  EXPECT_EQ(l["shared_clock_check"]["residual_before"], true);
+  EXPECT_EQ(l["shared_clock_check"]["residual_after"], false);  // 30 us off with a 9 us bound: a broken measurement
+  l = one_way_latency(true, nullptr);  // not compared at all: still one clock
+  EXPECT_EQ(l["one_way_valid"], true);
+  EXPECT_FALSE(l.contains("shared_clock_check"));
+}
+
+TEST(OneWayLatency, TwoMachinesWithoutAShiftAreInvalidAndSayWhy) {
+  nlohmann::json l = one_way_latency(false, nullptr);
+  EXPECT_EQ(l["one_way_valid"], false);
+  EXPECT_NE(l["why"].get<std::string>().find("not compared"), std::string::npos);
+  nlohmann::json c = {{"offset", offset(5, 10)}, {"shifted", false}, {"shift_ns", 0},
+                      {"shift_error", "unshare(CLONE_NEWTIME): Operation not permitted (needs root: CAP_SYS_ADMIN)"}};
+  l = one_way_latency(false, c);
+  EXPECT_EQ(l["one_way_valid"], false);
+  EXPECT_NE(l["why"].get<std::string>().find("CAP_SYS_ADMIN"), std::string::npos);
+  c = {{"offset", {{"error", "no answer"}}}, {"shifted", false}, {"shift_ns", 0}};
+  EXPECT_NE(one_way_latency(false, c)["why"].get<std::string>().find("no answer"), std::string::npos);
+}
+
+TEST(SshPoint, LatencyValidityOverTheRepetitions) {
+  auto rep = [](nlohmann::json latency, std::vector<int64_t> delays) {
+    nlohmann::json s = account_ssh_trial(gen(100, 100), proxy(100, nlohmann::json::object()), sink(100, delays), kLinks, 64);
+    s["latency"] = latency;
+    return s;
+  };
+  nlohmann::json a = {{"one_way_valid", true}, {"basis", "b"}, {"clock_error_bound_ns", 3000},
+                      {"clock_drift_during_stream_ns", -700}};
+  nlohmann::json b = {{"one_way_valid", true}, {"basis", "b"}, {"clock_error_bound_ns", 5000},
+                      {"clock_drift_during_stream_ns", 200}};
+  nlohmann::json point = {{"samples", {rep(a, {10, 20}), rep(b, {30, 40})}}};
+  nlohmann::json r = summarize_ssh_point(point);
+  EXPECT_EQ(r["latency"]["one_way_valid"], true);
+  EXPECT_EQ(r["latency_valid"], true);
+  EXPECT_EQ(r["latency"]["clock_error_bound_ns"], 5000);
+  EXPECT_EQ(r["latency"]["clock_drift_during_stream_ns"], -700);  // the largest by magnitude
+  EXPECT_TRUE(r.contains("latency_p99_ns_ci95"));
+  point["samples"].push_back(rep({{"one_way_valid", false}, {"why", "no answer"}}, {50, 60}));
+  r = summarize_ssh_point(point);
+  EXPECT_EQ(r["latency"]["one_way_valid"], false);
+  EXPECT_EQ(r["latency_valid"], false);
+  EXPECT_EQ(r["latency"]["why"], "no answer");
+  EXPECT_FALSE(r.contains("latency_p99_ns_ci95"));  // no interval of delays that are not delays
+  EXPECT_TRUE(r.contains("delivered_pps_ci95"));
+}
+
 }  // namespace
 }  // namespace ulsnet::ssh

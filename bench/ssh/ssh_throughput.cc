@@ -105,6 +105,9 @@ struct Options {
   // The offered-load sweep: fractions of each job's own PDR lower bound (implies the search).
   std::string loads;
   bool fresh = false;
+  // One-way delays across machines (bench/ssh/clock_exchange.h).
+  std::string clock_sync = "auto", clock_sync_addr;
+  uint16_t clock_sync_port = 9101;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -303,6 +306,11 @@ Port resolve(const Host& h, const std::string& flag_if, const std::string& ip, c
 
 struct Addressing {
   Port sender, proxy_in, proxy_out, receiver;
+  // The clocks: one machine's (one boot_id), or compared per trial over UDP between the agents
+  // at clock_addr:clock_port ("": not compared), the generator shifted onto the receiver's.
+  bool clock_shared = false, clock_shift = false;
+  std::string clock_addr;
+  uint16_t clock_port = 9101;
 };
 
 struct Job {
@@ -374,7 +382,8 @@ nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addre
   std::unique_ptr<Child> recv = start_role(
       rcv, {"recv", "--port", std::to_string(o.port), "--run-id", run_id, "--max-packets", std::to_string(o.max_packets),
             "--warmup", fmt::format("{}", o.warmup), "--if", ad.receiver.ifname, "--max-seconds",
-            fmt::format("{:.0f}", bound), "--pidfile", rcv.dir + "/recv-" + run_id + ".pid"});
+            fmt::format("{:.0f}", bound), "--pidfile", rcv.dir + "/recv-" + run_id + ".pid", "--clock-port",
+            ad.clock_addr.empty() ? "0" : std::to_string(ad.clock_port)});
   if (!recv->wait_line(is_final_or_ready, after(o.setup_timeout)) || !parse_agent_output(recv->out(), "recv").ready) {
     if (g_interrupted) return fail("interrupted");
     return fail("the sink did not get ready: " + collect(*recv, "recv", "receiver", 3).error);
@@ -396,12 +405,15 @@ nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addre
   }
 
   const std::string dst = t.job.mode == ForwardMode::kRelay ? ad.proxy_in.ip : ad.receiver.ip;
-  std::unique_ptr<Child> send = start_role(
-      snd, {"send", "--dst", dst, "--port", std::to_string(o.port), "--payload", std::to_string(t.payload), "--rate",
-            t.rate_pps > 0 ? fmt::format("{}", t.rate_pps) : "max", "--duration", fmt::format("{}", t.duration_s),
-            "--count", std::to_string(o.max_packets), "--batch", std::to_string(o.batch), "--run-id", run_id, "--if",
-            ad.sender.ifname, "--max-seconds", fmt::format("{:.0f}", t.duration_s + 15), "--pidfile",
-            snd.dir + "/send-" + run_id + ".pid"});
+  std::vector<std::string> sw = {
+      "send", "--dst", dst, "--port", std::to_string(o.port), "--payload", std::to_string(t.payload), "--rate",
+      t.rate_pps > 0 ? fmt::format("{}", t.rate_pps) : "max", "--duration", fmt::format("{}", t.duration_s),
+      "--count", std::to_string(o.max_packets), "--batch", std::to_string(o.batch), "--run-id", run_id, "--if",
+      ad.sender.ifname, "--max-seconds", fmt::format("{:.0f}", t.duration_s + 15), "--pidfile",
+      snd.dir + "/send-" + run_id + ".pid"};
+  if (!ad.clock_addr.empty()) sw.insert(sw.end(), {"--clock-peer", ad.clock_addr, "--clock-port", std::to_string(ad.clock_port)});
+  if (!ad.clock_addr.empty() && ad.clock_shift) sw.push_back("--clock-shift");
+  std::unique_ptr<Child> send = start_role(snd, sw);
   // The generator's end (its report or error), bounded; its session stays open until then.
   send->wait_line(is_final_or_ready, after(t.duration_s + o.setup_timeout + 15));
   if (g_interrupted) return fail("interrupted");
@@ -425,6 +437,7 @@ nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addre
   } catch (const std::exception& e) {
     return fail(std::string("accounting: ") + e.what(), reports);
   }
+  rec["latency"] = one_way_latency(ad.clock_shared, g.report->value("clock", nlohmann::json()));
   rec["run_id"] = t.run_id;
   rec["rate_pps"] = t.rate_pps;
   rec["duration_asked_s"] = t.duration_s;
@@ -502,6 +515,16 @@ int run(int argc, char** argv) {
                  "result file (default results/throughput-ssh-<UTC time>.json); an existing one of the same "
                  "configuration is resumed: its finished points and searches are kept");
   app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
+  app.add_option("--clock-sync", o.clock_sync,
+                 "one-way delays across machines: auto (compare the sender's and the receiver's clocks over UDP before "
+                 "and after every stream; run the generator on the receiver's clock when they are different machines), "
+                 "always (shift even on one machine), off (no comparison: delays valid on one machine only)")
+      ->check(CLI::IsMember({"auto", "always", "off"}));
+  app.add_option("--clock-sync-addr", o.clock_sync_addr,
+                 "the receiver's address as the sender reaches it for the comparison (default: the address the "
+                 "receiver's sshd was reached on)");
+  app.add_option("--clock-sync-port", o.clock_sync_port, "UDP port of the receiver's clock responder")
+      ->check(CLI::Range(1, 65535));
   app.add_option("--sender-if", o.sender_if, "the sender's test interface (default: the one holding --sender-ip)");
   app.add_option("--sender-ip", o.sender_ip, "");
   app.add_option("--sender-mac", o.sender_mac, "(default: read on the host)");
@@ -579,6 +602,9 @@ int run(int argc, char** argv) {
   for (const std::string* n : {&o.sender_if, &o.proxy_in_if, &o.proxy_out_if, &o.receiver_if})
     if (n->find_first_of(" \t\n'\"/") != std::string::npos) return usage("bad interface name '" + *n + "'");
   if (o.remote_tmp.empty() || o.remote_tmp[0] != '/') return usage("--remote-tmp must be an absolute path");
+  if (!o.clock_sync_addr.empty() && !Ipv4Addr::parse(o.clock_sync_addr))
+    return usage("--clock-sync-addr: '" + o.clock_sync_addr + "' is not an IPv4 address");
+  if (o.clock_sync_port == o.port) return usage("--clock-sync-port must differ from --port");
   if (o.final_trials % 2 == 0) return usage("--final-trials must be odd");
   std::vector<uint32_t> payloads;
   for (const std::string& p : split(o.payloads)) {
@@ -677,6 +703,7 @@ int run(int argc, char** argv) {
       {"search_max_pps", o.search_max},
       {"load_sweep", loads},
       {"load_sweep_basis", "fractions of each job's own PDR lower bound at the first payload size"},
+      {"clock_sync", {{"mode", o.clock_sync}, {"addr", o.clock_sync_addr}, {"port", o.clock_sync_port}}},
       {"ssh",
        {{"user", o.ssh_user},
         {"port", o.ssh_port},
@@ -775,11 +802,40 @@ int run(int argc, char** argv) {
   // the sender and the receiver are one machine (namespaces: one boot_id, one CLOCK_MONOTONIC).
   const std::string b1 = run.hosts[0].env.value("boot_id", ""), b2 = run.hosts[2].env.value("boot_id", "");
   const bool clock_shared = !b1.empty() && b1 == b2;
+  ad.clock_shared = clock_shared;
+  ad.clock_port = o.clock_sync_port;
+  std::string clock_note;
+  if (o.clock_sync != "off") {
+    // The receiver's management address: given, or the one its sshd was reached on.
+    ad.clock_addr = o.clock_sync_addr;
+    if (ad.clock_addr.empty() && run.hosts[2].env.contains("ssh_connection"))
+      ad.clock_addr = run.hosts[2].env["ssh_connection"].value("server_ip", "");
+    if (!ad.clock_addr.empty() && !Ipv4Addr::parse(ad.clock_addr)) {
+      clock_note = "the receiver's sshd was reached on " + ad.clock_addr + ", not an IPv4 address: give --clock-sync-addr";
+      ad.clock_addr.clear();
+    } else if (ad.clock_addr.empty()) {
+      clock_note = "no address for the receiver's clock responder (no SSH_CONNECTION there): give --clock-sync-addr";
+    }
+    ad.clock_shift = o.clock_sync == "always" || !clock_shared;
+    if (!clock_note.empty()) std::fprintf(stderr, "ssh_throughput: clocks not compared: %s\n", clock_note.c_str());
+  }
   doc["clock"] = {
       {"shared", clock_shared},
-      {"basis", clock_shared ? "the sender and the receiver have one boot_id: one CLOCK_MONOTONIC, one-way delays valid"
-                             : "the sender and the receiver are different machines: latency_ns is receive time minus "
-                               "send time on two unsynchronised clocks, not a delay (ipdv_ns and pdv_ns hold)"}};
+      {"sync", o.clock_sync},
+      {"compared_with", ad.clock_addr.empty() ? nlohmann::json() : nlohmann::json(ad.clock_addr + ":" + std::to_string(ad.clock_port))},
+      {"sender_shifted_onto_receiver", !ad.clock_addr.empty() && ad.clock_shift},
+      {"basis",
+       !ad.clock_addr.empty() && ad.clock_shift
+           ? "the sender's agent compares the receiver's CLOCK_MONOTONIC with its own over UDP (the smallest round "
+             "trip of 32 exchanges, error <= half of it) and runs the generator in a time namespace shifted by the "
+             "offset, so send and receive times are on the receiver's clock; each trial's latency says to within "
+             "what (clock_error_bound_ns: the residual difference measured right before and after the stream)"
+       : clock_shared
+           ? "the sender and the receiver have one boot_id: one CLOCK_MONOTONIC, one-way delays exact (the clocks are "
+             "still compared, as a check: latency.shared_clock_check)"
+           : "the sender and the receiver are different machines and their clocks are not compared: latency_ns is "
+             "receive time minus send time on two unrelated clocks, not a delay (ipdv_ns and pdv_ns hold)"}};
+  if (!clock_note.empty()) doc["clock"]["note"] = clock_note;
   for (const auto& [role, p] : {std::pair{"sender", &ad.sender}, {"proxy in", &ad.proxy_in},
                                  {"proxy out", &ad.proxy_out}, {"receiver", &ad.receiver}})
     std::fprintf(stderr, "ssh_throughput: %-9s %s %s %s\n", role, p->ifname.c_str(), p->ip.c_str(), p->mac.c_str());
@@ -826,7 +882,7 @@ int run(int argc, char** argv) {
     if (point["samples"].empty()) return false;
     if (int(point["samples"].size()) < o.reps) point["interrupted"] = true;  // a rerun measures it again
     point = summarize_ssh_point(point);
-    point["latency_valid"] = clock_shared;
+    if (!point.contains("latency_valid")) point["latency_valid"] = false;
     if (point.contains("error")) any_error = true;
     std::fprintf(stderr, "%-32s %4u B %12s: offered %10.0f pps, delivered %10.0f pps, loss %.4f, unaccounted %lld%s\n",
                  job.name().c_str(), payload, what.c_str(), point["offered_pps"].get<double>(),

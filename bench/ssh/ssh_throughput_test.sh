@@ -9,13 +9,19 @@
 # keys and a client key generated here, a private sshd_config (public key only, root by that key,
 # no PAM, -D in the foreground, its PidFile here). Then, over real ssh/scp:
 #   1. one quick point (kernel-socket:batched relay, 5000 pps, 0.5 s, 1 rep): the result file,
-#      each host's environment echoed, every datagram accounted, something delivered; a search
+#      each host's environment echoed, every datagram accounted, something delivered; the
+#      clocks compared over UDP between the agents (sender -> the receiver's management address,
+#      routed through the root namespace): one kernel clock, so every measured offset is 0 within
+#      its bound, and the delays valid exactly; a search
 #      cut to 2 trials (its steps recorded and accounted), so without a PDR lower bound: the
 #      --loads sweep skipped, said so; no agent process or copied file left;
 #   1b. a search capped at 5000 pps and the offered-load sweep at half its PDR (--loads 0.5, 2
-#      repetitions: the 95% CIs), then resuming: the sweep's point removed from the file, the same
+#      repetitions: the 95% CIs), the generator shifted onto the receiver's clock (--clock-sync
+#      always: a time namespace; the delays' error bound from the residuals), then resuming: the sweep's point removed from the file, the same
 #      run through `//bench:throughput --hosts=ssh` measures only that point and keeps the rest;
 #      another configuration is refused (exit 2), --fresh is not;
+#   1c. a clock comparison that nobody answers: the trial runs, the failure is recorded, no long
+#      wait (one clock: the delays stay valid);
 #   2. an interrupted run (SIGINT while a trial runs): exit 130, the file says interrupted, no
 #      agent process or copied file left;
 #   3. the agent's errors: bad arguments and a missing interface give a JSON error line and a
@@ -99,6 +105,11 @@ for x in "$SND s0" "$PRX p0" "$PRX p1" "$RCV r0"; do
 done
 ip -n "$SND" route add 10.201.2.0/24 via 10.201.1.2
 ip -n "$RCV" route add 10.201.1.0/24 via 10.201.2.1
+# The sender reaches the receiver's management address (the clock comparison) through the root
+# namespace: forwarding on those two management veths only (removed with them), routes both ways.
+for i in 0 2; do sysctl -qw "net.ipv4.conf.us${TAG}m$i.forwarding=1"; done
+ip -n "$SND" route add "${MGMT[2]}.0/24" via "${MGMT[0]}.1"
+ip -n "$RCV" route add "${MGMT[0]}.0/24" via "${MGMT[2]}.1"
 
 # ---- an sshd in each -------------------------------------------------------------------------
 [ -d /run/sshd ] || { mkdir -p /run/sshd && chmod 755 /run/sshd && MADE_RUN_SSHD=1; }
@@ -180,6 +191,9 @@ for role in ("sender", "proxy", "receiver"):
 a = d["config"]["addressing"]
 assert (a["sender"]["if"], a["proxy_in"]["if"], a["proxy_out"]["if"], a["receiver"]["if"]) == ("s0", "p0", "p1", "r0"), a
 assert d["clock"]["shared"] is True
+# The clocks compared over UDP (sender -> the receiver's sshd address) although they are one: the
+# measured offset must be 0 within its bound, before, and before and after the stream.
+assert d["clock"]["compared_with"] == "10.251.3.2:9101" and d["clock"]["sender_shifted_onto_receiver"] is False, d["clock"]
 assert len(d["results"]) == 1
 r = d["results"][0]
 assert "error" not in r, r.get("error")
@@ -193,9 +207,22 @@ for s in r["samples"]:
     assert s["dropped_by_difference"] == 0, s["drops"]
     for k in ("generator", "proxy", "sink"):
         assert isinstance(s["reports"][k], dict), k
+    ck = s["reports"]["generator"]["clock"]
+    assert ck["shifted"] is False and ck["shift_ns"] == 0, ck
+    for k in ("offset", "residual_before", "residual_after"):
+        o = ck[k]
+        assert "error" not in o, (k, o)
+        assert abs(o["offset_ns"]) <= o["uncertainty_ns"], ("one clock, yet an offset beyond its bound", k, o)
+        assert 0 <= o["min_rtt_ns"] < 50e6, (k, o)
+    n = ck["offset"]["samples"] + ck["residual_before"]["samples"] + ck["residual_after"]["samples"]
+    assert s["reports"]["sink"]["clock_responder"]["answered"] == n, (s["reports"]["sink"]["clock_responder"], n)
+    l = s["latency"]
+    assert l["one_way_valid"] is True and l["clock_error_bound_ns"] == 0, l
+    assert l["shared_clock_check"] == {"offset": True, "residual_before": True, "residual_after": True}, l
 assert r["sent"] > 1000 and r["received"] > 0 and r["delivered_pps"] > 0, r
 assert r["unaccounted"] == 0
 assert r["latency_ns"]["samples"] > 0 and r["latency_ns"]["p50"] > 0
+assert r["latency"]["one_way_valid"] is True and r["latency_valid"] is True, r["latency"]
 assert all(c["status"] == 0 for c in d["cleanup"]), d["cleanup"]
 # The search (bounded to 2 trials here: the pipeline, not a measurement).
 assert len(d["capacity"]) == 1
@@ -219,8 +246,10 @@ EOF
 # ---- 1b. the offered-load sweep, confidence intervals, resuming ------------------------------
 # A search capped at 5000 pps (a lower bound there, censored, in a few trials), the sweep at half
 # of it, two repetitions per point.
+# The generator on the receiver's clock (--clock-sync always: the time-namespace shift, here by the
+# measured offset of one clock from itself).
 SWEEP=(--method kernel-socket:batched --mode relay --payload 64 --rates 5000 --duration 0.3 --reps 2 --drain 0.1
-       --loads 0.5 --search-max 5000 --search-precision 1 --search-trials 6 --search-duration 0.2)
+       --loads 0.5 --search-max 5000 --search-precision 1 --search-trials 6 --search-duration 0.2 --clock-sync always)
 t1=$(date +%s.%N)
 "$THROUGHPUT" "${COMMON[@]}" "${SWEEP[@]}" --out "$WORK/sweep.json" 2>"$WORK/sweep.log" \
   || { cat "$WORK/sweep.log" >&2; fail "the sweep run failed"; }
@@ -247,7 +276,18 @@ for r in (fixed, frac):
         ci = r[k]
         assert ci["level"] == 0.95 and ci["lo"] <= ci["mean"] <= ci["hi"], (k, ci)
     assert abs(r["delivered_pps_ci95"]["mean"] - sum(s["delivered_pps"] for s in r["samples"]) / 2) < 1e-6
-print("sweep: PDR >= %.0f pps, the 50%% point at %.0f pps delivered %.0f pps" % (lo, frac["load"], frac["delivered_pps"]))
+    for s in r["samples"]:
+        ck, l = s["reports"]["generator"]["clock"], s["latency"]
+        assert ck["shifted"] is True and ck["shift_ns"] == ck["offset"]["offset_ns"], ck
+        assert abs(ck["offset"]["offset_ns"]) <= ck["offset"]["uncertainty_ns"], ck["offset"]
+        bound = max(abs(ck[k]["offset_ns"]) + ck[k]["uncertainty_ns"] for k in ("residual_before", "residual_after"))
+        assert l["one_way_valid"] is True and l["clock_error_bound_ns"] == bound > 0, (l, bound)
+        assert l["clock_drift_during_stream_ns"] == ck["residual_after"]["offset_ns"] - ck["residual_before"]["offset_ns"]
+        assert s["latency_ns"]["samples"] > 0, s["latency_ns"]
+    assert r["latency"]["one_way_valid"] is True and r["latency"]["clock_error_bound_ns"] > 0, r["latency"]
+print("sweep: PDR >= %.0f pps, the 50%% point at %.0f pps delivered %.0f pps; shifted clocks: delay p50 %d ns, "
+      "error bound %d ns, drift %d ns" % (lo, frac["load"], frac["delivered_pps"], frac["latency_ns"]["p50"],
+                                         frac["latency"]["clock_error_bound_ns"], frac["latency"]["clock_drift_during_stream_ns"]))
 EOF2
 # Resuming: the sweep's point removed from the file, the same command measures only that point
 # (given to //bench:throughput --hosts=ssh this time: the hand-off, and how a run was typed does not
@@ -300,9 +340,31 @@ expect_refusal  # a run that never reached its hosts left the earlier file as it
 [ "$(agents_left)" = 0 ] || fail "agent processes left after the sweep runs"
 [ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left after the sweep runs: $(ls "$WORK/remote")"
 
+# ---- 1c. a clock comparison nobody answers: recorded, bounded; one clock, so delays still valid --
+"$THROUGHPUT" "${COMMON[@]}" --method kernel-socket:batched --mode relay --payload 64 --rates 2000 --duration 0.2 \
+  --reps 1 --drain 0.1 --clock-sync always --clock-sync-addr "${MGMT[0]}.1" --out "$WORK/noclock.json" \
+  2>"$WORK/noclock.log" || { cat "$WORK/noclock.log" >&2; fail "the run without a clock answer failed"; }
+python3 - "$WORK/noclock.json" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["results"][0]
+assert "error" not in r, r.get("error")
+ck = r["samples"][0]["reports"]["generator"]["clock"]
+assert ck["shifted"] is False and "no answer from the receiver's clock responder at 10.251.1.1:9101" in ck["offset"]["error"], ck
+assert ck["shift_error"] == "no offset measured" and "not measured" in ck["residual_after"]["error"], ck
+# Not shifted, and the sender and the receiver have one clock: the delays are exact all the same
+# (different machines would be one_way_valid false with this why: ssh_accounting_test).
+l = r["samples"][0]["latency"]
+assert l["one_way_valid"] is True and l["clock_error_bound_ns"] == 0 and "shared_clock_check" not in l, l
+assert r["received"] > 0, r["received"]  # the stream itself ran
+assert r["samples"][0]["trial_wall_s"] < 10, r["samples"][0]["trial_wall_s"]  # no long wait for answers
+print("no clock answer: recorded (%s), trial %.1f s" % (ck["offset"]["error"], r["samples"][0]["trial_wall_s"]))
+EOF2
+
 # ---- 2. interrupted while a trial runs -------------------------------------------------------
+# (--clock-sync always: the generator runs in the agent's child, in its time namespace; it must go too.)
 "$THROUGHPUT" "${COMMON[@]}" --method kernel-socket:batched --mode relay --payload 64 --rates 2000 \
-  --duration 5 --reps 3 --out "$WORK/interrupted.json" 2>"$WORK/interrupted.log" &
+  --duration 5 --reps 3 --clock-sync always --out "$WORK/interrupted.json" 2>"$WORK/interrupted.log" &
 CTL=$!
 sending=0
 for _ in $(seq 200); do
