@@ -15,6 +15,10 @@
 // On every way out (the end, an error, SIGINT/SIGTERM/SIGHUP) the remote roles are ended, the
 // copied files removed (ssh: kill the agents still named in their pid files, rm -rf the
 // directory), the connections closed. A second signal kills the local ssh clients at once.
+// Also: 95% CIs per point, --loads (a sweep at fractions of each job's PDR), resuming an --out of
+// the same configuration (bench/ssh/resume.h), and one-way delays across machines (the generator
+// on the receiver's clock, bench/ssh/clock_exchange.h); `//bench:throughput --hosts=ssh` execs
+// this binary.
 //
 // Exit: 0 every point measured; 1 a point errored (kept in the file with its error); 2 bad
 // arguments; 3 the hosts could not be prepared (connection, copy, environment, interfaces);
