@@ -184,6 +184,25 @@ TEST(Claims, JudgedFromSyntheticResults) {
   EXPECT_NE(evaluate_claims(in)[2].verdict, Verdict::kHolds);
 }
 
+TEST(Claims, AVmRunWithTheSearchAddsItsPdrBrackets) {
+  Inputs in;
+  in.vm = vm_doc(false);
+  in.files["vm"] = "vm.json";
+  const size_t without = evaluate_claims(in)[0].comparisons.size();
+  // sandbox:uls PDR in [9000, 10000), kernel-socket:batched in [4000, 4400): 2.05..2.5 >= 2.
+  (*in.vm)["targets"].push_back({{"target", "pdr of sandbox:uls vs kernel-socket:batched (relay)"},
+                                 {"value", 2.25},
+                                 {"interval", {9000.0 / 4400, 10000.0 / 4000}},
+                                 {"status", "met"}});
+  const auto claims = evaluate_claims(in);
+  ASSERT_EQ(claims[0].comparisons.size(), without + 1);
+  const Comparison& c = claims[0].comparisons.back();
+  EXPECT_EQ(c.name, "VMs, PDR, sandbox:uls / kernel-socket:batched (real ULS kernel)");
+  ASSERT_TRUE(c.interval);
+  EXPECT_NEAR(c.interval->lo, 9000.0 / 4400, 1e-9);
+  EXPECT_EQ(claims[0].judged.back().verdict, Verdict::kHolds);
+}
+
 TEST(Claims, StabilityRunsWidenTheIntervalToTheirRange) {
   Inputs in;
   in.netns = netns_doc(2.1, 2.2, "2026-01-01");
