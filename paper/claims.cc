@@ -20,6 +20,7 @@ std::string kind_of(const json& d) {
   const std::string schema = d.value("schema", "");
   if (schema == "ulsnet.throughput.v2") return "netns";
   if (schema == "ulsnet.throughput-vm.v2") return "vm";
+  if (schema == "ulsnet.throughput-ssh.v1") return "ssh";
   const std::string exp = d.value("experiment", "");
   if (exp == "vm_jitter") return "vm-jitter";
   if (exp == "jitter") return "jitter";
@@ -38,6 +39,10 @@ namespace {
 std::string date_of(const json& d) {
   if (d.contains("environment") && d["environment"].is_object()) return d["environment"].value("date", "");
   if (d.contains("context") && d["context"].is_object()) return d["context"].value("date", "");
+  // A real-hosts run: its controller's.
+  if (d.contains("controller") && d["controller"].is_object() && d["controller"].contains("environment") &&
+      d["controller"]["environment"].is_object())
+    return d["controller"]["environment"].value("date", "");
   return "";
 }
 
@@ -268,6 +273,7 @@ Inputs load_inputs(const std::vector<std::string>& dirs) {
     else if (k == "vm-jitter") keep(in.vm_jitter);
     else if (k == "vm-forward") keep(in.vm_forward);
     else if (k == "micro") keep(in.micro);
+    else if (k == "ssh") keep(in.ssh);
   }
   return in;
 }
@@ -307,8 +313,20 @@ std::vector<ClaimResult> evaluate_claims(const Inputs& in) {
                        T{"pdr of sandbox:uls vs raw-socket:af_packet (relay)", "VMs, PDR, sandbox:uls / raw-socket:af_packet", 3},
                        T{"pdr of sandbox:uls vs user-thread:af_packet (relay)",
                          "VMs, PDR, sandbox:uls / user-thread:af_packet", 3}})
-      if (in.vm && target(*in.vm, t.target))
+      if (const json* tt = in.vm ? target(*in.vm, t.target) : nullptr;
+          tt && tt->value("status", "") != "not measured in this run")
         c.comparisons.push_back(from_target(t.target, t.what, t.goal, Better::kHigher, in.vm, in.vm_stability, vm_ev));
+    // A real-hosts run (//bench/ssh:ssh_throughput --search): its PDR brackets, where it has them.
+    const std::string ssh_ev = in.files.count("ssh") ? in.files.at("ssh") : "";
+    for (const T& t : {T{"pdr of sandbox:af_xdp vs kernel-socket:batched (relay)",
+                         "real hosts over SSH, PDR, sandbox:af_xdp / kernel-socket:batched", 2},
+                       T{"pdr of sandbox:af_xdp vs raw-socket:af_packet (relay)",
+                         "real hosts over SSH, PDR, sandbox:af_xdp / raw-socket:af_packet", 3},
+                       T{"pdr of sandbox:af_xdp vs user-thread:af_packet (relay)",
+                         "real hosts over SSH, PDR, sandbox:af_xdp / user-thread:af_packet", 3}})
+      if (in.ssh)
+        if (const json* tt = target(*in.ssh, t.target); tt && tt->value("status", "") != "not measured in this run")
+          c.comparisons.push_back(from_target(t.target, t.what, t.goal, Better::kHigher, in.ssh, std::nullopt, ssh_ev));
     c.caveats = {"The goals are the project's targets (2x the kernel-socket relay, 3x the paper-era forms); "
                  "'partly' means higher over the whole interval but not by the goal.",
                  "Netns: on a stock kernel the sandbox is emulated (user-level upcall, mprotect protection without "

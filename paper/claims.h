@@ -24,6 +24,7 @@ struct Inputs {
   std::optional<nlohmann::json> netns_stability, vm, vm_stability, vm_jitter, vm_forward, micro;
   std::optional<nlohmann::json> host_jitter;  // //bench:jitter (stock kernel)
   std::optional<nlohmann::json> vm_micro;     // //bench:vm_micro (in-guest, ULS kernel)
+  std::optional<nlohmann::json> ssh;          // //bench/ssh:ssh_throughput (real hosts)
   std::map<std::string, std::string> files;  // kind -> path, for the report
   std::vector<std::string> ignored;          // files not recognised, with the reason
 };
@@ -33,7 +34,7 @@ Inputs load_inputs(const std::string& dir);
 // The same over several directories together (one kind's newest file wins wherever it is).
 Inputs load_inputs(const std::vector<std::string>& dirs);
 // What a document is: "netns", "vm", "netns-stability", "vm-stability", "vm-jitter",
-// "vm-forward", "micro", "jitter", "vm-micro", or "" (unknown).
+// "vm-forward", "micro", "jitter", "vm-micro", "ssh", or "" (unknown).
 std::string kind_of(const nlohmann::json& doc);
 // `text` with bare NaN / nan / Infinity / inf tokens (signed or not) outside strings (Google
 // Benchmark's non-finite counters, not JSON) replaced by null.

@@ -203,6 +203,28 @@ TEST(Claims, AVmRunWithTheSearchAddsItsPdrBrackets) {
   EXPECT_EQ(claims[0].judged.back().verdict, Verdict::kHolds);
 }
 
+TEST(Claims, ARealHostsRunAddsItsPdrBracketsWhereItMeasuredThem) {
+  json ssh = {{"schema", "ulsnet.throughput-ssh.v1"},
+              {"controller", {{"environment", {{"date", "2026-02-03"}}}}},
+              {"targets", json::array({{{"target", "pdr of sandbox:af_xdp vs kernel-socket:batched (relay)"},
+                                        {"value", 1.5},
+                                        {"interval", {1.4, 1.6}},
+                                        {"status", "not met"}},
+                                       {{"target", "pdr of sandbox:af_xdp vs raw-socket:af_packet (relay)"},
+                                        {"status", "not measured in this run"}}})}};
+  EXPECT_EQ(kind_of(ssh), "ssh");
+  Inputs in;
+  const size_t without = evaluate_claims(in)[0].comparisons.size();
+  in.ssh = ssh;
+  in.files["ssh"] = "ssh.json";
+  const auto claims = evaluate_claims(in);
+  ASSERT_EQ(claims[0].comparisons.size(), without + 1);  // the unmeasured one is left out
+  EXPECT_EQ(claims[0].comparisons.back().name, "real hosts over SSH, PDR, sandbox:af_xdp / kernel-socket:batched");
+  EXPECT_EQ(claims[0].comparisons.back().evidence, "ssh.json");
+  // 1.4..1.6: above parity, below the goal of 2.
+  EXPECT_EQ(claims[0].judged.back().verdict, Verdict::kPartly);
+}
+
 TEST(Claims, StabilityRunsWidenTheIntervalToTheirRange) {
   Inputs in;
   in.netns = netns_doc(2.1, 2.2, "2026-01-01");

@@ -26,10 +26,12 @@ KIND_JITTER = "jitter"
 KIND_VM_FORWARD = "vm_forward"
 KIND_MICRO = "micro"
 KIND_VM_MICRO = "vm_micro"
+KIND_SSH = "ssh"
 
 SCHEMA_KINDS = {
     "ulsnet.throughput.v2": KIND_NETNS,
     "ulsnet.throughput-vm.v2": KIND_VM,
+    "ulsnet.throughput-ssh.v1": KIND_SSH,
 }
 EXPERIMENT_KINDS = {
     "vm_jitter": KIND_VM_JITTER,
@@ -59,6 +61,12 @@ FIGURES = {
         ("capacity", "NDR and PDR brackets per method (--vm-search)"),
         ("load-curve", "delivered vs offered over the offered-load sweep (--loads)"),
         ("latency-fractions", "latency CDFs at 10%, 50% and 90% of each job's PDR (--loads)"),
+    ],
+    KIND_SSH: [
+        ("capacity", "NDR and PDR brackets per method, real hosts (--search)"),
+        ("overload", "delivered vs offered at the unpaced generator, real hosts"),
+        ("load-curve", "delivered vs offered over the offered-load sweep, real hosts (--loads)"),
+        ("latency-fractions", "latency CDFs at 10%, 50% and 90% of each job's PDR, real hosts (--loads)"),
     ],
     KIND_VM_JITTER: [
         ("jitter", "invocation delay jitter and p99 vs CPU hogs"),
@@ -198,8 +206,21 @@ def kfmt(pps):
 # Captions and labels
 
 
+def ssh_environment(doc):
+    """A real-hosts run's environment for its caption: the proxy host's machine and kernel (where the
+    method ran), the controller's commit (what was built and copied), hosts "ssh"."""
+    proxy = obj(obj(obj(doc.get("hosts")).get("proxy")).get("environment"))
+    ctl = obj(obj(doc.get("controller")).get("environment"))
+    env = dict(ctl)
+    for k in ("cpu_model", "cores", "kernel"):
+        if k in proxy:
+            env[k] = proxy[k]
+    env["hosts"] = "ssh (proxy %s)" % text(obj(obj(doc.get("hosts")).get("proxy")).get("target"))
+    return env
+
+
 def caption_text(kind, doc, source):
-    env = obj(doc.get("environment"))
+    env = obj(doc.get("environment")) if kind != KIND_SSH else ssh_environment(doc)
     if kind == KIND_MICRO:  # Google Benchmark's context, with what //bench:micro adds to it
         ctx = obj(doc.get("context"))
         env = {"cpu_model": ctx.get("cpu_model"), "cores": ctx.get("num_cpus"), "hosts": "this host",
@@ -1334,6 +1355,18 @@ def vm_latency_fractions(plt, doc, caption):
     return f
 
 
+def ssh_capacity(plt, doc, caption):
+    if not [e for e in arr(doc.get("capacity")) if isinstance(e, dict)]:
+        raise NotApplicable("no capacity entries (a real-hosts run without --search)")
+    return netns_capacity(plt, doc, caption)
+
+
+def ssh_overload(plt, doc, caption):
+    if not max_rows(doc):
+        raise NotApplicable("no unpaced points (--rates without max)")
+    return netns_overload(plt, doc, caption)
+
+
 # ---------------------------------------------------------------------------------------------
 # jitter (host), vm_jitter and vm_forward
 
@@ -1642,6 +1675,10 @@ DRAW = {
     (KIND_VM, "insns"): vm_insns,
     (KIND_VM, "rate"): vm_rate,
     (KIND_VM, "capacity"): vm_capacity,
+    (KIND_SSH, "capacity"): ssh_capacity,
+    (KIND_SSH, "overload"): ssh_overload,
+    (KIND_SSH, "load-curve"): netns_load_curve,
+    (KIND_SSH, "latency-fractions"): netns_latency_fractions,
     (KIND_VM, "load-curve"): vm_load_curve,
     (KIND_VM, "latency-fractions"): vm_latency_fractions,
     (KIND_VM_JITTER, "jitter"): vm_jitter,

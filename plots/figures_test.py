@@ -668,5 +668,44 @@ class VmSearchTest(unittest.TestCase):
                 self.assertGreater(os.path.getsize(os.path.join(out, "%s.%s" % (stem, ext))), 5000, stem)
 
 
+class SshTest(unittest.TestCase):
+    """A real-hosts run (//bench/ssh:ssh_throughput, schema ulsnet.throughput-ssh.v1): the netns
+    figures it has the fields for, captioned with the proxy host's machine and the controller's
+    commit."""
+
+    def test_figures_and_caption(self):
+        tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        os.environ.setdefault("MPLCONFIGDIR", os.path.join(tmp, "mplconfig"))
+        doc = load_testdata("throughput-sweep.json")
+        doc["schema"] = "ulsnet.throughput-ssh.v1"
+        doc["controller"] = {"environment": doc.pop("environment")}
+        doc["hosts"] = {"proxy": {"target": "p1", "environment": {"cpu_model": "Proxy CPU 1", "cores": 8,
+                                                                  "kernel": "Linux 6.9.0-proxy"}}}
+        self.assertEqual(figures.classify(doc), figures.KIND_SSH)
+        path = write(os.path.join(tmp, "ssh.json"), doc)
+        out = os.path.join(tmp, "figs")
+        rc, stdout, stderr = run_main(["--out", out, path])
+        self.assertEqual(rc, 0, stderr)
+        with open(os.path.join(out, "figures.json")) as f:
+            manifest = {m["figure"]: m for m in json.load(f)}
+        self.assertEqual(sorted(manifest), ["ssh-capacity", "ssh-latency-fractions", "ssh-load-curve", "ssh-overload"])
+        cap = manifest["ssh-capacity"]["caption"]
+        self.assertIn("machine: Proxy CPU 1, 8 cores", cap)
+        self.assertIn("hosts: ssh (proxy p1)", cap)
+        self.assertIn("host kernel: Linux 6.9.0-proxy", cap)
+        for m in manifest.values():
+            for name in m["files"]:
+                self.assertGreater(os.path.getsize(os.path.join(out, name)), 5000, name)
+        # Without the search and the sweep: only the unpaced points' figure.
+        doc.pop("capacity")
+        doc["results"] = figures.max_rows(doc)
+        path = write(os.path.join(tmp, "ssh-plain.json"), doc)
+        rc, stdout, stderr = run_main(["--out", os.path.join(tmp, "plain"), path])
+        self.assertEqual(rc, 0, stderr)
+        self.assertIn("ssh-capacity: not produced", stdout)
+        self.assertIn("ssh-load-curve: not produced", stdout)
+        self.assertTrue(os.path.exists(os.path.join(tmp, "plain", "ssh-overload.png")))
+
+
 if __name__ == "__main__":
     unittest.main()

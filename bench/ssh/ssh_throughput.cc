@@ -48,6 +48,7 @@
 #include "baselines/proxy_method.h"
 #include "bench/environment.h"
 #include "bench/search.h"
+#include "bench/targets.h"
 #include "bench/ssh/agent_protocol.h"
 #include "bench/ssh/child.h"
 #include "bench/ssh/resume.h"
@@ -949,6 +950,13 @@ int run(int argc, char** argv) {
   }
   run.cleanup();
   doc["cleanup"] = run.cleanup_log;
+  {
+    // The project's targets from this run's own brackets (bench/targets.h): the sandbox on AF_XDP
+    // against each baseline at the first payload size; those it did not measure say so.
+    TargetSubject subject;
+    subject.payload = payloads.front();
+    doc["targets"] = evaluate_targets(doc, subject);
+  }
   write(!g_interrupted);
   std::fprintf(stderr, "ssh_throughput: wrote %s\n", out_path.c_str());
   if (g_interrupted) return kExitInterrupted;
