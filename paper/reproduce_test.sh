@@ -42,6 +42,16 @@ set +e
 [ $rc -eq 2 ] || { echo "unknown flag: rc $rc"; exit 1; }
 "$bin" --from "$work/missing" > /dev/null 2> "$work/err"; rc=$?
 [ $rc -eq 2 ] && grep -q 'cannot read' "$work/err" || { echo "missing dir: rc $rc"; cat "$work/err"; exit 1; }
+"$bin" --from "$work/in" --ssh a,b,c > /dev/null 2> "$work/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- '--from only judges' "$work/err" || { echo "--from with --ssh: rc $rc"; cat "$work/err"; exit 1; }
+"$bin" --ssh a,b > /dev/null 2> "$work/err"; rc=$?
+[ $rc -eq 2 ] || { echo "--ssh with two hosts: rc $rc"; cat "$work/err"; exit 1; }
+"$bin" --only ssh > /dev/null 2> "$work/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- '--only ssh needs --ssh' "$work/err" || { echo "--only ssh alone: rc $rc"; cat "$work/err"; exit 1; }
+"$bin" --ssh-arg=--ssh-port=22 > /dev/null 2> "$work/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- '--ssh-arg needs --ssh' "$work/err" || { echo "--ssh-arg alone: rc $rc"; cat "$work/err"; exit 1; }
+"$bin" --only bogus > /dev/null 2> "$work/err"; rc=$?
+[ $rc -eq 2 ] || { echo "--only bogus: rc $rc"; cat "$work/err"; exit 1; }
 printf 'no markers\n' > "$work/R2.md"
 "$bin" --from "$work/in" --out "$work/out2" --readme "$work/R2.md" --no-figures > /dev/null 2> "$work/err"; rc=$?
 [ $rc -eq 2 ] && grep -q 'markers' "$work/err" || { echo "no markers: rc $rc"; cat "$work/err"; exit 1; }

@@ -24,6 +24,8 @@
 #      wait (one clock: the delays stay valid);
 #   2. an interrupted run (SIGINT while a trial runs): exit 130, the file says interrupted, no
 #      agent process or copied file left;
+#   2b. `//paper:reproduce --quick --only ssh --ssh S,P,R`: the SSH experiment of the reproduction
+#      alone, then its report: the PDR comparison in C1, the SSH figures;
 #   3. the agent's errors: bad arguments and a missing interface give a JSON error line and a
 #      non-zero exit; a host that is not there fails the run's set-up with exit 3.
 # Everything made here (namespaces, veths, sshd processes, temporary files) is removed on every
@@ -46,7 +48,9 @@ RUNFILES=${TEST_SRCDIR:-$0.runfiles}/${TEST_WORKSPACE:-ulsnet}
 THROUGHPUT=$RUNFILES/bench/ssh/ssh_throughput
 AGENT=$RUNFILES/bench/ssh/ulsnet_agent
 MAIN=$RUNFILES/bench/throughput  # //bench:throughput: --hosts=ssh hands over to ssh_throughput
-[ -x "$THROUGHPUT" ] && [ -x "$AGENT" ] && [ -x "$MAIN" ] || fail "ssh_throughput, ulsnet_agent or throughput not in the runfiles ($RUNFILES)"
+REPRODUCE=$RUNFILES/paper/reproduce  # //paper:reproduce --ssh runs it through MAIN
+[ -x "$THROUGHPUT" ] && [ -x "$AGENT" ] && [ -x "$MAIN" ] && [ -x "$REPRODUCE" ] \
+  || fail "ssh_throughput, ulsnet_agent, throughput or reproduce not in the runfiles ($RUNFILES)"
 
 T0=$(date +%s.%N)
 TAG=$$
@@ -389,6 +393,40 @@ EOF
 [ "$(agents_left)" = 0 ] || fail "agent processes left after SIGINT"
 [ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left after SIGINT: $(ls "$WORK/remote")"
 echo "interrupted run: exit 130, nothing left on the hosts"
+
+# ---- 2b. the reproduction across these hosts -------------------------------------------------
+# `//paper:reproduce --quick --only ssh --ssh S,P,R`: the SSH experiment alone (kernel-socket
+# batched and the sandbox on AF_XDP, NDR/PDR, the sweep), then the report judged from it: its
+# PDR comparison in C1, its figures.
+t5=$(date +%s.%N)
+REPRO_ARGS=()
+for a in --ssh-user root --ssh-identity "$WORK/client_key" --ssh-connect-timeout 5 \
+         --ssh-option "UserKnownHostsFile=$WORK/known_hosts" --ssh-option StrictHostKeyChecking=yes \
+         --ssh-option IdentitiesOnly=yes --remote-tmp "$WORK/remote"; do
+  REPRO_ARGS+=("--ssh-arg=$a")
+done
+"$REPRODUCE" --quick --only ssh --ssh "${MGMT[0]}.2,${MGMT[1]}.2,${MGMT[2]}.2" "${REPRO_ARGS[@]}" \
+  --out "$WORK/repro" >"$WORK/repro.log" 2>&1 || fail "reproduce --only ssh failed: $(tail -20 "$WORK/repro.log")"
+python3 - "$WORK/repro" <<'PY' || fail "reproduce --only ssh: $(tail -5 "$WORK/repro.log")"
+import json, os, sys
+d = sys.argv[1]
+res = json.load(open(os.path.join(d, "results", "throughput-ssh.json")))
+assert res["schema"] == "ulsnet.throughput-ssh.v1" and res["complete"], res.get("complete")
+assert sorted(os.listdir(os.path.join(d, "results"))) == ["throughput-ssh.json"], os.listdir(os.path.join(d, "results"))
+jobs = {(c["method"], c["variant"]) for c in res["capacity"]}
+assert jobs == {("kernel-socket", "batched"), ("sandbox", "af_xdp")}, jobs
+for p in res["results"]:
+    assert p.get("unaccounted", 0) == 0, p.get("point")
+names = [t["target"] for t in res["targets"]]
+assert "pdr of sandbox:af_xdp vs kernel-socket:batched (relay)" in names, names
+report = open(os.path.join(d, "report.md")).read()
+assert "real hosts over SSH, PDR, sandbox:af_xdp / kernel-socket:batched" in report, "no SSH comparison in C1"
+assert "throughput-ssh.json" in report
+for fig in ("ssh-capacity", "ssh-load-curve", "ssh-latency-fractions", "ssh-overload"):
+    assert os.path.getsize(os.path.join(d, "figures", fig + ".png")) > 5000, fig
+PY
+[ "$(agents_left)" = 0 ] || fail "agents left after the reproduction"
+echo "reproduce --only ssh: $(python3 -c "print(round($(date +%s.%N) - $t5, 1))") s"
 
 # ---- 3. errors -------------------------------------------------------------------------------
 expect_error() {  # expect_error EXIT_CODE WORDS_IN_THE_ERROR -- COMMAND...
