@@ -158,7 +158,13 @@ void vm(const json& d) {
              "p50 / p99 latency us (clock bound) | instructions per packet (user / kernel) |\n"
              "|---|---|---|---|{}---:|---:|---:|---:|---:|---|---|\n",
              sizes ? "B | " : "", sizes ? "---:|" : "");
+  size_t search_rows = 0;
   for (const auto& r : d["results"]) {
+    // The search's trials are in its capacity table below (accounted like every row).
+    if (r.value("purpose", "") == "search") {
+      ++search_rows;
+      continue;
+    }
     if (r.contains("error")) {
       fmt::print("| {} | {} | {} | {} | error: {} |\n", r["method"].get<std::string>(), r["variant"].get<std::string>(),
                  r["mode"].get<std::string>(), r.value("purpose", ""), r["error"].get<std::string>());
@@ -172,16 +178,45 @@ void vm(const json& d) {
     const json& i = r.value("proxy_vm_insns_per_forwarded", json::object());
     fmt::print("| {} | {} | {} | {}{} | {}{} | {} | {} | {:.2f} | {} | {} | {} ({} / {}) |\n",
                r["method"].get<std::string>(), r["variant"].get<std::string>(), r["mode"].get<std::string>(),
-               r.value("purpose", ""), r["labels"].value("icount", false) ? " (icount)" : "",
+               r.value("purpose", "") +
+                   (r.contains("load_fraction") ? fmt::format(" {:g}% PDR", 100 * r["load_fraction"].get<double>()) : ""),
+               r["labels"].value("icount", false) ? " (icount)" : "",
                sizes ? fmt::format("{} | ", r.value("payload_bytes", 0)) : "", num(r["offered_pps"]),
                num(r["forwarded_pps"]), num(r["delivered_pps"]), 100 * r.value("loss_ratio", 0.0),
                r["accounting"]["unaccounted"].get<int64_t>(), lat, num(i.value("total", json())),
                num(i.value("user", json())), num(i.value("kernel", json())));
   }
-  fmt::print("\n**Targets**:\n\n| target | goal | value | status |\n|---|---|---:|---|\n");
-  for (const auto& t : d["targets"])
-    fmt::print("| {} | {} | {} | {} |\n", t["target"].get<std::string>(), t.value("goal", "-"),
-               num(t.value("value", json()), "{:.2f}"), t["status"].get<std::string>());
+  if (d.contains("capacity") && !d["capacity"].empty()) {
+    int64_t unaccounted = 0, nonzero = 0;
+    for (const auto& r : d["results"])
+      if (r.value("purpose", "") == "search" && r.contains("accounting")) {
+        const int64_t u = r["accounting"]["unaccounted"].get<int64_t>();
+        unaccounted += u, nonzero += u != 0;
+      }
+    fmt::print("\n**NDR and PDR** ([passed, failed) datagrams/s; one launch of the VMs per trial, {} s streams; {} "
+               "search launches, {} with a non-zero `unaccounted` (sum {})):\n\n"
+               "| method | variant | mode | B | NDR | PDR | search ceiling | trials |\n|---|---|---|---:|---|---|---:|---:|\n",
+               num(c["duration_s"], "{:g}"), search_rows, nonzero, unaccounted);
+    for (const auto& k : d["capacity"]) {
+      if (k.contains("error")) {
+        fmt::print("| {} | {} | {} | {} | error: {} | | | {} |\n", k["method"].get<std::string>(), variant(k),
+                   k["mode"].get<std::string>(), k.value("payload_bytes", 0), k["error"].get<std::string>(),
+                   k["steps"].size());
+        continue;
+      }
+      fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", k["method"].get<std::string>(), variant(k),
+                 k["mode"].get<std::string>(), k.value("payload_bytes", 0), bracket(k["ndr"]), bracket(k["pdr"]),
+                 num(k["search_ceiling_final_pps"]), k["steps"].size());
+    }
+  }
+  fmt::print("\n**Targets**:\n\n| target | goal | value | interval | status |\n|---|---|---:|---|---|\n");
+  for (const auto& t : d["targets"]) {
+    std::string iv = "-";
+    if (t.contains("interval"))
+      iv = fmt::format("[{}, {}]", num(t["interval"][0], "{:.2f}"), num(t["interval"][1], "{:.2f}"));
+    fmt::print("| {} | {} | {} | {} | {} |\n", t["target"].get<std::string>(), t.value("goal", "-"),
+               num(t.value("value", json()), "{:.2f}"), iv, t["status"].get<std::string>());
+  }
 }
 
 void vm_jitter(const json& d) {
