@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 
 namespace ulsnet {
@@ -314,6 +315,29 @@ nlohmann::json search_settings_json(const SearchOptions& o) {
           {"max_trials", o.max_trials},
           {"final_trials_per_load", o.final_trials},
           {"max_rate_pps", o.max_rate_pps}};
+}
+
+nlohmann::json search_result_json(const SearchResult& r, const SearchOptions& o) {
+  nlohmann::json j{{"search", search_settings_json(o)},
+                   {"search_ceiling_pps", r.ceiling_pps},
+                   {"search_ceiling_final_pps", r.ceiling_final_pps},
+                   {"steps", r.steps}};
+  for (const CriterionResult& c : r.criteria) j[c.criterion.name] = criterion_json(c, o);
+  if (!r.error.empty()) j["error"] = r.error;
+  return j;
+}
+
+std::string describe_bracket(const nlohmann::json& k) {
+  auto rate = [](const nlohmann::json& v) {
+    if (!v.is_number()) return std::string("-");
+    char b[64];
+    std::snprintf(b, sizeof b, "%.0f", v.get<double>());
+    return std::string(b);
+  };
+  const std::string st = k.value("status", "");
+  if (st == "measured") return "[" + rate(k["lower_pps"]) + ", " + rate(k["upper_pps"]) + ") pps";
+  if (st == "censored") return ">= " + rate(k["lower_pps"]) + " pps (the generator's ceiling)";
+  return st + " (passed " + rate(k["lower_pps"]) + ", failed " + rate(k["upper_pps"]) + ")";
 }
 
 nlohmann::json criterion_json(const CriterionResult& c, const SearchOptions& o) {

@@ -97,4 +97,13 @@ nlohmann::json criterion_json(const CriterionResult& c, const SearchOptions& o);
 // "precision", "offered_tolerance", "max_trials", "final_trials_per_load", "max_rate_pps"}.
 nlohmann::json search_settings_json(const SearchOptions& o);
 
+// A search as a capacity entry records it (the runner adds what the job was): {"search":
+// search_settings_json, "search_ceiling_pps", "search_ceiling_final_pps", one criterion_json per
+// criterion by its name, "steps", and "error" when a trial errored}.
+nlohmann::json search_result_json(const SearchResult& r, const SearchOptions& o);
+
+// One criterion's bracket for a progress line: "[lower, upper) pps", ">= lower pps (the
+// generator's ceiling)" when censored, else "status (passed lower, failed upper)".
+std::string describe_bracket(const nlohmann::json& criterion);
+
 }  // namespace ulsnet

@@ -140,6 +140,13 @@ double student_t975(int df) {
   return z + g1 / v + g2 / (v * v) + g3 / (v * v * v) + g4 / (v * v * v * v);
 }
 
+std::optional<double> median(std::vector<double> v) {
+  if (v.empty()) return std::nullopt;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 std::optional<Interval95> mean_ci95(const std::vector<double>& v) {
   if (v.size() < 2) return std::nullopt;
   double m = 0;

@@ -29,6 +29,9 @@ nlohmann::json summarize(std::vector<int64_t> values);
 // (error < 1e-7). Throws std::invalid_argument for df < 1.
 double student_t975(int df);
 
+// The median of `v` (the mean of the middle two for an even count); nullopt when `v` is empty.
+std::optional<double> median(std::vector<double> v);
+
 // The mean of `v` and its two-sided 95% confidence interval, mean +- t975(n-1) * s / sqrt(n)
 // (s: the sample standard deviation); nullopt for fewer than two values. Assumes independent
 // repetitions of roughly normal spread: with 3 repetitions the factor is 4.30.

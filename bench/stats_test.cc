@@ -198,5 +198,12 @@ TEST(ConfidenceInterval, MeanPlusMinusTTimesStandardError) {
   EXPECT_DOUBLE_EQ(j["mean"].get<double>(), 2);
 }
 
+TEST(Median, MiddleValueOrMeanOfTheMiddleTwoNoneWhenEmpty) {
+  EXPECT_EQ(median({3, 1, 2}), 2.0);
+  EXPECT_EQ(median({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(median({7}), 7.0);
+  EXPECT_FALSE(median({}));
+}
+
 }  // namespace
 }  // namespace ulsnet

@@ -66,6 +66,33 @@ void environment_line(const json& d) {
              e.value("cores", 0), e.value("kernel", "?"), e.value("hosts", "?"), took);
 }
 
+// The rows of a capacity table (| method | variant | mode | B | NDR | PDR | search ceiling | trials |).
+void capacity_rows(const json& d) {
+  for (const auto& k : d["capacity"]) {
+    if (k.contains("error")) {
+      fmt::print("| {} | {} | {} | {} | error: {} | | | {} |\n", k["method"].get<std::string>(), variant(k),
+                 k["mode"].get<std::string>(), k.value("payload_bytes", 0), k["error"].get<std::string>(), k["steps"].size());
+      continue;
+    }
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", k["method"].get<std::string>(), variant(k),
+               k["mode"].get<std::string>(), k.value("payload_bytes", 0), bracket(k["ndr"]), bracket(k["pdr"]),
+               num(k["search_ceiling_final_pps"]), k["steps"].size());
+  }
+}
+
+// The rows of a targets table (| target | goal | value | interval | status |); `notes`: a target's
+// note after its status.
+void target_rows(const json& d, bool notes) {
+  for (const auto& t : d["targets"]) {
+    std::string iv = "-";
+    if (t.contains("interval"))
+      iv = fmt::format("[{}, {}]", num(t["interval"][0], "{:.2f}"), num(t["interval"][1], "{:.2f}"));
+    fmt::print("| {} | {} | {} | {} | {}{} |\n", t["target"].get<std::string>(), t.value("goal", "-"),
+               num(t.value("value", json()), "{:.2f}"), iv, t["status"].get<std::string>(),
+               notes && t.contains("note") ? " (" + t["note"].get<std::string>() + ")" : "");
+  }
+}
+
 void netns(const json& d) {
   environment_line(d);
   const json& c = d["config"];
@@ -76,16 +103,7 @@ void netns(const json& d) {
              "ceiling, the generator's rate in that job):\n\n",
              c.value("duration_s", 0.0));
   fmt::print("| method | variant | mode | B | NDR | PDR | search ceiling | trials |\n|---|---|---|---:|---|---|---:|---:|\n");
-  for (const auto& k : d["capacity"]) {
-    if (k.contains("error")) {
-      fmt::print("| {} | {} | {} | {} | error: {} | | | {} |\n", k["method"].get<std::string>(), variant(k),
-                 k["mode"].get<std::string>(), k.value("payload_bytes", 0), k["error"].get<std::string>(), k["steps"].size());
-      continue;
-    }
-    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", k["method"].get<std::string>(), variant(k),
-               k["mode"].get<std::string>(), k.value("payload_bytes", 0), bracket(k["ndr"]), bracket(k["pdr"]), num(k["search_ceiling_final_pps"]),
-               k["steps"].size());
-  }
+  capacity_rows(d);
   fmt::print("\n**Common load** ({} pps, {}), 64 B: latency per packet, delay variation and CPU at equal work:\n\n",
              num(d["common_load_pps"]), d.value("common_load_basis", ""));
   fmt::print("| method | variant | mode | delivered pps | loss % | p50 us | p99 us | p99.9 us | IPDV p99 us | "
@@ -135,14 +153,7 @@ void netns(const json& d) {
              "| target | goal | value | interval | status |\n|---|---|---:|---|---|\n",
              subj.value("method", "?"), subj.value("variant", "?"), subj.value("protection", "?"),
              subj.value("criterion", "?"));
-  for (const auto& t : d["targets"]) {
-    std::string iv = "-";
-    if (t.contains("interval"))
-      iv = fmt::format("[{}, {}]", num(t["interval"][0], "{:.2f}"), num(t["interval"][1], "{:.2f}"));
-    fmt::print("| {} | {} | {} | {} | {}{} |\n", t["target"].get<std::string>(), t["goal"].get<std::string>(),
-               num(t.value("value", json()), "{:.2f}"), iv, t["status"].get<std::string>(),
-               t.contains("note") ? " (" + t["note"].get<std::string>() + ")" : "");
-  }
+  target_rows(d, true);
 }
 
 void vm(const json& d) {
@@ -197,26 +208,10 @@ void vm(const json& d) {
                "search launches, {} with a non-zero `unaccounted` (sum {})):\n\n"
                "| method | variant | mode | B | NDR | PDR | search ceiling | trials |\n|---|---|---|---:|---|---|---:|---:|\n",
                num(c["duration_s"], "{:g}"), search_rows, nonzero, unaccounted);
-    for (const auto& k : d["capacity"]) {
-      if (k.contains("error")) {
-        fmt::print("| {} | {} | {} | {} | error: {} | | | {} |\n", k["method"].get<std::string>(), variant(k),
-                   k["mode"].get<std::string>(), k.value("payload_bytes", 0), k["error"].get<std::string>(),
-                   k["steps"].size());
-        continue;
-      }
-      fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", k["method"].get<std::string>(), variant(k),
-                 k["mode"].get<std::string>(), k.value("payload_bytes", 0), bracket(k["ndr"]), bracket(k["pdr"]),
-                 num(k["search_ceiling_final_pps"]), k["steps"].size());
-    }
+    capacity_rows(d);
   }
   fmt::print("\n**Targets**:\n\n| target | goal | value | interval | status |\n|---|---|---:|---|---|\n");
-  for (const auto& t : d["targets"]) {
-    std::string iv = "-";
-    if (t.contains("interval"))
-      iv = fmt::format("[{}, {}]", num(t["interval"][0], "{:.2f}"), num(t["interval"][1], "{:.2f}"));
-    fmt::print("| {} | {} | {} | {} | {} |\n", t["target"].get<std::string>(), t.value("goal", "-"),
-               num(t.value("value", json()), "{:.2f}"), iv, t["status"].get<std::string>());
-  }
+  target_rows(d, false);
 }
 
 void vm_jitter(const json& d) {

@@ -119,12 +119,8 @@ struct Job {
   }
 };
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+// The median, 0 for none (bench/stats.h median).
+double median0(std::vector<double> v) { return median(std::move(v)).value_or(0); }
 
 // The value at `path` in j, if it is a number.
 std::optional<double> number_at(const nlohmann::json& j, std::initializer_list<const char*> path) {
@@ -206,13 +202,13 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
     if (auto v = number_at(s, {"cpu", "all_busy_ns_per_received"})) cpu_all.push_back(*v);
   }
   const uint32_t size = res["payload_bytes"];
-  const double med = median(delivered);
+  const double med = median0(delivered);
   double mean = 0, var = 0;
   for (double d : delivered) mean += d;
   if (!delivered.empty()) mean /= double(delivered.size());
   for (double d : delivered) var += (d - mean) * (d - mean);
   res["repetitions"] = delivered.size();
-  res["offered_pps"] = median(offered);
+  res["offered_pps"] = median0(offered);
   res["delivered_pps"] = med;
   res["delivered_pps_min"] = delivered.empty() ? 0 : *std::min_element(delivered.begin(), delivered.end());
   res["delivered_pps_max"] = delivered.empty() ? 0 : *std::max_element(delivered.begin(), delivered.end());
@@ -241,22 +237,22 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
   res["latency_ns"] = l;
   nlohmann::json v = nlohmann::json::object();
   if (!ipdv99.empty()) {
-    v = {{"p50", median(ipdv50)}, {"p99", median(ipdv99)}, {"max", ipdv_max},
+    v = {{"p50", median0(ipdv50)}, {"p99", median0(ipdv99)}, {"max", ipdv_max},
          {"percentiles", "medians of the repetitions' exact values; max of all"},
          {"definition", "RFC 3393/5481 IPDV over consecutive sequence numbers, whole trial"}};
   }
   res["ipdv_ns"] = v;
-  res["pdv_ns"] = {{"p99_median_of_repetitions", median(pdv99)}, {"definition", "RFC 5481: delay - the trial's minimum"}};
-  res["rfc3550_jitter_ns"] = {{"final_estimate_median", median(rfc3550)},
+  res["pdv_ns"] = {{"p99_median_of_repetitions", median0(pdv99)}, {"definition", "RFC 5481: delay - the trial's minimum"}};
+  res["rfc3550_jitter_ns"] = {{"final_estimate_median", median0(rfc3550)},
                               {"definition", "RFC 3550 running estimate, its last value: the final few dozen packets"}};
   nlohmann::json cpu = nlohmann::json::object();
-  if (!cpu_proc.empty()) cpu["proxy_process_ns_per_forwarded"] = median(cpu_proc);
-  if (!cpu_host_fwd.empty()) cpu["proxy_host_ns_per_forwarded"] = median(cpu_host_fwd);
-  if (!cpu_host_rx.empty()) cpu["proxy_host_ns_per_received"] = median(cpu_host_rx);
-  if (!cpu_all.empty()) cpu["all_cpus_ns_per_received"] = median(cpu_all);
+  if (!cpu_proc.empty()) cpu["proxy_process_ns_per_forwarded"] = median0(cpu_proc);
+  if (!cpu_host_fwd.empty()) cpu["proxy_host_ns_per_forwarded"] = median0(cpu_host_fwd);
+  if (!cpu_host_rx.empty()) cpu["proxy_host_ns_per_received"] = median0(cpu_host_rx);
+  if (!cpu_all.empty()) cpu["all_cpus_ns_per_received"] = median0(cpu_all);
   if (!split.empty()) {
     nlohmann::json sp = nlohmann::json::object();
-    for (const auto& [k, v] : split) sp[k] = median(v);
+    for (const auto& [k, v] : split) sp[k] = median0(v);
     cpu["proxy_cpu_split_ns_per_forwarded"] = sp;
     cpu["proxy_cpu_split_note"] =
         "the proxy host CPU's /proc/stat time by class per forwarded packet, medians of the repetitions; "
@@ -466,34 +462,19 @@ class Runner {
       }
       return out;
     });
-    nlohmann::json cap{{"method", job.info->name},
-                       {"variant", job.variant},
-                       {"protection", job.protection},
-                       {"mode", forward_mode_name(job.mode)},
-                       {"payload_bytes", size},
-                       {"search", search_settings_json(so)},
-                       {"search_ceiling_pps", r.ceiling_pps},
-                       {"search_ceiling_final_pps", r.ceiling_final_pps},
-                       {"search_ceiling_basis",
-                        "the generator's unpaced rate in this job's own first step (same hosts, sink, CPU placement "
-                        "and frame size), lowered to what it offered where a paced trial fell short"}};
-    for (const CriterionResult& c : r.criteria) cap[c.criterion.name] = criterion_json(c, so);
-    cap["steps"] = r.steps;
-    if (!r.error.empty()) {
-      cap["error"] = r.error;
-      ++failures_;
-    }
+    nlohmann::json cap = search_result_json(r, so);
+    cap.update({{"method", job.info->name},
+                {"variant", job.variant},
+                {"protection", job.protection},
+                {"mode", forward_mode_name(job.mode)},
+                {"payload_bytes", size},
+                {"search_ceiling_basis",
+                 "the generator's unpaced rate in this job's own first step (same hosts, sink, CPU placement "
+                 "and frame size), lowered to what it offered where a paced trial fell short"}});
+    if (!r.error.empty()) ++failures_;
     for (const CriterionResult& c : r.criteria)
-      fmt::print(stderr, "{} {} {}B: {}\n", job.name(), c.criterion.name, size, describe(criterion_json(c, so)));
+      fmt::print(stderr, "{} {} {}B: {}\n", job.name(), c.criterion.name, size, describe_bracket(cap[c.criterion.name]));
     return cap;
-  }
-
-  static std::string describe(const nlohmann::json& k) {
-    auto rate = [](const nlohmann::json& v) { return v.is_number() ? fmt::format("{:.0f}", v.get<double>()) : "-"; };
-    const std::string st = k.value("status", "");
-    if (st == "measured") return fmt::format("[{}, {}) pps", rate(k["lower_pps"]), rate(k["upper_pps"]));
-    if (st == "censored") return fmt::format(">= {} pps (the generator's ceiling)", rate(k["lower_pps"]));
-    return fmt::format("{} (passed {}, failed {})", st, rate(k["lower_pps"]), rate(k["upper_pps"]));
   }
 
  private:
@@ -1053,8 +1034,8 @@ int run(int argc, char** argv) {
         continue;
       }
       fmt::print("  {:<15} {:<20} {:<6} {:>5} B NDR {:<42} PDR {}\n", c["method"].get<std::string>(), shown_variant(c),
-                 c["mode"].get<std::string>(), c["payload_bytes"].get<uint32_t>(), Runner::describe(c["ndr"]),
-                 Runner::describe(c["pdr"]));
+                 c["mode"].get<std::string>(), c["payload_bytes"].get<uint32_t>(), describe_bracket(c["ndr"]),
+                 describe_bracket(c["pdr"]));
     }
   }
   if (common_rate > 0) fmt::print("common load for latency and CPU: {:.0f} pps ({})\n", common_rate, common_basis);

@@ -389,11 +389,9 @@ nlohmann::json summarize_vm_points(const nlohmann::json& results) {
     if (!by_key.count(k)) order.push_back(k);
     by_key[k].push_back(&r);
   }
-  auto median = [](std::vector<double> v) -> nlohmann::json {
-    if (v.empty()) return nullptr;
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  auto median_json = [](std::vector<double> v) -> nlohmann::json {
+    const std::optional<double> m = median(std::move(v));
+    return m ? nlohmann::json(*m) : nlohmann::json(nullptr);
   };
   nlohmann::json out = nlohmann::json::array();
   for (const std::string& k : order) {
@@ -422,13 +420,13 @@ nlohmann::json summarize_vm_points(const nlohmann::json& results) {
     }
     s["repetitions"] = delivered.size();
     s["errors"] = errors;
-    s["offered_pps"] = median(offered);
-    s["forwarded_pps"] = median(forwarded);
-    s["delivered_pps"] = median(delivered);
+    s["offered_pps"] = median_json(offered);
+    s["forwarded_pps"] = median_json(forwarded);
+    s["delivered_pps"] = median_json(delivered);
     s["n_latency"] = lat99.size();
-    if (!lat99.empty()) s["latency_p99_ns"] = median(lat99);
-    if (!ipdv99.empty()) s["ipdv_p99_ns"] = median(ipdv99);
-    if (!insns.empty()) s["insns_per_forwarded"] = median(insns);
+    if (!lat99.empty()) s["latency_p99_ns"] = median_json(lat99);
+    if (!ipdv99.empty()) s["ipdv_p99_ns"] = median_json(ipdv99);
+    if (!insns.empty()) s["insns_per_forwarded"] = median_json(insns);
     for (const auto& [name, v] : {std::pair{"delivered_pps_ci95", &delivered}, std::pair{"forwarded_pps_ci95", &forwarded},
                                   std::pair{"latency_p99_ns_ci95", &lat99}, std::pair{"ipdv_p99_ns_ci95", &ipdv99},
                                   std::pair{"insns_per_forwarded_ci95", &insns}})

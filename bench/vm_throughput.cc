@@ -15,6 +15,7 @@
 #include "baselines/proxy_method.h"
 #include "bench/environment.h"
 #include "bench/search.h"
+#include "bench/stats.h"
 #include "bench/targets.h"
 #include "bench/vm_report.h"
 #include "kernel/vm_harness.h"
@@ -87,12 +88,8 @@ std::vector<VmJob> expand(const VmThroughputOptions& o, bool modes_given) {
   return jobs;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+// The median, NaN for none (bench/stats.h median).
+double median_or_nan(std::vector<double> v) { return median(std::move(v)).value_or(std::nan("")); }
 
 // What QEMU ran with, read back from the three command lines; they must agree.
 nlohmann::json qemu_labels(const std::string& logs) {
@@ -407,7 +404,7 @@ nlohmann::json vm_targets(const nlohmann::json& results, const nlohmann::json& c
       std::vector<double> x;
       for (const nlohmann::json* r : rows)
         if ((*r)[what].contains(k)) x.push_back((*r)[what][k]);
-      return median(x);
+      return median_or_nan(x);
     };
     const auto u = cost_rows("sandbox", "uls"), k = cost_rows("kernel-socket", "batched");
     const char* I = "proxy_vm_insns_per_forwarded";
@@ -440,7 +437,7 @@ nlohmann::json vm_targets(const nlohmann::json& results, const nlohmann::json& c
       for (const nlohmann::json* r : rows)
         if ((*r)["latency"].value("one_way_valid", false) && (*r)["latency"]["latency_ns"].contains("p99"))
           x.push_back((*r)["latency"]["latency_ns"]["p99"]);
-      return median(x);
+      return median_or_nan(x);
     };
     if (!std::isnan(p99(u)) && !std::isnan(p99(k)) && p99(k) > 0) {
       t["value"] = p99(u) / p99(k);
@@ -501,14 +498,11 @@ void print_summary(const nlohmann::json& doc, const std::string& accel, const st
              "-icount shift=0)\n");
   if (doc.contains("capacity") && !doc["capacity"].empty()) {
     fmt::print("\nNDR/PDR (measured brackets [passed, failed), pps; one launch per trial):\n");
-    auto rate = [](const nlohmann::json& v) { return v.is_number() ? fmt::format("{:.0f}", v.get<double>()) : "-"; };
     for (const auto& c : doc["capacity"]) {
       std::string line = fmt::format("  {:<14} {:<15} {:<6} {:>5} B", c.value("method", ""), c.value("variant", ""),
                                      c.value("mode", ""), c.value("payload_bytes", 0u));
       for (const char* k : {"ndr", "pdr"})
-        if (c.contains(k))
-          line += fmt::format("  {} [{}, {}) {}", k, rate(c[k]["lower_pps"]), rate(c[k]["upper_pps"]),
-                              c[k].value("status", ""));
+        if (c.contains(k)) line += fmt::format("  {} {}", k, describe_bracket(c[k]));
       if (c.contains("error")) line += "  error: " + c["error"].get<std::string>();
       fmt::print("{}\n", line);
     }
@@ -721,26 +715,18 @@ int run_vm_throughput(VmThroughputOptions o) {
         if (left) --left;
         return out;
       });
-      nlohmann::json cap{{"method", j.method},
-                         {"variant", j.variant},
-                         {"mode", j.mode},
-                         {"payload_bytes", size0},
-                         {"search", search_settings_json(so)},
-                         {"search_ceiling_pps", sr.ceiling_pps},
-                         {"search_ceiling_final_pps", sr.ceiling_final_pps},
-                         {"search_ceiling_basis",
-                          "what the sender VM's generator offered unpaced in this job's own first step, lowered to "
-                          "what it offered where a paced trial fell short"},
-                         {"trial", "one launch of the three VMs per trial (boot, stream of --duration, reports)"}};
-      for (const CriterionResult& c : sr.criteria) cap[c.criterion.name] = criterion_json(c, so);
-      cap["steps"] = sr.steps;
-      if (!sr.error.empty()) cap["error"] = sr.error;
-      for (const CriterionResult& c : sr.criteria) {
-        const nlohmann::json k = criterion_json(c, so);
-        auto rate = [](const nlohmann::json& v) { return v.is_number() ? fmt::format("{:.0f}", v.get<double>()) : "-"; };
-        fmt::print(stderr, "{}:{} {} {}B {}: {} [{}, {}) pps\n", j.method, j.variant, j.mode, size0, c.criterion.name,
-                   k.value("status", ""), rate(k["lower_pps"]), rate(k["upper_pps"]));
-      }
+      nlohmann::json cap = search_result_json(sr, so);
+      cap.update({{"method", j.method},
+                  {"variant", j.variant},
+                  {"mode", j.mode},
+                  {"payload_bytes", size0},
+                  {"search_ceiling_basis",
+                   "what the sender VM's generator offered unpaced in this job's own first step, lowered to "
+                   "what it offered where a paced trial fell short"},
+                  {"trial", "one launch of the three VMs per trial (boot, stream of --duration, reports)"}});
+      for (const CriterionResult& c : sr.criteria)
+        fmt::print(stderr, "{}:{} {} {}B {}: {}\n", j.method, j.variant, j.mode, size0, c.criterion.name,
+                   describe_bracket(cap[c.criterion.name]));
       // The trials the search did not need.
       const size_t unused = size_t(o.search_trials) - std::min<size_t>(size_t(o.search_trials), size_t(step));
       left -= std::min(left, unused);

@@ -307,26 +307,23 @@ std::vector<ClaimResult> evaluate_claims(const Inputs& in) {
                        T{"capacity vs user-thread (paper-era, af_packet)",
                          "VMs, forwarded/s, sandbox:uls / user-thread:af_packet", 3}})
       c.comparisons.push_back(from_target(t.target, t.what, t.goal, Better::kHigher, in.vm, in.vm_stability, vm_ev));
-    // A VM run with the search (--vm-search) has PDR brackets too: judged where the file has them.
-    for (const T& t : {T{"pdr of sandbox:uls vs kernel-socket:batched (relay)",
-                         "VMs, PDR, sandbox:uls / kernel-socket:batched (real ULS kernel)", 2},
-                       T{"pdr of sandbox:uls vs raw-socket:af_packet (relay)", "VMs, PDR, sandbox:uls / raw-socket:af_packet", 3},
-                       T{"pdr of sandbox:uls vs user-thread:af_packet (relay)",
-                         "VMs, PDR, sandbox:uls / user-thread:af_packet", 3}})
-      if (const json* tt = in.vm ? target(*in.vm, t.target) : nullptr;
-          tt && tt->value("status", "") != "not measured in this run")
-        c.comparisons.push_back(from_target(t.target, t.what, t.goal, Better::kHigher, in.vm, in.vm_stability, vm_ev));
-    // A real-hosts run (//bench/ssh:ssh_throughput --search): its PDR brackets, where it has them.
-    const std::string ssh_ev = in.files.count("ssh") ? in.files.at("ssh") : "";
-    for (const T& t : {T{"pdr of sandbox:af_xdp vs kernel-socket:batched (relay)",
-                         "real hosts over SSH, PDR, sandbox:af_xdp / kernel-socket:batched", 2},
-                       T{"pdr of sandbox:af_xdp vs raw-socket:af_packet (relay)",
-                         "real hosts over SSH, PDR, sandbox:af_xdp / raw-socket:af_packet", 3},
-                       T{"pdr of sandbox:af_xdp vs user-thread:af_packet (relay)",
-                         "real hosts over SSH, PDR, sandbox:af_xdp / user-thread:af_packet", 3}})
-      if (in.ssh)
-        if (const json* tt = target(*in.ssh, t.target); tt && tt->value("status", "") != "not measured in this run")
-          c.comparisons.push_back(from_target(t.target, t.what, t.goal, Better::kHigher, in.ssh, std::nullopt, ssh_ev));
+    // A VM run with the search (--vm-search) and a real-hosts run (//bench/ssh:ssh_throughput
+    // --search) have PDR brackets too: judged where the file measured them.
+    auto pdr_ratios = [&](const std::optional<json>& doc, const std::optional<json>& stability, const std::string& kind,
+                          const std::string& subject, const std::string& where, const std::string& suffix) {
+      const std::string ev = in.files.count(kind) ? in.files.at(kind) : "";
+      for (const auto& [baseline, goal] : {std::pair{"kernel-socket:batched", 2.0}, std::pair{"raw-socket:af_packet", 3.0},
+                                           std::pair{"user-thread:af_packet", 3.0}}) {
+        const std::string name = "pdr of " + subject + " vs " + baseline + " (relay)";
+        const json* tt = doc ? target(*doc, name) : nullptr;
+        if (!tt || tt->value("status", "") == "not measured in this run") continue;
+        const std::string what = where + ", PDR, " + subject + " / " + baseline +
+                                 (std::string(baseline) == "kernel-socket:batched" ? suffix : "");
+        c.comparisons.push_back(from_target(name, what, goal, Better::kHigher, doc, stability, ev));
+      }
+    };
+    pdr_ratios(in.vm, in.vm_stability, "vm", "sandbox:uls", "VMs", " (real ULS kernel)");
+    pdr_ratios(in.ssh, std::nullopt, "ssh", "sandbox:af_xdp", "real hosts over SSH", "");
     c.caveats = {"The goals are the project's targets (2x the kernel-socket relay, 3x the paper-era forms); "
                  "'partly' means higher over the whole interval but not by the goal.",
                  "Netns: on a stock kernel the sandbox is emulated (user-level upcall, mprotect protection without "

@@ -15,12 +15,8 @@ namespace {
 
 constexpr const char* kByDifference = "link_or_other";
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+// The median, 0 for none (bench/stats.h median).
+double median0(std::vector<double> v) { return median(std::move(v)).value_or(0); }
 
 const nlohmann::json* at(const nlohmann::json& j, std::initializer_list<const char*> path) {
   const nlohmann::json* x = &j;
@@ -168,8 +164,8 @@ nlohmann::json summarize_ssh_point(nlohmann::json res) {
     if (auto v = number_at(s, {"pdv_ns", "p99"})) pdv99.push_back(*v);
   }
   res["repetitions"] = good;
-  res["offered_pps"] = median(offered);
-  res["delivered_pps"] = median(delivered);
+  res["offered_pps"] = median0(offered);
+  res["delivered_pps"] = median0(delivered);
   res["delivered_pps_min"] = delivered.empty() ? 0.0 : *std::min_element(delivered.begin(), delivered.end());
   res["delivered_pps_max"] = delivered.empty() ? 0.0 : *std::max_element(delivered.begin(), delivered.end());
   // 95% confidence intervals of the mean over the repetitions (Student t, bench/stats.h; none
@@ -210,10 +206,10 @@ nlohmann::json summarize_ssh_point(nlohmann::json res) {
   res["latency_ns"] = l;
   nlohmann::json v = nlohmann::json::object();
   if (!ipdv99.empty())
-    v = {{"p50", median(ipdv50)}, {"p99", median(ipdv99)}, {"max", ipdv_max},
+    v = {{"p50", median0(ipdv50)}, {"p99", median0(ipdv99)}, {"max", ipdv_max},
          {"percentiles", "medians of the repetitions' exact values; max of all"}};
   res["ipdv_ns"] = v;
-  res["pdv_ns"] = {{"p99_median_of_repetitions", median(pdv99)}};
+  res["pdv_ns"] = {{"p99_median_of_repetitions", median0(pdv99)}};
   if (!error.empty()) res["error"] = error;
   return res;
 }

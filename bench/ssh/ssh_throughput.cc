@@ -472,24 +472,19 @@ nlohmann::json search(const Options& o, std::vector<Host>& hosts, const Addressi
     }
     return out;
   });
-  nlohmann::json cap{{"method", job.info->name},
-                     {"variant", job.variant},
-                     {"protection", job.protection(o.protection)},
-                     {"mode", forward_mode_name(job.mode)},
-                     {"payload_bytes", payload},
-                     {"search", search_settings_json(so)},
-                     {"search_ceiling_pps", r.ceiling_pps},
-                     {"search_ceiling_final_pps", r.ceiling_final_pps}};
+  nlohmann::json cap = search_result_json(r, so);
+  cap.update({{"method", job.info->name},
+              {"variant", job.variant},
+              {"protection", job.protection(o.protection)},
+              {"mode", forward_mode_name(job.mode)},
+              {"payload_bytes", payload}});
   for (const CriterionResult& c : r.criteria) {
-    cap[c.criterion.name] = criterion_json(c, so);
     const nlohmann::json& k = cap[c.criterion.name];
     auto rate = [](const nlohmann::json& v) { return v.is_number() ? fmt::format("{:.0f}", v.get<double>()) : "-"; };
     std::fprintf(stderr, "%-32s %4u B %s: %s, passed %s, failed %s pps\n", job.name().c_str(), payload,
                  c.criterion.name.c_str(), k.value("status", "").c_str(), rate(k["lower_pps"]).c_str(),
                  rate(k["upper_pps"]).c_str());
   }
-  cap["steps"] = r.steps;
-  if (!r.error.empty()) cap["error"] = r.error;
   return cap;
 }
 
