@@ -16,18 +16,6 @@ nlohmann::json comparable_config(nlohmann::json config, bool with_addressing) {
   return config;
 }
 
-std::string config_difference(const nlohmann::json& there, const nlohmann::json& here) {
-  if (there == here) return "";
-  if (!there.is_object() || !here.is_object()) return there.dump() + " there, " + here.dump() + " here";
-  for (const auto& [k, v] : here.items()) {
-    if (!there.contains(k)) return k + ": absent there, " + v.dump() + " here";
-    if (there[k] != v) return k + ": " + there[k].dump() + " there, " + v.dump() + " here";
-  }
-  for (const auto& [k, v] : there.items())
-    if (!here.contains(k)) return k + ": " + v.dump() + " there, absent here";
-  return "";
-}
-
 namespace {
 
 void note_run_ids(const nlohmann::json& samples, uint32_t& max_id) {

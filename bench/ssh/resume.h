@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/resume.h"
+
 namespace ulsnet::ssh {
 
 inline constexpr const char* kSshSchema = "ulsnet.throughput-ssh.v1";
@@ -34,8 +36,8 @@ class ResumeRefused : public std::runtime_error {
 // and, unless `with_addressing`, `addressing` (known only once the hosts are prepared).
 nlohmann::json comparable_config(nlohmann::json config, bool with_addressing);
 
-// "" if equal, else the first difference, e.g. "duration_s: 0.5 there, 1 here".
-std::string config_difference(const nlohmann::json& there, const nlohmann::json& here);
+// "" if equal, else the first difference (bench/resume.h).
+using resume::config_difference;
 
 struct Finished {
   std::map<std::string, nlohmann::json> points, capacity;  // by key
