@@ -13,6 +13,11 @@
 // On a stock kernel both services need the scheduler: the upcall runs in a server process the
 // kernel wakes at the deadline. Running it in whatever process is current (no wake-up) needs the
 // ULS kernel: //bench:vm_jitter. The JSON says so. Statistics: bench/jitter_stats.h.
+//
+// Every measurement (repetition x competitors x service) keeps its raw due and run times in the
+// file's "measurements", and the file is written after each one ("complete": false until the
+// last): the same --out resumes it, re-summarizing the kept raw series (bench/resume.h; --fresh
+// starts over).
 // See bench/README.md ("E3").
 #include <pthread.h>
 #include <sched.h>
@@ -27,6 +32,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -44,6 +50,7 @@
 
 #include "bench/environment.h"
 #include "bench/jitter_stats.h"
+#include "bench/resume.h"
 #include "sandbox/extension.h"
 #include "sandbox/protection.h"
 #include "sandbox/region.h"
@@ -66,6 +73,8 @@ struct Options {
   std::string protection = "auto";
   std::string out;
   bool quick = false;
+  bool fresh = false;
+  std::vector<std::string> argv;
 };
 
 // ---- children: competitors and the sandbox's server, killed on every way out -----------------
@@ -462,6 +471,35 @@ std::string path_of(const std::string& service, int cpu, const std::string& mode
                      mode, cpu);
 }
 
+// One measurement as the file keeps it: its raw series (warm-up included) and what the summary
+// cannot be rebuilt from.
+nlohmann::json measurement_json(const std::string& point, uint32_t rep, const std::string& service, uint32_t hogs,
+                                const std::string& mode, const RepResult& r) {
+  std::vector<uint64_t> due, ran;
+  for (const Invocation& x : r.series) {
+    due.push_back(x.due_ns);
+    ran.push_back(x.ran_ns);
+  }
+  nlohmann::json m = {{"point", point}, {"rep", rep},      {"service", service},     {"hogs", hogs},
+                      {"protection", mode}, {"where", r.where}, {"entry_us", r.entry_us}, {"seconds", r.seconds},
+                      {"due_ns", due},      {"ran_ns", ran}};
+  if (!r.error.empty()) m["error"] = r.error;
+  return m;
+}
+
+// The measurement back from the file (a kept one); throws on a malformed entry.
+RepResult measurement_from_json(const nlohmann::json& m, std::string& mode) {
+  RepResult r;
+  const auto due = m.at("due_ns").get<std::vector<uint64_t>>(), ran = m.at("ran_ns").get<std::vector<uint64_t>>();
+  if (due.size() != ran.size()) throw std::runtime_error("due_ns and ran_ns differ in length");
+  for (size_t i = 0; i < due.size(); ++i) r.series.push_back({due[i], ran[i]});
+  r.where = m.at("where");
+  r.entry_us = m.at("entry_us").get<std::vector<double>>();
+  r.seconds = m.at("seconds").get<double>();
+  mode = m.at("protection").get<std::string>();
+  return r;
+}
+
 int run(const Options& o, ProtectionMode mode) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -489,36 +527,6 @@ int run(const Options& o, ProtectionMode mode) {
   };
   std::map<Key, Collected> all;
   int failures = 0;
-  // Repetitions outermost and the services interleaved, so that a drift in the machine's state
-  // touches every configuration alike. Fresh competitors for every measurement.
-  for (uint32_t rep = 0; rep < o.reps; ++rep)
-    for (uint32_t hogs : o.competitors)
-      for (const std::string& service : o.services) {
-        std::vector<pid_t> comp = start_competitors(hogs, monotonic_ns() + bound_ns(o) + 5'000'000'000ull);
-        timespec settle{0, 100'000'000};  // the competitors are running
-        nanosleep(&settle, nullptr);
-        RepResult r;
-        std::string mode_ran = "n/a";
-        try {
-          r = service == "thread" ? run_thread(o) : run_sandbox(o, mode, mode_ran);
-        } catch (const std::exception& e) {
-          r.error = e.what();
-        }
-        stop_competitors(comp);
-        Collected& c = all[{service, hogs}];
-        if (service == "sandbox") c.mode = mode_ran;
-        c.reps.push_back(jitter::summarize_series(r.series, uint64_t(o.period_us) * 1000, o.warmup, o.count));
-        const auto& s = c.reps.back();
-        if (r.error.empty() && s.early)
-          r.error = fmt::format("{} invocations ran before their due time: the due times are wrong", s.early);
-        fmt::print(stderr, "jitter: rep {} {:<7} {} competitors: {} samples, missed {}, delay p50 {:.1f} p99 {:.1f} sd {:.1f} us{}\n",
-                   rep + 1, service, hogs, s.samples, s.missed, s.delay.p50, s.delay.p99, s.delay.stddev,
-                   r.error.empty() ? "" : " -- " + r.error);
-        if (!r.error.empty()) ++failures;
-        r.series.clear();
-        r.series.shrink_to_fit();
-        c.raw.push_back(std::move(r));
-      }
 
   nlohmann::json doc;
   doc["experiment"] = "jitter";
@@ -533,7 +541,73 @@ int run(const Options& o, ProtectionMode mode) {
                    {"protection_asked", o.protection},
                    {"quick", o.quick},
                    {"jitter_definition", "standard deviation of the invocation delay (run time minus due time)"}};
+  const std::string out_path = result_path(o.out, "jitter");
+  resume::Earlier earlier;
+  try {
+    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "jitter", doc["config"], "measurements");
+  } catch (const resume::Refused& e) {
+    fmt::print(stderr, "jitter: {}\n", e.what());
+    return 2;
+  }
+  doc["config"]["argv"] = o.argv;
   doc["environment"] = host_environment("host");
+  doc["measurements"] = nlohmann::json::array();
+  doc["complete"] = false;
+  resume::Eta eta(double(uint64_t(o.warmup + o.count) * o.period_us) / 1e6 + 0.2);
+  size_t left = size_t(o.reps) * o.competitors.size() * o.services.size();
+  // Repetitions outermost and the services interleaved, so that a drift in the machine's state
+  // touches every configuration alike. Fresh competitors for every measurement.
+  for (uint32_t rep = 0; rep < o.reps; ++rep)
+    for (uint32_t hogs : o.competitors)
+      for (const std::string& service : o.services) {
+        const std::string point = fmt::format("{}|{}|{}", rep + 1, service, hogs);
+        --left;
+        Collected& c = all[{service, hogs}];
+        if (const auto* rows = earlier.take(point)) {
+          std::string mode_kept;
+          RepResult r = measurement_from_json((*rows)[0], mode_kept);
+          if (service == "sandbox") c.mode = mode_kept;
+          c.reps.push_back(jitter::summarize_series(r.series, uint64_t(o.period_us) * 1000, o.warmup, o.count));
+          doc["measurements"].push_back((*rows)[0]);
+          fmt::print(stderr, "jitter: rep {} {:<7} {} competitors: kept from {}\n", rep + 1, service, hogs, out_path);
+          r.series.clear();
+          c.raw.push_back(std::move(r));
+          continue;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<pid_t> comp = start_competitors(hogs, monotonic_ns() + bound_ns(o) + 5'000'000'000ull);
+        timespec settle{0, 100'000'000};  // the competitors are running
+        nanosleep(&settle, nullptr);
+        RepResult r;
+        std::string mode_ran = "n/a";
+        try {
+          r = service == "thread" ? run_thread(o) : run_sandbox(o, mode, mode_ran);
+        } catch (const std::exception& e) {
+          r.error = e.what();
+        }
+        stop_competitors(comp);
+        if (service == "sandbox") c.mode = mode_ran;
+        c.reps.push_back(jitter::summarize_series(r.series, uint64_t(o.period_us) * 1000, o.warmup, o.count));
+        const auto& s = c.reps.back();
+        if (r.error.empty() && s.early)
+          r.error = fmt::format("{} invocations ran before their due time: the due times are wrong", s.early);
+        eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        fmt::print(stderr, "jitter: rep {} {:<7} {} competitors: {} samples, missed {}, delay p50 {:.1f} p99 {:.1f} sd {:.1f} us{}{}\n",
+                   rep + 1, service, hogs, s.samples, s.missed, s.delay.p50, s.delay.p99, s.delay.stddev,
+                   r.error.empty() ? "" : " -- " + r.error, eta.left(left));
+        if (!r.error.empty()) ++failures;
+        doc["measurements"].push_back(measurement_json(point, rep + 1, service, hogs, mode_ran, r));
+        try {
+          write_result(doc, out_path, "jitter");
+        } catch (const std::exception& e) {
+          fmt::print(stderr, "jitter: writing the result: {}\n", e.what());
+          return 1;
+        }
+        r.series.clear();
+        r.series.shrink_to_fit();
+        c.raw.push_back(std::move(r));
+      }
+
   doc["runs"] = nlohmann::json::array();
   for (const std::string& service : o.services)
     for (uint32_t hogs : o.competitors) {
@@ -595,9 +669,11 @@ int run(const Options& o, ProtectionMode mode) {
       doc["runs"].push_back(run);
     }
   doc["run_seconds"] = seconds_since_start();
+  doc["complete"] = failures == 0;
+  doc["points_reused"] = earlier.reused;
   std::string out;
   try {
-    out = write_result(doc, o.out, "jitter");
+    out = write_result(doc, out_path, "jitter");
   } catch (const std::exception& e) {
     fmt::print(stderr, "jitter: writing the result: {}\n", e.what());
     return 1;
@@ -653,6 +729,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "pkey", "mprotect", "none"}));
   app.add_option("--out", o.out, "JSON output (default results/jitter-<time>.json, relative to where bazel run started)");
   app.add_flag("--quick", o.quick, "count 300, reps 2, competitors 0,2 (unless given): under ~15 s");
+  app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
+  o.argv.assign(argv, argv + argc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

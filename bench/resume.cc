@@ -1,5 +1,6 @@
 #include "bench/resume.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -68,6 +69,14 @@ Earlier load(const std::string& path, bool fresh, const std::string& experiment,
   } catch (const Refused& e) {
     throw Refused(path + ": " + e.what() + ": give another --out, or --fresh to overwrite it");
   }
+}
+
+std::string Eta::left(size_t points_left) const {
+  if (points_left == 0) return "";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, ", about %.0f s left (%zu point%s at %s%.0f s)", per_point() * double(points_left),
+                points_left, points_left == 1 ? "" : "s", n_ ? "" : "a guessed ", per_point());
+  return buf;
 }
 
 }  // namespace ulsnet::resume

@@ -50,4 +50,22 @@ Earlier finished_points(const nlohmann::json& old, const std::string& experiment
 Earlier load(const std::string& path, bool fresh, const std::string& experiment, const nlohmann::json& config,
              const std::string& rows = "runs");
 
+// The progress line's estimate of the time left, at this run's average per measured point so far
+// (points kept from an earlier file take no time and do not count).
+class Eta {
+ public:
+  explicit Eta(double first_guess_s) : guess_(first_guess_s) {}
+  void measured(double seconds) {
+    total_ += seconds;
+    ++n_;
+  }
+  double per_point() const { return n_ ? total_ / double(n_) : guess_; }
+  // ", about N s left (K points at S s)" or "" when nothing is left.
+  std::string left(size_t points_left) const;
+
+ private:
+  double guess_, total_ = 0;
+  size_t n_ = 0;
+};
+
 }  // namespace ulsnet::resume

@@ -90,5 +90,15 @@ TEST(Load, FreshOrMissingFileIsEmptyAndGarbageIsRefused) {
   std::remove(path.c_str());
 }
 
+TEST(Eta, GuessFirstThenTheMeasuredAverage) {
+  Eta eta(100);
+  EXPECT_EQ(eta.left(0), "");
+  EXPECT_EQ(eta.left(2), ", about 200 s left (2 points at a guessed 100 s)");
+  eta.measured(10);
+  eta.measured(20);
+  EXPECT_DOUBLE_EQ(eta.per_point(), 15);
+  EXPECT_EQ(eta.left(1), ", about 15 s left (1 point at 15 s)");
+}
+
 }  // namespace
 }  // namespace ulsnet::resume

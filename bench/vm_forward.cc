@@ -7,9 +7,13 @@
 // It runs the `uls-forward` guest test (kernel/guest-init.sh) once per (path, rate), parses the
 // three serial logs and writes one JSON file: configuration, environment (accelerator, guest
 // kernel), and per run what was sent, what left the sender's NIC, what arrived, and the proxy's
-// counters (extension, rings, NIC, and the kernel's IP/softnet counters). Needs root.
+// counters (extension, rings, NIC, and the kernel's IP/softnet counters). The file is written after
+// every run ("complete": false until the last); the same --out resumes it (bench/resume.h: a
+// finished (path, rate) is kept, --fresh starts over). Needs root.
 // This is the first piece of `//bench:throughput --hosts=vm`; see bench/README.md.
 #include <unistd.h>
+
+#include <chrono>
 
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/environment.h"
+#include "bench/resume.h"
 #include "kernel/vm_harness.h"
 
 namespace ulsnet {
@@ -39,6 +44,8 @@ struct Options {
   std::string accel = "auto";
   std::string out;
   bool quick = false;
+  bool fresh = false;
+  std::vector<std::string> argv;
 };
 
 int run(const Options& o) {
@@ -51,6 +58,25 @@ int run(const Options& o) {
     std::fprintf(stderr, "vm_forward: --protection is kernel or none\n");
     return 2;
   }
+  nlohmann::json config = {{"rates_pps", o.rates},
+                   {"paths", o.paths},
+                   {"seconds", o.seconds},
+                   {"payload_bytes", 18},
+                   {"frame_bytes", 64},
+                   {"protection", o.protection},
+                   {"accel_requested", o.accel},
+                   {"quick", o.quick},
+                   {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}}},
+                   {"uls_forwarder", "kernel/tests/uls_fwd_ext.c (minimal IPv4 forwarder, not the Stack)"}};
+  // Before the kernel is built: a file that cannot be resumed is refused at once.
+  const std::string out_path = result_path(o.out, "vm-forward");
+  resume::Earlier earlier;
+  try {
+    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "vm_forward", config);
+  } catch (const resume::Refused& e) {
+    std::fprintf(stderr, "vm_forward: %s\n", e.what());
+    return 2;
+  }
   const vm::Prepared prep = vm::prepare({vm::runfile("kernel/uls_proxy"), vm::runfile("kernel/uls_udp")});
   if (!prep.error.empty()) {
     std::fprintf(stderr, "vm_forward: %s\n", prep.error.c_str());
@@ -60,28 +86,35 @@ int run(const Options& o) {
 
   nlohmann::json doc;
   doc["experiment"] = "vm_forward";
-  doc["config"] = {{"rates_pps", o.rates},
-                   {"paths", o.paths},
-                   {"seconds", o.seconds},
-                   {"payload_bytes", 18},
-                   {"frame_bytes", 64},
-                   {"protection", o.protection},
-                   {"accel_requested", o.accel},
-                   {"quick", o.quick},
-                   {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}, {"image", image}}},
-                   {"uls_forwarder", "kernel/tests/uls_fwd_ext.c (minimal IPv4 forwarder, not the Stack)"}};
+  doc["config"] = config;
+  doc["config"]["argv"] = o.argv;
+  doc["guest_image"] = image;  // per run (a temporary directory): not part of the configuration
   doc["environment"] = host_environment("vm");
   doc["runs"] = nlohmann::json::array();
+  doc["complete"] = false;
   std::string accel = "unknown";
   int failures = 0;
+  size_t left = o.rates.size() * o.paths.size();
+  resume::Eta eta(60 + o.seconds);
   for (uint32_t rate : o.rates) {
     for (const std::string& path : o.paths) {
+      const std::string point = path + "|" + std::to_string(rate);
+      --left;
+      if (const auto* rows = earlier.take(point)) {
+        for (const auto& r : *rows) doc["runs"].push_back(r);
+        accel = (*rows)[0].value("accel", accel);
+        std::fprintf(stderr, "vm_forward: %s path, %u datagrams/s: kept from %s\n", path.c_str(), rate,
+                     out_path.c_str());
+        continue;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
       const uint64_t count = uint64_t{rate} * o.seconds;
       const std::string logs = work + "/" + path + "-" + std::to_string(rate);
       std::string append = "ulsnet.count=" + std::to_string(count) + " ulsnet.pps=" + std::to_string(rate) +
                            " ulsnet.path=" + path;
       if (o.protection == "none") append += " uls.protect=0";
-      std::fprintf(stderr, "vm_forward: %s path, %u datagrams/s for %u s...\n", path.c_str(), rate, o.seconds);
+      std::fprintf(stderr, "vm_forward: %s path, %u datagrams/s for %u s%s\n", path.c_str(), rate, o.seconds,
+                   eta.left(left + 1).c_str());
       auto [rc, out] = vm::launch(image, initrd, logs,
                                   "--hosts 3 --accel " + o.accel + " --test uls-forward --append '" + append + "'",
                                   120 + 2 * static_cast<int>(o.seconds));
@@ -89,13 +122,15 @@ int run(const Options& o) {
       const std::string sender = vm::slurp(logs + "/sender.log"), proxy = vm::slurp(logs + "/proxy.log"),
                         receiver = vm::slurp(logs + "/receiver.log");
       auto s = fields(sender, "ULSNET-UDP-SENT"), r = fields(receiver, "ULSNET-UDP-RECV");
-      nlohmann::json run = {{"path", path},
+      nlohmann::json run = {{"point", point},
+                            {"path", path},
                             {"label", path == "uls" ? "real ULS kernel, zero-copy e1000 path, upcalls"
                                                     : "proxy kernel IP forwarding"},
                             {"offered_pps", rate},
                             {"count", count},
                             {"sender", s},
-                            {"receiver", r}};
+                            {"receiver", r},
+                            {"accel", accel}};
       if (path == "uls") run["proxy"] = fields(proxy, "ULSNET-PROXY ", "final=1");
       const bool ok = rc == 0 && s.count("sent") && r.count("received");
       run["complete"] = ok;
@@ -109,12 +144,18 @@ int run(const Options& o) {
                      logs.c_str(), out.c_str());
       }
       doc["runs"].push_back(run);
+      eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      doc["environment"]["accel"] = accel;
+      write_result(doc, out_path, "vm-forward");
     }
   }
   doc["environment"]["accel"] = accel;
   doc["environment"]["guest_kernel"] = "Linux 6.1 (Debian linux-source-6.1) + kernel/patches (ulsnet ULS)";
+  doc["complete"] = failures == 0;
+  doc["points_reused"] = earlier.reused;
+  doc["run_seconds"] = seconds_since_start();
 
-  const std::string out = write_result(doc, o.out, "vm-forward");
+  const std::string out = write_result(doc, out_path, "vm-forward");
 
   fmt::print("vm_forward on the patched kernel, accelerator {} (64 B frames, {} s per run)\n", accel, o.seconds);
   fmt::print("{:<8} {:>8} {:>9} {:>9} {:>9} {:>8}  {}\n", "path", "pps", "sent", "nic_tx", "received", "loss %",
@@ -152,7 +193,9 @@ int main(int argc, char** argv) {
   app.add_option("--accel", o.accel, "auto, kvm or tcg (default auto)")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
   app.add_option("--out", o.out, "JSON output path (default results/vm-forward-<time>.json)");
   app.add_flag("--quick", o.quick, "rates 1000,5000 for 2 s each");
+  app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
   CLI11_PARSE(app, argc, argv);
+  o.argv.assign(argv, argv + argc);
   if (o.quick) {
     o.rates = {1000, 5000};
     o.seconds = 2;

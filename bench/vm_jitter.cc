@@ -6,9 +6,13 @@
 // for. The guest side is bench/guest/uls_jitter.c; this side builds the kernel and initramfs,
 // launches the VM (kernel/vm.sh), parses every invocation's due and run times from the serial log,
 // and writes one JSON file (configuration, environment, every raw sample, statistics, the target
-// "uls jitter <= 0.2x user-thread jitter with two hogs"). Needs root (QEMU in a private network
+// "uls jitter <= 0.2x user-thread jitter with two hogs"). The file is written after every launch
+// ("complete": false until the last); the same --out resumes it, keeping each protection mode whose
+// launch finished (bench/resume.h; --fresh starts over). Needs root (QEMU in a private network
 // namespace). See bench/README.md.
 #include <unistd.h>
+
+#include <chrono>
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/environment.h"
+#include "bench/resume.h"
 #include "kernel/vm_harness.h"
 
 namespace ulsnet {
@@ -40,7 +45,9 @@ struct Options {
   std::string accel = "auto";
   std::string out;
   bool quick = false;
+  bool fresh = false;
   int timeout_s = 0;
+  std::vector<std::string> argv;
 };
 
 using vm::last_line;
@@ -95,6 +102,26 @@ nlohmann::json summarize(const Series& s, uint32_t period_us, uint32_t count) {
 }
 
 int run(const Options& o) {
+  for (const std::string& prot : o.protection)
+    if (prot != "kernel" && prot != "none") {
+      std::fprintf(stderr, "vm_jitter: --protection takes kernel and/or none, not '%s'\n", prot.c_str());
+      return 2;
+    }
+  nlohmann::json config = {{"period_us", o.period_us}, {"count", o.count}, {"hogs", o.hogs},
+                           {"protection", o.protection}, {"accel_requested", o.accel}, {"quick", o.quick},
+                           {"guest", {{"vcpus", 1}, {"mem_mb", 256}}},
+                           {"jitter_definition",
+                            "standard deviation of the invocation delay (run time minus due time); the "
+                            "interval statistics are reported too"}};
+  // Before the kernel is built: a file that cannot be resumed is refused at once.
+  const std::string out_path = result_path(o.out, "vm-jitter");
+  resume::Earlier earlier;
+  try {
+    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "vm_jitter", config);
+  } catch (const resume::Refused& e) {
+    std::fprintf(stderr, "vm_jitter: %s\n", e.what());
+    return 2;
+  }
   const vm::Prepared prep = vm::prepare({runfile("bench/uls_jitter_guest")});
   if (!prep.error.empty()) {
     std::fprintf(stderr, "vm_jitter: %s\n", prep.error.c_str());
@@ -110,26 +137,30 @@ int run(const Options& o) {
 
   nlohmann::json doc;
   doc["experiment"] = "vm_jitter";
-  doc["config"] = {{"period_us", o.period_us}, {"count", o.count}, {"hogs", o.hogs},
-                   {"protection", o.protection}, {"accel_requested", o.accel}, {"quick", o.quick},
-                   {"guest", {{"vcpus", 1}, {"mem_mb", 256}, {"image", image}}},
-                   {"jitter_definition",
-                    "standard deviation of the invocation delay (run time minus due time); the "
-                    "interval statistics are reported too"}};
+  doc["config"] = config;
+  doc["config"]["argv"] = o.argv;
+  doc["guest_image"] = image;  // per run (a temporary directory): not part of the configuration
   doc["environment"] = host_environment("vm");
   doc["runs"] = nlohmann::json::array();
+  doc["complete"] = false;
   std::string accel = "unknown";
   int failures = 0;
+  resume::Eta eta(30 + std::max(0.0, double(timeout - 120) / 3));
+  size_t left = o.protection.size();
   for (const std::string& prot : o.protection) {
-    if (prot != "kernel" && prot != "none") {
-      std::fprintf(stderr, "vm_jitter: --protection takes kernel and/or none, not '%s'\n", prot.c_str());
-      return 2;
+    --left;
+    if (const auto* rows = earlier.take(prot)) {
+      for (const auto& r : *rows) doc["runs"].push_back(r);
+      accel = (*rows)[0].value("accel", accel);
+      std::fprintf(stderr, "vm_jitter: protection %s: kept from %s\n", prot.c_str(), out_path.c_str());
+      continue;
     }
+    const auto t0 = std::chrono::steady_clock::now();
     const std::string logs = work + "/" + prot;
     std::string append = "ulsnet.args=" + std::to_string(o.period_us) + "," + std::to_string(o.count) + "," + hogs;
     if (prot == "none") append += " uls.protect=0";
-    std::fprintf(stderr, "vm_jitter: protection %s: %u periods of %u us per service, hogs %s (up to %d s)\n",
-                 prot.c_str(), o.count, o.period_us, hogs.c_str(), timeout);
+    std::fprintf(stderr, "vm_jitter: protection %s: %u periods of %u us per service, hogs %s (up to %d s%s)\n",
+                 prot.c_str(), o.count, o.period_us, hogs.c_str(), timeout, eta.left(left + 1).c_str());
     auto [vrc, vout] = vm::launch(image, initrd, logs,
                                   "--hosts 1 --accel " + o.accel + " --run /bin/uls_jitter_guest --append '" +
                                       append + "'",
@@ -177,6 +208,9 @@ int run(const Options& o) {
     }
     for (auto& [key, s] : series) {
       nlohmann::json r = summarize(s, o.period_us, o.count);
+      r["point"] = prot;  // one launch per protection mode: its rows are kept or re-run together
+      if (vrc != 0 || !done) r["error"] = "the guest run did not complete";
+      r["accel"] = accel;
       r["protection"] = prot;
       r["service"] = key.first == "thread" ? "user-thread" : "uls-upcall";
       r["hogs"] = key.second;
@@ -186,6 +220,9 @@ int run(const Options& o) {
       r["raw"] = {{"due_ns", s.due}, {"ran_ns", s.ran}};
       doc["runs"].push_back(r);
     }
+    eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    doc["environment"]["accel"] = accel;
+    write_result(doc, out_path, "vm-jitter");
   }
   doc["environment"]["accel"] = accel;
   doc["environment"]["guest_kernel"] = "Linux 6.1 (Debian linux-source-6.1) + kernel/patches (ulsnet ULS)";
@@ -209,8 +246,11 @@ int run(const Options& o) {
                        {"accel", accel}});
   }
   doc["targets"] = targets;
+  doc["complete"] = failures == 0;
+  doc["points_reused"] = earlier.reused;
+  doc["run_seconds"] = seconds_since_start();
 
-  const std::string out = write_result(doc, o.out, "vm-jitter");
+  const std::string out = write_result(doc, out_path, "vm-jitter");
 
   fmt::print("vm_jitter on the patched kernel, accelerator {} (period {} us, {} invocations per row)\n", accel,
              o.period_us, o.count);
@@ -249,7 +289,9 @@ int main(int argc, char** argv) {
   app.add_option("--out", o.out, "JSON output path (default results/vm-jitter-<time>.json)");
   app.add_option("--timeout", o.timeout_s, "seconds per guest run (default: from the configuration)");
   app.add_flag("--quick", o.quick, "500 invocations per row (a run under a minute)");
+  app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
   CLI11_PARSE(app, argc, argv);
+  o.argv.assign(argv, argv + argc);
   if (o.quick) o.count = std::min<uint32_t>(o.count, 500);
   try {
     return ulsnet::run(o);

@@ -8,10 +8,13 @@
 // over two pipes. Under TCG the guest's clock is emulated time, so the QEMU instruction-count
 // plugin (kernel/qemu/insn_count.c) also gives the guest instructions per operation, from markers
 // the guest executes around each repetition. One JSON file (schema ulsnet.vm-micro.v1, see
-// bench/README.md). Needs root (QEMU in a private network namespace).
+// bench/README.md), written after every launch ("complete": false until the last); the same --out
+// resumes it, keeping each protection mode whose launch finished (bench/resume.h; --fresh starts
+// over). Needs root (QEMU in a private network namespace).
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -24,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/environment.h"
+#include "bench/resume.h"
 #include "bench/vm_micro_parse.h"
 #include "kernel/vm_harness.h"
 
@@ -37,7 +41,9 @@ struct Options {
   std::string accel = "auto";
   std::string out;
   bool quick = false;
+  bool fresh = false;
   int timeout_s = 0;
+  std::vector<std::string> argv;
 };
 
 // Guest seconds for one VM: boot and init, then every operation's warm-up and repetitions at a
@@ -55,19 +61,9 @@ int run(const Options& o) {
   const int budget = std::max(5, timeout - 15);  // <= 86400, what the guest accepts
   const bool counting = o.accel != "kvm";
 
-  const vm::Prepared prep = vm::prepare({vm::runfile("bench/uls_micro_guest")});
-  if (!prep.error.empty()) {
-    std::fprintf(stderr, "vm_micro: %s\n", prep.error.c_str());
-    return prep.usage_error ? 2 : 1;
-  }
-  const std::string plugin = counting ? vm::runfile("kernel/qemu_insn_count.so") : "";
-
-  nlohmann::json doc;
-  doc["experiment"] = "vm_micro";
-  doc["schema"] = "ulsnet.vm-micro.v1";
   nlohmann::json defs = nlohmann::json::object();
   for (const auto& [op, what] : vmmicro::op_definitions()) defs[op] = what;
-  doc["config"] = {
+  nlohmann::json config = {
       {"iterations", o.iterations},
       {"warmup", warmup},
       {"reps", o.reps},
@@ -78,7 +74,7 @@ int run(const Options& o) {
       {"guest_budget_s", budget},
       {"ops", vmmicro::op_names()},
       {"op_definitions", defs},
-      {"guest", {{"vcpus", 1}, {"mem_mb", 256}, {"image", prep.image}, {"program", "bench/guest/uls_micro.c"}}},
+      {"guest", {{"vcpus", 1}, {"mem_mb", 256}, {"program", "bench/guest/uls_micro.c"}}},
       {"protection_boot_args", {{"kernel", "uls.protect=1"}, {"none", "uls.protect=0"}}},
       {"ns_per_op_basis",
        "CLOCK_MONOTONIC in the guest around each repetition of `iterations` operations, divided by them; "
@@ -92,18 +88,55 @@ int run(const Options& o) {
       {"ratios_basis", "medians over repetitions; ratios from ns_per_op, ratios_insns from insns_per_op; "
                        "upcall_minus_ioctl_over_syscall leaves out the raise's own system call"},
   };
+  // Before the kernel is built: a file that cannot be resumed is refused at once.
+  const std::string out_path = result_path(o.out, "vm-micro");
+  resume::Earlier earlier;
+  try {
+    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "vm_micro", config);
+  } catch (const resume::Refused& e) {
+    std::fprintf(stderr, "vm_micro: %s\n", e.what());
+    return 2;
+  }
+
+  const vm::Prepared prep = vm::prepare({vm::runfile("bench/uls_micro_guest")});
+  if (!prep.error.empty()) {
+    std::fprintf(stderr, "vm_micro: %s\n", prep.error.c_str());
+    return prep.usage_error ? 2 : 1;
+  }
+  const std::string plugin = counting ? vm::runfile("kernel/qemu_insn_count.so") : "";
+
+  nlohmann::json doc;
+  doc["experiment"] = "vm_micro";
+  doc["schema"] = "ulsnet.vm-micro.v1";
+  doc["config"] = config;
+  doc["config"]["argv"] = o.argv;
+  doc["guest_image"] = prep.image;  // per run (a temporary directory): not part of the configuration
   doc["environment"] = host_environment("vm");
   doc["runs"] = nlohmann::json::array();
+  doc["complete"] = false;
+  resume::Eta eta(20 + timeout / 4.0);
+  size_t left = o.protection.size();
 
   std::set<std::string> accels;
   int failures = 0;
   for (const std::string& prot : o.protection) {
+    --left;
+    if (const auto* rows = earlier.take(prot)) {
+      for (const auto& r : *rows) {
+        doc["runs"].push_back(r);
+        accels.insert(r.value("accel", "unknown"));
+      }
+      std::fprintf(stderr, "vm_micro: protection %s: kept from %s\n", prot.c_str(), out_path.c_str());
+      continue;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
     const std::string logs = prep.workdir + "/" + prot;
     const std::string append = "ulsnet.args=" + std::to_string(o.iterations) + "," + std::to_string(warmup) + "," +
                                std::to_string(o.reps) + "," + std::to_string(budget) +
                                (prot == "none" ? " uls.protect=0" : " uls.protect=1");
-    std::fprintf(stderr, "vm_micro: protection %s: %llu iterations x %d repetitions per operation (up to %d s)\n",
-                 prot.c_str(), static_cast<unsigned long long>(o.iterations), o.reps, timeout);
+    std::fprintf(stderr, "vm_micro: protection %s: %llu iterations x %d repetitions per operation (up to %d s%s)\n",
+                 prot.c_str(), static_cast<unsigned long long>(o.iterations), o.reps, timeout,
+                 eta.left(left + 1).c_str());
     auto [vrc, vout] =
         vm::launch(prep.image, prep.initrd, logs,
                    "--hosts 1 --accel " + o.accel + " --run /bin/uls_micro_guest --append '" + append + "'" +
@@ -128,6 +161,7 @@ int run(const Options& o) {
 
     const vmmicro::GuestLog g = vmmicro::parse_guest_log(vm::slurp(logs + "/single.log"));
     nlohmann::json r = vmmicro::summarize_run(g, insn_log, why, o.iterations, o.reps);
+    r["point"] = prot;
     r["protection"] = prot;
     r["accel"] = accel;
     r["instruction_counting"] = plugin_loaded;
@@ -145,13 +179,17 @@ int run(const Options& o) {
       ++failures;
     }
     doc["runs"].push_back(r);
+    eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    write_result(doc, out_path, "vm-micro");
   }
   std::string accel_used;
   for (const auto& a : accels) accel_used += (accel_used.empty() ? "" : ",") + a;
   doc["environment"]["accel"] = accel_used;
   doc["environment"]["guest_kernel"] = "Linux 6.1 (Debian linux-source-6.1) + kernel/patches (ulsnet ULS)";
   doc["run_seconds"] = seconds_since_start();
-  const std::string out = write_result(doc, o.out, "vm-micro");
+  doc["complete"] = failures == 0;
+  doc["points_reused"] = earlier.reused;
+  const std::string out = write_result(doc, out_path, "vm-micro");
 
   fmt::print("vm_micro on the patched kernel, accelerator {} ({} iterations x {} repetitions per operation; "
              "medians, [min-max])\n",
@@ -200,6 +238,8 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", o.timeout_s, "seconds per VM (default: from the configuration)")
       ->check(CLI::Range(10, 86400));
   app.add_flag("--quick", o.quick, "1000 iterations x 3 repetitions unless given (about a minute here)");
+  app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
+  o.argv.assign(argv, argv + argc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

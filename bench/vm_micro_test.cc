@@ -1,7 +1,8 @@
 // //bench:vm_micro end to end on the real ULS kernel (root and QEMU; skipped with the reason
 // otherwise), kept short: a tiny run in both protection modes gives every operation with its
-// instruction counts (under TCG) and the headline ratios; an interrupted run leaves no QEMU
-// behind; bad flags exit 2 before anything is built.
+// instruction counts (under TCG) and the headline ratios; the same --out resumes it (a finished
+// protection mode kept, an unfinished one run again, another configuration refused); an
+// interrupted run leaves no QEMU behind; bad flags exit 2 before anything is built.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -73,6 +75,36 @@ TEST_F(VmMicro, ATinyRunGivesEveryOperationAndTheRatiosInBothModes) {
     for (const char* k : {"upcall_over_syscall", "upcall_over_pipe_round_trip"})
       EXPECT_GT(r["ratios"][k].get<double>(), 0) << r.dump(1);
   }
+  EXPECT_EQ(doc["complete"], true);
+  EXPECT_EQ(doc["points_reused"], 0);
+
+  // Resume: as if the run had been cut short in its second launch.
+  nlohmann::json cut = doc;
+  ASSERT_EQ(cut["runs"][1]["point"], "none");
+  cut["runs"][1]["complete"] = false;
+  cut["complete"] = false;
+  std::ofstream(out) << cut.dump();
+  const std::string again = "TMPDIR=" + tmpdir() + " " + vm::runfile("bench/vm_micro") +
+                            " --iterations 50 --reps 2 --protection kernel,none --timeout 90 --out " + out;
+  auto [rc2, output2] = vm::sh(again);
+  ASSERT_EQ(rc2, 0) << output2;
+  EXPECT_NE(output2.find("protection kernel: kept from"), std::string::npos) << output2;
+  EXPECT_EQ(output2.find("protection none: kept from"), std::string::npos) << output2;
+  const nlohmann::json resumed = nlohmann::json::parse(vm::slurp(out), nullptr, false);
+  ASSERT_TRUE(resumed.is_object()) << output2;
+  EXPECT_EQ(resumed["complete"], true);
+  EXPECT_EQ(resumed["points_reused"], 1);
+  ASSERT_EQ(resumed["runs"].size(), 2u);
+  EXPECT_EQ(resumed["runs"][0], doc["runs"][0]);  // kept as it was
+  EXPECT_EQ(resumed["runs"][1]["complete"], true);  // measured again
+  EXPECT_EQ(resumed["runs"][1]["protection"], "none");
+
+  // Another configuration is refused before anything is built or booted; the file is untouched.
+  auto [rc3, output3] = vm::sh(vm::runfile("bench/vm_micro") +
+                               " --iterations 50 --reps 3 --protection kernel,none --timeout 90 --out " + out);
+  EXPECT_EQ(rc3, 2) << output3;
+  EXPECT_NE(output3.find("reps: 2 there, 3 here"), std::string::npos) << output3;
+  EXPECT_EQ(nlohmann::json::parse(vm::slurp(out), nullptr, false), resumed);
 }
 
 // SIGINT while the guest runs (a run long enough to be caught in the middle): the runner dies of
