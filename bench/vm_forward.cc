@@ -194,7 +194,14 @@ int main(int argc, char** argv) {
   app.add_option("--out", o.out, "JSON output path (default results/vm-forward-<time>.json)");
   app.add_flag("--quick", o.quick, "rates 1000,5000 for 2 s each");
   app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message
+    return 2;     // a usage error, as every runner here
+  }
   o.argv.assign(argv, argv + argc);
   if (o.quick) {
     o.rates = {1000, 5000};

@@ -290,7 +290,14 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", o.timeout_s, "seconds per guest run (default: from the configuration)");
   app.add_flag("--quick", o.quick, "500 invocations per row (a run under a minute)");
   app.add_flag("--fresh", o.fresh, "--out names an existing file: start over instead of resuming it");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message
+    return 2;     // a usage error, as every runner here
+  }
   o.argv.assign(argv, argv + argc);
   if (o.quick) o.count = std::min<uint32_t>(o.count, 500);
   try {

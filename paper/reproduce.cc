@@ -207,10 +207,10 @@ int run_experiments(const char* argv0, bool quick, bool fresh, const std::string
       else if (a == "--benchmark_out=OUT") a = "--benchmark_out=" + out;
       args.push_back(a);
     }
-    // A failed run must not leave a file that reads as finished. The throughput runs' own files
-    // (namespaces, VMs, SSH) are kept: each is written after every point or launch with
-    // "complete": false, and the same --out resumes it.
-    const bool resumable = e.kind == "netns" || e.kind == "vm" || e.kind == "ssh";
+    // A failed run must not leave a file that reads as finished. Every experiment but the
+    // micro-benchmarks (one Google Benchmark process, ~1 min) writes its file after every point
+    // or launch with "complete": false, and the same --out resumes it: that file is kept.
+    const bool resumable = e.kind != "micro";
     if (!resumable || fresh) fs::remove(out);
     const auto t0 = std::chrono::steady_clock::now();
     const int rc = run_child(args, runfiles);
