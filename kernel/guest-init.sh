@@ -206,17 +206,22 @@ case "$test" in
                 # whose frames alone the links' counters should hold.
                 arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02
                 if wait_ping "$target"; then
-                  # Relayed, the ping reached only the proxy: give the relay time to learn the
-                  # receiver (which pings it as it starts).
-                  [ "$mode" = relay ] && sleep 3
+                  # Relayed, the ping reached only the proxy. The relay knows the receiver once
+                  # the receiver's ping of it came back, which the receiver waits for before it
+                  # answers on the management link; the generator's clock comparison waits for
+                  # that answer, so the stream starts only then (no fixed wait).
                   ulsnet_traffic send "$target" 9000 "$count" "$pps" "$payload" "$seconds" 10.201.9.2
                 else
                   echo "ULSNET-TRAFFIC-ERROR $target unreachable through the proxy"
                 fi ;;
       receiver) arp -i eth0 -s 10.201.2.1 52:54:00:c9:02:01
                 # A relay's Stack learns the receiver's address from its ARP (the datagrams it
-                # relays are not queued while it asks): the receiver pings it as it starts.
-                [ "$mode" = relay ] && wait_ping 10.201.2.1 &
+                # relays are not queued while it asks): the receiver pings it before its sink
+                # starts, so the sender (which waits for the sink on the management link) never
+                # sends before the relay can reach the receiver.
+                if [ "$mode" = relay ] && ! wait_ping 10.201.2.1; then
+                  echo "ULSNET-TRAFFIC-NOTE the relay (10.201.2.1) did not answer the receiver's ping"
+                fi
                 ulsnet_traffic recv 9000 "$count" 3000 150000 "$warmup_ms" ;;
     esac
     ;;
