@@ -241,6 +241,7 @@ nlohmann::json run_sink(const SinkConfig& cfg, const std::atomic<bool>& stop,
         }
       st.on_datagram(bufs[i].data(), msgs[i].msg_len, (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, rx);
     }
+    if (cfg.received_so_far) cfg.received_so_far->store(st.received(), std::memory_order_relaxed);
   }
   close(fd);
   auto d = counter_delta(snmp0, read_snmp());

@@ -52,6 +52,9 @@ struct SinkConfig {
   // received and accounted like any other, but left out of the delay statistics (latency, IPDV,
   // PDV), which then describe the trial's steady state. 0: none left out.
   double warmup_s = 0;
+  // If set: the distinct datagrams of this run received so far, stored after every batch (so
+  // that a caller who knows how many were sent can tell when the stream is wholly through).
+  std::atomic<uint64_t>* received_so_far = nullptr;
 };
 
 // Receives until stop is set (or max_duration_s). `ready` is called once the socket is bound.
@@ -73,6 +76,7 @@ class SinkStats {
   // received, duplicates, reordered, corrupted, and DelayRecorder::report()'s latency_ns (with
   // its histogram), ipdv_ns, pdv_ns, rfc3550_jitter_ns.
   nlohmann::json report();
+  uint64_t received() const { return received_; }  // distinct valid datagrams so far
 
  private:
   SinkConfig cfg_;

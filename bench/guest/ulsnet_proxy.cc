@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
   if (watcher == 0) {
     const uint64_t end = guest_now_ns() + uint64_t(seconds) * 1000000000ull;
     uint64_t base = guest_if_stat("eth0", "rx_packets"), last = base, last_change = guest_now_ns();
+    const uint64_t out_base = guest_if_stat("eth1", "tx_packets");
     while (guest_now_ns() < end && getppid() == self) {
       usleep(200000);
       const uint64_t rx = guest_if_stat("eth0", "rx_packets");
@@ -146,9 +147,12 @@ int main(int argc, char** argv) {
         last = rx;
         last_change = guest_now_ns();
       }
-      // Past the readiness pings (a few dozen frames) and then quiet: the stream is through.
-      if (last - base >= std::min<uint64_t>(expect / 2, 1000) && guest_now_ns() - last_change > 3000000000ull)
-        break;
+      // Past the readiness pings (a few dozen frames) and then quiet for 3 s: the stream is
+      // through. Quiet for 1 s once the proxy has sent at least the whole stream's count out
+      // toward the receiver (its own few ARP/ICMP replies there included): nothing is left.
+      const uint64_t quiet = guest_now_ns() - last_change;
+      if (last - base >= std::min<uint64_t>(expect / 2, 1000) && quiet > 3000000000ull) break;
+      if (expect > 0 && guest_if_stat("eth1", "tx_packets") - out_base >= expect && quiet > 1000000000ull) break;
     }
     kill(self, SIGUSR1);
     _exit(0);

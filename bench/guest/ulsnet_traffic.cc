@@ -301,6 +301,8 @@ int do_recv(int port, uint64_t count, int idle_ms, int max_ms, int warmup_ms) {
   cfg.max_seq = count;
   cfg.max_duration_s = max_ms / 1000.0 + 5;
   std::atomic<bool> stop{false}, ready{false};
+  std::atomic<uint64_t> received{0};
+  cfg.received_so_far = &received;
   nlohmann::json sink;
   std::string sink_error;
   std::thread t([&] {
@@ -364,9 +366,11 @@ int do_recv(int port, uint64_t count, int idle_ms, int max_ms, int warmup_ms) {
       last_rx = rx;
       last_rx_change = now;
     }
-    // Through: the sender said so and nothing arrived since for IDLE_MS; or no word from the
-    // sender but nothing for 10 x IDLE_MS after something came; or MAX_MS in all.
+    // Through: the sender said so and every datagram it sent has arrived (nothing more of the
+    // stream can come), or the sender said so and nothing arrived since for IDLE_MS; or no word
+    // from the sender but nothing for 10 x IDLE_MS after something came; or MAX_MS in all.
     const int64_t quiet_since = std::max(end_at, last_rx_change);
+    if (end_at && sent_by_sender > 0 && received.load(std::memory_order_relaxed) >= sent_by_sender) break;
     if (end_at && now - quiet_since >= idle) break;
     if (!end_at && last_rx_change && now - last_rx_change >= 10 * idle) break;
     if (now - start >= int64_t(max_ms) * 1000000) break;
