@@ -5,7 +5,8 @@
 //
 //   ulsnet_agent proxy --method NAME[:VARIANT] --mode relay|router
 //                      --in-if IF --in-ip A [--in-peer-ip A] [--in-peer-mac M]
-//                      --out-if IF --out-ip A [--out-peer-ip A] [--out-peer-mac M] ...
+//                      --out-if IF --out-ip A [--out-peer-ip A] [--out-peer-mac M]
+//                      [--cpu N] [--competitors K] ...
 //   ulsnet_agent send  --dst A [--port 9000] [--payload 64] [--rate PPS|max] [--duration 1] ...
 //                      [--clock-peer A --clock-port P [--clock-shift]]
 //   ulsnet_agent recv  [--port 9000] [--run-id N] [--max-packets N] [--clock-port P] ...
@@ -21,6 +22,15 @@
 // has a hard bound: alarm(--max-seconds + 20) ends a role that failed to stop. --pidfile names a
 // file holding the agent's pid while it runs (the controller's clean-up kills what is left).
 //
+// CPU (proxy): --cpu N pins every thread of the agent (the method runs in it) to CPU N before the
+// method starts and again once it has started its threads; the report's `placement` says what
+// the kernel then holds (each thread's mask read back: `pinned` only if all are on N alone).
+// --competitors K forks K busy-loop processes on that CPU once the method is set up, killed and
+// reaped when it stops (and on every way out; PR_SET_PDEATHSIG if the agent dies, each bounded by
+// --max-seconds); the report's `competitors` has their CPU time. `process_cpu` (getrusage of the
+// agent and its reaped children) and `host_cpu` (/proc/stat per CPU) are deltas over one window,
+// from ready to stop. `env` reports the host's online CPUs and the agent's affinity (`cpus`).
+//
 // Clocks (one-way delays across machines; bench/ssh/clock_exchange.h): recv --clock-port answers
 // clock requests of its run id on that UDP port while the sink runs; send --clock-peer measures the
 // receiver's CLOCK_MONOTONIC against its own before the stream (`offset`) and, with --clock-shift,
@@ -30,6 +40,7 @@
 // (`residual_before`, `residual_after`, on the clock the stamps were taken with). The report's
 // `clock` holds them all, or why a step could not be done.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <ifaddrs.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -52,6 +63,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -66,6 +78,7 @@
 #include "bench/environment.h"
 #include "bench/ssh/agent_protocol.h"
 #include "bench/ssh/clock_exchange.h"
+#include "bench/ssh/load_plan.h"
 #include "bench/topology.h"
 #include "bench/traffic.h"
 #include "bench/trial.h"
@@ -271,7 +284,183 @@ struct ProxyArgs {
   int prefix = 24;
   uint16_t port = 9000;
   uint32_t batch = 32;
+  int cpu = -1;         // pin the method here (-1: not pinned)
+  int competitors = 0;  // CPU-bound processes beside it on that CPU while it runs
 };
+
+// ---- CPU placement and competitors ----------------------------------------------------------
+
+// The thread ids of this process.
+std::vector<pid_t> tasks() {
+  std::vector<pid_t> t;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] >= '0' && e->d_name[0] <= '9') t.push_back(pid_t(std::atoi(e->d_name)));
+    closedir(d);
+  }
+  return t;
+}
+
+std::vector<int> cpus_of(const cpu_set_t& set) {
+  std::vector<int> v;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) v.push_back(c);
+  return v;
+}
+
+// The CPUs this process may run on (sched_getaffinity), empty if unknown.
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return {};
+  return cpus_of(set);
+}
+
+// Every thread of this process onto `cpu` (threads made later inherit the caller's mask); the
+// first failure, or "".
+std::string pin_tasks(int cpu) {
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return "CPU " + std::to_string(cpu) + " out of range";
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  std::string err;
+  for (pid_t t : tasks())
+    if (sched_setaffinity(t, sizeof set, &set) != 0 && err.empty())
+      err = "sched_setaffinity(" + std::to_string(t) + ", CPU " + std::to_string(cpu) + "): " + std::strerror(errno);
+  return err;
+}
+
+// Where the method's threads are, read back from the kernel: pinned when asked for a CPU, no
+// pinning error, and every thread's mask is that CPU alone.
+nlohmann::json placement_json(int cpu, const std::string& pin_error) {
+  nlohmann::json j = {{"cpu", cpu >= 0 ? nlohmann::json(cpu) : nlohmann::json(nullptr)}};
+  size_t n = 0, on = 0;
+  nlohmann::json masks = nlohmann::json::array();
+  for (pid_t t : tasks()) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(t, sizeof set, &set) != 0) continue;
+    ++n;
+    const std::vector<int> c = cpus_of(set);
+    if (cpu >= 0 && c == std::vector<int>{cpu}) ++on;
+    if (std::find(masks.begin(), masks.end(), nlohmann::json(c)) == masks.end()) masks.push_back(c);
+  }
+  j["threads"] = n;
+  j["threads_on_cpu"] = on;
+  j["affinity"] = masks;  // the distinct masks of the threads
+  j["pinned"] = cpu >= 0 && pin_error.empty() && n > 0 && on == n;
+  if (!pin_error.empty()) j["error"] = pin_error;
+  return j;
+}
+
+// A process's CPU time (utime + stime of /proc/PID/stat) in ns, or -1.
+int64_t process_cpu_ns(pid_t p) {
+  std::ifstream f("/proc/" + std::to_string(p) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t rp = all.rfind(')');
+  if (rp == std::string::npos) return -1;
+  std::vector<std::string> fields;
+  std::string w;
+  for (size_t i = rp + 2; i <= all.size(); ++i) {
+    if (i == all.size() || all[i] == ' ') {
+      fields.push_back(w);
+      w.clear();
+    } else {
+      w += all[i];
+    }
+  }
+  // After the ')': state is field 3, so utime (14) and stime (15) are at 11 and 12.
+  if (fields.size() < 13) return -1;
+  const double ns_per_tick = 1e9 / double(sysconf(_SC_CLK_TCK));
+  return int64_t(double(std::strtoull(fields[11].c_str(), nullptr, 10) + std::strtoull(fields[12].c_str(), nullptr, 10)) *
+                 ns_per_tick);
+}
+
+// CPU-bound competitors: `n` processes spinning on `cpu` (-1: anywhere) at SCHED_OTHER, each for
+// at most max_s, killed (SIGKILL) and reaped when this object goes (every way out of the role),
+// and with the agent (PR_SET_PDEATHSIG) if it dies first, so none outlives it.
+class Competitors {
+ public:
+  Competitors(int n, int cpu, double max_s) : cpu_(cpu) {
+    const pid_t parent = getpid();
+    for (int i = 0; i < n; ++i) {
+      const pid_t p = fork();
+      if (p < 0) {
+        const int e = errno;
+        stop();
+        throw RoleError{kExitCannot, std::string("competitors: fork: ") + std::strerror(e)};
+      }
+      if (p == 0) {
+        for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGALRM}) signal(sig, SIG_DFL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        if (cpu >= 0) {
+          cpu_set_t set;
+          CPU_ZERO(&set);
+          CPU_SET(cpu, &set);
+          sched_setaffinity(0, sizeof set, &set);
+        }
+        const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(max_s);
+        volatile uint64_t x = 0;
+        while (std::chrono::steady_clock::now() < end && getppid() == parent)
+          for (int k = 0; k < 100000; ++k) x = x + uint64_t(k);
+        _exit(0);
+      }
+      pids_.push_back(p);
+    }
+  }
+  ~Competitors() { stop(); }
+  Competitors(const Competitors&) = delete;
+  Competitors& operator=(const Competitors&) = delete;
+
+  // What they did, read before they are killed: each one's CPU time, how many still ran.
+  nlohmann::json report() const {
+    nlohmann::json cpu_ns = nlohmann::json::array();
+    int running = 0;
+    for (pid_t p : pids_) {
+      cpu_ns.push_back(process_cpu_ns(p));
+      if (waitpid(p, nullptr, WNOHANG) == 0) ++running;
+    }
+    return {{"count", pids_.size()},
+            {"cpu", cpu_ >= 0 ? nlohmann::json(cpu_) : nlohmann::json(nullptr)},
+            {"kind", "busy loop, SCHED_OTHER"},
+            {"cpu_time_ns", cpu_ns},
+            {"running_at_stop", running}};
+  }
+
+ private:
+  void stop() {
+    for (pid_t p : pids_) kill(p, SIGKILL);
+    for (pid_t p : pids_)
+      while (waitpid(p, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    pids_.clear();
+  }
+  int cpu_;
+  std::vector<pid_t> pids_;
+};
+
+struct ProcessCpu {
+  rusage self{}, children{};
+  static ProcessCpu now() {
+    ProcessCpu c;
+    getrusage(RUSAGE_SELF, &c.self);
+    getrusage(RUSAGE_CHILDREN, &c.children);
+    return c;
+  }
+};
+
+uint64_t tv_ns(const timeval& t) { return uint64_t(t.tv_sec) * 1000000000ull + uint64_t(t.tv_usec) * 1000; }
+
+nlohmann::json process_cpu_delta(const ProcessCpu& a, const ProcessCpu& b) {
+  auto d = [](const timeval& x, const timeval& y) { return tv_ns(y) - std::min(tv_ns(y), tv_ns(x)); };
+  return {{"user_ns", d(a.self.ru_utime, b.self.ru_utime)},
+          {"sys_ns", d(a.self.ru_stime, b.self.ru_stime)},
+          {"children_user_ns", d(a.children.ru_utime, b.children.ru_utime)},
+          {"children_sys_ns", d(a.children.ru_stime, b.children.ru_stime)},
+          {"window", "from ready to stop: getrusage of the agent (the method runs in it: its threads) and of its "
+                     "reaped children (the competitors are reaped after it)"}};
+}
 
 // Adds or removes the proxy's test addresses in its kernel as the method needs (--addresses
 // adjust), and undoes exactly that at the end.
@@ -365,14 +554,24 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
       throw RoleError{kExitCannot, std::string("adjusting the proxy's addresses: ") + e.what()};
     }
   }
+  // The method's threads on --cpu: this one now (the threads it starts inherit its mask), every
+  // thread again once it has started them.
+  std::string pin_error;
+  if (a.cpu >= 0) pin_error = pin_tasks(a.cpu);
   const auto netdev0 = read_netdev();
-  const nlohmann::json cpu0 = read_cpu_times();
   std::unique_ptr<ProxyMethod> m = make_proxy_method(name);
   try {
     m->start(pc);
   } catch (const std::exception& e) {
     throw RoleError{kExitCannot, std::string("the method cannot run here: ") + e.what()};
   }
+  if (a.cpu >= 0 && pin_error.empty()) pin_error = pin_tasks(a.cpu);
+  const nlohmann::json placement = placement_json(a.cpu, pin_error);
+  std::optional<Competitors> hogs;
+  if (a.competitors > 0) hogs.emplace(a.competitors, a.cpu, c.max_seconds);
+  // The CPU-time window: from ready (the method set up) to stop.
+  const ProcessCpu pcpu0 = ProcessCpu::now();
+  const nlohmann::json cpu0 = read_cpu_times();
   const auto t0 = std::chrono::steady_clock::now();
   emit(agent_ready_line("proxy", {{"in_mac", pc.in.mac.str()}, {"out_mac", pc.out.mac.str()}}));
   nlohmann::json r;
@@ -382,8 +581,17 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   } catch (const std::exception& e) {
     throw RoleError{kExitCannot, std::string("the method failed while running: ") + e.what()};
   }
-  r["netdev"] = counter_delta(netdev0, read_netdev());
   r["host_cpu"] = cpu_delta(cpu0, read_cpu_times());
+  r["process_cpu"] = process_cpu_delta(pcpu0, ProcessCpu::now());
+  r["host_cpu_window"] = "from ready to stop (/proc/stat, every CPU of the host)";
+  r["placement"] = placement;
+  if (hogs) {
+    r["competitors"] = hogs->report();
+    hogs.reset();  // killed and reaped
+  } else {
+    r["competitors"] = {{"count", 0}};
+  }
+  r["netdev"] = counter_delta(netdev0, read_netdev());
   r["rusage"] = rusage_json();
   r["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r["stop_reason"] = watch.reason();
@@ -608,6 +816,16 @@ int role_env(const EnvArgs& a) {
   r["boot_id"] = boot_id;
   r["euid"] = geteuid();
   r["interfaces"] = interfaces_json();
+  // The CPUs (the controller's default proxy CPU is the last online one the agent may use).
+  {
+    std::ifstream f("/sys/devices/system/cpu/online");
+    std::string line;
+    std::getline(f, line);
+    auto online = parse_cpu_list(line);
+    r["cpus"] = {{"online", online ? nlohmann::json(*online) : nlohmann::json(nullptr)},
+                 {"online_raw", line},
+                 {"allowed", allowed_cpus()}};
+  }
   // The session's addresses (sshd's SSH_CONNECTION: client ip, port, server ip, port): the server's
   // is this host's management address as the controller reached it.
   if (const char* sc = std::getenv("SSH_CONNECTION")) {
@@ -674,6 +892,12 @@ int main(int argc, char** argv) {
                     "as-is: leave the kernel's addresses; adjust: add/remove the proxy's test addresses "
                     "as the method needs, restored at the end")
       ->check(CLI::IsMember({"as-is", "adjust"}));
+  proxy->add_option("--cpu", pa.cpu, "pin the method (every thread of this agent) to this CPU; -1: not pinned")
+      ->check(CLI::Range(-1, CPU_SETSIZE - 1));
+  proxy->add_option("--competitors", pa.competitors,
+                    "CPU-bound busy-loop processes on that CPU (anywhere if not pinned) while the method runs, "
+                    "killed at its stop")
+      ->check(CLI::Range(0, 16));
   add_common(proxy, proxy_common, 60);
   CLI::App* send = app.add_subcommand("send", "the socket generator");
   send->add_option("--dst", sa_.dst, "destination address")->required();

@@ -12,7 +12,10 @@ std::string job_key(const std::string& method, const std::string& variant, const
 nlohmann::json comparable_config(nlohmann::json config, bool with_addressing) {
   if (!config.is_object()) return config;
   for (const char* k : {"argv", "agent", "ssh"}) config.erase(k);
-  if (!with_addressing) config.erase("addressing");
+  if (!with_addressing) {
+    config.erase("addressing");
+    config.erase("placement");
+  }
   return config;
 }
 

@@ -2,8 +2,9 @@
 // the same configuration keeps what the earlier run finished and runs only the rest, as
 // //bench:throughput does.
 //
-// A point is named by its `point` key, job_key(...) + "|max", "|rate:R" or "|fraction:F" (the
-// namespace runner's keys); a search by job_key(...). Kept: every point that has all of the
+// A point is named by its `point` key, job_key(...) + "|max", "|rate:R", "|fraction:F" or
+// "|common:N" (the common load with N competitors; the namespace runner's keys); a search by
+// job_key(...). Kept: every point that has all of the
 // configuration's repetitions and no error (an errored, interrupted or short point runs again),
 // every search without an error (an interrupted search has one).
 #pragma once
@@ -33,7 +34,8 @@ class ResumeRefused : public std::runtime_error {
 
 // The configuration fields two runs must agree on to share a result file: all of `config` but
 // `argv` (how it was typed), `agent` (where the binary was found) and `ssh` (how to log in),
-// and, unless `with_addressing`, `addressing` (known only once the hosts are prepared).
+// and, unless `with_addressing`, `addressing` and `placement` (the test interfaces and the
+// proxy's CPU, known only once the hosts are prepared).
 nlohmann::json comparable_config(nlohmann::json config, bool with_addressing);
 
 // "" if equal, else the first difference (bench/resume.h).

@@ -16,7 +16,11 @@ nlohmann::json config() {
           {"load_sweep", {0.5}},
           {"agent", {{"path", "/x/ulsnet_agent"}, {"bytes", 100}}},
           {"ssh", {{"user", "root"}}},
-          {"addressing", {{"sender", {{"if", "s0"}}}}}};
+          {"addressing", {{"sender", {{"if", "s0"}}}}},
+          {"proxy_cpu", "auto"},
+          {"common_load_pps", 0},
+          {"competitors", {0, 1}},
+          {"placement", {{"proxy_cpu", 1}}}};
 }
 
 nlohmann::json point(const std::string& key, int reps, uint32_t first_run_id) {
@@ -37,6 +41,8 @@ nlohmann::json earlier() {
   nlohmann::json interrupted = point("rate:7000", 2, 6);
   interrupted["interrupted"] = true;
   d["results"].push_back(interrupted);
+  d["results"].push_back(point("common:0", 2, 8));
+  d["results"].push_back(point("common:1", 1, 10));  // cut short
   d["capacity"].push_back({{"method", "kernel-socket"}, {"variant", "batched"}, {"mode", "relay"},
                            {"protection", "n/a"}, {"payload_bytes", 64}, {"pdr", {{"lower_pps", 1000}}},
                            {"steps", nlohmann::json::array({{{"run_id", 40}}})}});
@@ -48,8 +54,12 @@ nlohmann::json earlier() {
 TEST(Resume, KeepsFinishedPointsAndSearchesOnly) {
   Finished f = finished_points(earlier(), config());
   const std::string job = "kernel-socket|batched|relay|n/a|64";
-  ASSERT_EQ(f.points.size(), 1u);  // the errored, the short and the interrupted point run again
+  ASSERT_EQ(f.points.size(), 2u);  // the errored, the short and the interrupted point run again
   EXPECT_TRUE(f.points.count(job + "|max"));
+  // The common-load points are kept apart by their competitor count: with none finished, the one
+  // with a competitor cut short.
+  EXPECT_TRUE(f.points.count(job + "|common:0"));
+  EXPECT_FALSE(f.points.count(job + "|common:1"));
   EXPECT_EQ(f.capacity.size(), 1u);  // the interrupted search runs again
   EXPECT_TRUE(f.capacity.count(job));
   EXPECT_EQ(f.max_run_id, 40u);  // new trials get run ids past every earlier one
@@ -67,7 +77,8 @@ TEST(Resume, HowItWasTypedAndHowToLogInDoNotMatter) {
   c["agent"]["path"] = "/elsewhere/ulsnet_agent";
   c["ssh"]["user"] = "other";
   c.erase("addressing");  // not known yet when the file is read
-  EXPECT_EQ(finished_points(earlier(), c).points.size(), 1u);
+  c.erase("placement");   // nor the proxy's CPU
+  EXPECT_EQ(finished_points(earlier(), c).points.size(), 2u);
 }
 
 TEST(Resume, RefusesAnotherConfigurationSayingWhich) {
@@ -85,6 +96,15 @@ TEST(Resume, RefusesAnotherConfigurationSayingWhich) {
   c = config();
   c.erase("load_sweep");
   EXPECT_THROW(finished_points(earlier(), c), ResumeRefused);
+  c = config();
+  c["competitors"] = {0, 1, 2};
+  EXPECT_THROW(finished_points(earlier(), c), ResumeRefused);
+  c = config();
+  c["common_load_pps"] = 5000;
+  EXPECT_THROW(finished_points(earlier(), c), ResumeRefused);
+  c = config();
+  c["proxy_cpu"] = "none";
+  EXPECT_THROW(finished_points(earlier(), c), ResumeRefused);
   nlohmann::json other = earlier();
   other["schema"] = "ulsnet.throughput.v2";
   EXPECT_THROW(finished_points(other, config()), ResumeRefused);
@@ -96,6 +116,11 @@ TEST(Resume, AddressingIsComparedOnceKnown) {
   b["addressing"]["sender"]["if"] = "eth1";
   EXPECT_EQ(config_difference(comparable_config(a, false), comparable_config(b, false)), "");
   EXPECT_NE(config_difference(comparable_config(a, true), comparable_config(b, true)).find("addressing"),
+            std::string::npos);
+  b = config();
+  b["placement"]["proxy_cpu"] = 3;
+  EXPECT_EQ(config_difference(comparable_config(a, false), comparable_config(b, false)), "");
+  EXPECT_NE(config_difference(comparable_config(a, true), comparable_config(b, true)).find("placement"),
             std::string::npos);
 }
 

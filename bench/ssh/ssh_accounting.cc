@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
+#include <string>
 #include <stdexcept>
 #include <vector>
 
@@ -210,8 +212,112 @@ nlohmann::json summarize_ssh_point(nlohmann::json res) {
          {"percentiles", "medians of the repetitions' exact values; max of all"}};
   res["ipdv_ns"] = v;
   res["pdv_ns"] = {{"p99_median_of_repetitions", median0(pdv99)}};
+  res["cpu"] = summarize_cpu(samples, res.value("competitors", 0));
+  // Where the agent put the method (each trial's own report): the CPU, pinned in every trial.
+  {
+    nlohmann::json cpus = nlohmann::json::array();
+    bool all_pinned = good > 0;
+    for (const auto& s : samples) {
+      if (!s.is_object() || s.contains("error")) continue;
+      const nlohmann::json* pl = at(s, {"proxy_placement"});
+      const bool pinned = pl && pl->is_object() && pl->value("pinned", false);
+      all_pinned = all_pinned && pinned;
+      const nlohmann::json c = pl && pl->is_object() && pl->contains("cpu") ? (*pl)["cpu"] : nlohmann::json(nullptr);
+      if (std::find(cpus.begin(), cpus.end(), c) == cpus.end()) cpus.push_back(c);
+    }
+    if (good > 0)
+      res["proxy_placement"] = {{"cpu", cpus.size() == 1 ? cpus[0] : cpus}, {"pinned", all_pinned},
+                                {"basis", "each repetition's proxy agent report (its tasks' affinity read back)"}};
+  }
   if (!error.empty()) res["error"] = error;
   return res;
+}
+
+namespace {
+
+uint64_t u64(const nlohmann::json& j, const char* k) {
+  return j.is_object() && j.contains(k) && j[k].is_number() ? j[k].get<uint64_t>() : 0;
+}
+
+}  // namespace
+
+nlohmann::json trial_cpu(const nlohmann::json& p, uint64_t received) {
+  nlohmann::json cpu = nlohmann::json::object();
+  if (!p.is_object()) return cpu;
+  const uint64_t fwd = u64(p, "forwarded");
+  cpu["proxy_forwarded"] = fwd;
+  if (const nlohmann::json* pc = at(p, {"process_cpu"}); pc && pc->is_object()) {
+    const uint64_t ns =
+        u64(*pc, "user_ns") + u64(*pc, "sys_ns") + u64(*pc, "children_user_ns") + u64(*pc, "children_sys_ns");
+    cpu["proxy_process_ns"] = ns;
+    if (fwd) cpu["proxy_process_ns_per_forwarded"] = double(ns) / double(fwd);
+  }
+  const nlohmann::json* hc = at(p, {"host_cpu"});
+  if (!hc || !hc->is_object()) return cpu;
+  nlohmann::json per = nlohmann::json::object();
+  if (hc->contains("cpu")) {
+    per["cpu"] = (*hc)["cpu"];
+    const uint64_t all = u64((*hc)["cpu"], "busy_ns");
+    cpu["all_busy_ns"] = all;
+    if (received) cpu["all_busy_ns_per_received"] = double(all) / double(received);
+  }
+  const nlohmann::json* pl = at(p, {"placement"});
+  if (pl && pl->is_object() && pl->value("pinned", false) && pl->contains("cpu") && (*pl)["cpu"].is_number_integer()) {
+    const int c = (*pl)["cpu"].get<int>();
+    const std::string key = "cpu" + std::to_string(c);
+    if (hc->contains(key)) {
+      per[key] = (*hc)[key];
+      const uint64_t busy = u64((*hc)[key], "busy_ns");
+      cpu["proxy_host_cpu"] = c;
+      cpu["proxy_host_busy_ns"] = busy;
+      if (fwd) cpu["proxy_host_ns_per_forwarded"] = double(busy) / double(fwd);
+      if (received) cpu["proxy_host_ns_per_received"] = double(busy) / double(received);
+    }
+  }
+  cpu["per_cpu"] = per;
+  return cpu;
+}
+
+nlohmann::json summarize_cpu(const nlohmann::json& samples, int competitors) {
+  std::vector<double> proc, host_fwd, host_rx, all;
+  std::map<std::string, std::vector<double>> split;
+  if (samples.is_array())
+    for (const auto& s : samples) {
+      if (!s.is_object() || s.contains("error") || !s.contains("cpu")) continue;
+      const nlohmann::json& c = s["cpu"];
+      if (auto h = number_at(c, {"proxy_host_cpu"}), f = number_at(c, {"proxy_forwarded"}); h && f && *f > 0) {
+        if (const nlohmann::json* t = at(c, {"per_cpu", ("cpu" + std::to_string(int(*h))).c_str()})) {
+          auto ns = [&](const char* k) { return t->contains(k) && (*t)[k].is_number() ? (*t)[k].get<double>() : 0.0; };
+          split["user"].push_back((ns("user_ns") + ns("nice_ns")) / *f);
+          split["system"].push_back(ns("system_ns") / *f);
+          split["softirq"].push_back(ns("softirq_ns") / *f);
+          split["irq"].push_back(ns("irq_ns") / *f);
+        }
+      }
+      if (auto v = number_at(c, {"proxy_process_ns_per_forwarded"})) proc.push_back(*v);
+      if (auto v = number_at(c, {"proxy_host_ns_per_forwarded"})) host_fwd.push_back(*v);
+      if (auto v = number_at(c, {"proxy_host_ns_per_received"})) host_rx.push_back(*v);
+      if (auto v = number_at(c, {"all_busy_ns_per_received"})) all.push_back(*v);
+    }
+  nlohmann::json cpu = nlohmann::json::object();
+  if (!proc.empty()) cpu["proxy_process_ns_per_forwarded"] = median0(proc);
+  if (competitors > 0) {
+    // The proxy CPU's busy time now includes the competitors': not a cost of the method.
+    cpu["note"] = "CPU-time figures of the host's CPUs are left out: they include the competitors' time";
+    return cpu;
+  }
+  if (!host_fwd.empty()) cpu["proxy_host_ns_per_forwarded"] = median0(host_fwd);
+  if (!host_rx.empty()) cpu["proxy_host_ns_per_received"] = median0(host_rx);
+  if (!all.empty()) cpu["all_cpus_ns_per_received"] = median0(all);
+  if (!split.empty()) {
+    nlohmann::json sp = nlohmann::json::object();
+    for (const auto& [k, v] : split) sp[k] = median0(v);
+    cpu["proxy_cpu_split_ns_per_forwarded"] = sp;
+    cpu["proxy_cpu_split_note"] =
+        "the proxy host CPU's /proc/stat time by class per forwarded packet, medians of the repetitions; "
+        "10 ms ticks (USER_HZ); the proxy's process time is getrusage of its agent over the same window";
+  }
+  return cpu;
 }
 
 }  // namespace ulsnet::ssh

@@ -55,8 +55,29 @@ nlohmann::json one_way_latency(bool clock_shared, const nlohmann::json& sender_c
 // bench/stats.h's mean_ci95, {mean, lo, hi, level}; absent with fewer than two values; the latency
 // one only when the delays are valid), `latency` from the repetitions' own (one_way_latency):
 // one_way_valid if all are, the largest clock_error_bound_ns and clock_drift_during_stream_ns (by
-// magnitude), the first why; latency_valid = latency.one_way_valid; and error (the last
-// repetition's) if any failed.
+// magnitude), the first why; latency_valid = latency.one_way_valid; `cpu` (summarize_cpu of
+// the trials' `cpu`, the point's `competitors`); `proxy_placement` {cpu, pinned: in every
+// repetition} from the trials' own; and error (the last repetition's) if any failed.
 nlohmann::json summarize_ssh_point(nlohmann::json point);
+
+// One trial's CPU cost from the proxy agent's report, in //bench:throughput's fields (bench/
+// trial.cc): the report's `forwarded`; `process_cpu` {user_ns, sys_ns, children_user_ns,
+// children_sys_ns}: the agent's getrusage (SELF and CHILDREN; the method runs in it) over the
+// measuring window (from ready to stop); `host_cpu`: the /proc/stat delta over the same window
+// per CPU ("cpu" all, "cpuN", each class in ns and busy_ns); `placement` {cpu, pinned}: where
+// the agent pinned the method. Returns {per_cpu: the "cpu" and the proxy CPU's entries,
+// all_busy_ns, proxy_process_ns, proxy_forwarded, proxy_process_ns_per_forwarded (forwarded >
+// 0), all_busy_ns_per_received (received > 0), and when pinned: proxy_host_cpu,
+// proxy_host_busy_ns, proxy_host_ns_per_forwarded, proxy_host_ns_per_received}. A report
+// without process_cpu or host_cpu gives the fields it can.
+nlohmann::json trial_cpu(const nlohmann::json& proxy_report, uint64_t received);
+
+// A point's CPU summary from its trials' `cpu` (trial_cpu), as //bench:throughput's
+// summarize_point: proxy_process_ns_per_forwarded, proxy_host_ns_per_forwarded,
+// proxy_host_ns_per_received, all_cpus_ns_per_received (medians over the repetitions that have
+// them), proxy_cpu_split_ns_per_forwarded {user (+ nice), system, softirq, irq} (the proxy CPU's
+// /proc/stat time by class per forwarded packet, medians) with its note. With competitors > 0
+// the host CPUs' figures are left out (they include the competitors' time) and a note says so.
+nlohmann::json summarize_cpu(const nlohmann::json& samples, int competitors);
 
 }  // namespace ulsnet::ssh

@@ -242,5 +242,100 @@ TEST(SshPoint, LatencyValidityOverTheRepetitions) {
   EXPECT_TRUE(r.contains("delivered_pps_ci95"));
 }
 
+// ---- CPU per forwarded packet from the proxy agent's report ----------------------------------
+
+// A /proc/stat delta entry as bench/trial.h's cpu_delta gives it (ns per class, busy_ns).
+nlohmann::json stat_entry(uint64_t user, uint64_t nice, uint64_t system, uint64_t irq, uint64_t softirq, uint64_t idle) {
+  return {{"user_ns", user}, {"nice_ns", nice}, {"system_ns", system}, {"idle_ns", idle}, {"iowait_ns", 0},
+          {"irq_ns", irq}, {"softirq_ns", softirq}, {"steal_ns", 0},
+          {"busy_ns", user + nice + system + irq + softirq}};
+}
+
+nlohmann::json cpu_report(uint64_t forwarded, int cpu, bool pinned, uint64_t proc_user, uint64_t proc_sys,
+                          nlohmann::json cpu1) {
+  return {{"forwarded", forwarded},
+          {"process_cpu", {{"user_ns", proc_user}, {"sys_ns", proc_sys}, {"children_user_ns", 0}, {"children_sys_ns", 0}}},
+          {"placement", {{"cpu", cpu}, {"pinned", pinned}}},
+          {"host_cpu",
+           {{"cpu", stat_entry(30'000'000, 0, 50'000'000, 0, 20'000'000, 100'000'000)},
+            {"cpu0", stat_entry(10'000'000, 0, 30'000'000, 0, 10'000'000, 50'000'000)},
+            {"cpu1", cpu1}}}};
+}
+
+TEST(TrialCpu, ProcessAndProxyCpuTimePerForwardedPacket) {
+  // 10000 forwarded, 9000 received; the agent's own time 3 ms user + 2 ms system; its CPU 1's
+  // /proc/stat: 20 ms user + 10 ms nice... (60 ms busy).
+  nlohmann::json c = trial_cpu(
+      cpu_report(10000, 1, true, 3'000'000, 2'000'000, stat_entry(20'000'000, 10'000'000, 20'000'000, 0, 10'000'000, 50'000'000)),
+      9000);
+  EXPECT_EQ(c["proxy_forwarded"], 10000);
+  EXPECT_EQ(c["proxy_process_ns"], 5'000'000);
+  EXPECT_DOUBLE_EQ(c["proxy_process_ns_per_forwarded"].get<double>(), 500.0);
+  EXPECT_EQ(c["proxy_host_cpu"], 1);
+  EXPECT_EQ(c["proxy_host_busy_ns"], 60'000'000);
+  EXPECT_DOUBLE_EQ(c["proxy_host_ns_per_forwarded"].get<double>(), 6000.0);
+  EXPECT_NEAR(c["proxy_host_ns_per_received"].get<double>(), 60'000'000.0 / 9000, 1e-9);
+  EXPECT_EQ(c["all_busy_ns"], 100'000'000);
+  EXPECT_NEAR(c["all_busy_ns_per_received"].get<double>(), 100'000'000.0 / 9000, 1e-9);
+  // Only the whole-host and the proxy CPU's entries are carried (the report has them all).
+  EXPECT_TRUE(c["per_cpu"].contains("cpu") && c["per_cpu"].contains("cpu1"));
+  EXPECT_FALSE(c["per_cpu"].contains("cpu0"));
+}
+
+TEST(TrialCpu, NotPinnedNoProxyCpuFigures) {
+  // The agent could not pin (or was not asked): no CPU is the proxy's, so no per-CPU figures.
+  nlohmann::json c = trial_cpu(cpu_report(10000, 1, false, 1'000'000, 0, stat_entry(1, 0, 0, 0, 0, 0)), 10000);
+  EXPECT_DOUBLE_EQ(c["proxy_process_ns_per_forwarded"].get<double>(), 100.0);
+  for (const char* k : {"proxy_host_cpu", "proxy_host_busy_ns", "proxy_host_ns_per_forwarded"}) EXPECT_FALSE(c.contains(k)) << k;
+  EXPECT_TRUE(c.contains("all_busy_ns_per_received"));
+  // Nothing forwarded: no per-packet figures (not a division by zero).
+  nlohmann::json z = trial_cpu(cpu_report(0, 1, true, 1'000'000, 0, stat_entry(5, 0, 0, 0, 0, 0)), 0);
+  for (const char* k : {"proxy_process_ns_per_forwarded", "proxy_host_ns_per_forwarded", "all_busy_ns_per_received",
+                        "proxy_host_ns_per_received"})
+    EXPECT_FALSE(z.contains(k)) << k;
+  EXPECT_EQ(z["proxy_host_busy_ns"], 5);
+  EXPECT_TRUE(trial_cpu(nlohmann::json(), 1).empty());
+}
+
+TEST(SshPoint, CpuMediansAndSplitByClass) {
+  // Three repetitions whose proxy CPU 1 time per forwarded packet is 2000, 3000 and 10000 ns.
+  nlohmann::json point = {{"competitors", 0}, {"samples", nlohmann::json::array()}};
+  const std::vector<std::pair<uint64_t, uint64_t>> reps = {{1000, 2}, {1000, 3}, {1000, 10}};  // forwarded, ms busy
+  uint64_t i = 0;
+  for (const auto& [fwd, ms] : reps) {
+    nlohmann::json p = proxy(fwd, nlohmann::json::object());
+    nlohmann::json r = cpu_report(fwd, 1, true, (++i) * 100'000, 0,
+                                  stat_entry(ms * 500'000, 0, ms * 250'000, 0, ms * 250'000, 1'000'000));
+    p.update(r);
+    nlohmann::json s = account_ssh_trial(gen(fwd, fwd), p, sink(fwd), kLinks, 64);
+    s["cpu"] = trial_cpu(p, s["received"]);
+    s["proxy_placement"] = p["placement"];
+    point["samples"].push_back(s);
+  }
+  nlohmann::json r = summarize_ssh_point(point);
+  EXPECT_DOUBLE_EQ(r["cpu"]["proxy_host_ns_per_forwarded"].get<double>(), 3000.0);
+  EXPECT_DOUBLE_EQ(r["cpu"]["proxy_process_ns_per_forwarded"].get<double>(), 200.0);  // 100, 200, 300
+  const nlohmann::json& sp = r["cpu"]["proxy_cpu_split_ns_per_forwarded"];
+  EXPECT_DOUBLE_EQ(sp["user"].get<double>(), 1500.0);
+  EXPECT_DOUBLE_EQ(sp["system"].get<double>(), 750.0);
+  EXPECT_DOUBLE_EQ(sp["softirq"].get<double>(), 750.0);
+  EXPECT_DOUBLE_EQ(sp["irq"].get<double>(), 0.0);
+  EXPECT_EQ(r["proxy_placement"]["cpu"], 1);
+  EXPECT_EQ(r["proxy_placement"]["pinned"], true);
+
+  // The same trials with a competitor on that CPU: its time is in the CPU's, so only the
+  // process's own figure stays, and a note says why.
+  point["competitors"] = 1;
+  nlohmann::json rc = summarize_ssh_point(point);
+  EXPECT_DOUBLE_EQ(rc["cpu"]["proxy_process_ns_per_forwarded"].get<double>(), 200.0);
+  for (const char* k : {"proxy_host_ns_per_forwarded", "proxy_cpu_split_ns_per_forwarded", "all_cpus_ns_per_received"})
+    EXPECT_FALSE(rc["cpu"].contains(k)) << k;
+  EXPECT_NE(rc["cpu"].value("note", "").find("competitors"), std::string::npos);
+
+  // One repetition not pinned: the point says so.
+  point["samples"][1]["proxy_placement"]["pinned"] = false;
+  EXPECT_EQ(summarize_ssh_point(point)["proxy_placement"]["pinned"], false);
+}
+
 }  // namespace
 }  // namespace ulsnet::ssh
