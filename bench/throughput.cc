@@ -81,6 +81,7 @@ struct Options {
   std::string vm_icount = "cost";
   double vm_cost_rate = 2000;
   uint64_t vm_cost_count = 10000;
+  int vm_cost_reps = 0;
   bool vm_search = false;
 };
 
@@ -492,7 +493,7 @@ const std::vector<std::string> kNetnsOnlyFlags = {
     "--napi-on-sender-cpu", "--napi-priority", "--proxy-priority", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
     "--search-duration", "--common-load", "--no-sweep", "--competitors"};
 const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection", "--vm-icount", "--vm-cost-rate",
-                                               "--vm-cost-count", "--vm-search"};
+                                               "--vm-cost-count", "--vm-cost-reps", "--vm-search"};
 
 void add_flags(CLI::App& app, Options& o) {
   app.add_option("--methods", o.methods, "methods to run, as name or name:variant (default: all, every variant)")
@@ -589,6 +590,10 @@ void add_flags(CLI::App& app, Options& o) {
       ->check(finite_in(1, 1e6));
   app.add_option("--vm-cost-count", o.vm_cost_count, "--hosts=vm: datagrams per cost run")
       ->check(CLI::Range(uint64_t(100), uint64_t(10'000'000)));
+  app.add_option("--vm-cost-reps", o.vm_cost_reps,
+                 "--hosts=vm: cost runs per job (default: --reps; under -icount one is enough: host load cannot "
+                 "move an instruction count)")
+      ->check(CLI::Range(1, 100));
   app.add_flag("--vm-search", o.vm_search,
                "--hosts=vm: the NDR/PDR search per job at the first size, one launch of the VMs per trial (one phase "
                "at --duration; there --search-precision defaults to 0.1 and --search-trials to 8); --loads implies it");
@@ -667,6 +672,7 @@ int run(int argc, char** argv) {
     v.icount = o.vm_icount;
     v.cost_rate = o.vm_cost_rate;
     v.cost_count = o.vm_cost_count;
+    v.cost_reps = o.vm_cost_reps;
     v.search = o.vm_search;
     if (app.count("--pdr-loss")) v.pdr_loss = o.pdr_loss;
     if (app.count("--search-precision")) v.search_precision = o.search_precision;

@@ -549,6 +549,7 @@ int run_vm_throughput(VmThroughputOptions o) {
     fmt::print(stderr, "throughput: --vm-protection is kernel or none\n");
     return 2;
   }
+  const int cost_reps = o.cost_reps > 0 ? o.cost_reps : o.reps;
   if (!(o.cost_rate >= 1) || o.cost_count < 100) {
     fmt::print(stderr, "throughput: the cost runs need a rate >= 1/s and >= 100 datagrams\n");
     return 2;
@@ -608,7 +609,7 @@ int run_vm_throughput(VmThroughputOptions o) {
                    {"quick", o.quick},
                    {"accel_requested", o.accel},
                    {"icount", o.icount},
-                   {"cost_runs", {{"rate_pps", o.cost_rate}, {"datagrams", o.cost_count}}},
+                   {"cost_runs", {{"rate_pps", o.cost_rate}, {"datagrams", o.cost_count}, {"per_job", cost_reps}}},
                    {"uls_protection", o.protection},
                    {"payload_bytes", o.payloads.front()},
                    {"payloads", o.payloads},
@@ -671,7 +672,7 @@ int run_vm_throughput(VmThroughputOptions o) {
     save();
   };
   // Launches known to be ahead (a search counts as its bound on trials).
-  const size_t per_job = o.reps * (o.payloads.size() * rates.size() + 1 + o.loads.size()) +
+  const size_t per_job = o.reps * (o.payloads.size() * rates.size() + o.loads.size()) + size_t(cost_reps) +
                          (o.search ? size_t(o.search_trials) : 0);
   size_t left = per_job * jobs.size();
   const uint32_t size0 = o.payloads.front();
@@ -753,7 +754,7 @@ int run_vm_throughput(VmThroughputOptions o) {
           }
       }
     }
-    for (int rep = 0; rep < o.reps; ++rep) {
+    for (int rep = 0; rep < cost_reps; ++rep) {
       add(runner.run({j, o.cost_rate, rep, o.icount != "off", "cost", o.cost_count, size0}));
       if (left) --left;
     }

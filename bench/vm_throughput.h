@@ -28,6 +28,9 @@ struct VmThroughputOptions {
   // to run: the max-load rows report it, but it is no basis for comparing runs.
   double cost_rate = 2000;
   uint64_t cost_count = 10000;
+  // Cost runs per job: 0 = --reps. Under -icount a cost run counts instructions, which host load
+  // cannot move, so one is enough where the rate and delay points need repetitions.
+  int cost_reps = 0;
   // QEMU's instruction counting (kernel/vm.sh --icount, TCG only):
   //   "cost" (default): the cost runs under -icount (guest time = instructions, so the busy time
   //                     measured in the guest cannot move with host load either);

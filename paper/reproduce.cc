@@ -93,11 +93,12 @@ std::vector<Experiment> experiments(bool quick) {
       {"service under competition, host", "bench/jitter", {"--out", "OUT"}, "jitter.json", "jitter", 60},
       // E1/E2/E5 on the real ULS path: the quick set of methods (sandbox:uls and the three paper
       // baselines), relay, NDR/PDR by a search of one VM launch per trial, the delay at 10/50/90%
-      // of each one's PDR, and the icount cost runs.
+      // of each one's PDR with two repetitions each (95% CIs), and one icount cost run per method
+      // (an instruction count, which host load cannot move).
       {"throughput, three VMs on the ULS kernel (NDR/PDR, 10/50/90% of each PDR)",
        "bench/throughput",
        {"--hosts=vm", "--quick", "--modes", "relay", "--vm-search", "--search-trials", "5", "--loads", "0.1,0.5,0.9",
-        "--vm-cost-count", "5000", "--out", "OUT"},
+        "--reps", "2", "--vm-cost-reps", "1", "--vm-cost-count", "5000", "--out", "OUT"},
        "throughput-vm.json",
        "vm",
        820},
