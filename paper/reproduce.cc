@@ -169,6 +169,25 @@ Experiment ssh_experiment(const std::vector<std::string>& hosts, const std::vect
   return e;
 }
 
+// What each result file in OUT/results/ was last run with: the experiment's arguments (OUT not
+// yet replaced), by file name, in OUT/results/.reproduce-args (no .json: the report does not
+// read it). A file made with other arguments (by --quick into the same directory, or another
+// --ssh) is neither kept nor resumed but run again; a file with no record is judged as before.
+constexpr const char* kArgsRecord = ".reproduce-args";
+
+nlohmann::json read_args_record(const std::string& results_dir) {
+  std::ifstream in(results_dir + "/" + kArgsRecord);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+void write_args_record(const std::string& results_dir, const nlohmann::json& j) {
+  fs::create_directories(results_dir);
+  const std::string path = results_dir + "/" + kArgsRecord;
+  std::ofstream(path + ".partial") << j.dump(1) << "\n";
+  fs::rename(path + ".partial", path);
+}
+
 // Runs what is not finished yet; returns the number of experiments that failed.
 int run_experiments(const char* argv0, bool quick, bool fresh, const std::string& results_dir,
                     const std::vector<std::string>& ssh_hosts, const std::vector<std::string>& ssh_args,
@@ -184,9 +203,17 @@ int run_experiments(const char* argv0, bool quick, bool fresh, const std::string
                list.end());
   int left_s = 0, failed = 0;
   for (const auto& e : list) left_s += e.estimate_s;
+  nlohmann::json record = read_args_record(results_dir);
   for (size_t i = 0; i < list.size(); ++i) {
     const Experiment& e = list[i];
     const std::string out = results_dir + "/" + e.file;
+    const nlohmann::json wanted = e.args;
+    if (record.contains(e.file) && record[e.file] != wanted && fs::exists(out)) {
+      fmt::print("[{}/{}] {}: {} was made with other arguments ({}); running it again\n", i + 1, list.size(), e.name,
+                 out, record[e.file].dump());
+      std::fflush(stdout);
+      fs::remove(out);
+    }
     if (!fresh && finished(out, e.kind)) {
       fmt::print("[{}/{}] {}: kept from an earlier run ({}; --fresh re-runs it)\n", i + 1, list.size(), e.name, out);
       std::fflush(stdout);
@@ -213,6 +240,8 @@ int run_experiments(const char* argv0, bool quick, bool fresh, const std::string
     // or launch with "complete": false, and the same --out resumes it: that file is kept.
     const bool resumable = e.kind != "micro";
     if (!resumable || fresh) fs::remove(out);
+    record[e.file] = wanted;
+    write_args_record(results_dir, record);
     const auto t0 = std::chrono::steady_clock::now();
     const int rc = run_child(args, runfiles);
     const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
