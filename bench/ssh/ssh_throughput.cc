@@ -19,6 +19,15 @@
 // the same configuration (bench/ssh/resume.h), and one-way delays across machines (the generator
 // on the receiver's clock, bench/ssh/clock_exchange.h); `//bench:throughput --hosts=ssh` execs
 // this binary.
+// CPU (E5) and competition (E3 on the forwarding path), as //bench:throughput has them: the
+// proxy's agent pins the method to --proxy-cpu (default: the proxy host's last online CPU when it
+// has >= 2) and reports where its threads ended up; each trial's `cpu` holds the method's own CPU
+// time (the agent's getrusage) and its CPU's /proc/stat time per forwarded packet, each point the
+// medians (bench/ssh/ssh_accounting.h trial_cpu, summarize_cpu). Every job gets a point at the
+// common load (--common-load, or half the batched kernel-socket relay's PDR lower bound when its
+// search runs: that job first; bench/ssh/load_plan.h), with `load_basis`, and, with --competitors,
+// the same again with N busy loops on the proxy's CPU (started and killed by the proxy's agent
+// around each trial); bench/targets.h judges the latency and CPU targets from them.
 //
 // Exit: 0 every point measured; 1 a point errored (kept in the file with its error); 2 bad
 // arguments; 3 the hosts could not be prepared (connection, copy, environment, interfaces);
@@ -51,6 +60,7 @@
 #include "bench/targets.h"
 #include "bench/ssh/agent_protocol.h"
 #include "bench/ssh/child.h"
+#include "bench/ssh/load_plan.h"
 #include "bench/ssh/resume.h"
 #include "bench/ssh/ssh_accounting.h"
 #include "bench/ssh/ssh_command.h"
@@ -113,6 +123,10 @@ struct Options {
   // One-way delays across machines (bench/ssh/clock_exchange.h).
   std::string clock_sync = "auto", clock_sync_addr;
   uint16_t clock_sync_port = 9101;
+  // CPU placement, the common load and competitors (bench/ssh/load_plan.h).
+  std::string proxy_cpu = "auto";
+  double common_load = 0;
+  std::string competitors;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -316,6 +330,7 @@ struct Addressing {
   bool clock_shared = false, clock_shift = false;
   std::string clock_addr;
   uint16_t clock_port = 9101;
+  int proxy_cpu = -1;  // the proxy method's CPU (-1: not pinned)
 };
 
 struct Job {
@@ -373,6 +388,7 @@ struct TrialParams {
   double rate_pps;  // 0: max
   double duration_s;
   uint32_t run_id;
+  int competitors = 0;  // CPU-bound processes on the proxy's CPU during the trial
 };
 
 nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addressing& ad, const TrialParams& t) {
@@ -400,7 +416,8 @@ nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addre
       "--out-if", ad.proxy_out.ifname, "--out-ip", ad.proxy_out.ip, "--out-peer-ip", ad.receiver.ip,
       "--prefix", std::to_string(o.prefix), "--port", std::to_string(o.port), "--batch", std::to_string(o.batch),
       "--protection", o.protection, "--addresses", o.proxy_addresses, "--max-seconds", fmt::format("{:.0f}", bound),
-      "--pidfile", prx.dir + "/proxy-" + run_id + ".pid"};
+      "--pidfile", prx.dir + "/proxy-" + run_id + ".pid", "--cpu", std::to_string(ad.proxy_cpu),
+      "--competitors", std::to_string(t.competitors)};
   if (!ad.sender.mac.empty()) pw.insert(pw.end(), {"--in-peer-mac", ad.sender.mac});
   if (!ad.receiver.mac.empty()) pw.insert(pw.end(), {"--out-peer-mac", ad.receiver.mac});
   std::unique_ptr<Child> proxy = start_role(prx, pw);
@@ -443,6 +460,9 @@ nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addre
     return fail(std::string("accounting: ") + e.what(), reports);
   }
   rec["latency"] = one_way_latency(ad.clock_shared, g.report->value("clock", nlohmann::json()));
+  // CPU per forwarded packet from the proxy agent's own measurements (its window: ready to stop).
+  rec["cpu"] = trial_cpu(*p.report, rec.value("received", uint64_t(0)));
+  rec["proxy_placement"] = p.report->value("placement", nlohmann::json());
   rec["run_id"] = t.run_id;
   rec["rate_pps"] = t.rate_pps;
   rec["duration_asked_s"] = t.duration_s;
@@ -575,6 +595,19 @@ int run(int argc, char** argv) {
                  "the offered-load sweep at the first payload size, as fractions of each job's own PDR lower bound "
                  "there, comma-separated (e.g. 0.1,0.5,0.9: latency at 10/50/90% of capacity; above 1 reaches into "
                  "overload; in (0.01, 10]); implies --search");
+  app.add_option("--proxy-cpu", o.proxy_cpu,
+                 "the CPU the proxy's agent pins the method to (sched_setaffinity, every thread; the CPU whose "
+                 "/proc/stat time is the proxy's in the CPU figures): auto (the proxy host's last online CPU when it "
+                 "has >= 2, else none), none, or a CPU number");
+  app.add_option("--common-load", o.common_load,
+                 "pps of the common-load point every job gets (latency and CPU per packet at equal work: the "
+                 "targets); 0: half the batched kernel-socket relay's PDR lower bound when that job's search runs "
+                 "(it runs first), else no common-load point")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--competitors", o.competitors,
+                 "the common-load point again with N CPU-bound competitor processes on the proxy's CPU, a list "
+                 "(e.g. 0,1,2,4; each in [0, 16]; default none), started and killed by the proxy's agent around "
+                 "each trial");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -640,6 +673,15 @@ int run(int argc, char** argv) {
     o.search = true;
     std::fprintf(stderr, "ssh_throughput: --loads: the NDR/PDR search runs too (the sweep is relative to its PDR)\n");
   }
+  std::vector<int> competitor_counts;
+  try {
+    competitor_counts = parse_competitors(o.competitors);
+  } catch (const std::invalid_argument& e) {
+    return usage(e.what());
+  }
+  if (o.proxy_cpu != "auto" && o.proxy_cpu != "none" &&
+      (o.proxy_cpu.empty() || o.proxy_cpu.find_first_not_of("0123456789") != std::string::npos || o.proxy_cpu.size() > 6))
+    return usage("--proxy-cpu: '" + o.proxy_cpu + "' is neither auto, none nor a CPU number");
   std::vector<Job> jobs;
   nlohmann::json skipped = nlohmann::json::array();
   try {
@@ -654,6 +696,11 @@ int run(int argc, char** argv) {
   } catch (const std::exception& e) {
     return usage(e.what());
   }
+  // The common load comes from the batched kernel-socket relay's PDR: that job goes first (as
+  // //bench:throughput orders it).
+  std::stable_partition(jobs.begin(), jobs.end(), [](const Job& j) {
+    return is_common_load_basis_job(std::string(j.info->name), j.variant, forward_mode_name(j.mode));
+  });
   if (jobs.empty()) {
     std::string why;
     for (const auto& x : skipped) why += (why.empty() ? "" : "; ") + x.get<std::string>();
@@ -704,6 +751,11 @@ int run(int argc, char** argv) {
       {"load_sweep", loads},
       {"load_sweep_basis", "fractions of each job's own PDR lower bound at the first payload size"},
       {"clock_sync", {{"mode", o.clock_sync}, {"addr", o.clock_sync_addr}, {"port", o.clock_sync_port}}},
+      {"proxy_cpu", o.proxy_cpu},
+      {"common_load_pps", o.common_load},
+      {"common_load_rule", "--common-load, or 0: half of kernel-socket:batched relay's PDR lower bound when its "
+                           "search runs in this run (that job first)"},
+      {"competitors", competitor_counts},
       {"ssh",
        {{"user", o.ssh_user},
         {"port", o.ssh_port},
@@ -716,7 +768,7 @@ int run(int argc, char** argv) {
   for (const Job& j : jobs) doc["config"]["jobs"].push_back(j.name());
   // Resuming: the same --out and the same configuration keep what the earlier run finished.
   Finished finished;
-  nlohmann::json old_addressing;
+  nlohmann::json old_addressing, old_placement;
   if (!o.out.empty() && std::filesystem::exists(out_path) && !o.fresh) {
     try {
       nlohmann::json old;
@@ -728,6 +780,7 @@ int run(int argc, char** argv) {
       }
       finished = finished_points(old, doc["config"]);
       old_addressing = old["config"].value("addressing", nlohmann::json());
+      old_placement = old["config"].value("placement", nlohmann::json());
     } catch (const ResumeRefused& e) {
       return usage(out_path + " exists but cannot be resumed: " + e.what() +
                    ": give another --out, or --fresh to start over");
@@ -839,6 +892,45 @@ int run(int argc, char** argv) {
   for (const auto& [role, p] : {std::pair{"sender", &ad.sender}, {"proxy in", &ad.proxy_in},
                                  {"proxy out", &ad.proxy_out}, {"receiver", &ad.receiver}})
     std::fprintf(stderr, "ssh_throughput: %-9s %s %s %s\n", role, p->ifname.c_str(), p->ip.c_str(), p->mac.c_str());
+  // The proxy method's CPU, from the proxy host's own CPUs (its agent's env report).
+  ProxyCpu pcpu;
+  try {
+    const nlohmann::json cpus = run.hosts[1].env.value("cpus", nlohmann::json::object());
+    std::vector<int> online, allowed;
+    if (cpus.contains("online") && cpus["online"].is_array()) online = cpus["online"].get<std::vector<int>>();
+    if (cpus.contains("allowed") && cpus["allowed"].is_array()) allowed = cpus["allowed"].get<std::vector<int>>();
+    pcpu = resolve_proxy_cpu(o.proxy_cpu, online, allowed);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ssh_throughput: %s\n", e.what());
+    run.cleanup();
+    return kExitUsage;
+  }
+  ad.proxy_cpu = pcpu.cpu;
+  doc["config"]["placement"] = {{"proxy_cpu", pcpu.cpu >= 0 ? nlohmann::json(pcpu.cpu) : nlohmann::json(nullptr)}};
+  doc["proxy_placement"] = {{"asked", o.proxy_cpu},
+                            {"cpu", pcpu.cpu >= 0 ? nlohmann::json(pcpu.cpu) : nlohmann::json(nullptr)},
+                            {"basis", pcpu.basis},
+                            {"applied", "per trial by the proxy's agent: each point's proxy_placement {cpu, pinned}"}};
+  {
+    // One machine playing the proxy and another role: that CPU's time is shared with it.
+    const std::string bp = run.hosts[1].env.value("boot_id", "");
+    std::string with;
+    for (int i : {0, 2})
+      if (!bp.empty() && run.hosts[i].env.value("boot_id", "") == bp) with += (with.empty() ? "" : " and ") + run.hosts[i].role;
+    if (!with.empty())
+      doc["proxy_placement"]["note"] = "the proxy host is also the " + with +
+                                       " host (one boot_id): its CPUs' /proc/stat time includes that role's work "
+                                       "unless it runs elsewhere";
+  }
+  std::fprintf(stderr, "ssh_throughput: proxy CPU: %s (%s)\n", pcpu.cpu >= 0 ? std::to_string(pcpu.cpu).c_str() : "none",
+               pcpu.basis.c_str());
+  if (!old_placement.is_null() && old_placement != doc["config"]["placement"]) {
+    std::fprintf(stderr, "ssh_throughput: %s exists but cannot be resumed: its proxy CPU was %s, here %s: give another "
+                 "--out, or --fresh to start over\n", out_path.c_str(), old_placement.dump().c_str(),
+                 doc["config"]["placement"].dump().c_str());
+    run.cleanup();
+    return kExitUsage;
+  }
   if (!old_addressing.is_null() && old_addressing != doc["config"]["addressing"]) {
     std::fprintf(stderr, "ssh_throughput: %s exists but cannot be resumed: it holds a run on other test interfaces (%s "
                  "there, %s here): give another --out, or --fresh to start over\n", out_path.c_str(),
@@ -851,9 +943,11 @@ int run(int argc, char** argv) {
   bool any_error = false;
   uint32_t run_id = finished.max_run_id + 1;
   // One point: `reps` trials of `job` at `rate` (0: max), summarised; `extra` fields say what its
-  // load is based on. False when interrupted before any trial.
+  // load is based on; `competitors` CPU-bound processes on the proxy's CPU during each trial. False
+  // when interrupted before any trial.
   auto measure_point = [&](const Job& job, uint32_t payload, double rate, const std::string& what,
-                           const std::string& key, const nlohmann::json& extra = nlohmann::json::object()) {
+                           const std::string& key, const nlohmann::json& extra = nlohmann::json::object(),
+                           int competitors = 0) {
     const std::string full_key = job.key(o.protection, payload) + "|" + key;
     if (const nlohmann::json* done = finished.find(finished.points, full_key)) {
       std::fprintf(stderr, "%-32s %4u B %12s: finished in the earlier run, kept\n", job.name().c_str(), payload,
@@ -871,10 +965,16 @@ int run(int argc, char** argv) {
                             {"rate_pps", rate},
                             {"duration_s", o.duration},
                             {"point", full_key},
+                            {"competitors", competitors},
                             {"samples", nlohmann::json::array()}};
     for (const auto& [k, v] : extra.items()) point[k] = v;
+    if (competitors > 0)
+      point["competitors_placement"] =
+          fmt::format("{} busy-loop process(es), SCHED_OTHER, {}, started and killed by the proxy's agent around each "
+                      "trial", competitors, ad.proxy_cpu >= 0 ? fmt::format("on the proxy's CPU {}", ad.proxy_cpu)
+                                                              : std::string("unpinned"));
     for (int rep = 0; rep < o.reps && !g_interrupted; ++rep) {
-      nlohmann::json s = run_trial(o, run.hosts, ad, {job, payload, rate, o.duration, run_id++});
+      nlohmann::json s = run_trial(o, run.hosts, ad, {job, payload, rate, o.duration, run_id++, competitors});
       if (g_interrupted && s.contains("error")) break;
       s["rep"] = rep;
       point["samples"].push_back(s);
@@ -884,15 +984,25 @@ int run(int argc, char** argv) {
     point = summarize_ssh_point(point);
     if (!point.contains("latency_valid")) point["latency_valid"] = false;
     if (point.contains("error")) any_error = true;
-    std::fprintf(stderr, "%-32s %4u B %12s: offered %10.0f pps, delivered %10.0f pps, loss %.4f, unaccounted %lld%s\n",
+    const nlohmann::json& cpu = point["cpu"];
+    const std::string cpu_text =
+        cpu.contains("proxy_process_ns_per_forwarded")
+            ? fmt::format(", proxy {:.0f} ns/pkt{}", cpu["proxy_process_ns_per_forwarded"].get<double>(),
+                          cpu.contains("proxy_host_ns_per_forwarded")
+                              ? fmt::format(" (its CPU {:.0f})", cpu["proxy_host_ns_per_forwarded"].get<double>())
+                              : std::string())
+            : std::string();
+    std::fprintf(stderr, "%-32s %4u B %12s: offered %10.0f pps, delivered %10.0f pps, loss %.4f, unaccounted %lld%s%s\n",
                  job.name().c_str(), payload, what.c_str(), point["offered_pps"].get<double>(),
                  point["delivered_pps"].get<double>(), point["loss"].get<double>(),
-                 (long long)point["unaccounted"].get<int64_t>(),
+                 (long long)point["unaccounted"].get<int64_t>(), cpu_text.c_str(),
                  point.contains("error") ? (" ERROR: " + point["error"].get<std::string>()).c_str() : "");
     doc["results"].push_back(point);
     write(false);
     return true;
   };
+  double common_rate = o.common_load;
+  std::string common_basis = o.common_load > 0 ? "--common-load" : "";
   for (const Job& job : jobs) {
     for (uint32_t payload : payloads)
       for (double rate : rates) {
@@ -913,6 +1023,12 @@ int run(int argc, char** argv) {
       if (cap.contains("error")) any_error = true;
       doc["capacity"].push_back(cap);
       write(false);
+      if (common_rate == 0)
+        if (auto c = derived_common_load(cap)) {
+          common_rate = c->pps;
+          common_basis = c->basis;
+          std::fprintf(stderr, "ssh_throughput: common load %.0f pps (%s)\n", common_rate, common_basis.c_str());
+        }
     }
     if (!loads.empty() && !g_interrupted) {
       // Offered load as fractions of this job's own PDR: latency at 10/50/90% of what it can
@@ -942,7 +1058,23 @@ int run(int argc, char** argv) {
         }
       }
     }
+    if (common_rate > 0 && !g_interrupted) {
+      // Every job at one common load: latency, delay variation and CPU per packet at equal work;
+      // with --competitors, again with CPU-bound processes on the proxy's CPU.
+      for (int c : competitor_counts) {
+        if (g_interrupted) break;
+        if (!measure_point(job, payloads.front(), common_rate,
+                           c > 0 ? fmt::format("common +{}c", c) : std::string("common"), fmt::format("common:{}", c),
+                           {{"load_basis", common_basis}}, c))
+          break;
+      }
+    }
   }
+  doc["common_load_pps"] = common_rate;
+  doc["common_load_basis"] = common_rate > 0 ? common_basis : "none: no --common-load and no kernel-socket:batched PDR";
+  if (common_rate == 0 && competitor_counts.size() > 1)
+    std::fprintf(stderr, "ssh_throughput: --competitors: no common load in this run (no --common-load, no "
+                         "kernel-socket:batched relay PDR lower bound), so no competitor points\n");
   run.cleanup();
   doc["cleanup"] = run.cleanup_log;
   {
@@ -951,6 +1083,9 @@ int run(int argc, char** argv) {
     TargetSubject subject;
     subject.payload = payloads.front();
     doc["targets"] = evaluate_targets(doc, subject);
+    doc["targets_subject"] = {{"method", subject.method}, {"variant", subject.variant},
+                              {"payload_bytes", subject.payload}, {"protection", subject.protection},
+                              {"criterion", subject.criterion}};
   }
   write(!g_interrupted);
   std::fprintf(stderr, "ssh_throughput: wrote %s\n", out_path.c_str());

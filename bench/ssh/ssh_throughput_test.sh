@@ -22,6 +22,11 @@
 #      another configuration is refused (exit 2), --fresh is not;
 #   1c. a clock comparison that nobody answers: the trial runs, the failure is recorded, no long
 #      wait (one clock: the delays stay valid);
+#   1d. the sandbox on AF_XDP and the batched kernel-socket relay (run first) at a fixed rate, at
+#      --common-load 4000 and again with one competitor (--competitors 0,1): the proxy pinned to
+#      this machine's last online CPU (read back from the agent), CPU per forwarded packet (the
+#      process's and its CPU's, by class) at the common load, the competitor's CPU time and its
+#      point without the CPU's figures, the latency and CPU targets judged; nothing left;
 #   2. an interrupted run (SIGINT while a trial runs): exit 130, the file says interrupted, no
 #      agent process or copied file left;
 #   2b. `//paper:reproduce --quick --only ssh --ssh S,P,R`: the SSH experiment of the reproduction
@@ -267,9 +272,14 @@ c = d["capacity"][0]
 assert "error" not in c, c.get("error")
 lo = c["pdr"]["lower_pps"]
 assert isinstance(lo, (int, float)) and lo > 0, c["pdr"]
-assert len(d["results"]) == 2, [r["point"] for r in d["results"]]
-fixed, frac = d["results"]
+assert len(d["results"]) == 3, [r["point"] for r in d["results"]]
+fixed, frac, common = d["results"]
 job = "kernel-socket|batched|relay|n/a|64"
+# No --common-load: half of this job's PDR lower bound, a point after the sweep.
+assert common["point"] == job + "|common:0" and common["competitors"] == 0, common["point"]
+assert common["load"] == max(1, round(0.5 * lo)) == d["common_load_pps"], (common["load"], lo)
+assert common["load_basis"] == d["common_load_basis"] == "half of kernel-socket:batched relay's PDR lower bound"
+assert "error" not in common and common["cpu"]["proxy_process_ns_per_forwarded"] > 0, common.get("error")
 assert fixed["point"] == job + "|rate:5000" and "load_fraction" not in fixed, fixed["point"]
 assert frac["point"] == job + "|fraction:0.5", frac["point"]
 assert frac["load_fraction"] == 0.5 and frac["load"] == max(1, round(0.5 * lo)), (frac["load"], lo)
@@ -299,27 +309,28 @@ EOF2
 python3 - "$WORK/sweep.json" <<'EOF2'
 import json, sys
 d = json.load(open(sys.argv[1]))
-d["results"] = d["results"][:1]
+d["results"] = d["results"][:1] + d["results"][2:]
 d["complete"] = False
 json.dump(d, open(sys.argv[1], "w"))
 EOF2
 cp "$WORK/sweep.json" "$WORK/sweep.before.json"
 "$MAIN" --hosts=ssh "${COMMON[@]}" "${SWEEP[@]}" --out "$WORK/sweep.json" 2>"$WORK/resume.log" \
   || { cat "$WORK/resume.log" >&2; fail "the resumed run failed"; }
-grep -q "resuming .*sweep.json: 1 points, 1 searches finished there" "$WORK/resume.log" \
+grep -q "resuming .*sweep.json: 2 points, 1 searches finished there" "$WORK/resume.log" \
   || { cat "$WORK/resume.log" >&2; fail "the rerun did not resume"; }
 python3 - "$WORK/sweep.before.json" "$WORK/sweep.json" <<'EOF2'
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:])
-assert b["complete"] is True and b["resumed_from_earlier_run"] == 2, b.get("resumed_from_earlier_run")
+assert b["complete"] is True and b["resumed_from_earlier_run"] == 3, b.get("resumed_from_earlier_run")
 assert b["config"]["argv"][1:3] == a["config"]["argv"][1:3] and "--hosts=ssh" not in b["config"]["argv"], b["config"]["argv"]
 assert b["results"][0] == a["results"][0], "the finished point was not kept as it was"
 assert b["capacity"] == a["capacity"], "the finished search was not kept as it was"
-assert len(b["results"]) == 2 and b["results"][1]["point"].endswith("|fraction:0.5"), [r["point"] for r in b["results"]]
+assert len(b["results"]) == 3 and b["results"][1]["point"].endswith("|fraction:0.5"), [r["point"] for r in b["results"]]
+assert b["results"][2] == a["results"][1] and b["results"][2]["point"].endswith("|common:0"), "the common-load point not kept"
 old_ids = [s["run_id"] for s in a["results"][0]["samples"]] + [s["run_id"] for s in a["capacity"][0]["steps"]]
 new_ids = [s["run_id"] for s in b["results"][1]["samples"]]
 assert min(new_ids) > max(old_ids), (old_ids, new_ids)
-print("resumed: 1 point and 1 search kept, 1 point measured")
+print("resumed: 2 points (one at the common load) and 1 search kept, 1 point measured")
 EOF2
 # Another configuration is refused before any host is touched; --fresh starts over (here it gets as
 # far as the unreachable sender: exit 3, not the refusal's 2).
@@ -364,6 +375,94 @@ assert r["received"] > 0, r["received"]  # the stream itself ran
 assert r["samples"][0]["trial_wall_s"] < 10, r["samples"][0]["trial_wall_s"]  # no long wait for answers
 print("no clock answer: recorded (%s), trial %.1f s" % (ck["offset"]["error"], r["samples"][0]["trial_wall_s"]))
 EOF2
+
+# ---- 1d. the proxy's CPU, CPU per packet, the common load, competitors, the targets ---------
+# Both jobs of the targets (the sandbox on AF_XDP named first: the batched kernel-socket relay must
+# run first all the same), a fixed rate, the common load given, and that point again with one
+# busy loop on the proxy's CPU (the default: this machine's last online CPU).
+t1=$(date +%s.%N)
+"$THROUGHPUT" "${COMMON[@]}" --method sandbox:af_xdp,kernel-socket:batched --mode relay --payload 64 --rates 2000 \
+  --duration 0.4 --reps 1 --drain 0.1 --common-load 4000 --competitors 0,1 --proxy-addresses adjust \
+  --out "$WORK/cpu.json" 2>"$WORK/cpu.log" || { cat "$WORK/cpu.log" >&2; fail "the common-load run failed"; }
+echo "common load and competitors: $(python3 -c "print(round($(date +%s.%N) - $t1, 1))") s"
+python3 - "$WORK/cpu.json" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["complete"] is True, d["complete"]
+c = d["config"]
+assert (c["proxy_cpu"], c["common_load_pps"], c["competitors"]) == ("auto", 4000, [0, 1]), c
+# The default proxy CPU: this machine's last online CPU (the namespaces' hosts are this machine).
+def cpu_list(t):
+    out = []
+    for part in t.strip().split(","):
+        a, _, b = part.partition("-")
+        out += range(int(a), int(b or a) + 1)
+    return out
+online = cpu_list(open("/sys/devices/system/cpu/online").read())
+want = online[-1] if len(online) >= 2 else None
+assert d["hosts"]["proxy"]["environment"]["cpus"]["online"] == online, d["hosts"]["proxy"]["environment"]["cpus"]
+assert d["proxy_placement"]["cpu"] == want and c["placement"] == {"proxy_cpu": want}, (d["proxy_placement"], want)
+assert "also the sender and receiver host" in d["proxy_placement"]["note"], d["proxy_placement"]
+assert d["common_load_pps"] == 4000 and d["common_load_basis"] == "--common-load", d["common_load_basis"]
+# The batched kernel-socket relay first (it sets the derived common load), then the sandbox.
+assert [r["method"] for r in d["results"]] == ["kernel-socket"] * 3 + ["sandbox"] * 3, [r["point"] for r in d["results"]]
+pts = {(r["method"], r["point"].rsplit("|", 1)[1]): r for r in d["results"]}
+summary = {}
+for m in ("kernel-socket", "sandbox"):
+    for k in ("rate:2000", "common:0", "common:1"):
+        r = pts[(m, k)]
+        assert "error" not in r, (m, k, r.get("error"))
+        assert r["unaccounted"] == 0 and r["received"] > 0, (m, k, r["unaccounted"], r["received"])
+        assert r["competitors"] == (1 if k == "common:1" else 0), (m, k, r["competitors"])
+        pl = r["proxy_placement"]
+        assert pl["cpu"] == want and pl["pinned"] is (want is not None), (m, k, pl)
+        for s in r["samples"]:
+            a = s["reports"]["proxy"]["placement"]  # the agent's own reading of its threads' masks
+            assert a["threads"] >= 1 and a["threads_on_cpu"] == (a["threads"] if want is not None else 0), (m, k, a)
+            assert s["reports"]["proxy"]["process_cpu"]["user_ns"] + s["reports"]["proxy"]["process_cpu"]["sys_ns"] > 0
+        cpu = r["cpu"]
+        assert cpu["proxy_process_ns_per_forwarded"] > 0, (m, k, cpu)
+        if k == "rate:2000":
+            assert "load_basis" not in r, r["point"]
+            continue
+        assert r["load"] == 4000 and r["load_basis"] == "--common-load" and "load_fraction" not in r, (m, k, r["load"])
+        if k == "common:0":
+            assert want is not None, "this test needs two CPUs"
+            assert cpu["proxy_host_ns_per_forwarded"] > 0, (m, cpu)
+            sp = cpu["proxy_cpu_split_ns_per_forwarded"]
+            assert set(sp) == {"user", "system", "softirq", "irq"} and all(v >= 0 for v in sp.values()), sp
+            assert sum(sp.values()) <= cpu["proxy_host_ns_per_forwarded"] * (1 + 1e-9), (sp, cpu)
+            # The per-packet figure is the CPU's busy time over the forwarded count, from the trial.
+            s = r["samples"][0]
+            assert abs(s["cpu"]["proxy_host_ns_per_forwarded"] - s["cpu"]["proxy_host_busy_ns"] / s["cpu"]["proxy_forwarded"]) < 1e-6
+        else:
+            # One busy loop on the proxy's CPU, started and ended by its agent around the trial.
+            assert r["competitors_placement"].startswith("1 busy-loop process(es), SCHED_OTHER, on the proxy's CPU %d" % want)
+            assert "proxy_host_ns_per_forwarded" not in cpu and "competitors" in cpu["note"], cpu
+            for s in r["samples"]:
+                h = s["reports"]["proxy"]["competitors"]
+                assert h["count"] == 1 and h["cpu"] == want and h["running_at_stop"] == 1, h
+                assert h["cpu_time_ns"][0] > 0, ("the competitor did not run", h)
+        summary[(m, k)] = r
+# The targets judged from the common-load points (no search here: the PDR ones not measured).
+t = {x["target"]: x for x in d["targets"]}
+lat = t["p99 latency at the common load vs kernel-socket:batched"]
+cpu = t["proxy-host CPU per forwarded packet at the common load vs kernel-socket:batched"]
+for x in (lat, cpu):
+    assert x["status"] in ("met", "not met") and x["value"] > 0 and x["load_pps"] == 4000, x
+assert t["pdr of sandbox:af_xdp vs kernel-socket:batched (relay)"]["status"] == "not measured in this run"
+k0, s0 = summary[("kernel-socket", "common:0")], summary[("sandbox", "common:0")]
+print("common load 4000 pps on CPU %d: CPU per forwarded packet, proxy CPU (process): kernel-socket %.0f (%.0f) ns, "
+      "sandbox %.0f (%.0f) ns; p99 kernel-socket %d ns, sandbox %d ns -> +1 competitor %d ns, %d ns; targets: "
+      "latency %s (%.2f), CPU %s (%.2f)" % (
+          want, k0["cpu"]["proxy_host_ns_per_forwarded"], k0["cpu"]["proxy_process_ns_per_forwarded"],
+          s0["cpu"]["proxy_host_ns_per_forwarded"], s0["cpu"]["proxy_process_ns_per_forwarded"],
+          k0["latency_ns"]["p99"], s0["latency_ns"]["p99"], summary[("kernel-socket", "common:1")]["latency_ns"]["p99"],
+          summary[("sandbox", "common:1")]["latency_ns"]["p99"], lat["status"], lat["value"], cpu["status"], cpu["value"]))
+EOF2
+[ "$(agents_left)" = 0 ] || fail "agent or competitor processes left after the common-load run"
+[ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left after the common-load run: $(ls "$WORK/remote")"
+ip -n "$PRX" -4 -o addr show dev p0 | grep -q 10.201.1.2/ || fail "the proxy's test address was not restored"
 
 # ---- 2. interrupted while a trial runs -------------------------------------------------------
 # (--clock-sync always: the generator runs in the agent's child, in its time namespace; it must go too.)
@@ -417,6 +516,19 @@ jobs = {(c["method"], c["variant"]) for c in res["capacity"]}
 assert jobs == {("kernel-socket", "batched"), ("sandbox", "af_xdp")}, jobs
 for p in res["results"]:
     assert p.get("unaccounted", 0) == 0, p.get("point")
+# The common load derived from the batched kernel-socket relay's PDR (its search runs first):
+# every job has its point there.
+ks = [c for c in res["capacity"] if (c["method"], c["variant"]) == ("kernel-socket", "batched")][0]
+lo = ks["pdr"]["lower_pps"]
+if isinstance(lo, (int, float)) and lo > 0:
+    assert res["common_load_pps"] == max(1, round(0.5 * lo)), (res["common_load_pps"], lo)
+    assert res["common_load_basis"] == "half of kernel-socket:batched relay's PDR lower bound", res["common_load_basis"]
+    common = [p for p in res["results"] if p["point"].endswith("|common:0")]
+    assert sorted(p["method"] for p in common) == ["kernel-socket", "sandbox"], [p["point"] for p in res["results"]]
+    assert all(p["load"] == res["common_load_pps"] and p["load_basis"] == res["common_load_basis"] for p in common)
+    print("reproduce: common load %.0f pps (half of the PDR lower bound %.0f)" % (res["common_load_pps"], lo))
+else:
+    assert res["common_load_pps"] == 0 and not [p for p in res["results"] if "|common:" in p["point"]]
 names = [t["target"] for t in res["targets"]]
 assert "pdr of sandbox:af_xdp vs kernel-socket:batched (relay)" in names, names
 report = open(os.path.join(d, "report.md")).read()
@@ -443,6 +555,10 @@ expect_error 3 "no interface 'nope0'" -- ip netns exec "$PRX" "$AGENT" proxy --m
   --in-ip 10.201.1.2 --in-peer-ip 10.201.1.1 --out-if p1 --out-ip 10.201.2.1 --out-peer-ip 10.201.2.2
 expect_error 2 'is not an IPv4 address' -- "$AGENT" send --dst 10.1.2
 expect_error 2 'is required' -- "$THROUGHPUT" --sender a
+expect_error 2 "--competitors: '17' is not a count in [0, 16]" -- "$THROUGHPUT" --sender a --proxy b --receiver c \
+  --competitors 0,17
+expect_error 2 "--proxy-cpu: 'last' is neither auto, none nor a CPU number" -- "$THROUGHPUT" --sender a --proxy b \
+  --receiver c --proxy-cpu last
 expect_error 3 'cannot connect to the sender host' -- "$THROUGHPUT" --sender 10.251.1.99 --proxy "${MGMT[1]}.2" \
   --receiver "${MGMT[2]}.2" --ssh-user root --ssh-identity "$WORK/client_key" --ssh-connect-timeout 1 \
   --ssh-option "UserKnownHostsFile=$WORK/known_hosts" --remote-tmp "$WORK/remote" --out "$WORK/none.json"
