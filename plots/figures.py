@@ -67,6 +67,10 @@ FIGURES = {
         ("overload", "delivered vs offered at the unpaced generator, real hosts"),
         ("load-curve", "delivered vs offered over the offered-load sweep, real hosts (--loads)"),
         ("latency-fractions", "latency CDFs at 10%, 50% and 90% of each job's PDR, real hosts (--loads)"),
+        ("latency-cdf", "latency CDF at the common load, real hosts"),
+        ("cpu-split", "proxy CPU per forwarded packet split user/system/softirq/irq, real hosts"),
+        ("competition-jitter", "latency and IPDV p99 vs CPU-bound competitors on the proxy's CPU, real hosts "
+                               "(--competitors)"),
     ],
     KIND_VM_JITTER: [
         ("jitter", "invocation delay jitter and p99 vs CPU hogs"),
@@ -1679,6 +1683,9 @@ DRAW = {
     (KIND_SSH, "overload"): ssh_overload,
     (KIND_SSH, "load-curve"): netns_load_curve,
     (KIND_SSH, "latency-fractions"): netns_latency_fractions,
+    (KIND_SSH, "latency-cdf"): netns_latency,
+    (KIND_SSH, "cpu-split"): netns_cpu_split,
+    (KIND_SSH, "competition-jitter"): netns_competition,
     (KIND_VM, "load-curve"): vm_load_curve,
     (KIND_VM, "latency-fractions"): vm_latency_fractions,
     (KIND_VM_JITTER, "jitter"): vm_jitter,

@@ -670,7 +670,7 @@ class VmSearchTest(unittest.TestCase):
 
 class SshTest(unittest.TestCase):
     """A real-hosts run (//bench/ssh:ssh_throughput, schema ulsnet.throughput-ssh.v1): the netns
-    figures it has the fields for, captioned with the proxy host's machine and the controller's
+    figures it has the fields for (the common load, CPU split and competitors too), captioned with the proxy host's machine and the controller's
     commit."""
 
     def test_figures_and_caption(self):
@@ -688,7 +688,8 @@ class SshTest(unittest.TestCase):
         self.assertEqual(rc, 0, stderr)
         with open(os.path.join(out, "figures.json")) as f:
             manifest = {m["figure"]: m for m in json.load(f)}
-        self.assertEqual(sorted(manifest), ["ssh-capacity", "ssh-latency-fractions", "ssh-load-curve", "ssh-overload"])
+        self.assertEqual(sorted(manifest), ["ssh-capacity", "ssh-competition-jitter", "ssh-cpu-split", "ssh-latency-cdf",
+                                            "ssh-latency-fractions", "ssh-load-curve", "ssh-overload"])
         cap = manifest["ssh-capacity"]["caption"]
         self.assertIn("machine: Proxy CPU 1, 8 cores", cap)
         self.assertIn("hosts: ssh (proxy p1)", cap)
@@ -696,14 +697,14 @@ class SshTest(unittest.TestCase):
         for m in manifest.values():
             for name in m["files"]:
                 self.assertGreater(os.path.getsize(os.path.join(out, name)), 5000, name)
-        # Without the search and the sweep: only the unpaced points' figure.
+        # Without the search and the sweep: the unpaced points' figures only.
         doc.pop("capacity")
         doc["results"] = figures.max_rows(doc)
         path = write(os.path.join(tmp, "ssh-plain.json"), doc)
         rc, stdout, stderr = run_main(["--out", os.path.join(tmp, "plain"), path])
         self.assertEqual(rc, 0, stderr)
-        self.assertIn("ssh-capacity: not produced", stdout)
-        self.assertIn("ssh-load-curve: not produced", stdout)
+        for name in ("capacity", "load-curve", "cpu-split", "competition-jitter"):
+            self.assertIn("ssh-%s: not produced" % name, stdout)
         self.assertTrue(os.path.exists(os.path.join(tmp, "plain", "ssh-overload.png")))
 
 
