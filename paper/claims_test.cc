@@ -225,6 +225,35 @@ TEST(Claims, ARealHostsRunAddsItsPdrBracketsWhereItMeasuredThem) {
   EXPECT_EQ(claims[0].judged.back().verdict, Verdict::kPartly);
 }
 
+TEST(Claims, ForwardingUnderCompetitionOnRealHostsIsC2Context) {
+  json ssh = {{"schema", "ulsnet.throughput-ssh.v1"},
+              {"controller", {{"environment", {{"date", "2026-02-03"}}}}},
+              {"results", json::array({{{"method", "sandbox"}, {"variant", "af_xdp"}, {"competitors", 0},
+                                        {"latency_ns", {{"p99", 100000}}}},
+                                       {{"method", "sandbox"}, {"variant", "af_xdp"}, {"competitors", 2},
+                                        {"latency_ns", {{"p99", 2500000}}}},
+                                       {{"method", "kernel-socket"}, {"variant", "batched"}, {"competitors", 2},
+                                        {"latency_ns", {{"p99", 9000000}}}},
+                                       {{"method", "raw-socket"}, {"variant", "af_packet"}, {"competitors", 2},
+                                        {"error", "the proxy died"}}})}};
+  Inputs in;
+  in.ssh = ssh;
+  in.files["ssh"] = "ssh.json";
+  const auto claims = evaluate_claims(in);
+  std::string found;
+  for (const auto& cv : claims[1].caveats)
+    if (cv.find("real hosts over SSH") != std::string::npos) found = cv;
+  EXPECT_EQ(found,
+            "Stock kernel, real hosts over SSH (ssh.json): forwarding latency p99 at the common load with 2 CPU "
+            "competitors on the proxy's CPU: sandbox:af_xdp 2.50 ms, kernel-socket:batched 9.00 ms (figure "
+            "competition-jitter).");
+  // Without competitor points nothing is said.
+  ssh["results"] = json::array({ssh["results"][0]});
+  in.ssh = ssh;
+  const auto without = evaluate_claims(in);
+  for (const auto& cv : without[1].caveats) EXPECT_EQ(cv.find("real hosts over SSH"), std::string::npos);
+}
+
 TEST(Claims, StabilityRunsWidenTheIntervalToTheirRange) {
   Inputs in;
   in.netns = netns_doc(2.1, 2.2, "2026-01-01");

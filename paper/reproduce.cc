@@ -142,9 +142,10 @@ int run_child(std::vector<std::string> args, const std::string& runfiles) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-// E1/E2 across real hosts over SSH (--ssh SENDER,PROXY,RECEIVER): the paper's comparison (the
-// sandbox on AF_XDP against the kernel-socket relay and the paper-era raw-socket and user-thread
-// forms), relay, 64 B, NDR/PDR and the delay at 10/50/90% of each method's PDR, through
+// E1/E2/E3/E5 across real hosts over SSH (--ssh SENDER,PROXY,RECEIVER): the paper's comparison
+// (the sandbox on AF_XDP against the kernel-socket relay and the paper-era raw-socket and
+// user-thread forms), relay, 64 B, NDR/PDR, the delay at 10/50/90% of each method's PDR, and the
+// common load with CPU competitors on the proxy's CPU (latency, CPU per packet), through
 // //bench:throughput --hosts=ssh; `extra` are passed on as given (e.g. --ssh-identity=KEY).
 Experiment ssh_experiment(const std::vector<std::string>& hosts, const std::vector<std::string>& extra, bool quick) {
   Experiment e{quick ? "throughput, real hosts over SSH (quick)" : "throughput, real hosts over SSH",
@@ -154,6 +155,9 @@ Experiment ssh_experiment(const std::vector<std::string>& hosts, const std::vect
                       : "kernel-socket:batched,raw-socket:af_packet,user-thread:af_packet,sandbox:af_xdp",
                 "--modes", "relay",
                 "--sizes", "64", "--search", "--loads", "0.1,0.5,0.9",
+                // E3/E5 on the forwarding path: the common load (half the kernel relay's PDR) with
+                // 0.. CPU-bound competitors on the proxy's CPU, and the proxy's CPU per packet.
+                "--competitors", quick ? "0,1" : "0,1,2,4",
                 // Kernel methods own the proxy's test addresses, the Stack's must not: the agent
                 // adds or removes them per method and restores them.
                 "--proxy-addresses", "adjust"},
