@@ -511,7 +511,9 @@ import json, os, sys
 d = sys.argv[1]
 res = json.load(open(os.path.join(d, "results", "throughput-ssh.json")))
 assert res["schema"] == "ulsnet.throughput-ssh.v1" and res["complete"], res.get("complete")
-assert sorted(os.listdir(os.path.join(d, "results"))) == ["throughput-ssh.json"], os.listdir(os.path.join(d, "results"))
+# (reproduce's own bookkeeping, e.g. .reproduce-args, is a dot file)
+files = sorted(f for f in os.listdir(os.path.join(d, "results")) if not f.startswith("."))
+assert files == ["throughput-ssh.json"], os.listdir(os.path.join(d, "results"))
 jobs = {(c["method"], c["variant"]) for c in res["capacity"]}
 assert jobs == {("kernel-socket", "batched"), ("sandbox", "af_xdp")}, jobs
 for p in res["results"]:
