@@ -145,7 +145,7 @@ TEST_F(VmThroughput, TheSearchBracketsTheUlsPathTheSweepFollowsItAndTheSameOutRe
   std::set<std::string> points;
   for (const auto& r : doc["results"]) {
     ASSERT_FALSE(r.contains("error")) << r.dump(1);
-    EXPECT_EQ(r["accounting"]["unaccounted"], 0) << r["point"];
+    EXPECT_EQ(r["accounting"]["unaccounted"], 0) << r["point"] << " " << r["accounting"].dump();
     points.insert(r["point"].get<std::string>());
   }
   // Every step is a launch in the results (the first the unpaced point's).

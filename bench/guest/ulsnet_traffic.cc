@@ -303,6 +303,20 @@ int do_recv(int port, uint64_t count, int idle_ms, int max_ms, int warmup_ms) {
   std::atomic<bool> stop{false}, ready{false};
   std::atomic<uint64_t> received{0};
   cfg.received_so_far = &received;
+  // The management socket is bound before the sink takes its kernel counters and closed only
+  // after it took them again: the sender's clock requests and end-of-stream messages (on the
+  // management NIC, but in the same host-wide UDP counters) then never reach a closed port, which
+  // the sink would count as a stream datagram lost to Udp.NoPorts. It answers only once the sink
+  // is ready (the sender starts the stream after its answers).
+  int m = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(kMgmtPort);
+  if (m < 0 || bind(m, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    const int e = errno;
+    if (m >= 0) close(m);
+    return error(std::string("management socket: ") + std::strerror(e));
+  }
   nlohmann::json sink;
   std::string sink_error;
   std::thread t([&] {
@@ -318,21 +332,12 @@ int do_recv(int port, uint64_t count, int idle_ms, int max_ms, int warmup_ms) {
   if (!sink_error.empty() || !ready) {
     stop = true;
     t.join();
+    close(m);
     return error("sink: " + (sink_error.empty() ? std::string("not ready") : sink_error));
   }
   const HostCounters c0 = HostCounters::read();
 
-  // The management link: answer clock comparisons (only now that the sink is bound: the sender
-  // starts the stream after them) and take the sender's end of stream.
-  int m = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(kMgmtPort);
-  if (m < 0 || bind(m, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    stop = true;
-    t.join();
-    return error(std::string("management socket: ") + std::strerror(errno));
-  }
+  // The management link: answer clock comparisons and take the sender's end of stream.
   int64_t end_at = 0, last_rx_change = 0;
   uint64_t last_rx = c0.rx_packets, sent_by_sender = 0;
   const int64_t idle = int64_t(idle_ms) * 1000000;
@@ -375,10 +380,10 @@ int do_recv(int port, uint64_t count, int idle_ms, int max_ms, int warmup_ms) {
     if (!end_at && last_rx_change && now - last_rx_change >= 10 * idle) break;
     if (now - start >= int64_t(max_ms) * 1000000) break;
   }
-  close(m);
   stop = true;
   t.join();
   const HostCounters c1 = HostCounters::read();
+  close(m);
   if (!sink_error.empty()) return error("sink: " + sink_error);
   auto d = counter_delta(c0.snmp, c1.snmp);
   nlohmann::json j;
