@@ -82,6 +82,8 @@ struct Options {
   double vm_cost_rate = 2000;
   uint64_t vm_cost_count = 10000;
   int vm_cost_reps = 0;
+  int vm_tcg_reps = 0;
+  int vm_tcg_search_trials = 0;
   bool vm_search = false;
 };
 
@@ -493,7 +495,8 @@ const std::vector<std::string> kNetnsOnlyFlags = {
     "--napi-on-sender-cpu", "--napi-priority", "--proxy-priority", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
     "--search-duration", "--common-load", "--no-sweep", "--competitors"};
 const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection", "--vm-icount", "--vm-cost-rate",
-                                               "--vm-cost-count", "--vm-cost-reps", "--vm-search"};
+                                               "--vm-cost-count", "--vm-cost-reps", "--vm-search",
+                                               "--vm-tcg-reps", "--vm-tcg-search-trials"};
 
 void add_flags(CLI::App& app, Options& o) {
   app.add_option("--methods", o.methods, "methods to run, as name or name:variant (default: all, every variant)")
@@ -594,6 +597,13 @@ void add_flags(CLI::App& app, Options& o) {
                  "--hosts=vm: cost runs per job (default: --reps; under -icount one is enough: host load cannot "
                  "move an instruction count)")
       ->check(CLI::Range(1, 100));
+  app.add_option("--vm-tcg-reps", o.vm_tcg_reps,
+                 "--hosts=vm: repetitions per point when the VMs run under TCG (instead of --reps; the accelerator "
+                 "is resolved first, as a launch would: a plan for KVM need not fit a time budget under TCG)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--vm-tcg-search-trials", o.vm_tcg_search_trials,
+                 "--hosts=vm: the bound on one search's launches under TCG (instead of --search-trials)")
+      ->check(CLI::Range(2, 500));
   app.add_flag("--vm-search", o.vm_search,
                "--hosts=vm: the NDR/PDR search per job at the first size, one launch of the VMs per trial (one phase "
                "at --duration; there --search-precision defaults to 0.1 and --search-trials to 8); --loads implies it");
@@ -673,6 +683,8 @@ int run(int argc, char** argv) {
     v.cost_rate = o.vm_cost_rate;
     v.cost_count = o.vm_cost_count;
     v.cost_reps = o.vm_cost_reps;
+    v.tcg_reps = o.vm_tcg_reps;
+    v.tcg_search_trials = o.vm_tcg_search_trials;
     v.search = o.vm_search;
     if (app.count("--pdr-loss")) v.pdr_loss = o.pdr_loss;
     if (app.count("--search-precision")) v.search_precision = o.search_precision;

@@ -549,7 +549,6 @@ int run_vm_throughput(VmThroughputOptions o) {
     fmt::print(stderr, "throughput: --vm-protection is kernel or none\n");
     return 2;
   }
-  const int cost_reps = o.cost_reps > 0 ? o.cost_reps : o.reps;
   if (!(o.cost_rate >= 1) || o.cost_count < 100) {
     fmt::print(stderr, "throughput: the cost runs need a rate >= 1/s and >= 100 datagrams\n");
     return 2;
@@ -588,6 +587,30 @@ int run_vm_throughput(VmThroughputOptions o) {
     return prep.usage_error ? 2 : 1;
   }
 
+  // The plan by accelerator (--vm-tcg-reps, --vm-tcg-search-trials).
+  nlohmann::json accel_plan;
+  if (o.tcg_reps > 0 || o.tcg_search_trials > 0) {
+    const vm::Accelerator a = vm::resolve_accelerator(prep, o.accel);
+    if (!a.error.empty()) {
+      fmt::print(stderr, "throughput: which accelerator the VMs would run under: {}\n", a.error);
+      vm::cleanup(prep, true);
+      return 1;
+    }
+    accel_plan = {{"accelerator", a.name},
+                  {"reason", a.reason},
+                  {"reps_requested", o.reps},
+                  {"search_trials_requested", o.search_trials}};
+    if (a.name == "tcg") {
+      if (o.tcg_reps > 0) o.reps = o.tcg_reps;
+      if (o.tcg_search_trials > 0) o.search_trials = o.tcg_search_trials;
+    }
+    accel_plan["reps"] = o.reps;
+    accel_plan["search_trials"] = o.search_trials;
+    fmt::print(stderr, "throughput: the VMs run under {} ({}): {} repetition(s) per point{}\n", a.name, a.reason,
+               o.reps, o.search ? fmt::format(", at most {} launches per search", o.search_trials) : std::string());
+  }
+  const int cost_reps = o.cost_reps > 0 ? o.cost_reps : o.reps;
+
   SearchOptions so;
   so.criteria = {{"ndr", 0.0}, {"pdr", o.pdr_loss}};
   // One phase: a narrowing trial would cost a whole launch (the boot) as well.
@@ -625,8 +648,11 @@ int run_vm_throughput(VmThroughputOptions o) {
                    {"links", "kernel/vm.sh --link udp: one UDP datagram per frame between the QEMUs, drops counted "
                              "per socket by the host kernel; --mgmt: a direct sender-receiver link for the clocks"},
                    {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}}}};
+  if (o.tcg_reps > 0 || o.tcg_search_trials > 0)
+    doc["config"]["under_tcg"] = {{"reps", o.tcg_reps}, {"search_trials", o.tcg_search_trials}};
   // The image's path is per run (a temporary directory): not part of the configuration.
   doc["guest_image"] = prep.image;
+  if (!accel_plan.is_null()) doc["accelerator_plan"] = accel_plan;
   const std::string path = result_path(o.out, "throughput-vm");
   VmRunner runner(o, prep);
   if (!o.out.empty() && std::filesystem::exists(path) && !o.fresh) {

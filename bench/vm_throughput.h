@@ -48,6 +48,12 @@ struct VmThroughputOptions {
   double pdr_loss = 0.005;
   double search_precision = 0.1;
   int search_trials = 8;
+  // Under TCG, when > 0, these replace `reps` and `search_trials` (the accelerator is resolved
+  // before anything is planned, kernel/vm.sh --probe-accel). A launch takes ~13 s under TCG and a
+  // few under KVM: a plan sized for KVM (repetitions with confidence intervals, a finer search)
+  // does not fit a time budget under TCG. The result says which plan ran (accelerator_plan).
+  int tcg_reps = 0;
+  int tcg_search_trials = 0;
   int final_trials = 1;
   double search_max = 0;
   // The offered-load sweep: fractions of each job's own PDR lower bound (implies the search).

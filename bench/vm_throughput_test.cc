@@ -125,21 +125,36 @@ TEST_F(VmThroughput, AMethodThatFailsInTheProxyIsAnErrorRowAndTheRunFails) {
 // The NDR/PDR search on the VMs (one launch per trial; the job's unpaced point is its first
 // step), the offered-load sweep at a fraction of the PDR found, per-point summaries; then the
 // same command again resumes the finished file (every launch kept, none re-run) and another
-// configuration with the same --out is refused.
+// configuration with the same --out is refused. The plan is the accelerator's: 2 repetitions and
+// 6 search launches asked for, 1 and 4 under TCG (--vm-tcg-reps, --vm-tcg-search-trials).
 TEST_F(VmThroughput, TheSearchBracketsTheUlsPathTheSweepFollowsItAndTheSameOutResumes) {
   const std::string args =
-      "--methods sandbox:uls --modes relay --vm-search --loads 0.3 --search-trials 4 --duration 0.5 --vm-icount off "
-      "--vm-cost-count 500";
+      "--methods sandbox:uls --modes relay --vm-search --loads 0.3 --search-trials 6 --vm-tcg-search-trials 4 "
+      "--reps 2 --vm-tcg-reps 1 --duration 0.5 --vm-icount off --vm-cost-count 500";
   std::string output;
   auto [rc, doc] = run("search", args, output);
   ASSERT_EQ(rc, 0) << output;
   ASSERT_TRUE(doc.is_object()) << output;
   EXPECT_TRUE(doc["complete"].get<bool>());
+  ASSERT_TRUE(doc.contains("accelerator_plan")) << output;
+  const nlohmann::json& plan = doc["accelerator_plan"];
+  const bool tcg = plan["accelerator"] == "tcg";
+  EXPECT_FALSE(plan["reason"].get<std::string>().empty()) << plan.dump();
+  EXPECT_EQ(plan["reps_requested"], 2);
+  EXPECT_EQ(plan["search_trials_requested"], 6);
+  const int reps = tcg ? 1 : 2;
+  EXPECT_EQ(plan["reps"], reps);
+  EXPECT_EQ(plan["search_trials"], tcg ? 4 : 6);
+  EXPECT_EQ(doc["config"]["reps"], reps);
+  EXPECT_EQ(doc["config"]["under_tcg"], nlohmann::json({{"reps", 1}, {"search_trials", 4}}));
+  // Every launch ran under the accelerator the plan was made for.
+  for (const auto& r : doc["results"])
+    if (r.contains("labels")) EXPECT_EQ(r["labels"]["accelerator"], plan["accelerator"]) << r["point"];
   ASSERT_EQ(doc["capacity"].size(), 1u) << output;
   const nlohmann::json& cap = doc["capacity"][0];
   const nlohmann::json& steps = cap["steps"];
   ASSERT_GE(steps.size(), 1u);
-  EXPECT_LE(steps.size(), 4u);
+  EXPECT_LE(steps.size(), size_t(plan["search_trials"].get<int>()));
   EXPECT_EQ(steps[0]["rate_pps"], 0);
   EXPECT_TRUE(steps[0].contains("reused")) << steps[0].dump();
   std::set<std::string> points;
@@ -150,7 +165,10 @@ TEST_F(VmThroughput, TheSearchBracketsTheUlsPathTheSweepFollowsItAndTheSameOutRe
   }
   // Every step is a launch in the results (the first the unpaced point's).
   for (const auto& st : steps) EXPECT_TRUE(points.count(st["point"].get<std::string>())) << st.dump();
-  EXPECT_EQ(doc["results"].size(), 1 + (steps.size() - 1) + (cap["pdr"]["lower_pps"].is_number() ? 1 : 0) + 1);
+  // The unpaced point (the search's first step), the other steps, the sweep's point and the cost
+  // run, the three in every repetition.
+  EXPECT_EQ(doc["results"].size(),
+            reps + (steps.size() - 1) + reps * (cap["pdr"]["lower_pps"].is_number() ? 1 : 0) + reps);
   for (const char* c : {"ndr", "pdr"}) {
     const nlohmann::json& k = cap[c];
     if (k["lower_pps"].is_number() && k["upper_pps"].is_number()) {
@@ -170,7 +188,7 @@ TEST_F(VmThroughput, TheSearchBracketsTheUlsPathTheSweepFollowsItAndTheSameOutRe
   }
   bool summarized = false;
   for (const auto& s : doc["summary"])
-    if (s["purpose"] == "rate+latency") summarized = s["repetitions"] == 1;
+    if (s["purpose"] == "rate+latency") summarized = s["repetitions"] == reps;
   EXPECT_TRUE(summarized) << doc["summary"].dump(1);
 
   // Again, the same file: nothing is launched.
@@ -187,7 +205,11 @@ TEST_F(VmThroughput, TheSearchBracketsTheUlsPathTheSweepFollowsItAndTheSameOutRe
 
   // Another configuration, the same file: refused, the file untouched.
   std::string other;
-  auto [rc3, doc3] = run("search", args + " --reps 2", other);
+  // (Only the plan under TCG differs: the configuration records it whatever ran.)
+  std::string changed = args;
+  const std::string tcg_trials = "--vm-tcg-search-trials 4";
+  changed.replace(changed.find(tcg_trials), tcg_trials.size(), "--vm-tcg-search-trials 5");
+  auto [rc3, doc3] = run("search", changed, other);
   EXPECT_EQ(rc3, 2) << other;
   EXPECT_NE(other.find("another configuration"), std::string::npos) << other;
   EXPECT_EQ(doc3["results"].size(), doc["results"].size());

@@ -13,6 +13,7 @@
 #                [--icount]   (TCG instruction counting, below)
 #                [--tsc-khz N]   (the guests' TSC frequency, below)
 #                [--count-insns PLUGIN.so]   (instruction counts, below)
+#                [--probe-accel]   (only say which accelerator a launch would use, below)
 #
 # --hosts 3: sender -- proxy -- receiver, proxy with two NICs, each link a pair of QEMU socket
 # netdevs on 127.0.0.1 inside a private network namespace (so the ports never meet anything else
@@ -56,11 +57,13 @@
 #
 # Accelerator: `auto` uses KVM only if a probe guest actually boots with it (on this machine
 # kind /dev/kvm exists but cannot run stock guests), else TCG. TCG is slow (tens of kpps):
-# results from VMs must say which accelerator ran them.
+# results from VMs must say which accelerator ran them. --probe-accel: resolve it as a launch
+# would (the probe guest at most, no hosts), print ULSNET-ACCEL and exit 0: what an experiment
+# plans by (fewer repetitions under TCG).
 set -euo pipefail
 
 kernel=""; initrd=""; logdir=""; hosts=1; test=""; run=""; accel=auto; timeout_s=120
-nic=e1000; mem=256; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; tsc_khz=""; plugin=""
+nic=e1000; mem=256; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; tsc_khz=""; plugin=""; probe_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel="$2"; shift 2 ;;
@@ -81,7 +84,8 @@ while [ $# -gt 0 ]; do
     --icount) icount=1; shift ;;
     --tsc-khz) tsc_khz="$2"; shift 2 ;;
     --count-insns) plugin="$2"; shift 2 ;;
-    -h|--help) sed -n '2,59p' "$0"; exit 0 ;;
+    --probe-accel) probe_only=1; shift ;;
+    -h|--help) sed -n '2,62p' "$0"; exit 0 ;;
     *) echo "kernel/vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -157,6 +161,7 @@ else
 fi
 echo "$accel" > "$logdir/accel"
 echo "ULSNET-ACCEL name=$accel reason=$reason"
+[ "$probe_only" -eq 0 ] || exit 0
 
 # --- the hosts -------------------------------------------------------------------------------
 # All QEMUs run in one private network namespace (unshare -n) and one process group, so a single

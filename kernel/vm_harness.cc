@@ -242,6 +242,20 @@ std::map<std::string, long long> fields(const std::string& log, const std::strin
   return m;
 }
 
+Accelerator resolve_accelerator(const Prepared& p, const std::string& requested) {
+  Accelerator a;
+  auto [rc, out] = launch(p.image, p.initrd, p.workdir + "/accel-probe", "--probe-accel --accel " + requested, 60);
+  const std::string line = line_after(out, "ULSNET-ACCEL ");
+  if (rc != 0 || line.rfind("name=", 0) != 0) {
+    a.error = "kernel/vm.sh --probe-accel (exit " + std::to_string(rc) + "): " + last_line(out);
+    return a;
+  }
+  const auto sp = line.find(' ');
+  a.name = line.substr(5, sp == std::string::npos ? std::string::npos : sp - 5);
+  if (sp != std::string::npos && line.compare(sp + 1, 7, "reason=") == 0) a.reason = line.substr(sp + 8);
+  return a;
+}
+
 std::string line_after(const std::string& log, const std::string& marker) {
   std::istringstream in(log);
   std::string line, found;

@@ -61,4 +61,12 @@ uint64_t host_tsc_khz();
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
                                    const std::string& logdir, const std::string& args, int timeout_s);
 
+// The accelerator a launch with `--accel requested` (auto, kvm or tcg) would run under, and why,
+// as kernel/vm.sh --probe-accel resolves it (under auto, one probe guest at most, cached by
+// vm.sh for an hour). `error` is set (and `name` empty) when vm.sh could not say.
+struct Accelerator {
+  std::string name, reason, error;
+};
+Accelerator resolve_accelerator(const Prepared& p, const std::string& requested);
+
 }  // namespace ulsnet::vm
