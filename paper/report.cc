@@ -180,9 +180,23 @@ std::string render_report(const std::vector<ClaimResult>& claims, const Inputs& 
       {"netns", &in.netns},           {"netns-stability", &in.netns_stability}, {"vm", &in.vm},
       {"vm-stability", &in.vm_stability}, {"vm-jitter", &in.vm_jitter},      {"vm-forward", &in.vm_forward},
       {"micro", &in.micro}};
+  // The VMs' plan: how many repetitions each point had, and why (bench/vm_throughput.h: fewer
+  // under TCG when the run was told so).
+  auto vm_plan = [](const json& d) -> std::string {
+    const json& c = d.value("config", json::object());
+    if (!c.is_object() || !c.contains("reps") || !c["reps"].is_number_integer()) return "";
+    const int reps = c["reps"].get<int>();
+    std::string t = fmt::format("; {} repetition{} per point", reps, reps == 1 ? "" : "s");
+    const json& p = d.value("accelerator_plan", json());
+    if (p.is_object())
+      t += fmt::format(" under {} ({} asked for, the plan for TCG: {})", p.value("accelerator", "?"),
+                       p.value("reps_requested", 0), p.value("reason", "?"));
+    if (reps < 2) t += ", so no confidence interval from repetitions";
+    return t;
+  };
   for (const auto& [k, d] : kinds)
     s += fmt::format("| {} | {} | {} |\n", k, in.files.count(k) ? "`" + in.files.at(k) + "`" : "none",
-                     *d ? esc(env(*d)) : "-");
+                     *d ? esc(env(*d) + (std::string(k) == "vm" ? vm_plan(**d) : "")) : "-");
   if (!in.ignored.empty()) {
     s += "\nNot used:\n";
     for (const std::string& i : in.ignored) s += "- `" + i + "`\n";

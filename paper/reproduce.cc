@@ -94,12 +94,14 @@ std::vector<Experiment> experiments(bool quick) {
       // E1/E2/E5 on the real ULS path: the quick set of methods (sandbox:uls and the three paper
       // baselines), relay, NDR/PDR by a search of one VM launch per trial, the delay at 10/50/90%
       // of each one's PDR, and one icount cost run per method (an instruction count, which host
-      // load cannot move). One repetition: with two (95% CIs) the VM part took 952 s in a run
-      // that shared the machine for 4 of its minutes, which the 30 minutes cannot hold yet.
+      // load cannot move). Three repetitions (95% CIs) and 8 search launches under KVM; under TCG
+      // (~13 s a launch) one and 5: with two the VM part took 952 s here, in a run that shared
+      // the machine for 4 of its minutes, which the 30 minutes cannot hold.
       {"throughput, three VMs on the ULS kernel (NDR/PDR, 10/50/90% of each PDR)",
        "bench/throughput",
-       {"--hosts=vm", "--quick", "--modes", "relay", "--vm-search", "--search-trials", "5", "--loads", "0.1,0.5,0.9",
-        "--vm-cost-reps", "1", "--vm-cost-count", "5000", "--out", "OUT"},
+       {"--hosts=vm", "--quick", "--modes", "relay", "--vm-search", "--reps", "3", "--search-trials", "8",
+        "--vm-tcg-reps", "1", "--vm-tcg-search-trials", "5", "--loads", "0.1,0.5,0.9", "--vm-cost-reps", "1",
+        "--vm-cost-count", "5000", "--out", "OUT"},
        "throughput-vm.json",
        "vm",
        820},
