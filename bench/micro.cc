@@ -38,6 +38,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -45,6 +49,10 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
+
+#include "bench/micro_resume.h"
+#include "bench/resume.h"
 
 #include "sandbox/extension.h"
 #include "sandbox/protection.h"
@@ -656,7 +664,153 @@ const char* build_mode() {
 }  // namespace
 }  // namespace ulsnet
 
+namespace {
+
+// Runs this binary with `args` (the environment says: one instance, plainly), its stdout to
+// `stdout_to` (-1: inherited) and its stderr into `err`; its exit status (or 128+signal, -1).
+int run_self(const std::vector<std::string>& args, int stdout_to, std::string& err) {
+  int ep[2];
+  if (pipe(ep) != 0) return -1;
+  std::vector<char*> av;
+  for (const std::string& a : args) av.push_back(const_cast<char*>(a.c_str()));
+  av.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (stdout_to >= 0) dup2(stdout_to, STDOUT_FILENO);
+    dup2(ep[1], STDERR_FILENO);
+    close(ep[0]);
+    close(ep[1]);
+    setenv("ULSNET_MICRO_ONE", "1", 1);
+    execv("/proc/self/exe", av.data());
+    _exit(127);
+  }
+  close(ep[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(ep[0], buf, sizeof buf)) != 0)
+    if (n > 0) err.append(buf, size_t(n));
+    else if (errno != EINTR) break;
+  close(ep[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// --benchmark_out=FILE: instance by instance, resumable (bench/micro_resume.h).
+int run_resumable(const std::string& argv0, const std::vector<std::string>& args, const std::string& out, bool fresh) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> list_args = {argv0};
+  for (const std::string& a : args)
+    if (a.rfind("--benchmark_filter=", 0) == 0) list_args.push_back(a);
+  list_args.push_back("--benchmark_list_tests=true");
+  char tmpl[] = "/tmp/ulsnet-micro-list-XXXXXX";
+  const int lf = mkstemp(tmpl);
+  if (lf < 0) return std::fprintf(stderr, "micro: mkstemp: %s\n", std::strerror(errno)), 1;
+  std::string err;
+  const int lrc = run_self(list_args, lf, err);
+  close(lf);
+  std::string listing;
+  {
+    std::ifstream in(tmpl);
+    listing.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  fs::remove(tmpl);
+  if (lrc != 0) return std::fprintf(stderr, "micro: listing the benchmarks failed (exit %d): %s\n", lrc, err.c_str()), 1;
+  const std::vector<std::string> instances = ulsnet::micro::parse_listing(listing);
+  if (instances.empty()) return std::fprintf(stderr, "micro: the filter selects no benchmark\n"), 2;
+
+  const nlohmann::json config = ulsnet::micro::configuration(args, instances);
+  ulsnet::resume::Earlier earlier;
+  try {
+    earlier = ulsnet::resume::load(out, fresh, "micro", config, "benchmarks");
+  } catch (const ulsnet::resume::Refused& e) {
+    std::fprintf(stderr, "micro: %s\n", e.what());
+    return 2;
+  }
+  nlohmann::json doc = ulsnet::micro::new_document(config);
+  const std::string parts = out + ".parts";
+  fs::create_directories(parts);
+  auto save = [&] {
+    std::ofstream(out + ".partial") << doc.dump(1) << "\n";
+    fs::rename(out + ".partial", out);
+  };
+  size_t to_run = 0;
+  for (const std::string& i : instances) to_run += earlier.points.count(i) ? 0 : 1;
+  if (!earlier.points.empty())
+    std::fprintf(stderr, "micro: resuming %s: %zu of %zu benchmarks kept, %zu to run\n", out.c_str(),
+                 instances.size() - to_run, instances.size(), to_run);
+  ulsnet::resume::Eta eta(5);
+  int failed = 0;
+  size_t done = 0;
+  for (size_t k = 0; k < instances.size(); ++k) {
+    const std::string& inst = instances[k];
+    if (const auto* rows = earlier.take(inst)) {
+      // Context from a kept part when no new one came first.
+      if (doc["context"].empty() && fs::exists(out)) {
+        std::ifstream in(out);
+        const nlohmann::json old = nlohmann::json::parse(in, nullptr, false);
+        if (old.is_object() && old.contains("context")) doc["context"] = old["context"];
+      }
+      for (const auto& r : *rows) doc["benchmarks"].push_back(r);
+      continue;
+    }
+    const std::string part = parts + "/" + std::to_string(k) + ".json";
+    std::vector<std::string> child = {argv0};
+    for (const std::string& a : args)
+      if (a.rfind("--benchmark_filter=", 0) != 0) child.push_back(a);
+    child.push_back("--benchmark_filter=^" + ulsnet::micro::regex_escape(inst) + "$");
+    child.push_back("--benchmark_out=" + part);
+    child.push_back("--benchmark_out_format=json");
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string child_err;
+    std::fflush(stdout);
+    const int rc = run_self(child, -1, child_err);
+    eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    ++done;
+    std::ifstream in(part);
+    const nlohmann::json pj =
+        ulsnet::micro::parse_benchmark_json(std::string(std::istreambuf_iterator<char>(in), {}));
+    if (rc != 0) {
+      ++failed;
+      std::fprintf(stderr, "micro: %s failed (exit %d): %s\n", inst.c_str(), rc, child_err.c_str());
+      doc["benchmarks"].push_back(ulsnet::micro::error_row(inst, "exit " + std::to_string(rc)));
+    } else {
+      ulsnet::micro::add_part(doc, pj, inst);
+    }
+    save();
+    std::fprintf(stderr, "micro: [%zu/%zu] %s done%s\n", done, to_run, inst.c_str(), eta.left(to_run - done).c_str());
+  }
+  doc["complete"] = failed == 0;
+  save();
+  fs::remove_all(parts);
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // --benchmark_out=FILE (JSON): instance by instance, resumable, unless this process is one of
+  // those instances or only lists them.
+  if (!std::getenv("ULSNET_MICRO_ONE")) {
+    std::string out, format = "json";
+    bool fresh = false, plain = false;
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a.rfind("--benchmark_out=", 0) == 0) out = a.substr(16);
+      else if (a == "--fresh") fresh = true;
+      else if (a.rfind("--benchmark_out_format=", 0) == 0) format = a.substr(23);
+      else if (a.rfind("--benchmark_list_tests", 0) == 0) plain = true;
+      if (a != "--fresh" && a.rfind("--benchmark_out", 0) != 0) args.push_back(a);
+    }
+    if (!out.empty() && format == "json" && !plain) return run_resumable(argv[0], args, out, fresh);
+    if (fresh) {
+      std::fprintf(stderr, "micro: --fresh applies to a JSON --benchmark_out only\n");
+      return 2;
+    }
+  }
   utsname u{};
   uname(&u);
   benchmark::AddCustomContext("kernel", std::string(u.sysname) + " " + u.release);

@@ -2,8 +2,9 @@
 // write one row per measured point — //bench:jitter, //bench:vm_jitter, //bench:vm_forward,
 // //bench:vm_micro — write their file after every point with "complete": false, and a rerun with
 // the same --out and the same configuration keeps the points that file finished and runs only
-// the rest (--fresh starts over). //bench:throughput (namespaces, VMs) and the SSH runner keep
-// their own, richer resume (searches, repetitions) on the same config_difference.
+// the rest (--fresh starts over); //bench:micro does the same per benchmark instance
+// (bench/micro_resume.h, rows "benchmarks"). //bench:throughput (namespaces, VMs) and the SSH
+// runner keep their own, richer resume (searches, repetitions) on the same config_difference.
 //
 // A point is named by the "point" string of its rows (a point may have several rows: one VM
 // launch gives a row per service and competitor count). A point is kept when it has rows and

@@ -11,6 +11,8 @@
 
 #include <fmt/core.h>
 
+#include "bench/micro_resume.h"
+
 namespace ulsnet::paper {
 
 using nlohmann::json;
@@ -169,48 +171,13 @@ ClaimResult claim(const char* id, const char* title, const char* statement) {
 
 }  // namespace
 
-// Google Benchmark writes non-finite counters as bare NaN / -nan / Infinity / inf, which is not
-// JSON: outside strings, such a token becomes null.
-std::string null_non_finite(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      out += c;
-      if (c == '\\' && i + 1 < text.size()) out += text[++i];
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-      out += c;
-      continue;
-    }
-    size_t j = i + (c == '-' ? 1 : 0);
-    for (const std::string tok : {"Infinity", "NaN", "nan", "inf"}) {
-      const size_t end = j + tok.size();
-      if (text.compare(j, tok.size(), tok) == 0 &&
-          (end >= text.size() || !std::isalnum(static_cast<unsigned char>(text[end])))) {
-        out += "null";
-        i = end - 1;
-        goto next;
-      }
-    }
-    out += c;
-  next:;
-  }
-  return out;
-}
-
 json read_result(const std::string& path) {
   std::ifstream f(path);
   if (!f) return json(json::value_t::discarded);
   std::stringstream text;
   text << f.rdbuf();
   json d = json::parse(text.str(), nullptr, false);
-  return d.is_discarded() ? json::parse(null_non_finite(text.str()), nullptr, false) : d;
+  return d.is_discarded() ? json::parse(ulsnet::micro::null_non_finite(text.str()), nullptr, false) : d;
 }
 
 Inputs load_inputs(const std::string& dir) { return load_inputs(std::vector<std::string>{dir}); }

@@ -36,10 +36,8 @@ Inputs load_inputs(const std::vector<std::string>& dirs);
 // What a document is: "netns", "vm", "netns-stability", "vm-stability", "vm-jitter",
 // "vm-forward", "micro", "jitter", "vm-micro", "ssh", or "" (unknown).
 std::string kind_of(const nlohmann::json& doc);
-// `text` with bare NaN / nan / Infinity / inf tokens (signed or not) outside strings (Google
-// Benchmark's non-finite counters, not JSON) replaced by null.
-std::string null_non_finite(const std::string& text);
-// The JSON document in `path` (non-finite tokens read as null); discarded when the file cannot be
+// The JSON document in `path` (non-finite tokens read as null: bench/micro_resume.h
+// null_non_finite); discarded when the file cannot be
 // read or is not JSON.
 nlohmann::json read_result(const std::string& path);
 

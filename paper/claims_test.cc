@@ -323,13 +323,6 @@ TEST(Inputs, RecognisedByContentNewestWins) {
   EXPECT_THROW(load_inputs((dir / "missing").string()), std::runtime_error);
 }
 
-TEST(Inputs, NonFiniteBenchmarkCountersBecomeNull) {
-  EXPECT_EQ(null_non_finite(R"({"a": -nan, "b": [nan, inf], "c": "nan -inf", "d": 1.5, "infx": 2})"),
-            R"({"a": null, "b": [null, null], "c": "nan -inf", "d": 1.5, "infx": 2})");
-  EXPECT_EQ(null_non_finite(R"({"a": NaN, "b": -Infinity, "c": Infinity})"), R"({"a": null, "b": null, "c": null})");
-  EXPECT_FALSE(json::parse(null_non_finite(R"({"x": -nan})"), nullptr, false).is_discarded());
-}
-
 TEST(Report, FiguresGoBackIntoTheGroffText) {
   const std::string ms = ".PP\nText\n[IMAGE: netns-capacity]\n[IMAGE: missing]\n[IMAGE: a b]\n[IMAGE: netns-cpu]x\n";
   const std::string got = ms_with_figures(ms, "figures", [](const std::string& n) { return n != "missing"; });

@@ -221,6 +221,12 @@ int run_experiments(const char* argv0, bool quick, bool fresh, const std::string
       std::fflush(stdout);
       fs::remove(out);
     }
+    if (fs::exists(out) && ulsnet::paper::kind_of(ulsnet::paper::read_result(out)) != e.kind) {
+      // Not a result of this experiment (broken, or something else): nothing to keep or resume.
+      fmt::print("[{}/{}] {}: {} is not a {} result; running it again\n", i + 1, list.size(), e.name, out, e.kind);
+      std::fflush(stdout);
+      fs::remove(out);
+    }
     if (!fresh && finished(out, e.kind)) {
       fmt::print("[{}/{}] {}: kept from an earlier run ({}; --fresh re-runs it)\n", i + 1, list.size(), e.name, out);
       std::fflush(stdout);
@@ -242,11 +248,10 @@ int run_experiments(const char* argv0, bool quick, bool fresh, const std::string
       else if (a == "--benchmark_out=OUT") a = "--benchmark_out=" + out;
       args.push_back(a);
     }
-    // A failed run must not leave a file that reads as finished. Every experiment but the
-    // micro-benchmarks (one Google Benchmark process, ~1 min) writes its file after every point
-    // or launch with "complete": false, and the same --out resumes it: that file is kept.
-    const bool resumable = e.kind != "micro";
-    if (!resumable || fresh) fs::remove(out);
+    // A failed run must not leave a file that reads as finished. Every experiment writes its
+    // file after every point, launch or benchmark with "complete": false, and the same --out
+    // resumes it: that file is kept.
+    if (fresh) fs::remove(out);
     record[e.file] = wanted;
     write_args_record(results_dir, record);
     const auto t0 = std::chrono::steady_clock::now();
@@ -255,7 +260,6 @@ int run_experiments(const char* argv0, bool quick, bool fresh, const std::string
     left_s -= e.estimate_s;
     if (rc != 0 || !finished(out, e.kind)) {
       fmt::print(stderr, "reproduce: {} failed (exit {}); the report will say what is missing\n", e.name, rc);
-      if (!resumable) fs::remove(out);
       ++failed;
     } else {
       fmt::print("[{}/{}] {}: done in {:.0f} s\n", i + 1, list.size(), e.name, took);

@@ -29,6 +29,7 @@ start=$(date +%s)
 # A broken result is not kept: it is run again.
 echo '{"broken": ' > "$out/results/micro.json"
 "$bin" --quick --out "$out" > "$TEST_TMPDIR/third.log" 2>&1 || { cat "$TEST_TMPDIR/third.log"; exit 1; }
+grep -q '^\[3/5\] micro-benchmarks: .*micro.json is not a micro result; running it again' "$TEST_TMPDIR/third.log"
 grep -q '^\[3/5\] micro-benchmarks: running' "$TEST_TMPDIR/third.log"
 [ "$(grep -c 'kept from an earlier run' "$TEST_TMPDIR/third.log")" -eq 4 ]
 # A run cut short is resumed, not started over: jitter.json as if its last measurement never ran.
