@@ -29,7 +29,10 @@
 // reaped when it stops (and on every way out; PR_SET_PDEATHSIG if the agent dies, each bounded by
 // --max-seconds); the report's `competitors` has their CPU time. `process_cpu` (getrusage of the
 // agent and its reaped children) and `host_cpu` (/proc/stat per CPU) are deltas over one window,
-// from ready to stop. `env` reports the host's online CPUs and the agent's affinity (`cpus`).
+// from a line "mark" on stdin (the controller sends it when the sender says its stream starts) to
+// stop, or from ready when no mark came (`cpu_window` says which, and how long). send prints
+// "ready" right before its stream's first datagram. `env` reports the host's online CPUs and the
+// agent's affinity (`cpus`).
 //
 // Clocks (one-way delays across machines; bench/ssh/clock_exchange.h): recv --clock-port answers
 // clock requests of its run id on that UDP port while the sink runs; send --clock-peer measures the
@@ -58,6 +61,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -110,8 +115,10 @@ void emit(const std::string& line) {
 // The stop conditions other than signals: "stop" or EOF on stdin, the time bound.
 class StopWatcher {
  public:
-  StopWatcher(bool watch_stdin, double max_seconds)
+  // `on_mark`: called (on the watcher's thread) for each line "mark" on stdin.
+  StopWatcher(bool watch_stdin, double max_seconds, std::function<void()> on_mark = {})
       : watch_stdin_(watch_stdin),
+        on_mark_(std::move(on_mark)),
         deadline_(std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                           std::chrono::duration<double>(max_seconds))) {
     thread_ = std::thread([this] { loop(); });
@@ -155,9 +162,11 @@ class StopWatcher {
       line.append(buf, size_t(n));
       for (size_t nl; (nl = line.find('\n')) != std::string::npos; line.erase(0, nl + 1))
         if (line.compare(0, nl, "stop") == 0) set("told to stop");
+        else if (line.compare(0, nl, "mark") == 0 && on_mark_) on_mark_();
     }
   }
   bool watch_stdin_;
+  std::function<void()> on_mark_;
   std::chrono::steady_clock::time_point deadline_;
   std::atomic<bool> done_{false};
   std::string reason_;
@@ -452,14 +461,15 @@ struct ProcessCpu {
 
 uint64_t tv_ns(const timeval& t) { return uint64_t(t.tv_sec) * 1000000000ull + uint64_t(t.tv_usec) * 1000; }
 
-nlohmann::json process_cpu_delta(const ProcessCpu& a, const ProcessCpu& b) {
+nlohmann::json process_cpu_delta(const ProcessCpu& a, const ProcessCpu& b, bool from_mark) {
   auto d = [](const timeval& x, const timeval& y) { return tv_ns(y) - std::min(tv_ns(y), tv_ns(x)); };
   return {{"user_ns", d(a.self.ru_utime, b.self.ru_utime)},
           {"sys_ns", d(a.self.ru_stime, b.self.ru_stime)},
           {"children_user_ns", d(a.children.ru_utime, b.children.ru_utime)},
           {"children_sys_ns", d(a.children.ru_stime, b.children.ru_stime)},
-          {"window", "from ready to stop: getrusage of the agent (the method runs in it: its threads) and of its "
-                     "reaped children (the competitors are reaped after it)"}};
+          {"window", std::string(from_mark ? "from the sender's start of stream (mark)" : "from ready") +
+                         " to stop: getrusage of the agent (the method runs in it: its threads) and of its reaped "
+                         "children (the competitors are reaped after it)"}};
 }
 
 // Adds or removes the proxy's test addresses in its kernel as the method needs (--addresses
@@ -543,7 +553,24 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   pc.batch = a.batch;
   pc.protection = a.protection;
 
-  StopWatcher watch(!c.ignore_stdin, c.max_seconds);
+  // The CPU-time window starts at ready, or at the controller's "mark" (the sender's start of
+  // stream) when one comes; it ends at stop.
+  struct Window {
+    std::mutex mu;
+    bool marked = false;
+    ProcessCpu process;
+    nlohmann::json host;
+    std::chrono::steady_clock::time_point at;
+  } window;
+  auto start_window = [&window](bool mark) {
+    std::lock_guard<std::mutex> l(window.mu);
+    if (window.marked) return;
+    window.process = ProcessCpu::now();
+    window.host = read_cpu_times();
+    window.at = std::chrono::steady_clock::now();
+    window.marked = mark;
+  };
+  StopWatcher watch(!c.ignore_stdin, c.max_seconds, [&start_window] { start_window(true); });
   std::optional<AddressAdjustment> adjust;
   if (a.addresses == "adjust") {
     adjust.emplace();
@@ -569,9 +596,8 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   const nlohmann::json placement = placement_json(a.cpu, pin_error);
   std::optional<Competitors> hogs;
   if (a.competitors > 0) hogs.emplace(a.competitors, a.cpu, c.max_seconds);
-  // The CPU-time window: from ready (the method set up) to stop.
-  const ProcessCpu pcpu0 = ProcessCpu::now();
-  const nlohmann::json cpu0 = read_cpu_times();
+  // The CPU-time window: from ready (the method set up), or from "mark", to stop.
+  start_window(false);
   const auto t0 = std::chrono::steady_clock::now();
   emit(agent_ready_line("proxy", {{"in_mac", pc.in.mac.str()}, {"out_mac", pc.out.mac.str()}}));
   nlohmann::json r;
@@ -581,9 +607,17 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   } catch (const std::exception& e) {
     throw RoleError{kExitCannot, std::string("the method failed while running: ") + e.what()};
   }
-  r["host_cpu"] = cpu_delta(cpu0, read_cpu_times());
-  r["process_cpu"] = process_cpu_delta(pcpu0, ProcessCpu::now());
-  r["host_cpu_window"] = "from ready to stop (/proc/stat, every CPU of the host)";
+  {
+    std::lock_guard<std::mutex> l(window.mu);
+    r["host_cpu"] = cpu_delta(window.host, read_cpu_times());
+    r["process_cpu"] = process_cpu_delta(window.process, ProcessCpu::now(), window.marked);
+    r["host_cpu_window"] = window.marked ? "from the sender's start of stream (the controller's mark) to stop "
+                                           "(/proc/stat, every CPU of the host)"
+                                         : "from ready to stop (/proc/stat, every CPU of the host; no mark came)";
+    r["cpu_window"] = {{"from", window.marked ? "mark" : "ready"},
+                       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - window.at).count()}};
+    window.marked = true;  // a late mark changes nothing now
+  }
   r["placement"] = placement;
   if (hogs) {
     r["competitors"] = hogs->report();
@@ -621,6 +655,8 @@ nlohmann::json stream_with_residuals(const GeneratorConfig& g, const SendArgs& a
   nlohmann::json before, after;
   if (!a.clock_peer.empty())
     before = offset_or_error(exchange_clocks(a.clock_peer, a.clock_port, a.run_id, 16, 1, 200), a.clock_peer, a.clock_port);
+  // The stream starts now: the controller marks the proxy's CPU window on this line.
+  emit(agent_ready_line("send"));
   nlohmann::json r = run_generator(g, g_stop);
   if (!a.clock_peer.empty()) {
     after = offset_or_error(exchange_clocks(a.clock_peer, a.clock_port, a.run_id, 16, 1, 200), a.clock_peer, a.clock_port);

@@ -246,6 +246,7 @@ nlohmann::json trial_cpu(const nlohmann::json& p, uint64_t received) {
   if (!p.is_object()) return cpu;
   const uint64_t fwd = u64(p, "forwarded");
   cpu["proxy_forwarded"] = fwd;
+  if (const nlohmann::json* w = at(p, {"cpu_window"}); w && w->is_object()) cpu["window"] = *w;
   if (const nlohmann::json* pc = at(p, {"process_cpu"}); pc && pc->is_object()) {
     const uint64_t ns =
         u64(*pc, "user_ns") + u64(*pc, "sys_ns") + u64(*pc, "children_user_ns") + u64(*pc, "children_sys_ns");

@@ -280,6 +280,11 @@ TEST(TrialCpu, ProcessAndProxyCpuTimePerForwardedPacket) {
   // Only the whole-host and the proxy CPU's entries are carried (the report has them all).
   EXPECT_TRUE(c["per_cpu"].contains("cpu") && c["per_cpu"].contains("cpu1"));
   EXPECT_FALSE(c["per_cpu"].contains("cpu0"));
+  EXPECT_FALSE(c.contains("window"));
+  // The agent's window (from the controller's mark, or from its ready) is carried as it said.
+  nlohmann::json p = cpu_report(10000, 1, true, 1, 1, stat_entry(1, 0, 0, 0, 0, 0));
+  p["cpu_window"] = {{"from", "mark"}, {"seconds", 1.25}};
+  EXPECT_EQ(trial_cpu(p, 10000)["window"], p["cpu_window"]);
 }
 
 TEST(TrialCpu, NotPinnedNoProxyCpuFigures) {

@@ -352,6 +352,15 @@ std::unique_ptr<Child> start_role(const Host& h, const std::vector<std::string>&
   return std::make_unique<Child>(ssh_argv(h.ssh, h.target, "exec " + shell_join(w)), true);
 }
 
+bool is_final(const std::string& line) {
+  try {
+    auto a = parse_agent_line(line);
+    return a && (a->event == "report" || a->event == "error");
+  } catch (const AgentProtocolError&) {
+    return true;
+  }
+}
+
 bool is_final_or_ready(const std::string& line) {
   try {
     auto a = parse_agent_line(line);
@@ -436,8 +445,16 @@ nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addre
   if (!ad.clock_addr.empty()) sw.insert(sw.end(), {"--clock-peer", ad.clock_addr, "--clock-port", std::to_string(ad.clock_port)});
   if (!ad.clock_addr.empty() && ad.clock_shift) sw.push_back("--clock-shift");
   std::unique_ptr<Child> send = start_role(snd, sw);
-  // The generator's end (its report or error), bounded; its session stays open until then.
-  send->wait_line(is_final_or_ready, after(t.duration_s + o.setup_timeout + 15));
+  // The sender says "ready" as its stream starts: the proxy's CPU window starts there ("mark"),
+  // not at its own ready, which comes before the sender's session, its clock comparison and the
+  // time namespace. Then the generator's end (its report or error), bounded; its session stays
+  // open until then.
+  const auto send_end = after(t.duration_s + o.setup_timeout + 15);
+  send->wait_line(is_final_or_ready, send_end);
+  if (parse_agent_output(send->out(), "send").ready) {
+    proxy->write_stdin("mark\n");
+    send->wait_line(is_final, send_end);
+  }
   if (g_interrupted) return fail("interrupted");
   Collected g = collect(*send, "send", "sender", 5);
   // Frames in flight land (or are dropped) before the proxy and the sink stop counting.
@@ -460,7 +477,8 @@ nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addre
     return fail(std::string("accounting: ") + e.what(), reports);
   }
   rec["latency"] = one_way_latency(ad.clock_shared, g.report->value("clock", nlohmann::json()));
-  // CPU per forwarded packet from the proxy agent's own measurements (its window: ready to stop).
+  // CPU per forwarded packet from the proxy agent's own measurements (its window: from the
+  // sender's start of stream, or from its ready, to stop: cpu.window).
   rec["cpu"] = trial_cpu(*p.report, rec.value("received", uint64_t(0)));
   rec["proxy_placement"] = p.report->value("placement", nlohmann::json());
   rec["run_id"] = t.run_id;

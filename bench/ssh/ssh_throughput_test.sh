@@ -385,6 +385,7 @@ t1=$(date +%s.%N)
   --duration 0.4 --reps 1 --drain 0.1 --common-load 4000 --competitors 0,1 --proxy-addresses adjust \
   --out "$WORK/cpu.json" 2>"$WORK/cpu.log" || { cat "$WORK/cpu.log" >&2; fail "the common-load run failed"; }
 echo "common load and competitors: $(python3 -c "print(round($(date +%s.%N) - $t1, 1))") s"
+[ -n "${ULSNET_SSH_TEST_KEEP:-}" ] && cp "$WORK/cpu.json" "$ULSNET_SSH_TEST_KEEP/"
 python3 - "$WORK/cpu.json" <<'EOF2'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -420,6 +421,11 @@ for m in ("kernel-socket", "sandbox"):
             a = s["reports"]["proxy"]["placement"]  # the agent's own reading of its threads' masks
             assert a["threads"] >= 1 and a["threads_on_cpu"] == (a["threads"] if want is not None else 0), (m, k, a)
             assert s["reports"]["proxy"]["process_cpu"]["user_ns"] + s["reports"]["proxy"]["process_cpu"]["sys_ns"] > 0
+            # The CPU window starts at the sender's start of stream (the controller's mark), after
+            # the proxy's ready: shorter than the proxy's ready-to-stop time.
+            w = s["reports"]["proxy"]["cpu_window"]
+            assert w["from"] == "mark" and 0 < w["seconds"] < s["reports"]["proxy"]["wall_s"], (m, k, w, s["reports"]["proxy"]["wall_s"])
+            assert s["cpu"]["window"] == w, (s["cpu"].get("window"), w)
         cpu = r["cpu"]
         assert cpu["proxy_process_ns_per_forwarded"] > 0, (m, k, cpu)
         if k == "rate:2000":
