@@ -30,7 +30,9 @@
 // --max-seconds); the report's `competitors` has their CPU time. `process_cpu` (getrusage of the
 // agent and its reaped children) and `host_cpu` (/proc/stat per CPU) are deltas over one window,
 // from a line "mark" on stdin (the controller sends it when the sender says its stream starts) to
-// stop, or from ready when no mark came (`cpu_window` says which, and how long). send prints
+// stop, or from ready when no mark came (`cpu_window` says which, and how long). send and recv
+// --cpus A,B run on those CPUs only (the controller keeps them off the proxy's CPU when they share
+// its machine); their report's `placement` says what the kernel then holds. send prints
 // "ready" right before its stream's first datagram. `env` reports the host's online CPUs and the
 // agent's affinity (`cpus`).
 //
@@ -285,6 +287,7 @@ struct Common {
   double max_seconds = 60;
   std::string pidfile;
   bool ignore_stdin = false;
+  std::vector<int> cpus;  // send, recv: run on these CPUs only (empty: wherever)
 };
 
 struct ProxyArgs {
@@ -337,6 +340,31 @@ std::string pin_tasks(int cpu) {
     if (sched_setaffinity(t, sizeof set, &set) != 0 && err.empty())
       err = "sched_setaffinity(" + std::to_string(t) + ", CPU " + std::to_string(cpu) + "): " + std::strerror(errno);
   return err;
+}
+
+// send, recv --cpus: every task of this process (and what it starts later) on those CPUs, read
+// back: {"cpus", "affinity" (this thread's mask after), "pinned", "error"?}.
+nlohmann::json pin_role(const std::vector<int>& cpus) {
+  nlohmann::json j = {{"cpus", cpus}};
+  if (cpus.empty()) {
+    j["pinned"] = false;
+    return j;
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cpus) CPU_SET(c, &set);  // range-checked by the option
+  std::string err;
+  for (pid_t t : tasks())
+    if (sched_setaffinity(t, sizeof set, &set) != 0 && err.empty())
+      err = "sched_setaffinity(" + std::to_string(t) + "): " + std::strerror(errno);
+  std::vector<int> want = cpus;
+  std::sort(want.begin(), want.end());
+  want.erase(std::unique(want.begin(), want.end()), want.end());
+  const std::vector<int> now = allowed_cpus();
+  j["affinity"] = now;
+  j["pinned"] = err.empty() && now == want;
+  if (!err.empty()) j["error"] = err;
+  return j;
 }
 
 // Where the method's threads are, read back from the kernel: pinned when asked for a CPU, no
@@ -684,6 +712,7 @@ std::string enter_time_namespace_for_children(int64_t shift_ns) {
 }
 
 int role_send(const SendArgs& a, const Common& c) {
+  const nlohmann::json placement = pin_role(c.cpus);
   GeneratorConfig g;
   g.dst = need_ip(a.dst, "--dst");
   g.dst_port = a.port;
@@ -801,6 +830,7 @@ int role_send(const SendArgs& a, const Common& c) {
   r["dst"] = g.dst.str() + ":" + std::to_string(g.dst_port);
   r["rate"] = a.rate;
   r["payload_bytes"] = a.payload;
+  r["placement"] = placement;
   emit(agent_report_line("send", r));
   return 0;
 }
@@ -814,6 +844,7 @@ struct RecvArgs {
 };
 
 int role_recv(const RecvArgs& a, const Common& c) {
+  const nlohmann::json placement = pin_role(c.cpus);
   if (!a.ifname.empty()) need_interface(a.ifname);
   SinkConfig s;
   s.port = a.port;
@@ -834,6 +865,7 @@ int role_recv(const RecvArgs& a, const Common& c) {
   if (responder) r["clock_responder"] = responder->report();
   r["stop_reason"] = watch.reason();
   r["port"] = a.port;
+  r["placement"] = placement;
   emit(agent_report_line("recv", r));
   return 0;
 }
@@ -909,6 +941,11 @@ int main(int argc, char** argv) {
     s->add_option("--pidfile", c.pidfile, "a file holding this agent's pid while it runs");
     s->add_flag("--ignore-stdin", c.ignore_stdin, "do not stop on 'stop' or end of file on stdin");
   };
+  auto add_cpus = [](CLI::App* s, Common& c) {
+    s->add_option("--cpus", c.cpus, "run on these CPUs only (comma-separated; the report's placement says where)")
+        ->delimiter(',')
+        ->check(CLI::Range(0, CPU_SETSIZE - 1));
+  };
   CLI::App* proxy = app.add_subcommand("proxy", "run one proxy method between two interfaces");
   proxy->add_option("--method", pa.method, "NAME or NAME:VARIANT from the registry")->required();
   proxy->add_option("--mode", pa.mode)->check(CLI::IsMember({"relay", "router"}));
@@ -950,6 +987,7 @@ int main(int argc, char** argv) {
   send->add_flag("--clock-shift", sa_.clock_shift,
                  "run the generator on the receiver's clock (a time namespace shifted by the measured offset)");
   add_common(send, send_common, 610);
+  add_cpus(send, send_common);
   CLI::App* recv = app.add_subcommand("recv", "the socket sink");
   recv->add_option("--port", ra.port);
   recv->add_option("--run-id", ra.run_id);
@@ -960,6 +998,7 @@ int main(int argc, char** argv) {
   recv->add_option("--clock-port", ra.clock_port, "answer clock comparisons on this UDP port (0: none)")
       ->check(CLI::Range(0, 65535));
   add_common(recv, recv_common, 60);
+  add_cpus(recv, recv_common);
   CLI::App* env = app.add_subcommand("env", "this host's environment");
   env->add_option("--if", ea.ifs, "interfaces to report on (repeatable)");
   env->add_option("--find-ip", ea.find_ips, "addresses whose interface to name (repeatable)");

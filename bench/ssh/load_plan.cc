@@ -66,6 +66,15 @@ ProxyCpu resolve_proxy_cpu(const std::string& asked, const std::vector<int>& onl
   return {int(*n), "--proxy-cpu " + asked};
 }
 
+std::vector<int> cpus_off_proxy(int proxy_cpu, const std::vector<int>& online, const std::vector<int>& allowed) {
+  std::vector<int> v;
+  if (proxy_cpu < 0) return v;
+  for (int c : online)
+    if (c != proxy_cpu && (allowed.empty() || std::find(allowed.begin(), allowed.end(), c) != allowed.end()))
+      v.push_back(c);
+  return v;
+}
+
 std::vector<int> parse_competitors(const std::string& s) {
   std::vector<int> v = {0};
   if (s.empty()) return v;

@@ -31,6 +31,12 @@ ProxyCpu resolve_proxy_cpu(const std::string& asked, const std::vector<int>& onl
 // measured: the targets read it). "" is {0}. Throws std::invalid_argument.
 std::vector<int> parse_competitors(const std::string& s);
 
+// The CPUs for a sender or receiver agent that shares the proxy's machine (one boot_id): that
+// machine's usable CPUs (online, and in the agent's mask when known) but the proxy's, so that the
+// proxy CPU's time is the proxy's (and its competitors') alone. Empty (not pinned) when the proxy
+// is not pinned (proxy_cpu < 0) or no other CPU is usable.
+std::vector<int> cpus_off_proxy(int proxy_cpu, const std::vector<int>& online, const std::vector<int>& allowed);
+
 // The job whose PDR sets the common load, and which therefore runs first.
 bool is_common_load_basis_job(const std::string& method, const std::string& variant, const std::string& mode);
 

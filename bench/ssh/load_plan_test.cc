@@ -75,5 +75,14 @@ TEST(CommonLoad, NoneFromOtherJobsOrWithoutALowerBound) {
   EXPECT_FALSE(derived_common_load({{"method", "kernel-socket"}, {"variant", "batched"}, {"mode", "relay"}}));
 }
 
+TEST(LoadPlan, RolesSharingTheProxysMachineRunOffItsCpu) {
+  EXPECT_EQ(cpus_off_proxy(1, {0, 1}, {0, 1}), (std::vector<int>{0}));
+  EXPECT_EQ(cpus_off_proxy(3, {0, 1, 2, 3}, {}), (std::vector<int>{0, 1, 2}));  // mask unknown: the online ones
+  EXPECT_EQ(cpus_off_proxy(3, {0, 1, 2, 3}, {1, 3}), (std::vector<int>{1}));   // only where the agent may run
+  EXPECT_TRUE(cpus_off_proxy(-1, {0, 1}, {0, 1}).empty());                     // the proxy is not pinned
+  EXPECT_TRUE(cpus_off_proxy(0, {0}, {0}).empty());                            // nothing else to run on
+  EXPECT_TRUE(cpus_off_proxy(1, {0, 1}, {1}).empty());
+}
+
 }  // namespace
 }  // namespace ulsnet::ssh

@@ -331,7 +331,15 @@ struct Addressing {
   std::string clock_addr;
   uint16_t clock_port = 9101;
   int proxy_cpu = -1;  // the proxy method's CPU (-1: not pinned)
+  // The sender's and receiver's CPUs when they share the proxy's machine (empty: not pinned).
+  std::vector<int> sender_cpus, receiver_cpus;
 };
+
+std::string cpu_list(const std::vector<int>& v) {
+  std::string s;
+  for (int c : v) s += (s.empty() ? "" : ",") + std::to_string(c);
+  return s;
+}
 
 struct Job {
   const MethodInfo* info;
@@ -409,11 +417,13 @@ nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addre
     return nlohmann::json{{"error", why}, {"run_id", t.run_id}, {"reports", reports}};
   };
 
-  std::unique_ptr<Child> recv = start_role(
-      rcv, {"recv", "--port", std::to_string(o.port), "--run-id", run_id, "--max-packets", std::to_string(o.max_packets),
-            "--warmup", fmt::format("{}", o.warmup), "--if", ad.receiver.ifname, "--max-seconds",
-            fmt::format("{:.0f}", bound), "--pidfile", rcv.dir + "/recv-" + run_id + ".pid", "--clock-port",
-            ad.clock_addr.empty() ? "0" : std::to_string(ad.clock_port)});
+  std::vector<std::string> rw = {
+      "recv", "--port", std::to_string(o.port), "--run-id", run_id, "--max-packets", std::to_string(o.max_packets),
+      "--warmup", fmt::format("{}", o.warmup), "--if", ad.receiver.ifname, "--max-seconds",
+      fmt::format("{:.0f}", bound), "--pidfile", rcv.dir + "/recv-" + run_id + ".pid", "--clock-port",
+      ad.clock_addr.empty() ? "0" : std::to_string(ad.clock_port)};
+  if (!ad.receiver_cpus.empty()) rw.insert(rw.end(), {"--cpus", cpu_list(ad.receiver_cpus)});
+  std::unique_ptr<Child> recv = start_role(rcv, rw);
   if (!recv->wait_line(is_final_or_ready, after(o.setup_timeout)) || !parse_agent_output(recv->out(), "recv").ready) {
     if (g_interrupted) return fail("interrupted");
     return fail("the sink did not get ready: " + collect(*recv, "recv", "receiver", 3).error);
@@ -444,6 +454,7 @@ nlohmann::json run_trial(const Options& o, std::vector<Host>& hosts, const Addre
       snd.dir + "/send-" + run_id + ".pid"};
   if (!ad.clock_addr.empty()) sw.insert(sw.end(), {"--clock-peer", ad.clock_addr, "--clock-port", std::to_string(ad.clock_port)});
   if (!ad.clock_addr.empty() && ad.clock_shift) sw.push_back("--clock-shift");
+  if (!ad.sender_cpus.empty()) sw.insert(sw.end(), {"--cpus", cpu_list(ad.sender_cpus)});
   std::unique_ptr<Child> send = start_role(snd, sw);
   // The sender says "ready" as its stream starts: the proxy's CPU window starts there ("mark"),
   // not at its own ready, which comes before the sender's session, its clock comparison and the
@@ -930,15 +941,31 @@ int run(int argc, char** argv) {
                             {"basis", pcpu.basis},
                             {"applied", "per trial by the proxy's agent: each point's proxy_placement {cpu, pinned}"}};
   {
-    // One machine playing the proxy and another role: that CPU's time is shared with it.
+    // One machine playing the proxy and another role: that role runs off the proxy's CPU (its
+    // agent pinned to the machine's other usable CPUs), so that CPU's /proc/stat time is the
+    // proxy's; with no other CPU (or the proxy not pinned) the time is shared, and said so.
     const std::string bp = run.hosts[1].env.value("boot_id", "");
-    std::string with;
-    for (int i : {0, 2})
-      if (!bp.empty() && run.hosts[i].env.value("boot_id", "") == bp) with += (with.empty() ? "" : " and ") + run.hosts[i].role;
-    if (!with.empty())
-      doc["proxy_placement"]["note"] = "the proxy host is also the " + with +
-                                       " host (one boot_id): its CPUs' /proc/stat time includes that role's work "
-                                       "unless it runs elsewhere";
+    std::string shared, moved;
+    for (int i : {0, 2}) {
+      if (bp.empty() || run.hosts[i].env.value("boot_id", "") != bp) continue;
+      const nlohmann::json cpus = run.hosts[i].env.value("cpus", nlohmann::json::object());
+      std::vector<int> online, allowed;
+      if (cpus.contains("online") && cpus["online"].is_array()) online = cpus["online"].get<std::vector<int>>();
+      if (cpus.contains("allowed") && cpus["allowed"].is_array()) allowed = cpus["allowed"].get<std::vector<int>>();
+      std::vector<int>& mine = i == 0 ? ad.sender_cpus : ad.receiver_cpus;
+      mine = cpus_off_proxy(ad.proxy_cpu, online, allowed);
+      doc["config"]["placement"][i == 0 ? "sender_cpus" : "receiver_cpus"] = mine;
+      if (mine.empty()) shared += (shared.empty() ? "" : " and ") + run.hosts[i].role;
+      else moved += (moved.empty() ? "" : "; ") + run.hosts[i].role + " on CPU(s) " + cpu_list(mine);
+    }
+    std::string note;
+    if (!moved.empty())
+      note = "the proxy host is also the other roles' host (one boot_id); they run off the proxy's CPU: " + moved;
+    if (!shared.empty())
+      note += std::string(note.empty() ? "" : ". ") + "the proxy host is also the " + shared +
+              " host (one boot_id) and that role could not be kept off the proxy's CPU: its /proc/stat time "
+              "includes that role's work";
+    if (!note.empty()) doc["proxy_placement"]["note"] = note;
   }
   std::fprintf(stderr, "ssh_throughput: proxy CPU: %s (%s)\n", pcpu.cpu >= 0 ? std::to_string(pcpu.cpu).c_str() : "none",
                pcpu.basis.c_str());
