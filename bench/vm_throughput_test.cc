@@ -160,7 +160,12 @@ TEST_F(VmThroughput, TheSearchBracketsTheUlsPathTheSweepFollowsItAndTheSameOutRe
   std::set<std::string> points;
   for (const auto& r : doc["results"]) {
     ASSERT_FALSE(r.contains("error")) << r.dump(1);
-    EXPECT_EQ(r["accounting"]["unaccounted"], 0) << r["point"] << " " << r["accounting"].dump();
+    // Exact, except where an upcall the kernel ended took a readiness ping with stream frames
+    // (frames of unknown kind, counted as drops): then the accounting says so.
+    if (!r["accounting"].contains("unaccounted_note"))
+      EXPECT_EQ(r["accounting"]["unaccounted"], 0) << r["point"] << " " << r["accounting"].dump();
+    else
+      EXPECT_LT(r["accounting"]["unaccounted"].get<int64_t>(), 0) << r["accounting"].dump();
     points.insert(r["point"].get<std::string>());
   }
   // Every step is a launch in the results (the first the unpaced point's).
