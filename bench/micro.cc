@@ -741,18 +741,20 @@ int run_resumable(const std::string& argv0, const std::vector<std::string>& args
   if (!earlier.points.empty())
     std::fprintf(stderr, "micro: resuming %s: %zu of %zu benchmarks kept, %zu to run\n", out.c_str(),
                  instances.size() - to_run, instances.size(), to_run);
+  // The earlier file's context, read once: the document's when a kept benchmark comes first.
+  nlohmann::json old_context = nlohmann::json::object();
+  if (!earlier.points.empty()) {
+    std::ifstream in(out);
+    const nlohmann::json old = nlohmann::json::parse(in, nullptr, false);
+    if (old.is_object() && old.contains("context")) old_context = old["context"];
+  }
   ulsnet::resume::Eta eta(5);
   int failed = 0;
   size_t done = 0;
   for (size_t k = 0; k < instances.size(); ++k) {
     const std::string& inst = instances[k];
     if (const auto* rows = earlier.take(inst)) {
-      // Context from a kept part when no new one came first.
-      if (doc["context"].empty() && fs::exists(out)) {
-        std::ifstream in(out);
-        const nlohmann::json old = nlohmann::json::parse(in, nullptr, false);
-        if (old.is_object() && old.contains("context")) doc["context"] = old["context"];
-      }
+      if (doc["context"].empty()) doc["context"] = old_context;
       for (const auto& r : *rows) doc["benchmarks"].push_back(r);
       continue;
     }

@@ -330,17 +330,23 @@ std::vector<int> allowed_cpus() {
 
 // Every thread of this process onto `cpu` (threads made later inherit the caller's mask); the
 // first failure, or "".
-std::string pin_tasks(int cpu) {
-  if (cpu < 0 || cpu >= CPU_SETSIZE) return "CPU " + std::to_string(cpu) + " out of range";
+std::string pin_tasks(const std::vector<int>& cpus) {
   cpu_set_t set;
   CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
+  std::string named;
+  for (int c : cpus) {
+    if (c < 0 || c >= CPU_SETSIZE) return "CPU " + std::to_string(c) + " out of range";
+    CPU_SET(c, &set);
+    named += (named.empty() ? "CPU " : ",") + std::to_string(c);
+  }
   std::string err;
   for (pid_t t : tasks())
     if (sched_setaffinity(t, sizeof set, &set) != 0 && err.empty())
-      err = "sched_setaffinity(" + std::to_string(t) + ", CPU " + std::to_string(cpu) + "): " + std::strerror(errno);
+      err = "sched_setaffinity(" + std::to_string(t) + ", " + named + "): " + std::strerror(errno);
   return err;
 }
+
+std::string pin_tasks(int cpu) { return pin_tasks(std::vector<int>{cpu}); }
 
 // send, recv --cpus: every task of this process (and what it starts later) on those CPUs, read
 // back: {"cpus", "affinity" (this thread's mask after), "pinned", "error"?}.
@@ -350,13 +356,7 @@ nlohmann::json pin_role(const std::vector<int>& cpus) {
     j["pinned"] = false;
     return j;
   }
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  for (int c : cpus) CPU_SET(c, &set);  // range-checked by the option
-  std::string err;
-  for (pid_t t : tasks())
-    if (sched_setaffinity(t, sizeof set, &set) != 0 && err.empty())
-      err = "sched_setaffinity(" + std::to_string(t) + "): " + std::strerror(errno);
+  const std::string err = pin_tasks(cpus);
   std::vector<int> want = cpus;
   std::sort(want.begin(), want.end());
   want.erase(std::unique(want.begin(), want.end()), want.end());

@@ -360,23 +360,22 @@ std::unique_ptr<Child> start_role(const Host& h, const std::vector<std::string>&
   return std::make_unique<Child>(ssh_argv(h.ssh, h.target, "exec " + shell_join(w)), true);
 }
 
-bool is_final(const std::string& line) {
+// An agent line's event (ready, report or error), "malformed", or "" for a foreign line.
+std::string agent_event(const std::string& line) {
   try {
     auto a = parse_agent_line(line);
-    return a && (a->event == "report" || a->event == "error");
+    return a ? a->event : "";
   } catch (const AgentProtocolError&) {
-    return true;
+    return "malformed";  // it ends a wait too; the parse after it says what it was
   }
 }
 
-bool is_final_or_ready(const std::string& line) {
-  try {
-    auto a = parse_agent_line(line);
-    return a && (a->event == "ready" || a->event == "report" || a->event == "error");
-  } catch (const AgentProtocolError&) {
-    return true;  // a malformed line ends the wait too; the parse below says what it was
-  }
+bool is_final(const std::string& line) {
+  const std::string e = agent_event(line);
+  return !e.empty() && e != "ready";
 }
+
+bool is_final_or_ready(const std::string& line) { return !agent_event(line).empty(); }
 
 // The role's report, or its error with the ssh client's stderr when the agent said nothing.
 struct Collected {
