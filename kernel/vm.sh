@@ -10,7 +10,7 @@
 #                [--nics N]   (--hosts 1: N NICs, 0..4, all on one QEMU hub: what one sends, the
 #                              others receive)
 #                [--link tcp|udp] [--mgmt] [--end sender|all]   (--hosts 3, below)
-#                [--icount]   (TCG instruction counting, below)
+#                [--icount] [--icount-sleep on|off]   (TCG instruction counting, below)
 #                [--tsc-khz N]   (the guests' TSC frequency, below)
 #                [--count-insns PLUGIN.so]   (instruction counts, below)
 #                [--probe-accel]   (only say which accelerator a launch would use, below)
@@ -40,6 +40,9 @@
 # --icount: every QEMU runs with `-icount shift=0,sleep=on` (TCG only): guest time advances by
 # 1 ns per executed instruction while the vCPU runs, so busy time measured in a guest counts
 # instructions and does not move with host load; idle time still follows real time.
+# --icount-sleep off: `sleep=off` instead: an idle guest's clock jumps to its next timer at once,
+# so all of its time, idle included, is its own and nothing outside can move it (one host only:
+# guests that talk to each other need idle time to pass in real time).
 #
 # --tsc-khz N: the guests take their TSC to run at N kHz (tsc_early_khz=N tsc=reliable) instead of
 # calibrating it against the PIT, which under TCG on a loaded host fails ("tsc: Unable to
@@ -63,7 +66,7 @@
 set -euo pipefail
 
 kernel=""; initrd=""; logdir=""; hosts=1; test=""; run=""; accel=auto; timeout_s=120
-nic=e1000; mem=256; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; tsc_khz=""; plugin=""; probe_only=0
+nic=e1000; mem=256; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; icount_sleep=on; tsc_khz=""; plugin=""; probe_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel="$2"; shift 2 ;;
@@ -82,6 +85,7 @@ while [ $# -gt 0 ]; do
     --mgmt) mgmt=1; shift ;;
     --end) end="$2"; shift 2 ;;
     --icount) icount=1; shift ;;
+    --icount-sleep) icount_sleep="$2"; shift 2 ;;
     --tsc-khz) tsc_khz="$2"; shift 2 ;;
     --count-insns) plugin="$2"; shift 2 ;;
     --probe-accel) probe_only=1; shift ;;
@@ -101,6 +105,9 @@ case "$link" in tcp|udp) ;; *) die "--link must be tcp or udp" ;; esac
 case "$end" in sender|all) ;; *) die "--end must be sender or all" ;; esac
 [ "$mgmt" -eq 0 ] || [ "$hosts" -eq 3 ] || die "--mgmt is for --hosts 3"
 [ "$icount" -eq 0 ] || [ "$accel" != kvm ] || die "--icount needs TCG (QEMU counts instructions only there)"
+case "$icount_sleep" in on|off) ;; *) die "--icount-sleep must be on or off" ;; esac
+[ "$icount_sleep" = on ] || [ "$icount" -eq 1 ] || die "--icount-sleep is for --icount"
+[ "$icount_sleep" = on ] || [ "$hosts" -eq 1 ] || die "--icount-sleep off is for --hosts 1"
 [ -z "$plugin" ] || [ -f "$plugin" ] || die "--count-insns: no such file '$plugin'"
 case "$tsc_khz" in ''|*[!0-9]*) [ -z "$tsc_khz" ] || die "--tsc-khz must be a whole number of kHz" ;; esac
 case "$timeout_s" in ''|*[!0-9]*) die "--timeout must be whole seconds" ;; esac
@@ -118,7 +125,7 @@ case "$append" in *"'"*) die "--append must not contain single quotes" ;; esac
 [ "$end" = all ] && guest_args="$guest_args ulsnet.linger=120"
 icount_args=""
 if [ "$icount" -eq 1 ]; then
-  icount_args="-icount shift=0,sleep=on"
+  icount_args="-icount shift=0,sleep=$icount_sleep"
   tsc_khz=1000000  # shift=0: one instruction is one guest nanosecond, and the TSC counts those
 fi
 [ -n "$tsc_khz" ] && guest_args="$guest_args tsc_early_khz=$tsc_khz tsc=reliable"

@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -119,20 +120,34 @@ void cleanup(const Prepared& p, bool keep_logs) {
 
 namespace {
 
-// The launcher running now, for the interrupt handler.
-volatile sig_atomic_t g_launcher = 0;
+// The launchers running now (launch() may run in several threads at once), for the interrupt
+// handler: lock-free atomics, safe to read in a signal handler.
+constexpr size_t kLauncherSlots = 16;
+std::array<std::atomic<pid_t>, kLauncherSlots> g_launchers{};
+static_assert(std::atomic<pid_t>::is_always_lock_free);
 
-// SIGINT/SIGTERM/SIGHUP while virtual hosts run: the launcher tears them down (its own trap),
-// we wait for that, then die of the same signal.
+// SIGINT/SIGTERM/SIGHUP while virtual hosts run: each launcher tears its hosts down (its own
+// trap), we wait for them all, then die of the same signal.
 void on_interrupt(int sig) {
-  const pid_t p = g_launcher;
-  if (p > 0) {
-    kill(p, SIGTERM);
-    int st;
-    waitpid(p, &st, 0);
-  }
+  for (auto& slot : g_launchers)
+    if (const pid_t p = slot.load(); p > 0) kill(p, SIGTERM);
+  for (auto& slot : g_launchers)
+    if (const pid_t p = slot.load(); p > 0) {
+      int st;
+      waitpid(p, &st, 0);
+    }
   signal(sig, SIG_DFL);
   raise(sig);
+}
+
+// A slot for a launcher's pid, or nullptr when all are taken (then an interrupt still kills the
+// launcher's process group through the terminal, but is not waited for).
+std::atomic<pid_t>* take_slot(pid_t pid) {
+  for (auto& slot : g_launchers) {
+    pid_t free = 0;
+    if (slot.compare_exchange_strong(free, pid)) return &slot;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -201,7 +216,7 @@ std::pair<int, std::string> launch(const std::string& image, const std::string& 
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  g_launcher = pid;  // `exec`: the shell becomes vm.sh, which handles SIGTERM
+  std::atomic<pid_t>* slot = take_slot(pid);  // `exec`: the shell becomes vm.sh, which handles SIGTERM
   close(pipefd[1]);
   std::string out;
   std::array<char, 4096> buf;
@@ -213,7 +228,7 @@ std::pair<int, std::string> launch(const std::string& image, const std::string& 
   int st = 0;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  g_launcher = 0;
+  if (slot) slot->store(0);
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
