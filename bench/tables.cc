@@ -217,11 +217,16 @@ void vm(const json& d) {
 void vm_jitter(const json& d) {
   environment_line(d);
   const json& c = d["config"];
-  fmt::print("Accelerator {}; a service due every {} us, {} invocations per row; jitter = standard deviation of "
-             "the delay from due time to the service's first clock read.\n\n",
-             d["environment"].value("accel", "?"), c.value("period_us", 0), c.value("count", 0));
-  fmt::print("| protection | service | hogs | delay mean us | jitter us | p99 us | max us | where the upcalls ran |\n"
-             "|---|---|---:|---:|---:|---:|---:|---|\n");
+  const json& plan = d.value("clock_plan", json::object());
+  fmt::print("Accelerator {}, {} clock{}; a service due every {} us, {} invocations per row, the first {} ms a "
+             "warm-up left out; jitter = standard deviation of the delay from due time to the service's first clock "
+             "read.\n\n",
+             d["environment"].value("accel", "?"), plan.value("clock", "wall"),
+             plan.contains("why") ? " (" + plan.value("why", "") + ")" : "", c.value("period_us", 0),
+             c.value("count", 0), c.value("warmup_ms", 0));
+  fmt::print("| protection | launch | service | hogs | delay mean us | jitter us | p99 us | max us | warm-up max us | "
+             "where the upcalls ran |\n"
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|\n");
   for (const auto& r : d["runs"]) {
     std::string where = "-";
     const json& k = r.value("kernel_counters", json::object());
@@ -229,15 +234,23 @@ void vm_jitter(const json& d) {
       where = fmt::format("current process {}, host {} ({} coalesced)", k.value("in_current", 0),
                           k.value("in_host", 0), k.value("coalesced", 0));
     const json& dl = r["delay_us"];
-    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", r.value("protection", "?"), r.value("service", "?"),
-               r.value("hogs", 0), num(dl["mean"]), num(dl["stddev"]), num(dl["p99"]), num(dl["max"]), where);
+    const json& wu = r.value("warmup_delay_us", json::object());
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.value("protection", "?"),
+               r.value("launch", 1), r.value("service", "?"), r.value("hogs", 0), num(dl["mean"]),
+               num(dl["stddev"], "{:.3g}"), num(dl["p99"]), num(dl["max"]), wu.contains("max") ? num(wu["max"]) : "-", where);
   }
-  fmt::print("\n| target | protection | uls jitter us | user-thread jitter us | ratio | limit | status |\n"
-             "|---|---|---:|---:|---:|---:|---|\n");
-  for (const auto& t : d["targets"])
-    fmt::print("| {} | {} | {} | {} | {} | {} | {} |\n", t.value("name", "?"), t.value("protection", "?"),
-               num(t["uls_jitter_us"]), num(t["user_thread_jitter_us"]), num(t["ratio"], "{:.2f}"),
+  fmt::print("\n| target | protection | uls jitter us | user-thread jitter us | ratio (median) | per launch | mean delay "
+             "ratio | limit | status |\n"
+             "|---|---|---:|---:|---:|---|---:|---:|---|\n");
+  for (const auto& t : d["targets"]) {
+    std::string per;
+    for (const auto& x : t.value("ratio_per_launch", json::array()))
+      per += (per.empty() ? "" : ", ") + num(x, "{:.3g}");
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", t.value("name", "?"), t.value("protection", "?"),
+               num(t["uls_jitter_us"], "{:.3g}"), num(t["user_thread_jitter_us"], "{:.3g}"), num(t["ratio"], "{:.3g}"),
+               per.empty() ? "-" : per, t.contains("mean_delay_ratio") ? num(t["mean_delay_ratio"], "{:.3f}") : "-",
                num(t["limit"], "{:.1f}"), t.value("met", false) ? "met" : "not met");
+  }
 }
 
 void vm_forward(const json& d) {
