@@ -107,6 +107,20 @@ TEST(Bootstrap, StddevRatioCoversTheTruthAndIsReproducible) {
   EXPECT_DOUBLE_EQ(stddev({1, 2, 3, 4}), std::sqrt(5.0 / 3));
 }
 
+TEST(Bootstrap, MeanRatioCoversTheTruthAndRefusesAZeroBaseline) {
+  // a: mean 4 (3 and 5), b: mean 50 (40 and 60): the ratio is 0.08.
+  std::vector<double> a, b, zeros(100, 0.0);
+  for (int i = 0; i < 400; ++i) a.push_back(i % 2 ? 3 : 5), b.push_back(i % 2 ? 40 : 60);
+  auto iv = bootstrap_mean_ratio(a, b);
+  ASSERT_TRUE(iv);
+  EXPECT_LE(iv->lo, 0.08);
+  EXPECT_GE(iv->hi, 0.08);
+  EXPECT_GT(iv->lo, 0.07);
+  EXPECT_LT(iv->hi, 0.09);
+  EXPECT_FALSE(bootstrap_mean_ratio(a, zeros));  // no resample has a positive baseline
+  EXPECT_FALSE(bootstrap_mean_ratio(a, {50}));
+}
+
 // Small documents of each kind.
 json netns_doc(double ratio_lo, double ratio_hi, const std::string& date) {
   json t = json::array();
@@ -134,20 +148,25 @@ json vm_doc(bool copies) {
           {"targets", json::array({{{"target", "capacity vs kernel-socket batched relay"}, {"value", 3.0}}})}};
 }
 
+// One vm_jitter row: 200 delays of base_ns +- spread_ns (alternating), after `warmup` samples of
+// 1 ms delay that the row says are its warm-up.
+json jitter_row(const char* service, int64_t base_ns, int64_t spread_ns, int launch = 1, int warmup = 0) {
+  json due = json::array(), ran = json::array();
+  for (int i = 0; i < warmup + 200; ++i) {
+    due.push_back(int64_t(i) * 1000000);
+    const int64_t d = i < warmup ? 1000000 : base_ns + (i % 2 ? spread_ns : -spread_ns);
+    ran.push_back(int64_t(i) * 1000000 + d);
+  }
+  json r = {{"protection", "kernel"}, {"service", service}, {"hogs", 2},          {"launch", launch},
+            {"warmup_samples", warmup}, {"raw", {{"due_ns", due}, {"ran_ns", ran}}}};
+  if (std::string(service) == "uls-upcall") r["kernel_counters"] = {{"in_current", 199}, {"in_host", 1}};
+  return r;
+}
+
 json jitter_doc() {
-  auto run = [](const char* service, int spread) {
-    json due = json::array(), ran = json::array();
-    for (int i = 0; i < 200; ++i) {
-      due.push_back(int64_t(i) * 1000000);
-      ran.push_back(int64_t(i) * 1000000 + 100000 + (i % 2 ? spread : -spread));
-    }
-    json r = {{"protection", "kernel"}, {"service", service}, {"hogs", 2}, {"raw", {{"due_ns", due}, {"ran_ns", ran}}}};
-    if (std::string(service) == "uls-upcall") r["kernel_counters"] = {{"in_current", 199}, {"in_host", 1}};
-    return r;
-  };
   return {{"experiment", "vm_jitter"},
           {"environment", {{"date", "2026-01-01"}}},
-          {"runs", json::array({run("user-thread", 50000), run("uls-upcall", 5000)})}};
+          {"runs", json::array({jitter_row("user-thread", 100000, 50000), jitter_row("uls-upcall", 20000, 5000)})}};
 }
 
 TEST(Claims, JudgedFromSyntheticResults) {
@@ -166,9 +185,13 @@ TEST(Claims, JudgedFromSyntheticResults) {
   EXPECT_EQ(claims[0].judged[3].verdict, Verdict::kHolds);
   EXPECT_EQ(claims[0].judged[4].verdict, Verdict::kUndecided);
   EXPECT_EQ(claims[0].verdict, Verdict::kPartly);
-  // C2: sd 5 us against 50 us, ratio 0.1 <= 0.2, and the upcalls ran in the current process.
+  // C2: sd 5 us against 50 us, ratio 0.1 <= 0.2; mean delay 20 us against 100, 0.2 <= 0.5; and
+  // the upcalls ran in the current process.
+  ASSERT_EQ(claims[1].comparisons.size(), 2u);
   ASSERT_TRUE(claims[1].comparisons[0].value);
   EXPECT_NEAR(*claims[1].comparisons[0].value, 0.1, 1e-9);
+  ASSERT_TRUE(claims[1].comparisons[1].value);
+  EXPECT_NEAR(*claims[1].comparisons[1].value, 0.2, 1e-9);
   EXPECT_EQ(claims[1].verdict, Verdict::kHolds);
   ASSERT_EQ(claims[1].checks.size(), 1u);
   EXPECT_TRUE(claims[1].checks[0].passed);
@@ -182,6 +205,52 @@ TEST(Claims, JudgedFromSyntheticResults) {
   in.vm = vm_doc(true);  // a copy counted on the ULS path: C3 does not hold
   EXPECT_EQ(evaluate_claims(in)[2].checks[0].passed, false);
   EXPECT_NE(evaluate_claims(in)[2].verdict, Verdict::kHolds);
+}
+
+TEST(Claims, VmJitterOverLaunchesPastTheWarmupAndBelowTheFloor) {
+  Inputs in;
+  in.files["vm-jitter"] = "jitter.json";
+  // Two launches; the second's upcall varies twice as much. Each row starts with 10 warm-up
+  // samples of 1 ms, which would dominate both statistics if they were counted.
+  in.vm_jitter = json{{"experiment", "vm_jitter"},
+                      {"runs", json::array({jitter_row("user-thread", 100000, 50000, 1, 10),
+                                            jitter_row("uls-upcall", 20000, 5000, 1, 10),
+                                            jitter_row("user-thread", 100000, 50000, 2, 10),
+                                            jitter_row("uls-upcall", 20000, 10000, 2, 10)})}};
+  auto c2 = evaluate_claims(in)[1];
+  ASSERT_EQ(c2.comparisons.size(), 2u);
+  const Comparison& jit = c2.comparisons[0];
+  ASSERT_TRUE(jit.value && jit.interval);
+  EXPECT_NEAR(*jit.value, 0.15, 1e-9);  // the median of 0.1 and 0.2
+  EXPECT_EQ(jit.interval->kind, "range over 2 launches' bootstrap 95% CIs");
+  EXPECT_LE(jit.interval->lo, 0.1);
+  EXPECT_GE(jit.interval->hi, 0.2);
+  EXPECT_NE(jit.note.find("median of 2 launches"), std::string::npos) << jit.note;
+  EXPECT_NEAR(*c2.comparisons[1].value, 0.2, 1e-9);  // the warm-up's 1 ms left out of the means
+  EXPECT_EQ(c2.judged[0].verdict, Verdict::kPartly);  // 0.2 is above the goal 0.2 at the range's top
+  EXPECT_EQ(c2.checks.size(), 1u);
+  EXPECT_NE(c2.checks[0].detail.find("398 in the current process, 2 in a woken host (2 launches)"),
+            std::string::npos)
+      << c2.checks[0].detail;
+
+  // Under icount neither may vary: sd 0.2 us and 0.006 us are a ratio of 33 but no jitter the
+  // claim is about, so the comparison is left undecided, while the mean delay still decides.
+  in.vm_jitter = json{{"experiment", "vm_jitter"},
+                      {"runs", json::array({jitter_row("user-thread", 52100, 6), jitter_row("uls-upcall", 3900, 200)})}};
+  (*in.vm_jitter)["runs"][0]["clock"] = "icount";
+  c2 = evaluate_claims(in)[1];
+  EXPECT_FALSE(c2.comparisons[0].value);
+  EXPECT_EQ(c2.judged[0].verdict, Verdict::kUndecided);
+  EXPECT_NE(c2.comparisons[0].note.find("neither service's delay varied by 1 us"), std::string::npos)
+      << c2.comparisons[0].note;
+  EXPECT_EQ(c2.judged[1].verdict, Verdict::kHolds);  // 3.9 / 52.1 = 0.075 <= 0.5
+  EXPECT_NE(c2.caveats[0].find("-icount"), std::string::npos);
+  EXPECT_EQ(c2.verdict, Verdict::kPartly);
+  // One upcall deferred by 500 us lifts its sd over the floor: then the ratio decides (not lower).
+  (*in.vm_jitter)["runs"][1]["raw"]["ran_ns"][100] = (*in.vm_jitter)["runs"][1]["raw"]["due_ns"][100].get<int64_t>() + 500000;
+  c2 = evaluate_claims(in)[1];
+  ASSERT_TRUE(c2.comparisons[0].value);
+  EXPECT_GT(*c2.comparisons[0].value, 1);
 }
 
 TEST(Claims, AVmRunWithTheSearchAddsItsPdrBrackets) {
@@ -329,6 +398,16 @@ TEST(Report, FiguresGoBackIntoTheGroffText) {
   EXPECT_EQ(got,
             ".PP\nText\n.PDFPIC -C figures/netns-capacity.pdf 6i\n[IMAGE: missing]\n[IMAGE: a b]\n"
             "[IMAGE: netns-cpu]x\n");
+}
+
+TEST(Report, TheInputsTableSaysHowTheVmJitterRan) {
+  Inputs in;
+  in.vm_jitter = jitter_doc();
+  (*in.vm_jitter)["config"] = {{"launches", 2}};
+  (*in.vm_jitter)["clock_plan"] = {{"clock", "icount"}, {"why", "the accelerator is TCG"}};
+  in.files["vm-jitter"] = "jitter.json";
+  const std::string r = render_report(evaluate_claims(in), in, json::array(), "cmd");
+  EXPECT_NE(r.find("; 2 launches per protection mode, icount clock (the accelerator is TCG)"), std::string::npos) << r;
 }
 
 TEST(Report, EveryClaimHasAVerdictAndTheReadmeBlockIsReplaced) {

@@ -194,9 +194,25 @@ std::string render_report(const std::vector<ClaimResult>& claims, const Inputs& 
     if (reps < 2) t += ", so no confidence interval from repetitions";
     return t;
   };
-  for (const auto& [k, d] : kinds)
+  // vm_jitter: how many launches per protection mode, and on which clock.
+  auto jitter_plan = [](const json& d) -> std::string {
+    const json& c = d.value("config", json::object());
+    const json& p = d.value("clock_plan", json::object());
+    std::string t;
+    if (c.is_object() && c.contains("launches") && c["launches"].is_number_integer())
+      t += fmt::format("; {} launch{} per protection mode", c["launches"].get<int>(),
+                       c["launches"].get<int>() == 1 ? "" : "es");
+    if (p.is_object() && p.contains("clock"))
+      t += fmt::format(", {} clock ({})", p.value("clock", "?"), p.value("why", "?"));
+    return t;
+  };
+  for (const auto& [k, d] : kinds) {
+    std::string plan;
+    if (*d && std::string(k) == "vm") plan = vm_plan(**d);
+    if (*d && std::string(k) == "vm-jitter") plan = jitter_plan(**d);
     s += fmt::format("| {} | {} | {} |\n", k, in.files.count(k) ? "`" + in.files.at(k) + "`" : "none",
-                     *d ? esc(env(*d) + (std::string(k) == "vm" ? vm_plan(**d) : "")) : "-");
+                     *d ? esc(env(*d) + plan) : "-");
+  }
   if (!in.ignored.empty()) {
     s += "\nNot used:\n";
     for (const std::string& i : in.ignored) s += "- `" + i + "`\n";

@@ -82,8 +82,19 @@ double stddev(const std::vector<double>& v) {
   return std::sqrt(ss / double(v.size() - 1));
 }
 
-std::optional<Interval> bootstrap_stddev_ratio(const std::vector<double>& a, const std::vector<double>& b,
-                                               int resamples, uint64_t seed) {
+namespace {
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / double(v.size());
+}
+
+// Percentile bootstrap (95%) of stat(a) / stat(b); resamples whose stat(b) is not positive are
+// left out (and the interval is refused when they are half or more).
+template <typename Stat>
+std::optional<Interval> bootstrap_ratio(const std::vector<double>& a, const std::vector<double>& b, Stat stat,
+                                        int resamples, uint64_t seed) {
   if (a.size() < 2 || b.size() < 2 || resamples < 20) return std::nullopt;
   std::mt19937_64 rng(seed);
   std::vector<double> ratios, ra(a.size()), rb(b.size());
@@ -92,13 +103,25 @@ std::optional<Interval> bootstrap_stddev_ratio(const std::vector<double>& a, con
   for (int i = 0; i < resamples; ++i) {
     for (double& x : ra) x = a[pa(rng)];
     for (double& x : rb) x = b[pb(rng)];
-    const double sb = stddev(rb);
-    if (sb > 0) ratios.push_back(stddev(ra) / sb);
+    const double sb = stat(rb);
+    if (sb > 0) ratios.push_back(stat(ra) / sb);
   }
   if (ratios.size() < size_t(resamples) / 2) return std::nullopt;
   std::sort(ratios.begin(), ratios.end());
   auto at = [&](double q) { return ratios[std::min(ratios.size() - 1, size_t(q * double(ratios.size())))]; };
   return Interval{at(0.025), at(0.975), fmt::format("bootstrap 95% CI, {} resamples", ratios.size())};
+}
+
+}  // namespace
+
+std::optional<Interval> bootstrap_stddev_ratio(const std::vector<double>& a, const std::vector<double>& b,
+                                               int resamples, uint64_t seed) {
+  return bootstrap_ratio(a, b, [](const std::vector<double>& v) { return stddev(v); }, resamples, seed);
+}
+
+std::optional<Interval> bootstrap_mean_ratio(const std::vector<double>& a, const std::vector<double>& b,
+                                             int resamples, uint64_t seed) {
+  return bootstrap_ratio(a, b, mean_of, resamples, seed);
 }
 
 }  // namespace ulsnet::paper

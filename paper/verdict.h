@@ -67,6 +67,10 @@ Interval range_over(const std::vector<Interval>& runs);
 std::optional<Interval> bootstrap_stddev_ratio(const std::vector<double>& a, const std::vector<double>& b,
                                                int resamples = 2000, uint64_t seed = 1);
 
+// The same for mean(a) / mean(b) (e.g. how much sooner one service runs than another).
+std::optional<Interval> bootstrap_mean_ratio(const std::vector<double>& a, const std::vector<double>& b,
+                                             int resamples = 2000, uint64_t seed = 1);
+
 double stddev(const std::vector<double>& v);  // sample standard deviation (n - 1); 0 below 2
 
 }  // namespace ulsnet::paper

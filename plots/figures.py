@@ -1393,6 +1393,8 @@ def jitter_figure(plt, doc, caption, host):
     handles = []
     hogs_all = set()
     any_ci = False
+    any_range = False
+    all_y = []
     # The sandboxed service blue, the thread orange, in both experiments; other services after them.
     first = {"uls-upcall": 0, "sandbox": 0, "user-thread": 1, "thread": 1}
     services.sort(key=lambda x: (first.get(x, 2), x))
@@ -1407,7 +1409,7 @@ def jitter_figure(plt, doc, caption, host):
                                           short(r["error"], 60)))
         drawn = False
         for ax, key, ci_key in zip(f.axes, ("stddev", "p99"), ("delay_stddev_us", "delay_p99_us")):
-            pts = []
+            by_hogs = {}
             for r in rs:
                 h = num(r.get("hogs"))
                 p = point_with_ci(obj(r.get("delay_us")).get(key), obj(r.get("ci95")).get(ci_key))
@@ -1415,15 +1417,25 @@ def jitter_figure(plt, doc, caption, host):
                     f.note("%s, %s %s: no delay_us.%s" % (label, "competitors" if host else "hogs",
                                                          text(r.get("hogs")), key))
                     continue
-                pts.append((h, p))
+                by_hogs.setdefault(h, []).append(p)
                 hogs_all.add(h)
+            pts = []
+            for h, ps in by_hogs.items():
+                if len(ps) == 1:
+                    pts.append((h, ps[0]))
+                else:  # several launches (vm_jitter --launches): their median, a bar over their range
+                    ys = sorted(p[0] for p in ps)
+                    y = median(ys)
+                    pts.append((h, (y, y - ys[0], ys[-1] - y)))
+                    any_range = True
+                all_y.extend(p[0] for p in ps)
             pts.sort(key=lambda t: t[0])
             if pts:
                 ax.plot([p[0] for p in pts], [p[1][0] for p in pts], color=color, linestyle=ls, marker=mk,
                         linewidth=1.5)
                 for h, (y, lo, hi) in pts:
                     if lo is not None:
-                        any_ci = True
+                        any_ci = any_ci or not any_range
                         ax.errorbar([h], [y], yerr=[[lo], [hi]], fmt="none", ecolor=color, capsize=3,
                                     elinewidth=1)
                 drawn = True
@@ -1441,9 +1453,16 @@ def jitter_figure(plt, doc, caption, host):
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.set_xticks(sorted(hogs_all))
-        ax.set_ylim(bottom=0)
+        positive = [y for y in all_y if y > 0]
+        if positive and max(positive) / min(positive) > 1000:  # e.g. 0.006 us next to 100 us (icount)
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
         ax.grid(color="0.92")
-    if any_ci:
+    if any_range:
+        handles.append(Line2D([], [], color="black", marker="|", linestyle="none", markersize=10,
+                              label="point: median of the launches;\nbar: their range"))
+    elif any_ci:
         handles.append(Line2D([], [], color="black", marker="|", linestyle="none", markersize=10,
                               label="point: mean of the repetitions;\nbar: 95% CI (Student t)"))
     if host:
@@ -1452,6 +1471,8 @@ def jitter_figure(plt, doc, caption, host):
         title = "Service invocation delay vs CPU hogs in the ULS kernel VM (ULS upcall vs user thread)"
     if period is not None:
         title += ", period %.0f \u00b5s" % period
+    if any(r.get("clock") == "icount" for r in runs):
+        title += "; guest instruction time (QEMU -icount, 1 ns per instruction)"
     f.finish(title, caption, handles, legend_title="service, protection")
     return f
 

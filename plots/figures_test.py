@@ -501,6 +501,27 @@ class SelectionTest(unittest.TestCase):
         f = figures.vm_jitter(self.plt, VM_JITTER, "")
         self.assertEqual(len(f.axes[0].containers), 0)
 
+    def test_vm_jitter_launches_drawn_as_median_and_range(self):
+        # Two launches per point (vm_jitter --launches 2) under icount: one point per hog count at
+        # the launches' median with a bar over their range; a log axis when the values span
+        # 0.006 us (a thread no hog delays) to 100 us.
+        runs = []
+        for launch, k in ((1, 1.0), (2, 3.0)):
+            for s, sd in (("uls-upcall", 10.0 * k), ("user-thread", 0.006)):
+                for h in (0, 2):
+                    runs.append({"protection": "kernel", "service": s, "hogs": h, "launch": launch,
+                                 "clock": "icount", "delay_us": {"stddev": sd if h else 100.0, "p99": 4.0 * k}})
+        doc = {"experiment": "vm_jitter", "environment": environment("vm", accel="tcg"),
+               "config": {"period_us": 1000}, "runs": runs}
+        f = figures.vm_jitter(self.plt, doc, "")
+        ax = f.axes[0]
+        self.assertEqual(ax.get_yscale(), "log")
+        upcall = [line for line in ax.get_lines() if line.get_color() == "#4c72b0" and len(line.get_xdata()) > 1]
+        self.assertEqual(len(upcall), 1)
+        self.assertEqual(list(upcall[0].get_ydata()), [100.0, 20.0])  # median of 10 and 30 at 2 hogs
+        self.assertEqual(len(ax.containers), 4)  # a range bar at every point that had two launches
+        self.assertIn("icount", f.fig._suptitle.get_text())
+
 
 
 class VmMicroTest(unittest.TestCase):
