@@ -137,12 +137,6 @@ std::vector<double> delays_us(const json& run) {
   return d;
 }
 
-double mean_of(const std::vector<double>& v) {
-  double t = 0;
-  for (double x : v) t += x;
-  return v.empty() ? 0 : t / double(v.size());
-}
-
 double median_of(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());

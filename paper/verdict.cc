@@ -82,13 +82,13 @@ double stddev(const std::vector<double>& v) {
   return std::sqrt(ss / double(v.size() - 1));
 }
 
-namespace {
-
 double mean_of(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
   return v.empty() ? 0 : s / double(v.size());
 }
+
+namespace {
 
 // Percentile bootstrap (95%) of stat(a) / stat(b); resamples whose stat(b) is not positive are
 // left out (and the interval is refused when they are half or more).

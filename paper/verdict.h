@@ -72,5 +72,6 @@ std::optional<Interval> bootstrap_mean_ratio(const std::vector<double>& a, const
                                              int resamples = 2000, uint64_t seed = 1);
 
 double stddev(const std::vector<double>& v);  // sample standard deviation (n - 1); 0 below 2
+double mean_of(const std::vector<double>& v);  // 0 when empty
 
 }  // namespace ulsnet::paper
