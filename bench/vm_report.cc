@@ -291,19 +291,20 @@ nlohmann::json account_vm_run(const nlohmann::json& sender, const nlohmann::json
   a["dropped"] = d.total();
   a["unaccounted"] = int64_t(sent) - int64_t(received) - int64_t(d.total());
   a["unaccounted_ratio"] = sent ? double(a["unaccounted"].get<int64_t>()) / double(sent) : 0.0;
-  // The frames an upcall the kernel ended had taken (the ULS path) are of unknown kind: besides
-  // the stream's, the readiness pings (the sender's of the relay, the receiver's of its other
-  // side: one each answered in the proxy's window, more if one was lost) can be among them, and
-  // each counts as a stream drop. A negative `unaccounted` no larger than that count is said so.
+  // The ULS path names the kind of every frame an upcall the kernel ended had taken (the image
+  // counts them when the next upcall runs: its UDP datagrams are stream drops, the rest are not)
+  // but for frames a device was still taking when the upcall ended: those count as drops of
+  // unknown kind, and a readiness ping or ARP among them makes the drops exceed what was sent.
+  // A negative `unaccounted` no larger than their count is said so.
   {
     const nlohmann::json mj = method.to_json();
-    const uint64_t ended = mj.value("proxy_extension", nlohmann::json::object())
-                               .value("taken_by_an_upcall_the_kernel_ended", uint64_t(0));
+    const uint64_t unknown = mj.value("proxy_extension", nlohmann::json::object())
+                                 .value("taken_by_an_upcall_the_kernel_ended_unclassified", uint64_t(0));
     const int64_t u = a["unaccounted"].get<int64_t>();
-    if (u < 0 && ended > 0 && uint64_t(-u) <= ended)
+    if (u < 0 && unknown > 0 && uint64_t(-u) <= unknown)
       a["unaccounted_note"] = "the drops exceed what was sent by " + std::to_string(-u) + ": that many of the " +
-                              std::to_string(ended) +
-                              " frames an ended upcall took (of unknown kind) cannot have been the stream's (a "
+                              std::to_string(unknown) +
+                              " frames of unknown kind an ended upcall took cannot have been the stream's (a "
                               "readiness ping or ARP in the proxy's window), yet count as drops";
   }
   // What each NIC on the way counted over the stream (frames, including the few that are not the

@@ -160,8 +160,9 @@ TEST_F(VmThroughput, TheSearchBracketsTheUlsPathTheSweepFollowsItAndTheSameOutRe
   std::set<std::string> points;
   for (const auto& r : doc["results"]) {
     ASSERT_FALSE(r.contains("error")) << r.dump(1);
-    // Exact, except where an upcall the kernel ended took a readiness ping with stream frames
-    // (frames of unknown kind, counted as drops): then the accounting says so.
+    // Exact, except where an upcall the kernel ended while a device was taking frames left
+    // frames of unknown kind (counted as drops; a readiness ping among them): then the
+    // accounting says so.
     if (!r["accounting"].contains("unaccounted_note"))
       EXPECT_EQ(r["accounting"]["unaccounted"], 0) << r["point"] << " " << r["accounting"].dump();
     else

@@ -74,22 +74,33 @@ size_t UlsRingDevice::rx_burst(std::span<Frame> out) {
     ++c_.ring_corrupt;
     return 0;
   }
+  // Entry by entry, each frame in `out` before its ring entry is given up and counted after: cut
+  // short anywhere (the kernel ends an upcall that runs past its budget), every entry given up
+  // is in `out` (rx_frames may lag by one: see settle_rx), none is taken twice.
   size_t n = 0;
   while (cons != prod && n < out.size()) {
     const uls_desc d = rx.desc[cons & kMask];
-    ++cons;
     if (!pool_.valid(d.off) || d.len < kMinFrame || d.len > ULS_NET_BUF_SIZE) {
       // Not a buffer we can hand out. If it is one of ours, it is free again.
+      store_release(rx.consumer, ++cons);
       ++c_.rx_invalid;
       if (pool_.valid(d.off)) pool_.put(d.off);
       continue;
     }
     out[n++] = pool_.frame(d.off, d.len);
+    store_release(rx.consumer, ++cons);
     ++s_.rx_frames;
     s_.rx_bytes += d.len;
   }
-  store_release(rx.consumer, cons);
   return n;
+}
+
+void UlsRingDevice::settle_rx(uint64_t frames_taken, std::span<const Frame> uncounted) noexcept {
+  while (s_.rx_frames < frames_taken && !uncounted.empty()) {
+    ++s_.rx_frames;
+    s_.rx_bytes += uncounted.back().len;
+    uncounted = uncounted.first(uncounted.size() - 1);
+  }
 }
 
 size_t UlsRingDevice::tx_burst(std::span<Frame> frames) {
@@ -146,8 +157,12 @@ void UlsRingDevice::reclaim() noexcept {
     ++c_.ring_corrupt;
     return;
   }
-  for (; cons != prod; ++cons) {
+  // Entry by entry, the ring entry given up before its buffer is freed: cut short anywhere (the
+  // kernel ends an upcall that runs past its budget), this loses at most one buffer and never
+  // frees one twice.
+  while (cons != prod) {
     const uls_desc d = c.desc[cons & kMask];
+    store_release(c.consumer, ++cons);
     if (!pool_.valid(d.off)) {
       ++c_.comp_invalid;
       continue;
@@ -160,7 +175,6 @@ void UlsRingDevice::reclaim() noexcept {
       ++c_.comp_sent;
     pool_.put(d.off);
   }
-  store_release(c.consumer, cons);
 }
 
 void UlsRingDevice::refill() noexcept {
@@ -171,15 +185,15 @@ void UlsRingDevice::refill() noexcept {
     ++c_.ring_corrupt;
     return;
   }
+  // Entry by entry (as reclaim): cut short, at most the one buffer taken is lost.
   uint32_t off;
   while (prod - cons < fill_target_ && pool_.free_count() > reserve_ && pool_.take(off)) {
     f.desc[prod & kMask].off = off;
     f.desc[prod & kMask].len = 0;
     f.desc[prod & kMask].flags = 0;
-    ++prod;
+    store_release(f.producer, ++prod);
     ++c_.fill_posted;
   }
-  store_release(f.producer, prod);
 }
 
 }  // namespace ulsnet

@@ -53,6 +53,12 @@ class UlsBufferPool final : public FrameOwner {
     return off >= pool_off_ && (off - pool_off_) % ULS_NET_BUF_SIZE == 0 &&
            (off - pool_off_) / ULS_NET_BUF_SIZE < count_;
   }
+  // Whether buffer `off` is on the free list now (a linear scan: for recovery, not the fast path).
+  bool is_free(uint32_t off) const noexcept {
+    for (uint32_t f : free_)
+      if (f == off) return true;
+    return false;
+  }
   // A Frame on buffer `off` (owned by this pool), `len` bytes long.
   Frame frame(uint32_t off, uint32_t len) noexcept;
 
@@ -100,6 +106,15 @@ class UlsRingDevice final : public Device {
   void refill() noexcept;
   // Frames waiting on the rx ring now.
   uint32_t rx_pending() const noexcept;
+  // The rx ring's consumer index and the invalid entries rx_burst skipped so far: a caller cut
+  // short inside rx_burst learns from them how many frames it holds (every valid entry given
+  // up is in its array, in order).
+  uint32_t rx_consumer() const noexcept { return r_->rx.consumer; }
+  uint64_t rx_invalid() const noexcept { return c_.rx_invalid; }
+  uint64_t rx_frames_taken() const noexcept { return s_.rx_frames; }
+  // Counts the frames a cut-short rx_burst handed out but had not counted yet: rx_frames becomes
+  // frames_taken, the missing ones taken from the end of `uncounted` (the burst's frames).
+  void settle_rx(uint64_t frames_taken, std::span<const Frame> uncounted) noexcept;
 
   const Counters& counters() const noexcept { return c_; }
 

@@ -43,7 +43,7 @@ static_assert(sizeof(uls_net_rings) <= kRingsOff[1] - kRingsOff[0]);
 static_assert(kRingsOff[1] + sizeof(uls_net_rings) <= kImageOff);
 
 inline constexpr uint64_t kControlMagic = 0x31474d4953534c55ull;  // "ULSSIMG1"
-inline constexpr uint32_t kControlVersion = 1;
+inline constexpr uint32_t kControlVersion = 2;
 
 // The Stack's configuration as plain data (StackConfig holds vectors and strings, which live on
 // a process's heap): the loader writes it, the image builds its StackConfig from it.
@@ -101,7 +101,7 @@ struct ImageControl {
   char error[160];         // (i) why kFailed
   // (i) Copied at the end of every upcall.
   uint64_t upcalls;        // upcalls that ran the Stack
-  uint64_t passes;         // rx bursts handed to Stack::process
+  uint64_t passes;         // rx bursts taken and handed to Stack::process
   uint64_t last_now_ns;    // the latest upcall's event time
   uint64_t heap_used, heap_allocs;
   uint64_t pool_free;      // buffers on the image's free list now
@@ -110,7 +110,55 @@ struct ImageControl {
   UlsRingDevice::Counters ring[2];
   UlsBufferPool::Counters pool;
   uint64_t runtime;        // (i) image-private
+  // (i) Written as they change, not at the end: the kernel ends an upcall that runs past its
+  // budget (uls.budget_ms) wherever it is, and the next upcall must be able to tell what it left.
+  // The burst being taken and processed (inflight = 1 from before its frames are taken until
+  // the last is processed): its interface, that device's rx ring consumer index, invalid
+  // entries and rx count and the Stack's finished frames (forwarded + consumed + dropped) before it, and how many of its frames the Stack has
+  // finished (each is handed to Stack::process alone, so each finished one is complete in memory).
+  uint32_t inflight, inflight_iface;
+  uint32_t inflight_rx_cons0, pad2;  // the rx ring's consumer index before the burst
+  uint64_t inflight_rx_invalid0, inflight_dev_rx0, inflight_finished0, inflight_done;
+  // What ended upcalls left: bursts cut short, and the frames of them the Stack never finished
+  // (their buffers are returned to the pool), by kind (is_ipv4_udp_frame); of those, `partial`
+  // were cut in the middle of the Stack's work on them.
+  uint64_t ended_bursts, ended_udp, ended_other, ended_partial;
 };
+
+// The kind ended_burst() counts: an Ethernet frame carrying an IPv4 UDP datagram (the stream's
+// kind; ARP, ICMP and anything else are "other"). The Stack's in-place rewrites (forwarding,
+// answering ARP or echo) keep a frame's kind.
+inline bool is_ipv4_udp_frame(const uint8_t* d, uint32_t len) {
+  return len >= 34 && d[12] == 0x08 && d[13] == 0x00 && (d[14] >> 4) == 4 && d[23] == 17;
+}
+
+// What an upcall the kernel ended inside a burst left. The Stack finished frames 0..done-1 of
+// `taken`; it was working on frame `done` (whose outcome it had counted, or not: counted) and
+// had not begun the rest. Every frame from the first unfinished one on is lost, by kind.
+struct EndedBurst {
+  uint64_t first_lost = 0;
+  uint32_t lost = 0, lost_udp = 0, lost_other = 0;
+  bool partial = false;  // the frame cut in the middle is among the lost
+};
+inline EndedBurst ended_burst(std::span<const Frame> taken, uint64_t done, bool counted) {
+  const uint64_t n = taken.size();
+  EndedBurst e;
+  if (done >= n) {  // cut after the last frame (or an impossible count): nothing lost
+    e.first_lost = n;
+    return e;
+  }
+  e.partial = !counted;
+  e.first_lost = counted ? done + 1 : done;
+  for (uint64_t k = e.first_lost; k < n; ++k) {
+    ++e.lost;
+    if (is_ipv4_udp_frame(taken[k].data, taken[k].len))
+      ++e.lost_udp;
+    else
+      ++e.lost_other;
+  }
+  return e;
+}
+
 static_assert(sizeof(ImageControl) <= kStackOff - kControlOff);
 
 }  // namespace ulsnet::uls

@@ -3,8 +3,9 @@
 //
 // The first upcall (raised by the loader) builds the Stack and its two zero-copy devices on the
 // image's heap and stocks the fill rings. Every later one -- frames on a bound interface, in
-// whatever process was current -- takes buffers back from the completion rings, hands each
-// interface's received frames to Stack::process in bursts, posts what it forwards or generates
+// whatever process was current -- takes buffers back from the completion rings, takes each
+// interface's received frames in bursts and hands them to Stack::process one by one (so that an
+// upcall the kernel ends can be picked up exactly: recover_ended_burst), posts what it forwards or generates
 // on the tx rings (the kernel sends them when the upcall ends), refills the fill rings and
 // publishes its counters. This is the same Stack code every other user-level method runs; only
 // the device (UlsRingDevice) and the invocation (a kernel upcall) differ.
@@ -75,9 +76,68 @@ void init(ImageControl* c) {
   __atomic_store_n(&c->phase, Phase::kRunning, __ATOMIC_RELEASE);
 }
 
+uint64_t finished(const Runtime* rt) {
+  const StackCounters& s = rt->stack.counters();
+  return s.forwarded + s.consumed + s.drops.total();
+}
+
+// The previous upcall was ended by the kernel inside a burst (c->inflight is still set): the
+// frames of it the Stack never finished are counted by kind and their buffers go back to the
+// pool. The untouched ones are held by nothing else. The one it was working on may be anywhere
+// (its outcome counted or not, its buffer queued for sending, released, or neither: the
+// compiler orders the Stack's stores as it likes within a call): if its outcome was not counted
+// it is lost, and its buffer is taken back from the TX batch, or left free, or freed.
+void recover_ended_burst(ImageControl* c, Runtime* rt) {
+  const int i = c->inflight_iface == 1 ? 1 : 0;
+  UlsRingDevice& d = rt->dev(i);
+  // The frames it holds: the valid ring entries given up since the burst began (rx_burst puts
+  // each in the array before it gives its entry up). Counted by the device, if it had not yet.
+  uint64_t n = uint32_t(d.rx_consumer() - c->inflight_rx_cons0) - (d.rx_invalid() - c->inflight_rx_invalid0);
+  if (n > kMaxBurst) n = kMaxBurst;  // cannot be
+  d.settle_rx(c->inflight_dev_rx0 + n, {rt->burst, size_t(n)});
+  const uint64_t done = c->inflight_done < n ? c->inflight_done : n;
+  const bool counted = finished(rt) - c->inflight_finished0 > done;
+  const std::span<Frame> taken(rt->burst, size_t(n));
+  const EndedBurst e = ended_burst(taken, done, counted);
+  ++c->ended_bursts;
+  c->ended_udp += e.lost_udp;
+  c->ended_other += e.lost_other;
+  c->ended_partial += e.partial;
+  // Cleared before the buffers go back: should this upcall be ended too, a buffer is kept
+  // (one fewer in the pool) rather than released twice.
+  __atomic_store_n(&c->inflight, 0u, __ATOMIC_RELAXED);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (e.partial) {
+    const Frame& f = taken[done];
+    bool queued = false;
+    for (auto& l : rt->out.per_iface)
+      for (size_t k = 0; k < l.size(); ++k)
+        if (l[k].owner == f.owner && l[k].handle == f.handle) {
+          l.erase(l.begin() + long(k));
+          queued = true;
+          break;
+        }
+    if (queued || !rt->pool.is_free(uint32_t(f.handle))) f.release();
+  }
+  for (uint64_t k = done + 1; k < n; ++k) taken[k].release();
+}
+
+// Posts what the Stack put in the TX batch; each list is emptied right after its post.
+void flush(Runtime* rt) {
+  for (int k = 0; k < 2; ++k) {
+    auto& l = rt->out.per_iface[size_t(k)];
+    if (l.empty()) continue;
+    rt->dev(k).tx_burst(l);
+    l.clear();
+  }
+}
+
 void run(ImageControl* c, uint64_t now_ns) {
   auto* rt = reinterpret_cast<Runtime*>(c->runtime);
   ++rt->upcalls;
+  if (c->inflight != 0) recover_ended_burst(c, rt);
+  // What an ended upcall had forwarded (counted) and not yet posted goes out now.
+  flush(rt);
   rt->dev0.reclaim();
   rt->dev1.reclaim();
   for (int i = 0; i < 2; ++i) {
@@ -85,14 +145,30 @@ void run(ImageControl* c, uint64_t now_ns) {
     // ends, so more could not be sent anyway (and the next event brings us back).
     uint32_t done = 0;
     while (done < ULS_NET_RING_SIZE) {
+      // The burst's record, then its mark, then the frames (and the same order back). Each
+      // frame goes to Stack::process alone (a call into another translation unit: when it
+      // returns, that frame's outcome is in memory), and the count of finished ones follows it.
+      c->inflight_iface = uint32_t(i);
+      c->inflight_rx_cons0 = rt->dev(i).rx_consumer();
+      c->inflight_rx_invalid0 = rt->dev(i).rx_invalid();
+      c->inflight_dev_rx0 = rt->dev(i).rx_frames_taken();
+      c->inflight_finished0 = finished(rt);
+      c->inflight_done = 0;
+      __atomic_signal_fence(__ATOMIC_SEQ_CST);
+      __atomic_store_n(&c->inflight, 1u, __ATOMIC_RELAXED);
+      __atomic_signal_fence(__ATOMIC_SEQ_CST);
       const size_t n = rt->dev(i).rx_burst({rt->burst, c->burst});
+      if (n != 0) ++rt->passes;
+      for (size_t k = 0; k < n; ++k) {
+        rt->stack.process(i, {rt->burst + k, 1}, rt->out, now_ns);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        c->inflight_done = k + 1;
+      }
+      __atomic_signal_fence(__ATOMIC_SEQ_CST);
+      __atomic_store_n(&c->inflight, 0u, __ATOMIC_RELAXED);
       if (n == 0) break;
       done += uint32_t(n);
-      ++rt->passes;
-      rt->stack.process(i, {rt->burst, n}, rt->out, now_ns);
-      for (int k = 0; k < 2; ++k)
-        if (!rt->out.per_iface[size_t(k)].empty()) rt->dev(k).tx_burst(rt->out.per_iface[size_t(k)]);
-      rt->out.clear();
+      flush(rt);
     }
   }
   rt->dev0.refill();

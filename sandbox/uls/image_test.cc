@@ -6,6 +6,13 @@
 // instead of running with it.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
 
 #include <cstring>
 #include <stdexcept>
@@ -165,6 +172,156 @@ TEST_F(Image, ForwardsInPlaceAnswersArpAndKeepsEveryBuffer) {
   // Every frame the Stack received is accounted for.
   const StackCounters& s = ctl_->stack;
   EXPECT_EQ(s.rx_frames, s.forwarded + s.consumed + s.drops.total());
+}
+
+// The kernel ends an upcall that runs past its budget wherever it is. Here a child process runs
+// the upcall and a timer kills it at a random instant (the region is shared, so the child's
+// writes stay, as a real ended upcall's do); the next upcall, in this process, must name what
+// the cut burst left by kind, give its buffers back, and go on. Frame k of every 64 is ICMP when
+// k % 4 == 3 and UDP otherwise, so the kinds of the last L frames of a burst are known.
+TEST_F(Image, WhatAnUpcallEndedInsideABurstLeftIsNamedByKindAndItsBuffersComeBack) {
+  HostOptions o = router();
+  o.stack.neighbors = {{ip("10.201.2.2"), mac(20)}};
+  o.burst = 64;
+  o.fill_target = ULS_NET_RING_SIZE;
+  load(initial_control(o));
+  upcall();
+  ASSERT_EQ(ctl_->phase, Phase::kRunning) << ctl_->error;
+  auto queue_ring = [&] {
+    uint32_t k = 0;
+    for (; k < ULS_NET_RING_SIZE; ++k) {
+      Frame f = k % 4 == 3 ? ulsnet::testing::icmp_echo_frame(scratch_.pool, mac(1), mac(10), ip("10.201.1.1"),
+                                                               ip("10.201.2.2"))
+                           : ulsnet::testing::udp_frame(scratch_.pool, mac(1), mac(10), ip("10.201.1.1"),
+                                                        ip("10.201.2.2"), 5000, 9000, 18);
+      const bool ok = receive(0, f);
+      f.release();
+      if (!ok) break;
+    }
+    return k;
+  };
+  auto drain = [&](uint64_t now) {
+    upcall(now);
+    transmit(0);
+    transmit(1);
+    upcall(now + 1);  // takes the completions back
+  };
+  // How long an upcall of a full ring takes here: the timer's range.
+  ASSERT_EQ(queue_ring(), ULS_NET_RING_SIZE);
+  const auto t0 = std::chrono::steady_clock::now();
+  upcall(2000);
+  const auto span_us = std::max<int64_t>(
+      2, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+  transmit(1);
+  upcall(2001);
+
+  uint64_t cut = 0, expect_udp = 0, expect_other = 0, exited = 0, killed_outside = 0, cuts = 0;
+  std::mt19937 rng(7);
+  for (int attempt = 0; attempt < 2000 && cut < 5; ++attempt) {
+    ASSERT_EQ(queue_ring(), ULS_NET_RING_SIZE);
+    const uint64_t udp0 = ctl_->ended_udp, other0 = ctl_->ended_other, bursts0 = ctl_->ended_bursts;
+    const int delay = std::uniform_int_distribution<int>(1, int(span_us) * 3 / 2 + 1)(rng);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // A child maps a shared region's pages anew on first touch, and copies its stack's: fault
+      // them in first, so the timer measures the upcall and not the faults.
+      for (size_t off = 0; off < kRegionBytes; off += 4096) (void)*reinterpret_cast<volatile uint8_t*>(base_ + off);
+      volatile uint8_t stack_pages[64 * 1024];
+      for (size_t off = 0; off < sizeof stack_pages; off += 4096) stack_pages[off] = 1;
+      itimerval it{};
+      it.it_value.tv_usec = delay;
+      setitimer(ITIMER_REAL, &it, nullptr);  // SIGALRM's default action ends the process
+      upcall(3000);
+      _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    const bool inside = ctl_->inflight != 0;
+    // The cut burst's interface and ring positions (its frames are cons0..cut_at-1).
+    const uint32_t cut_iface = ctl_->inflight_iface, cons0 = ctl_->inflight_rx_cons0;
+    const uint32_t cut_at = rings(0)->rx.consumer;
+    if (WIFEXITED(status)) ++exited;
+    else if (!inside) ++killed_outside;
+    // What the Stack finished of the cut burst, and what the device took: before recovery.
+    drain(4000 + attempt);
+    EXPECT_EQ(ctl_->inflight, 0u);
+    if (inside) {
+      EXPECT_EQ(ctl_->ended_bursts, bursts0 + 1);
+      const uint64_t lost_udp = ctl_->ended_udp - udp0, lost_other = ctl_->ended_other - other0;
+      const uint64_t lost = lost_udp + lost_other;
+      if (cut_iface == 1) ASSERT_EQ(lost, 0u);  // eth1 receives nothing here
+      ASSERT_LE(lost, uint32_t(cut_at - cons0));
+      // The lost are the last `lost` of the frames the cut burst had taken off the ring (ring
+      // position p holds frame p % 256 of its attempt: ICMP when p % 4 == 3).
+      uint64_t icmp = 0;
+      for (uint32_t p = cut_at - uint32_t(lost); p != cut_at; ++p) icmp += p % 4 == 3;
+      EXPECT_EQ(lost_other, icmp) << "lost " << lost << " of ring positions " << cons0 << ".." << cut_at;
+      expect_udp += lost_udp;
+      expect_other += lost_other;
+      if (lost > 0) ++cut;
+    } else {
+      EXPECT_EQ(ctl_->ended_bursts, bursts0);
+    }
+    // Every frame the devices took is named: forwarded, consumed, dropped or left by a cut.
+    const StackCounters& st = ctl_->stack;
+    ASSERT_EQ(ctl_->dev[0].rx_frames + ctl_->dev[1].rx_frames,
+              st.forwarded + st.consumed + st.drops.total() + ctl_->ended_udp + ctl_->ended_other)
+        << "attempt " << attempt;
+    // Every buffer is free or on a fill ring again, none twice; a cut may cost the one buffer
+    // the ring code held between the pool and a ring entry (the device's loops give up a ring
+    // entry before they free its buffer, and take a buffer before they post it).
+    if (WIFSIGNALED(status)) ++cuts;
+    const uint64_t held = ctl_->pool_free + on_fill(0) + on_fill(1);
+    ASSERT_LE(held, kPoolBuffers) << "attempt " << attempt;
+    ASSERT_GE(held + cuts, kPoolBuffers) << "attempt " << attempt;
+    ASSERT_EQ(ctl_->pool.overflow, 0u);
+    ASSERT_EQ(ctl_->pool.bad_release, 0u);
+  }
+  EXPECT_GE(cut, 1u) << "no timer landed inside a burst (upcall of a ring: " << span_us << " us; " << exited
+                      << " upcalls finished, " << killed_outside << " were cut outside a burst)";
+  EXPECT_EQ(ctl_->ended_udp, expect_udp);
+  EXPECT_EQ(ctl_->ended_other, expect_other);
+  // And it still forwards.
+  const uint64_t fwd = ctl_->stack.forwarded;
+  ASSERT_EQ(queue_ring(), ULS_NET_RING_SIZE);
+  drain(9000);
+  EXPECT_EQ(ctl_->stack.forwarded, fwd + ULS_NET_RING_SIZE);
+}
+
+TEST(ImageEndedBurst, CountsTheFramesFromTheFirstUnfinishedOnByKind) {
+  ulsnet::testing::PoolAllocator a;
+  std::vector<Frame> b;
+  for (int k = 0; k < 6; ++k)
+    b.push_back(k % 2 ? ulsnet::testing::arp_frame(a.pool, kArpRequest, MacAddr::broadcast(), mac(10),
+                                                   ip("10.201.1.1"), MacAddr{}, ip("10.201.1.2"))
+                      : ulsnet::testing::udp_frame(a.pool, mac(1), mac(10), ip("10.201.1.1"), ip("10.201.2.2"),
+                                                   5000, 9000, 18));
+  EndedBurst e = ended_burst(b, 2, false);  // cut in frame 2, its outcome not counted: 2..5 lost
+  EXPECT_EQ(e.first_lost, 2u);
+  EXPECT_EQ(e.lost, 4u);
+  EXPECT_EQ(e.lost_udp, 2u);  // UDP, ARP, UDP, ARP
+  EXPECT_EQ(e.lost_other, 2u);
+  EXPECT_TRUE(e.partial);
+  e = ended_burst(b, 2, true);  // ... its outcome counted: 3..5 lost
+  EXPECT_EQ(e.first_lost, 3u);
+  EXPECT_EQ(e.lost_udp, 1u);
+  EXPECT_EQ(e.lost_other, 2u);
+  EXPECT_FALSE(e.partial);
+  e = ended_burst(b, 6, false);  // cut after the last frame: nothing lost
+  EXPECT_EQ(e.lost, 0u);
+  EXPECT_FALSE(e.partial);
+  e = ended_burst(b, 0, false);  // cut in the first
+  EXPECT_EQ(e.lost_udp, 3u);
+  EXPECT_EQ(e.lost_other, 3u);
+  e = ended_burst(b, 99, false);  // an impossible count names nothing
+  EXPECT_EQ(e.lost, 0u);
+  // A runt, or an IPv4 frame of another protocol, is "other".
+  b[0].len = 20;
+  b[2].data[23] = 1;
+  e = ended_burst(b, 0, false);
+  EXPECT_EQ(e.lost_udp, 1u);
+  for (Frame& f : b) f.release();
 }
 
 TEST_F(Image, ACorruptRingIsCountedAndTheImageGoesOn) {

@@ -142,6 +142,13 @@ bool UlsStackHost::host(uint32_t ms) {
   return ioctl(fd_, ULS_IOC_HOST, &ms) == 0;
 }
 
+bool UlsStackHost::run_once(uint32_t ms) {
+  const uint64_t before = control().upcalls;
+  if (ioctl(fd_, ULS_IOC_RAISE, &id_) != 0) return false;
+  for (uint32_t waited = 0; control().upcalls == before && waited < ms; waited += 20) host(20);
+  return control().upcalls != before;
+}
+
 ImageControl UlsStackHost::control() const {
   ImageControl c;
   if (pread(fd_, &c, sizeof c, off_t(kControlOff)) != ssize_t(sizeof c))

@@ -42,6 +42,9 @@ class UlsStackHost {
   // Waits up to ms for an upcall no current process could take and takes it (ULS_IOC_HOST).
   // true if one came.
   bool host(uint32_t ms);
+  // Raises one upcall of the image (ULS_IOC_RAISE) and waits up to ms for it to finish (this
+  // process takes it on its way back, or hosts it). true if one finished.
+  bool run_once(uint32_t ms);
   // The image's control block as it is now (pread: the region may be protected).
   ImageControl control() const;
   uls_stats extension_stats() const;
