@@ -110,6 +110,8 @@ class UlsRingDevice final : public Device {
   // short inside rx_burst learns from them how many frames it holds (every valid entry given
   // up is in its array, in order).
   uint32_t rx_consumer() const noexcept { return r_->rx.consumer; }
+  // Nothing on the rx ring (its producer index is its consumer's; a corrupt ring is not empty).
+  bool rx_empty() const noexcept { return __atomic_load_n(&r_->rx.producer, __ATOMIC_ACQUIRE) == r_->rx.consumer; }
   uint64_t rx_invalid() const noexcept { return c_.rx_invalid; }
   uint64_t rx_frames_taken() const noexcept { return s_.rx_frames; }
   // Counts the frames a cut-short rx_burst handed out but had not counted yet: rx_frames becomes

@@ -114,15 +114,19 @@ struct ImageControl {
   // budget (uls.budget_ms) wherever it is, and the next upcall must be able to tell what it left.
   // The burst being taken and processed (inflight = 1 from before its frames are taken until
   // the last is processed): its interface, that device's rx ring consumer index, invalid
-  // entries and rx count and the Stack's finished frames (forwarded + consumed + dropped) before it, and how many of its frames the Stack has
+  // entries and rx count and the Stack's rx_frames before it, and how many of its frames the Stack has
   // finished (each is handed to Stack::process alone, so each finished one is complete in memory).
   uint32_t inflight, inflight_iface;
   uint32_t inflight_rx_cons0, pad2;  // the rx ring's consumer index before the burst
-  uint64_t inflight_rx_invalid0, inflight_dev_rx0, inflight_finished0, inflight_done;
+  uint64_t inflight_rx_invalid0, inflight_dev_rx0, inflight_stack_rx0, inflight_done;
   // What ended upcalls left: bursts cut short, and the frames of them the Stack never finished
   // (their buffers are returned to the pool), by kind (is_ipv4_udp_frame); of those, `partial`
   // were cut in the middle of the Stack's work on them.
   uint64_t ended_bursts, ended_udp, ended_other, ended_partial;
+  // The Stack's rx_frames minus its finished frames (forwarded + consumed + dropped): 0 until
+  // an ended upcall cuts one in the middle, then fixed until the next cut (so a burst's record
+  // needs only rx_frames, not the sum of every drop reason).
+  uint64_t stack_gap;
 };
 
 // The kind ended_burst() counts: an Ethernet frame carrying an IPv4 UDP datagram (the stream's

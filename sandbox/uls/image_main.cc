@@ -96,13 +96,14 @@ void recover_ended_burst(ImageControl* c, Runtime* rt) {
   if (n > kMaxBurst) n = kMaxBurst;  // cannot be
   d.settle_rx(c->inflight_dev_rx0 + n, {rt->burst, size_t(n)});
   const uint64_t done = c->inflight_done < n ? c->inflight_done : n;
-  const bool counted = finished(rt) - c->inflight_finished0 > done;
+  const bool counted = finished(rt) - (c->inflight_stack_rx0 - c->stack_gap) > done;
   const std::span<Frame> taken(rt->burst, size_t(n));
   const EndedBurst e = ended_burst(taken, done, counted);
   ++c->ended_bursts;
   c->ended_udp += e.lost_udp;
   c->ended_other += e.lost_other;
   c->ended_partial += e.partial;
+  c->stack_gap = rt->stack.counters().rx_frames - finished(rt);
   // Cleared before the buffers go back: should this upcall be ended too, a buffer is kept
   // (one fewer in the pool) rather than released twice.
   __atomic_store_n(&c->inflight, 0u, __ATOMIC_RELAXED);
@@ -148,11 +149,12 @@ void run(ImageControl* c, uint64_t now_ns) {
       // The burst's record, then its mark, then the frames (and the same order back). Each
       // frame goes to Stack::process alone (a call into another translation unit: when it
       // returns, that frame's outcome is in memory), and the count of finished ones follows it.
+      if (rt->dev(i).rx_empty()) break;
       c->inflight_iface = uint32_t(i);
       c->inflight_rx_cons0 = rt->dev(i).rx_consumer();
       c->inflight_rx_invalid0 = rt->dev(i).rx_invalid();
       c->inflight_dev_rx0 = rt->dev(i).rx_frames_taken();
-      c->inflight_finished0 = finished(rt);
+      c->inflight_stack_rx0 = rt->stack.counters().rx_frames;
       c->inflight_done = 0;
       __atomic_signal_fence(__ATOMIC_SEQ_CST);
       __atomic_store_n(&c->inflight, 1u, __ATOMIC_RELAXED);
