@@ -12,7 +12,8 @@ set -euo pipefail
 # linux-source-6.1, bc, bison, flex, libssl-dev, cpio, ccache, xz-utils (the kernel patch's
 # build, kernel/); busybox-static and qemu-system-x86 (the virtual hosts, kernel/);
 # pandoc, groff and poppler-utils (paper/report.pdf: Markdown to groff -ms to PDF, figures
-# embedded); openssh-client and openssh-server (//bench/ssh: ssh/scp to real hosts, and the sshd
+# embedded), libgs10-common (the URW fonts at the path groff's PDF device looks for them: without
+# it gropdf fails, "Failed to open .../ghostscript/10.00.0/Resource/Font/P052-Bold"); openssh-client and openssh-server (//bench/ssh: ssh/scp to real hosts, and the sshd
 # that its test runs in each namespace host).
 packages=(
   bazel-bootstrap build-essential
@@ -22,7 +23,7 @@ packages=(
   python3-matplotlib git ca-certificates
   linux-source-6.1 bc bison flex libssl-dev cpio ccache xz-utils
   busybox-static qemu-system-x86
-  pandoc groff poppler-utils
+  pandoc groff poppler-utils libgs10-common
   openssh-server openssh-client
 )
 
