@@ -271,8 +271,17 @@ nlohmann::json trial_cpu(const nlohmann::json& p, uint64_t received) {
       const uint64_t busy = u64((*hc)[key], "busy_ns");
       cpu["proxy_host_cpu"] = c;
       cpu["proxy_host_busy_ns"] = busy;
-      if (fwd) cpu["proxy_host_ns_per_forwarded"] = double(busy) / double(fwd);
-      if (received) cpu["proxy_host_ns_per_received"] = double(busy) / double(received);
+      // /proc/stat's busy time is sampled by the scheduler tick, which an otherwise idle CPU stops
+      // (NO_HZ_IDLE): a proxy that wakes briefly for each packet at a low rate can be busy for a
+      // third of the window and never be sampled. Zero then means "below the resolution", not
+      // "no CPU": nothing measured it, so the per-packet figures are left out.
+      if (busy == 0 && fwd > 0) {
+        cpu["proxy_host_note"] = "no scheduler tick found the proxy's CPU busy in the window (tick-sampled "
+                                  "accounting, below its resolution): not measured";
+      } else {
+        if (fwd) cpu["proxy_host_ns_per_forwarded"] = double(busy) / double(fwd);
+        if (received) cpu["proxy_host_ns_per_received"] = double(busy) / double(received);
+      }
     }
   }
   cpu["per_cpu"] = per;
@@ -282,11 +291,15 @@ nlohmann::json trial_cpu(const nlohmann::json& p, uint64_t received) {
 nlohmann::json summarize_cpu(const nlohmann::json& samples, int competitors) {
   std::vector<double> proc, host_fwd, host_rx, all;
   std::map<std::string, std::vector<double>> split;
+  nlohmann::json host_note;
   if (samples.is_array())
     for (const auto& s : samples) {
       if (!s.is_object() || s.contains("error") || !s.contains("cpu")) continue;
       const nlohmann::json& c = s["cpu"];
-      if (auto h = number_at(c, {"proxy_host_cpu"}), f = number_at(c, {"proxy_forwarded"}); h && f && *f > 0) {
+      // The split only where the total was measured (trial_cpu: a CPU no tick found busy).
+      if (!c.contains("proxy_host_ns_per_forwarded") && c.contains("proxy_host_note")) host_note = c["proxy_host_note"];
+      if (auto h = number_at(c, {"proxy_host_cpu"}), f = number_at(c, {"proxy_forwarded"});
+          h && f && *f > 0 && c.contains("proxy_host_ns_per_forwarded")) {
         if (const nlohmann::json* t = at(c, {"per_cpu", ("cpu" + std::to_string(int(*h))).c_str()})) {
           auto ns = [&](const char* k) { return t->contains(k) && (*t)[k].is_number() ? (*t)[k].get<double>() : 0.0; };
           split["user"].push_back((ns("user_ns") + ns("nice_ns")) / *f);
@@ -308,6 +321,7 @@ nlohmann::json summarize_cpu(const nlohmann::json& samples, int competitors) {
     return cpu;
   }
   if (!host_fwd.empty()) cpu["proxy_host_ns_per_forwarded"] = median0(host_fwd);
+  else if (!host_note.is_null()) cpu["proxy_host_note"] = host_note;
   if (!host_rx.empty()) cpu["proxy_host_ns_per_received"] = median0(host_rx);
   if (!all.empty()) cpu["all_cpus_ns_per_received"] = median0(all);
   if (!split.empty()) {

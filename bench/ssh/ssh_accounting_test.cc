@@ -302,6 +302,36 @@ TEST(TrialCpu, NotPinnedNoProxyCpuFigures) {
   EXPECT_TRUE(trial_cpu(nlohmann::json(), 1).empty());
 }
 
+// /proc/stat is tick-sampled: a CPU no tick found busy has an unmeasured, not a zero, cost.
+TEST(TrialCpu, ACpuNoTickFoundBusyIsLeftOutNotZero) {
+  nlohmann::json c = trial_cpu(cpu_report(10000, 1, true, 3'000'000, 0, stat_entry(0, 0, 0, 0, 0, 50'000'000)), 10000);
+  EXPECT_EQ(c["proxy_host_busy_ns"], 0);
+  EXPECT_DOUBLE_EQ(c["proxy_process_ns_per_forwarded"].get<double>(), 300.0);
+  EXPECT_FALSE(c.contains("proxy_host_ns_per_forwarded"));
+  EXPECT_FALSE(c.contains("proxy_host_ns_per_received"));
+  EXPECT_NE(c.value("proxy_host_note", "").find("below its resolution"), std::string::npos) << c.dump();
+
+  // A point of such trials has no proxy-CPU figure or split, and says why; one measured
+  // repetition among them gives the figure (its own).
+  nlohmann::json point = {{"competitors", 0}, {"samples", nlohmann::json::array()}};
+  for (uint64_t busy_ms : {0, 0, 4}) {
+    nlohmann::json p = proxy(1000, nlohmann::json::object());
+    p.update(cpu_report(1000, 1, true, 100'000, 0, stat_entry(busy_ms * 1'000'000, 0, 0, 0, 0, 1'000'000)));
+    nlohmann::json s = account_ssh_trial(gen(1000, 1000), p, sink(1000), kLinks, 64);
+    s["cpu"] = trial_cpu(p, s["received"]);
+    s["proxy_placement"] = p["placement"];
+    point["samples"].push_back(s);
+  }
+  nlohmann::json r = summarize_ssh_point(point);
+  EXPECT_DOUBLE_EQ(r["cpu"]["proxy_host_ns_per_forwarded"].get<double>(), 4000.0);
+  EXPECT_DOUBLE_EQ(r["cpu"]["proxy_cpu_split_ns_per_forwarded"]["user"].get<double>(), 4000.0);
+  point["samples"].erase(2);
+  r = summarize_ssh_point(point);
+  EXPECT_FALSE(r["cpu"].contains("proxy_host_ns_per_forwarded"));
+  EXPECT_FALSE(r["cpu"].contains("proxy_cpu_split_ns_per_forwarded"));
+  EXPECT_NE(r["cpu"].value("proxy_host_note", "").find("below its resolution"), std::string::npos) << r["cpu"].dump();
+}
+
 TEST(SshPoint, CpuMediansAndSplitByClass) {
   // Three repetitions whose proxy CPU 1 time per forwarded packet is 2000, 3000 and 10000 ns.
   nlohmann::json point = {{"competitors", 0}, {"samples", nlohmann::json::array()}};

@@ -443,13 +443,23 @@ for m in ("kernel-socket", "sandbox"):
         assert r["load"] == 4000 and r["load_basis"] == "--common-load" and "load_fraction" not in r, (m, k, r["load"])
         if k == "common:0":
             assert want is not None, "this test needs two CPUs"
-            assert cpu["proxy_host_ns_per_forwarded"] > 0, (m, cpu)
-            sp = cpu["proxy_cpu_split_ns_per_forwarded"]
-            assert set(sp) == {"user", "system", "softirq", "irq"} and all(v >= 0 for v in sp.values()), sp
-            assert sum(sp.values()) <= cpu["proxy_host_ns_per_forwarded"] * (1 + 1e-9), (sp, cpu)
-            # The per-packet figure is the CPU's busy time over the forwarded count, from the trial.
-            s = r["samples"][0]
-            assert abs(s["cpu"]["proxy_host_ns_per_forwarded"] - s["cpu"]["proxy_host_busy_ns"] / s["cpu"]["proxy_forwarded"]) < 1e-6
+            # The proxy CPU's busy time is tick-sampled (/proc/stat): at 4000/s a proxy that wakes
+            # briefly per packet may never be sampled busy. Then it is left out, and said so;
+            # where a sample has it, it is the CPU's busy time over the forwarded count.
+            for s in r["samples"]:
+                c = s["cpu"]
+                if c["proxy_host_busy_ns"] == 0:
+                    assert "proxy_host_ns_per_forwarded" not in c and "below its resolution" in c["proxy_host_note"], c
+                else:
+                    assert abs(c["proxy_host_ns_per_forwarded"] - c["proxy_host_busy_ns"] / c["proxy_forwarded"]) < 1e-6, c
+            if "proxy_host_ns_per_forwarded" in cpu:
+                assert cpu["proxy_host_ns_per_forwarded"] > 0, (m, cpu)
+                sp = cpu["proxy_cpu_split_ns_per_forwarded"]
+                assert set(sp) == {"user", "system", "softirq", "irq"} and all(v >= 0 for v in sp.values()), sp
+                assert sum(sp.values()) <= cpu["proxy_host_ns_per_forwarded"] * (1 + 1e-9), (sp, cpu)
+            else:
+                assert "below its resolution" in cpu["proxy_host_note"], (m, cpu)
+                assert "proxy_cpu_split_ns_per_forwarded" not in cpu, cpu
         else:
             # One busy loop on the proxy's CPU, started and ended by its agent around the trial.
             assert r["competitors_placement"].startswith("1 busy-loop process(es), SCHED_OTHER, on the proxy's CPU %d" % want)
@@ -463,17 +473,22 @@ for m in ("kernel-socket", "sandbox"):
 t = {x["target"]: x for x in d["targets"]}
 lat = t["p99 latency at the common load vs kernel-socket:batched"]
 cpu = t["proxy-host CPU per forwarded packet at the common load vs kernel-socket:batched"]
-for x in (lat, cpu):
-    assert x["status"] in ("met", "not met") and x["value"] > 0 and x["load_pps"] == 4000, x
+assert lat["status"] in ("met", "not met") and lat["value"] > 0 and lat["load_pps"] == 4000, lat
+# The CPU target needs both methods' proxy-CPU figure (left out where no tick sampled it).
+k0c, s0c = summary[("kernel-socket", "common:0")]["cpu"], summary[("sandbox", "common:0")]["cpu"]
+if "proxy_host_ns_per_forwarded" in k0c and "proxy_host_ns_per_forwarded" in s0c:
+    assert cpu["status"] in ("met", "not met") and cpu["value"] > 0 and cpu["load_pps"] == 4000, cpu
+else:
+    assert cpu["status"] == "not measured in this run" and "value" not in cpu, cpu
 assert t["pdr of sandbox:af_xdp vs kernel-socket:batched (relay)"]["status"] == "not measured in this run"
 k0, s0 = summary[("kernel-socket", "common:0")], summary[("sandbox", "common:0")]
 print("common load 4000 pps on CPU %d: CPU per forwarded packet, proxy CPU (process): kernel-socket %.0f (%.0f) ns, "
       "sandbox %.0f (%.0f) ns; p99 kernel-socket %d ns, sandbox %d ns -> +1 competitor %d ns, %d ns; targets: "
       "latency %s (%.2f), CPU %s (%.2f)" % (
-          want, k0["cpu"]["proxy_host_ns_per_forwarded"], k0["cpu"]["proxy_process_ns_per_forwarded"],
-          s0["cpu"]["proxy_host_ns_per_forwarded"], s0["cpu"]["proxy_process_ns_per_forwarded"],
+          want, k0["cpu"].get("proxy_host_ns_per_forwarded", -1), k0["cpu"]["proxy_process_ns_per_forwarded"],
+          s0["cpu"].get("proxy_host_ns_per_forwarded", -1), s0["cpu"]["proxy_process_ns_per_forwarded"],
           k0["latency_ns"]["p99"], s0["latency_ns"]["p99"], summary[("kernel-socket", "common:1")]["latency_ns"]["p99"],
-          summary[("sandbox", "common:1")]["latency_ns"]["p99"], lat["status"], lat["value"], cpu["status"], cpu["value"]))
+          summary[("sandbox", "common:1")]["latency_ns"]["p99"], lat["status"], lat["value"], cpu["status"], cpu.get("value", -1)))
 EOF2
 [ "$(agents_left)" = 0 ] || fail "agent or competitor processes left after the common-load run"
 [ -z "$(ls -A "$WORK/remote")" ] || fail "copied files left after the common-load run: $(ls "$WORK/remote")"
