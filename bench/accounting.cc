@@ -101,4 +101,17 @@ nlohmann::json account_trial(const nlohmann::json& g, const nlohmann::json& p, c
   return rec;
 }
 
+double tester_loss(const nlohmann::json& drops, uint64_t sent) {
+  if (sent == 0 || !drops.is_object()) return 0;
+  uint64_t n = 0;
+  for (DropStage st : {DropStage::kSender, DropStage::kLinkProxyReceiver, DropStage::kReceiverKernel,
+                       DropStage::kReceiverApp}) {
+    const std::string name(drop_stage_name(st));
+    if (!drops.contains(name) || !drops[name].is_object()) continue;
+    for (const auto& v : drops[name])
+      if (v.is_number_unsigned() || v.is_number_integer()) n += v.get<uint64_t>();
+  }
+  return double(n) / double(sent);
+}
+
 }  // namespace ulsnet

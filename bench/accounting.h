@@ -52,4 +52,11 @@ uint64_t link_drops(const nlohmann::json& tx_netdev, const std::string& tx_if,
 nlohmann::json account_trial(const nlohmann::json& generator, const nlohmann::json& proxy,
                              const nlohmann::json& sink, const TrialLinks& links, uint32_t payload);
 
+// Of `sent`, the fraction the tester itself lost (drops {stage: {reason: n}}): its sender, the
+// link into its receiver (the receiver not draining its interface) and its receiver. What the
+// device under test lost is the rest: the link into the proxy and the proxy's own stages.
+// RFC 2544 assumes a tester that loses nothing; where it does, a trial says nothing about the
+// device (the search counts it as the tester's limit: bench/search.h, tester_loss).
+double tester_loss(const nlohmann::json& drops, uint64_t sent);
+
 }  // namespace ulsnet

@@ -123,4 +123,18 @@ TEST(Accounting, MoreReceivedThanSentIsNegativeUnaccounted) {
 }
 
 }  // namespace
+TEST(Accounting, TheTestersOwnLossIsItsSenderTheLinkIntoItsReceiverAndItsReceiver) {
+  const nlohmann::json drops = {{"sender", {{"enobufs", 1}}},
+                                {"link_sender_proxy", {{"p0.rx_drop", 100}}},
+                                {"proxy_kernel", {{"ring_full", 200}}},
+                                {"proxy_tx", {{"tx_dropped", 5}}},
+                                {"link_proxy_receiver", {{"r0.rx_drop", 10}}},
+                                {"receiver_kernel", {{"xsk_rx_ring_full", 30}}},
+                                {"receiver_app", {{"corrupted", 9}}}};
+  EXPECT_DOUBLE_EQ(tester_loss(drops, 1000), (1 + 10 + 30 + 9) / 1000.0);
+  EXPECT_DOUBLE_EQ(tester_loss(drops, 0), 0.0);
+  EXPECT_DOUBLE_EQ(tester_loss(nlohmann::json(), 1000), 0.0);
+  EXPECT_DOUBLE_EQ(tester_loss({{"proxy_kernel", {{"ring_full", 7}}}}, 1000), 0.0);
+}
+
 }  // namespace ulsnet

@@ -24,13 +24,25 @@ struct Trial {
   double rate, duration, offered, loss;
   bool error;
   size_t step;
+  double tester_loss = 0;
 };
 
 Verdict classify(const Trial& t, double loss_criterion, double tolerance) {
   if (t.error) return Verdict::kError;
-  if (t.loss > loss_criterion) return Verdict::kFail;
+  if (t.loss - t.tester_loss > loss_criterion) return Verdict::kFail;
+  if (t.loss > loss_criterion) return Verdict::kShort;  // the tester's own losses
   if (t.offered < tolerance * t.rate) return Verdict::kShort;
   return Verdict::kPass;
+}
+
+// The tester's losses took the trial over the loosest criterion, which the device's alone did
+// not exceed: the tester was the limit at this rate. (Under a stricter criterion a trial with a
+// few tester losses is only short: no verdict there, the ceiling stays.)
+bool tester_limited(const Trial& t, const std::vector<SearchCriterion>& criteria) {
+  if (t.error || t.tester_loss <= 0 || criteria.empty()) return false;
+  double c = criteria.front().loss;
+  for (const auto& k : criteria) c = std::max(c, k.loss);
+  return t.loss > c && t.loss - t.tester_loss <= c;
 }
 
 // A load's verdict at one duration: the majority of its trials there (see load_verdict()), and
@@ -105,7 +117,13 @@ class Search {
       if (b.hi) cr.upper_pps = b.hi->rate, cr.upper_step = b.hi->witness->step;
       if (b.lo && b.hi) {
         cr.status = "measured";
-        if (b.hi->rate - b.lo->rate > o_.precision * b.hi->rate * (1 + 1e-9))
+        int limited = 0;
+        for (const Trial& t : trials_)
+          if (t.rate > b.lo->rate && t.rate < b.hi->rate && tester_limited(t, o_.criteria)) ++limited;
+        if (limited > 0)
+          cr.note = "between the bounds the tester itself lost frames (" + std::to_string(limited) +
+                    " trials): its limit, not the device's, keeps the bracket from narrowing";
+        else if (b.hi->rate - b.lo->rate > o_.precision * b.hi->rate * (1 + 1e-9))
           cr.note = "wider than the precision asked for: the trial budget ran out";
       } else if (b.hi) {
         cr.status = b.hi->rate <= o_.min_rate_pps * (1 + 1e-9) ? "no passing rate" : "trial budget exhausted";
@@ -166,6 +184,9 @@ class Search {
       } else if (b.lo) {
         if (b.lo->rate >= ceiling_ * (1 - o_.precision) - 1e-9) return;  // at the ceiling
         next = std::min(ceiling_, b.lo->rate + width);
+        // The ceiling itself was short here (the tester's limit): bisect below it, each short
+        // lowering it further, until the passing rate reaches it (censored).
+        if (measured_at(std::round(next), d)) next = (b.lo->rate + ceiling_) / 2;
         width *= 2;
       } else {
         next = ceiling_;  // nothing decided here yet (only short trials): the ceiling as it is now
@@ -256,15 +277,38 @@ class Search {
     return b;
   }
 
-  // Runs one trial and records it; nullptr when the budget is spent.
+  // Runs one trial and records it; nullptr when the budget is spent. A failing trial that was
+  // disturbed is set aside and run again (SearchOptions::retry_disturbed).
   const Trial* trial(double rate, double d, const std::string& phase) {
-    if (int(trials_.size()) >= o_.max_trials) {
-      out_of_trials_ = true;
-      return nullptr;
+    for (int retries = 0;; ++retries) {
+      if (int(r_.steps.size()) >= o_.max_trials) {
+        out_of_trials_ = true;
+        return nullptr;
+      }
+      TrialOutcome out = measure_(rate, d);
+      Trial t{rate, d, out.offered_pps, out.loss, !out.error.empty(), r_.steps.size(),
+              std::clamp(out.tester_loss, 0.0, std::max(out.loss, 0.0))};
+      bool fails = false;
+      for (const auto& k : o_.criteria) fails |= classify(t, k.loss, o_.offered_tolerance) == Verdict::kFail;
+      if (rate > 0 && !t.error && fails && !out.disturbed.empty() && retries < o_.retry_disturbed) {
+        nlohmann::json step = {{"step", t.step}, {"phase", phase},       {"rate_pps", rate},
+                               {"duration_s", d}, {"disturbed", out.disturbed}, {"set_aside", true}};
+        if (out.sample.is_object())
+          for (auto it = out.sample.begin(); it != out.sample.end(); ++it)
+            if (!step.contains(it.key())) step[it.key()] = *it;
+        r_.steps.push_back(std::move(step));
+        continue;
+      }
+      return record(t, out, phase);
     }
-    TrialOutcome out = measure_(rate, d);
-    Trial t{rate, d, out.offered_pps, out.loss, !out.error.empty(), trials_.size()};
+  }
+
+  const Trial* record(const Trial& t, const TrialOutcome& out, const std::string& phase) {
+    const double rate = t.rate, d = t.duration;
     nlohmann::json step = {{"step", t.step}, {"phase", phase}, {"rate_pps", rate}, {"duration_s", d}};
+    if (!out.disturbed.empty()) step["disturbed"] = out.disturbed;
+    if (t.tester_loss > 0) step["tester_loss"] = t.tester_loss;
+    if (rate > 0 && tester_limited(t, o_.criteria)) step["tester_limited"] = true;
     nlohmann::json v = nlohmann::json::object();
     for (const auto& k : o_.criteria)
       v[k.name] = rate > 0 ? verdict_name(classify(t, k.loss, o_.offered_tolerance))
@@ -283,6 +327,10 @@ class Search {
     if (!t.error && rate > 0) {
       if (t.offered >= o_.offered_tolerance * rate) proven_ = std::max(proven_, rate);
       else ceiling_ = std::max(std::min(ceiling_, t.offered), proven_);
+      if (tester_limited(t, o_.criteria))
+        ceiling_ = std::max(std::min(ceiling_, rate), clean_);
+      else if (t.offered >= o_.offered_tolerance * rate)
+        clean_ = std::max(clean_, rate);
     }
     return &trials_.back();
   }
@@ -292,6 +340,7 @@ class Search {
   SearchResult& r_;
   std::vector<Trial> trials_;
   double ceiling_ = 0, proven_ = 0;
+  double clean_ = 0;  // the highest rate a trial ran at that the tester did not limit
   bool out_of_trials_ = false;
 };
 
@@ -314,6 +363,7 @@ nlohmann::json search_settings_json(const SearchOptions& o) {
           {"offered_tolerance", o.offered_tolerance},
           {"max_trials", o.max_trials},
           {"final_trials_per_load", o.final_trials},
+          {"retry_disturbed", o.retry_disturbed},
           {"max_rate_pps", o.max_rate_pps}};
 }
 
@@ -336,7 +386,7 @@ std::string describe_bracket(const nlohmann::json& k) {
   };
   const std::string st = k.value("status", "");
   if (st == "measured") return "[" + rate(k["lower_pps"]) + ", " + rate(k["upper_pps"]) + ") pps";
-  if (st == "censored") return ">= " + rate(k["lower_pps"]) + " pps (the generator's ceiling)";
+  if (st == "censored") return ">= " + rate(k["lower_pps"]) + " pps (the tester's ceiling: what its generator offered or its receiver took)";
   return st + " (passed " + rate(k["lower_pps"]) + ", failed " + rate(k["upper_pps"]) + ")";
 }
 

@@ -3,10 +3,16 @@
 //
 // A trial at target rate r with final or short duration d is classified per loss criterion c:
 //   error  the trial did not run (an error is never loss 0: the search stops with it);
-//   fail   loss > c (whatever the generator offered: losing at less than r is losing at r);
-//   short  loss <= c but the generator offered less than `offered_tolerance` x r: no verdict
-//          on r; the generator is the limit there;
+//   fail   the device lost more than c (loss - tester_loss > c; whatever the generator offered:
+//          losing at less than r is losing at r);
+//   short  no verdict on r, the tester is the limit there: its own losses took the trial over c
+//          (loss > c, the device's share <= c), or loss <= c but the generator offered less
+//          than `offered_tolerance` x r;
 //   pass   loss <= c and the generator offered at least `offered_tolerance` x r.
+// A trial the tester's losses made short under the loosest criterion lowers the ceiling to its
+// rate (never below a rate a trial ran at that the tester did not limit), as a generator's
+// shortfall does: a bracket that reaches it is censored there, the tester's limit, not the
+// device's. Steps carry "tester_loss" and "tester_limited".
 // A load (a rate at one duration) has the majority verdict of its trials there: one trial in the
 // narrowing phases, `final_trials` at the final duration (pass: more than half passed; fail: at
 // least half failed). The result for each criterion, from the final-duration loads only:
@@ -39,7 +45,11 @@ namespace ulsnet {
 struct TrialOutcome {
   double offered_pps = 0;  // what the generator achieved
   double loss = 0;         // (sent - received) / sent
+  double tester_loss = 0;  // of loss, what the tester's own hosts lost (bench/accounting.h)
   std::string error;       // non-empty: the trial did not run
+  // Non-empty: something outside the method disturbed the trial, and what (a host stall on a
+  // CPU the trial ran on, measured: bench/stall_probe.h). See SearchOptions::retry_disturbed.
+  std::string disturbed;
   nlohmann::json sample;
 };
 
@@ -64,6 +74,11 @@ struct SearchOptions {
   // goal exceed ratio of 0.5 does. One noisy trial then cannot decide a load. Narrowing phases
   // use one trial per load.
   int final_trials = 1;
+  // A trial that failed a criterion while it was disturbed (TrialOutcome::disturbed) is set
+  // aside -- kept in the steps with "set_aside", counted against max_trials, given no verdict --
+  // and run again, at most this many times in a row; the last one counts whatever it saw. A
+  // disturbed trial that passed counts: the disturbance did not make it fail.
+  int retry_disturbed = 0;
 };
 
 struct CriterionResult {
@@ -82,7 +97,8 @@ struct SearchResult {
   double ceiling_final_pps = 0;  // after lowering by short trials
   std::vector<CriterionResult> criteria;
   // Every trial, in order: {"step", "phase", "rate_pps" (0: unpaced), "duration_s",
-  // "verdicts": {criterion: pass|fail|short|error}, then the trial's sample fields}.
+  // "verdicts": {criterion: pass|fail|short|error}, then the trial's sample fields}; a trial
+  // set aside (retry_disturbed) also has "disturbed" and "set_aside": true.
   nlohmann::json steps = nlohmann::json::array();
   std::string error;  // a trial errored: the search stopped there
 };
@@ -94,7 +110,8 @@ SearchResult throughput_search(const SearchOptions& o, const Measurer& measure);
 nlohmann::json criterion_json(const CriterionResult& c, const SearchOptions& o);
 
 // The search's settings as a result records them: {"criteria": {name: loss}, "durations_s",
-// "precision", "offered_tolerance", "max_trials", "final_trials_per_load", "max_rate_pps"}.
+// "precision", "offered_tolerance", "max_trials", "final_trials_per_load", "retry_disturbed",
+// "max_rate_pps"}.
 nlohmann::json search_settings_json(const SearchOptions& o);
 
 // A search as a capacity entry records it (the runner adds what the job was): {"search":

@@ -74,9 +74,12 @@ void capacity_rows(const json& d) {
                  k["mode"].get<std::string>(), k.value("payload_bytes", 0), k["error"].get<std::string>(), k["steps"].size());
       continue;
     }
-    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", k["method"].get<std::string>(), variant(k),
+    size_t aside = 0;
+    for (const auto& s : k["steps"]) aside += s.value("set_aside", false) ? 1 : 0;
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {}{} |\n", k["method"].get<std::string>(), variant(k),
                k["mode"].get<std::string>(), k.value("payload_bytes", 0), bracket(k["ndr"]), bracket(k["pdr"]),
-               num(k["search_ceiling_final_pps"]), k["steps"].size());
+               num(k["search_ceiling_final_pps"]), k["steps"].size(),
+               aside ? fmt::format(" ({} set aside: host stall)", aside) : "");
   }
 }
 

@@ -28,6 +28,7 @@
 #include "baselines/drop_stage.h"
 #include "baselines/proxy_method.h"
 #include "bench/environment.h"
+#include "bench/accounting.h"
 #include "bench/search.h"
 #include "bench/stats.h"
 #include "bench/targets.h"
@@ -69,6 +70,9 @@ struct Options {
   double search_precision = 0.02;
   int search_trials = 40;
   int final_trials = 1;
+  bool stall_probe = true;
+  double stall_threshold_ms = 5;
+  int retry_disturbed = 1;
   double search_max = 0;
   double common_load = 0;
   bool sweep = true;
@@ -158,6 +162,7 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
       lat99;
   std::map<std::string, std::vector<double>> split;  // the proxy CPU's time by /proc/stat class, per forwarded
   uint64_t warmup_excluded = 0;
+  nlohmann::json host_note;  // why the proxy CPU's figures were left out, if in every repetition
   uint64_t sent = 0, received = 0, forwarded = 0;
   int64_t unaccounted = 0;
   DropLedger drops;
@@ -183,7 +188,11 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
     }
     if (auto v = number_at(s, {"latency_ns", "p99"})) lat99.push_back(*v);
     if (auto v = number_at(s, {"latency_ns", "warmup_excluded"})) warmup_excluded += uint64_t(*v);
-    if (auto c = number_at(s, {"cpu", "proxy_host_cpu"}), f = number_at(s, {"cpu", "proxy_forwarded"}); c && f && *f > 0) {
+    // The split only where the total was measured (bench/trial.cc: a CPU no tick found busy).
+    if (!s["cpu"].contains("proxy_host_ns_per_forwarded") && s["cpu"].contains("proxy_host_note"))
+      host_note = s["cpu"]["proxy_host_note"];
+    if (auto c = number_at(s, {"cpu", "proxy_host_cpu"}), f = number_at(s, {"cpu", "proxy_forwarded"});
+        c && f && *f > 0 && s["cpu"].contains("proxy_host_ns_per_forwarded")) {
       const std::string key = "cpu" + std::to_string(int(*c));
       if (s["cpu"].contains("per_cpu") && s["cpu"]["per_cpu"].contains(key)) {
         const nlohmann::json& t = s["cpu"]["per_cpu"][key];
@@ -251,6 +260,7 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
   nlohmann::json cpu = nlohmann::json::object();
   if (!cpu_proc.empty()) cpu["proxy_process_ns_per_forwarded"] = median0(cpu_proc);
   if (!cpu_host_fwd.empty()) cpu["proxy_host_ns_per_forwarded"] = median0(cpu_host_fwd);
+  else if (!host_note.is_null()) cpu["proxy_host_note"] = host_note;
   if (!cpu_host_rx.empty()) cpu["proxy_host_ns_per_received"] = median0(cpu_host_rx);
   if (!cpu_all.empty()) cpu["all_cpus_ns_per_received"] = median0(cpu_all);
   if (!split.empty()) {
@@ -374,6 +384,8 @@ class Runner {
     tc.generator = o_.generator;
     tc.sink = o_.sink;
     if (pin_) tc.generator_cpu = 0, tc.sink_cpu = 0, tc.proxy_cpu = 1;
+    if (pin_ && o_.stall_probe) tc.stall_probe_cpus = {0, 1};
+    tc.stall_threshold_us = o_.stall_threshold_ms * 1000;
     tc.proxy_fifo_priority = o_.proxy_priority;
     tc.warmup_s = std::min(o_.warmup, 0.1 * duration);
     nlohmann::json s = run_trial(topo, tc);
@@ -384,9 +396,11 @@ class Runner {
       fmt::print(stderr, "[{} {:.0f}s] {} {} {}B {} {:.2f}s: ERROR {}\n", trials_, el, job.name(), what, size, at,
                  duration, s["error"].get<std::string>());
     } else {
-      fmt::print(stderr, "[{} {:.0f}s] {} {} {}B {} {:.2f}s: offered {:.0f}, delivered {:.0f} pps, loss {:.3f}%, unaccounted {}\n",
+      const std::string stall = host_stall_reason(s);
+      fmt::print(stderr, "[{} {:.0f}s] {} {} {}B {} {:.2f}s: offered {:.0f}, delivered {:.0f} pps, loss {:.3f}%, unaccounted {}{}\n",
                  trials_, el, job.name(), what, size, at, duration, s["offered_pps"].get<double>(),
-                 s["delivered_pps"].get<double>(), 100 * s["loss"].get<double>(), s["unaccounted"].get<int64_t>());
+                 s["delivered_pps"].get<double>(), 100 * s["loss"].get<double>(), s["unaccounted"].get<int64_t>(),
+                 stall.empty() ? "" : " [" + stall + "]");
     }
     return s;
   }
@@ -454,6 +468,7 @@ class Runner {
     so.max_trials = o_.search_trials;
     so.max_rate_pps = o_.search_max;
     so.final_trials = o_.final_trials;
+    so.retry_disturbed = o_.retry_disturbed;
     SearchResult r = throughput_search(so, [&](double rate, double d) {
       TrialOutcome out;
       out.sample = trial(job, topo, size, rate, d, "search");
@@ -462,6 +477,8 @@ class Runner {
       } else {
         out.offered_pps = out.sample["offered_pps"];
         out.loss = out.sample["loss"];
+        out.tester_loss = tester_loss(out.sample["drops"], out.sample.value("sent", uint64_t(0)));
+        out.disturbed = host_stall_reason(out.sample);
       }
       return out;
     });
@@ -493,7 +510,8 @@ class Runner {
 const std::vector<std::string> kNetnsOnlyFlags = {
     "--generator", "--sink", "--batch", "--protection", "--busy-poll", "--no-need-wakeup", "--no-veth-napi",
     "--napi-on-sender-cpu", "--napi-priority", "--proxy-priority", "--no-pin", "--no-calibrate", "--max-packets", "--rates-all-sizes", "--no-search",
-    "--search-duration", "--common-load", "--no-sweep", "--competitors"};
+    "--search-duration", "--common-load", "--no-sweep", "--competitors", "--no-stall-probe", "--stall-threshold-ms",
+    "--retry-disturbed"};
 const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection", "--vm-icount", "--vm-cost-rate",
                                                "--vm-cost-count", "--vm-cost-reps", "--vm-search",
                                                "--vm-tcg-reps", "--vm-tcg-search-trials"};
@@ -553,6 +571,16 @@ void add_flags(CLI::App& app, Options& o) {
                  "trials per load at the final duration (odd): a load passes by their majority")
       ->check(CLI::Range(1, 9))
       ->check(CLI::Validator([](std::string& s) { return std::stoi(s) % 2 ? "" : "must be odd"; }, "odd"));
+  app.add_flag("!--no-stall-probe", o.stall_probe,
+               "do not measure host stalls on the trial's CPUs (a SCHED_FIFO 99 probe per CPU, pinned runs "
+               "only: bench/stall_probe.h)");
+  app.add_option("--stall-threshold-ms", o.stall_threshold_ms,
+                 "a probe wake-up later than this counts as a host stall")
+      ->check(finite_in(0.2, 1000));
+  app.add_option("--retry-disturbed", o.retry_disturbed,
+                 "a search trial that failed during a host stall is set aside and run again, at most this many "
+                 "times in a row (0: stalls are recorded, not acted on)")
+      ->check(CLI::Range(0, 5));
   app.add_option("--search-max", o.search_max, "cap on the search ceiling, pps (0: the generator's unpaced rate)")
       ->check(finite_in(0, 1e9));
   app.add_option("--common-load", o.common_load,
@@ -812,6 +840,9 @@ int run(int argc, char** argv) {
                    {"search", o.search}, {"pdr_loss", o.pdr_loss}, {"search_duration_s", o.search_duration},
                    {"search_precision", o.search_precision}, {"search_trials", o.search_trials},
                    {"final_trials", o.final_trials},
+                   {"stall_probe", pin && o.stall_probe ? nlohmann::json({0, 1}) : nlohmann::json::array()},
+                   {"stall_threshold_ms", o.stall_threshold_ms},
+                   {"retry_disturbed", o.retry_disturbed},
                    {"search_max_pps", o.search_max},
                    {"napi_threads_per_host", o.napi_per_host}, {"napi_fifo_priority", o.napi_priority},
                    {"proxy_fifo_priority", o.proxy_priority},

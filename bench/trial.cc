@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "baselines/proc_counters.h"
 #include "bench/accounting.h"
 #include "bench/netns_child.h"
+#include "bench/stall_probe.h"
 #include "bench/traffic.h"
 
 namespace ulsnet {
@@ -203,10 +205,23 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
     return {{"error", "proxy: " + proxy.result(1000).value("error", "?")}};
   }
 
+  std::vector<std::unique_ptr<StallProbe>> probes;
+  nlohmann::json stalls = nlohmann::json::object();
+  for (int c : cfg.stall_probe_cpus) {
+    auto pr = std::make_unique<StallProbe>();
+    if (pr->start(c, cfg.stall_probe_period_us, cfg.stall_threshold_us))
+      probes.push_back(std::move(pr));
+    else
+      stalls["cpu" + std::to_string(c)] = {{"error", pr->error()}};
+  }
   auto cpu0 = read_cpu_times();
   nlohmann::json g = run_generator_in(topo, cfg, relay ? topo.proxy_in.ip : topo.receiver.ip);
   const double drained = drain(cfg, {proxy.pid(), sink->pid()});
   auto cpu1 = read_cpu_times();
+  for (auto& pr : probes) {
+    nlohmann::json j = pr->stop();
+    stalls["cpu" + std::to_string(j.value("cpu", -1))] = j;
+  }
   proxy.stop();
   nlohmann::json p = proxy.result(5000);
   sink->stop();
@@ -241,13 +256,41 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
       const uint64_t busy = get_u(cd[c], "busy_ns");
       cpu["proxy_host_cpu"] = cfg.proxy_cpu;
       cpu["proxy_host_busy_ns"] = busy;
-      if (fwd) cpu["proxy_host_ns_per_forwarded"] = double(busy) / double(fwd);
-      if (received) cpu["proxy_host_ns_per_received"] = double(busy) / double(received);
+      // /proc/stat's busy time is sampled by the scheduler tick, which an otherwise idle CPU stops
+      // (NO_HZ_IDLE): a proxy that wakes briefly for each packet at a low rate can be busy for a
+      // third of the window and never be sampled. Zero then means "below the resolution", not
+      // "no CPU": nothing measured it, so the per-packet figures are left out.
+      if (busy == 0 && fwd > 0) {
+        cpu["proxy_host_note"] = "no scheduler tick found the proxy's CPU busy in the window (tick-sampled "
+                                  "accounting, below its resolution): not measured";
+      } else {
+        if (fwd) cpu["proxy_host_ns_per_forwarded"] = double(busy) / double(fwd);
+        if (received) cpu["proxy_host_ns_per_received"] = double(busy) / double(received);
+      }
     }
   }
   rec["cpu"] = cpu;
   rec["drain_s"] = drained;
+  if (!cfg.stall_probe_cpus.empty()) rec["host_stalls"] = stalls;
   return rec;
+}
+
+std::string host_stall_reason(const nlohmann::json& record) {
+  if (!record.is_object() || !record.contains("host_stalls")) return "";
+  std::string worst_cpu;
+  double worst = 0;
+  uint64_t n = 0;
+  for (auto it = record["host_stalls"].begin(); it != record["host_stalls"].end(); ++it) {
+    const uint64_t over = it->value("over_threshold", uint64_t(0));
+    if (over == 0) continue;
+    n += over;
+    if (it->value("max_late_us", 0.0) > worst) worst = it->value("max_late_us", 0.0), worst_cpu = it.key();
+  }
+  if (n == 0) return "";
+  char b[160];
+  std::snprintf(b, sizeof b, "host stall: %s not running for %.1f ms (%llu wake-ups of its probe over the threshold)",
+                worst_cpu.c_str(), worst / 1000.0, static_cast<unsigned long long>(n));
+  return b;
 }
 
 }  // namespace ulsnet

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -44,7 +45,16 @@ struct TrialConfig {
   double drain_quiet_s = 0.03;
   // The sink's warm-up (SinkConfig::warmup_s): accounted, left out of the delay statistics.
   double warmup_s = 0;
+  // Host stalls measured on these CPUs while the stream runs (bench/stall_probe.h): the
+  // record's "host_stalls" {"cpuN": probe summary}; empty: none.
+  std::vector<int> stall_probe_cpus;
+  uint32_t stall_probe_period_us = 1000;
+  double stall_threshold_us = 2000;
 };
+
+// The trial's host stalls as a one-line reason (the longest over the threshold, on which CPU,
+// how many), or "" if no probe saw one. For TrialOutcome::disturbed.
+std::string host_stall_reason(const nlohmann::json& record);
 
 // Runs one trial on `topo` (a three-host topology whose proxy addressing suits the method).
 // Returns the sample record; {"error": ...} inside it if a role failed.

@@ -14,6 +14,7 @@
 
 #include "baselines/proxy_method.h"
 #include "bench/environment.h"
+#include "bench/accounting.h"
 #include "bench/search.h"
 #include "bench/stats.h"
 #include "bench/targets.h"
@@ -730,6 +731,7 @@ int run_vm_throughput(VmThroughputOptions o) {
         } else {
           out.offered_pps = row["offered_pps"];
           out.loss = row["loss_ratio"];
+          out.tester_loss = tester_loss(row["accounting"]["drops"], row["accounting"].value("sent", uint64_t(0)));
           for (const char* k : {"offered_pps", "forwarded_pps", "delivered_pps", "loss_ratio", "proxy_loss_ratio"})
             out.sample[k] = row[k];
           out.sample["unaccounted"] = row["accounting"]["unaccounted"];
