@@ -101,6 +101,17 @@ nlohmann::json account_trial(const nlohmann::json& g, const nlohmann::json& p, c
   return rec;
 }
 
+void add_proxy_host_cpu(nlohmann::json& cpu, uint64_t busy_ns, uint64_t forwarded, uint64_t received) {
+  cpu["proxy_host_busy_ns"] = busy_ns;
+  if (busy_ns == 0 && forwarded > 0) {
+    cpu["proxy_host_note"] = "no scheduler tick found the proxy's CPU busy in the window (tick-sampled "
+                             "accounting, below its resolution): not measured";
+    return;
+  }
+  if (forwarded) cpu["proxy_host_ns_per_forwarded"] = double(busy_ns) / double(forwarded);
+  if (received) cpu["proxy_host_ns_per_received"] = double(busy_ns) / double(received);
+}
+
 double tester_loss(const nlohmann::json& drops, uint64_t sent) {
   if (sent == 0 || !drops.is_object()) return 0;
   uint64_t n = 0;

@@ -52,6 +52,15 @@ uint64_t link_drops(const nlohmann::json& tx_netdev, const std::string& tx_if,
 nlohmann::json account_trial(const nlohmann::json& generator, const nlohmann::json& proxy,
                              const nlohmann::json& sink, const TrialLinks& links, uint32_t payload);
 
+// The proxy's CPU figures from its pinned CPU's /proc/stat busy time over a trial: into `cpu`,
+// proxy_host_busy_ns and, per forwarded and per received packet, proxy_host_ns_per_forwarded /
+// proxy_host_ns_per_received. /proc/stat is sampled by the scheduler tick, which an otherwise
+// idle CPU stops (NO_HZ_IDLE): a proxy that wakes briefly for each packet at a low rate can be
+// busy for a third of the window and never be sampled. A busy time of 0 with packets forwarded
+// is then "below the resolution", not "no CPU": the per-packet figures are left out and
+// proxy_host_note says why.
+void add_proxy_host_cpu(nlohmann::json& cpu, uint64_t busy_ns, uint64_t forwarded, uint64_t received);
+
 // Of `sent`, the fraction the tester itself lost (drops {stage: {reason: n}}): its sender, the
 // link into its receiver (the receiver not draining its interface) and its receiver. What the
 // device under test lost is the rest: the link into the proxy and the proxy's own stages.

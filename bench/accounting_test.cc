@@ -137,4 +137,22 @@ TEST(Accounting, TheTestersOwnLossIsItsSenderTheLinkIntoItsReceiverAndItsReceive
   EXPECT_DOUBLE_EQ(tester_loss({{"proxy_kernel", {{"ring_full", 7}}}}, 1000), 0.0);
 }
 
+TEST(Accounting, AProxyCpuNoTickFoundBusyIsNotMeasuredRatherThanZero) {
+  nlohmann::json c = nlohmann::json::object();
+  add_proxy_host_cpu(c, 60'000'000, 10000, 9000);
+  EXPECT_DOUBLE_EQ(c["proxy_host_ns_per_forwarded"].get<double>(), 6000.0);
+  EXPECT_NEAR(c["proxy_host_ns_per_received"].get<double>(), 60'000'000.0 / 9000, 1e-9);
+  EXPECT_FALSE(c.contains("proxy_host_note"));
+  nlohmann::json z = nlohmann::json::object();
+  add_proxy_host_cpu(z, 0, 10000, 9000);
+  EXPECT_EQ(z["proxy_host_busy_ns"], 0);
+  EXPECT_FALSE(z.contains("proxy_host_ns_per_forwarded"));
+  EXPECT_FALSE(z.contains("proxy_host_ns_per_received"));
+  EXPECT_TRUE(z.contains("proxy_host_note"));
+  nlohmann::json n = nlohmann::json::object();
+  add_proxy_host_cpu(n, 0, 0, 0);  // nothing forwarded: nothing to say per packet
+  EXPECT_FALSE(n.contains("proxy_host_note"));
+  EXPECT_FALSE(n.contains("proxy_host_ns_per_forwarded"));
+}
+
 }  // namespace ulsnet

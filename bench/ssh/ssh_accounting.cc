@@ -270,18 +270,7 @@ nlohmann::json trial_cpu(const nlohmann::json& p, uint64_t received) {
       per[key] = (*hc)[key];
       const uint64_t busy = u64((*hc)[key], "busy_ns");
       cpu["proxy_host_cpu"] = c;
-      cpu["proxy_host_busy_ns"] = busy;
-      // /proc/stat's busy time is sampled by the scheduler tick, which an otherwise idle CPU stops
-      // (NO_HZ_IDLE): a proxy that wakes briefly for each packet at a low rate can be busy for a
-      // third of the window and never be sampled. Zero then means "below the resolution", not
-      // "no CPU": nothing measured it, so the per-packet figures are left out.
-      if (busy == 0 && fwd > 0) {
-        cpu["proxy_host_note"] = "no scheduler tick found the proxy's CPU busy in the window (tick-sampled "
-                                  "accounting, below its resolution): not measured";
-      } else {
-        if (fwd) cpu["proxy_host_ns_per_forwarded"] = double(busy) / double(fwd);
-        if (received) cpu["proxy_host_ns_per_received"] = double(busy) / double(received);
-      }
+      add_proxy_host_cpu(cpu, busy, fwd, received);  // bench/accounting.h: 0 ticks is not 0 CPU
     }
   }
   cpu["per_cpu"] = per;
