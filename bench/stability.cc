@@ -52,6 +52,10 @@ nlohmann::json headline_of(const nlohmann::json& doc, StabilityKind kind) {
     return {{"error", "target '" + prefix + "' has no value: " + t->value("status", "?") +
                           (t->contains("note") ? " (" + (*t)["note"].get<std::string>() + ")" : "")}};
   nlohmann::json h = *t;
+  // A capacity target notes every side whose bracket is not "measured" (censored at the
+  // tester's ceiling, budget exhausted...): its value is then a ratio of lower bounds of which
+  // one is no point estimate, and the runs' spread compares nothing.
+  if (kind == StabilityKind::kNetns && t->contains("note")) h["not_comparable"] = (*t)["note"];
   return h;
 }
 
@@ -68,7 +72,7 @@ nlohmann::json stability_record(const std::vector<nlohmann::json>& docs, const s
   rec["spread_definition"] = "max / min - 1 of the runs' headline ratios";
   rec["runs"] = nlohmann::json::array();
   std::vector<double> ratios;
-  std::string error;
+  std::string error, not_comparable;
   for (size_t i = 0; i < docs.size(); ++i) {
     const nlohmann::json& d = docs[i];
     nlohmann::json run{{"file", i < files.size() ? files[i] : ""},
@@ -84,6 +88,8 @@ nlohmann::json stability_record(const std::vector<nlohmann::json>& docs, const s
     } else {
       run["headline_ratio"] = h["value"];
       ratios.push_back(h["value"].get<double>());
+      if (h.contains("not_comparable") && not_comparable.empty())
+        not_comparable = "run " + std::to_string(i + 1) + ": " + h["not_comparable"].get<std::string>();
     }
     rec["runs"].push_back(run);
   }
@@ -102,6 +108,10 @@ nlohmann::json stability_record(const std::vector<nlohmann::json>& docs, const s
   const double spread = *mx / *mn - 1;
   rec["spread"] = spread;
   rec["status"] = spread <= rec["goal_spread"].get<double>() ? "met" : "not met";
+  if (!not_comparable.empty()) {
+    rec["status"] = "undecided";
+    rec["note"] = not_comparable + " (a bracket that is not measured gives no point value: the spread compares lower bounds)";
+  }
   return rec;
 }
 

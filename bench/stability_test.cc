@@ -39,6 +39,18 @@ TEST(Stability, ARunWithoutAHeadlineIsAnError) {
   EXPECT_EQ(stability_record({netns_doc(2.0)}, {"a"}, StabilityKind::kNetns)["status"], "error");
 }
 
+// A run whose headline has a side that is not a measured bracket (censored at the tester's
+// ceiling): its ratio is of lower bounds, so the spread decides nothing.
+TEST(Stability, ACensoredSideMakesTheSpreadUndecided) {
+  nlohmann::json d = netns_doc(0.8, "undecided");
+  d["targets"][0]["note"] = "kernel-socket:batched: censored";
+  nlohmann::json r = stability_record({netns_doc(2.0), d, netns_doc(2.05)}, {"a", "b", "c"}, StabilityKind::kNetns);
+  EXPECT_EQ(r["status"], "undecided");
+  EXPECT_NE(r["note"].get<std::string>().find("run 2: kernel-socket:batched: censored"), std::string::npos) << r["note"];
+  EXPECT_TRUE(r.contains("spread"));  // still computed, for the record
+  EXPECT_EQ(r["runs"][1]["headline"]["not_comparable"], "kernel-socket:batched: censored");
+}
+
 TEST(Stability, VmHeadlineIsTheCostTarget) {
   nlohmann::json d{{"targets", {{{"target", "proxy-VM cost per forwarded packet vs kernel-socket batched, relay"},
                                   {"value", 0.3}, {"status", "met"}}}},
