@@ -327,10 +327,12 @@ class Search {
     if (!t.error && rate > 0) {
       if (t.offered >= o_.offered_tolerance * rate) proven_ = std::max(proven_, rate);
       else ceiling_ = std::max(std::min(ceiling_, t.offered), proven_);
-      if (tester_limited(t, o_.criteria))
+      if (tester_limited(t, o_.criteria)) {
         ceiling_ = std::max(std::min(ceiling_, rate), clean_);
-      else if (t.offered >= o_.offered_tolerance * rate)
+      } else if (t.duration == o_.durations.back() && t.offered >= o_.offered_tolerance * rate &&
+                 t.tester_loss <= loosest_loss()) {
         clean_ = std::max(clean_, rate);
+      }
     }
     return &trials_.back();
   }
@@ -340,7 +342,15 @@ class Search {
   SearchResult& r_;
   std::vector<Trial> trials_;
   double ceiling_ = 0, proven_ = 0;
-  double clean_ = 0;  // the highest rate a trial ran at that the tester did not limit
+  // The highest rate a final-duration trial ran at whose tester losses stayed within the
+  // loosest criterion (whatever the device did): the tester's limit is above it. A shorter
+  // trial proves nothing at the final duration (the tester's queues fill over time).
+  double clean_ = 0;
+  double loosest_loss() const {
+    double c = 0;
+    for (const auto& k : o_.criteria) c = std::max(c, k.loss);
+    return c;
+  }
   bool out_of_trials_ = false;
 };
 

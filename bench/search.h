@@ -10,7 +10,8 @@
 //          than `offered_tolerance` x r;
 //   pass   loss <= c and the generator offered at least `offered_tolerance` x r.
 // A trial the tester's losses made short under the loosest criterion lowers the ceiling to its
-// rate (never below a rate a trial ran at that the tester did not limit), as a generator's
+// rate (never below a rate a final-duration trial ran at with the tester's own losses within
+// that criterion), as a generator's
 // shortfall does: a bracket that reaches it is censored there, the tester's limit, not the
 // device's. Steps carry "tester_loss" and "tester_limited".
 // A load (a rate at one duration) has the majority verdict of its trials there: one trial in the
