@@ -35,14 +35,33 @@ Verdict classify(const Trial& t, double loss_criterion, double tolerance) {
   return Verdict::kPass;
 }
 
+// The largest loss any criterion allows (0 with none).
+double loosest_loss(const std::vector<SearchCriterion>& criteria) {
+  double c = 0;
+  for (const auto& k : criteria) c = std::max(c, k.loss);
+  return c;
+}
+
 // The tester's losses took the trial over the loosest criterion, which the device's alone did
 // not exceed: the tester was the limit at this rate. (Under a stricter criterion a trial with a
 // few tester losses is only short: no verdict there, the ceiling stays.)
 bool tester_limited(const Trial& t, const std::vector<SearchCriterion>& criteria) {
   if (t.error || t.tester_loss <= 0 || criteria.empty()) return false;
-  double c = criteria.front().loss;
-  for (const auto& k : criteria) c = std::max(c, k.loss);
+  const double c = loosest_loss(criteria);
   return t.loss > c && t.loss - t.tester_loss <= c;
+}
+
+// A step record: what the search asked, then the trial's own sample fields (which never
+// overwrite the search's).
+nlohmann::json step_record(size_t step, const std::string& phase, double rate, double d, const TrialOutcome& out) {
+  nlohmann::json j = {{"step", step}, {"phase", phase}, {"rate_pps", rate}, {"duration_s", d}};
+  if (!out.disturbed.empty()) j["disturbed"] = out.disturbed;
+  return j;
+}
+void add_sample(nlohmann::json& step, const TrialOutcome& out) {
+  if (!out.sample.is_object()) return;
+  for (auto it = out.sample.begin(); it != out.sample.end(); ++it)
+    if (!step.contains(it.key())) step[it.key()] = *it;
 }
 
 // A load's verdict at one duration: the majority of its trials there (see load_verdict()), and
@@ -291,11 +310,9 @@ class Search {
       bool fails = false;
       for (const auto& k : o_.criteria) fails |= classify(t, k.loss, o_.offered_tolerance) == Verdict::kFail;
       if (rate > 0 && !t.error && fails && !out.disturbed.empty() && retries < o_.retry_disturbed) {
-        nlohmann::json step = {{"step", t.step}, {"phase", phase},       {"rate_pps", rate},
-                               {"duration_s", d}, {"disturbed", out.disturbed}, {"set_aside", true}};
-        if (out.sample.is_object())
-          for (auto it = out.sample.begin(); it != out.sample.end(); ++it)
-            if (!step.contains(it.key())) step[it.key()] = *it;
+        nlohmann::json step = step_record(t.step, phase, rate, d, out);
+        step["set_aside"] = true;
+        add_sample(step, out);
         r_.steps.push_back(std::move(step));
         continue;
       }
@@ -305,8 +322,7 @@ class Search {
 
   const Trial* record(const Trial& t, const TrialOutcome& out, const std::string& phase) {
     const double rate = t.rate, d = t.duration;
-    nlohmann::json step = {{"step", t.step}, {"phase", phase}, {"rate_pps", rate}, {"duration_s", d}};
-    if (!out.disturbed.empty()) step["disturbed"] = out.disturbed;
+    nlohmann::json step = step_record(t.step, phase, rate, d, out);
     if (t.tester_loss > 0) step["tester_loss"] = t.tester_loss;
     if (rate > 0 && tester_limited(t, o_.criteria)) step["tester_limited"] = true;
     nlohmann::json v = nlohmann::json::object();
@@ -314,9 +330,7 @@ class Search {
       v[k.name] = rate > 0 ? verdict_name(classify(t, k.loss, o_.offered_tolerance))
                            : (t.error ? "error" : "unpaced");
     step["verdicts"] = v;
-    if (out.sample.is_object())
-      for (auto it = out.sample.begin(); it != out.sample.end(); ++it)
-        if (!step.contains(it.key())) step[it.key()] = *it;
+    add_sample(step, out);
     if (t.error) {
       step["error"] = out.error;
       r_.error = "trial at " + (rate > 0 ? std::to_string(int64_t(rate)) + " pps" : std::string("max")) + ": " +
@@ -330,7 +344,7 @@ class Search {
       if (tester_limited(t, o_.criteria)) {
         ceiling_ = std::max(std::min(ceiling_, rate), clean_);
       } else if (t.duration == o_.durations.back() && t.offered >= o_.offered_tolerance * rate &&
-                 t.tester_loss <= loosest_loss()) {
+                 t.tester_loss <= loosest_loss(o_.criteria)) {
         clean_ = std::max(clean_, rate);
       }
     }
@@ -346,11 +360,6 @@ class Search {
   // loosest criterion (whatever the device did): the tester's limit is above it. A shorter
   // trial proves nothing at the final duration (the tester's queues fill over time).
   double clean_ = 0;
-  double loosest_loss() const {
-    double c = 0;
-    for (const auto& k : o_.criteria) c = std::max(c, k.loss);
-    return c;
-  }
   bool out_of_trials_ = false;
 };
 

@@ -59,7 +59,7 @@ std::optional<DropReason> parse_ipv4(std::span<const uint8_t> pk, Ipv4View& out)
     return DropReason::kIpBadTotalLength;
   if (internet_checksum(p, out.header_len) != 0) return DropReason::kIpBadChecksum;
   out.ttl = p[kIpOffTtl];
-  out.protocol = p[9];
+  out.protocol = p[kIpOffProtocol];
   uint16_t frag = load_be16(p + 6);
   out.fragment = (frag & 0x2000) != 0 || (frag & 0x1fff) != 0;
   out.src = Ipv4Addr{load_be32(p + kIpOffSrc)};
@@ -77,7 +77,7 @@ void write_ipv4(uint8_t* p, Ipv4Addr src, Ipv4Addr dst, uint8_t protocol, uint16
   store_be16(p + 4, 0);
   store_be16(p + 6, 0x4000);
   p[8] = ttl;
-  p[9] = protocol;
+  p[kIpOffProtocol] = protocol;
   store_be16(p + 10, 0);
   store_be32(p + 12, src.v);
   store_be32(p + 16, dst.v);

@@ -73,7 +73,7 @@ std::optional<DropReason> parse_ipv4(std::span<const uint8_t> packet, Ipv4View& 
 void write_ipv4(uint8_t* p, Ipv4Addr src, Ipv4Addr dst, uint8_t protocol, uint16_t total_len,
                 uint8_t ttl) noexcept;
 // Field offsets used by in-place rewrites.
-inline constexpr uint32_t kIpOffTtl = 8, kIpOffChecksum = 10, kIpOffSrc = 12, kIpOffDst = 16;
+inline constexpr uint32_t kIpOffTtl = 8, kIpOffProtocol = 9, kIpOffChecksum = 10, kIpOffSrc = 12, kIpOffDst = 16;
 // Decrements TTL in place with an RFC 1624 update of the header checksum (no copy).
 void ipv4_decrement_ttl(uint8_t* ip) noexcept;
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 
 #include "stack/device.h"
+#include "stack/protocols.h"
 #include "stack/stack.h"
 #include "stack/uls_ring_device.h"
 
@@ -133,7 +134,8 @@ struct ImageControl {
 // kind; ARP, ICMP and anything else are "other"). The Stack's in-place rewrites (forwarding,
 // answering ARP or echo) keep a frame's kind.
 inline bool is_ipv4_udp_frame(const uint8_t* d, uint32_t len) {
-  return len >= 34 && d[12] == 0x08 && d[13] == 0x00 && (d[14] >> 4) == 4 && d[23] == 17;
+  return len >= kEthHeaderLen + kIpv4MinHeaderLen && load_be16(d + 12) == kEtherTypeIpv4 &&
+         (d[kEthHeaderLen] >> 4) == 4 && d[kEthHeaderLen + kIpOffProtocol] == kProtoUdp;
 }
 
 // What an upcall the kernel ended inside a burst left. The Stack finished frames 0..done-1 of

@@ -96,14 +96,15 @@ void recover_ended_burst(ImageControl* c, Runtime* rt) {
   if (n > kMaxBurst) n = kMaxBurst;  // cannot be
   d.settle_rx(c->inflight_dev_rx0 + n, {rt->burst, size_t(n)});
   const uint64_t done = c->inflight_done < n ? c->inflight_done : n;
-  const bool counted = finished(rt) - (c->inflight_stack_rx0 - c->stack_gap) > done;
+  const uint64_t fin = finished(rt);
+  const bool counted = fin - (c->inflight_stack_rx0 - c->stack_gap) > done;
   const std::span<Frame> taken(rt->burst, size_t(n));
   const EndedBurst e = ended_burst(taken, done, counted);
   ++c->ended_bursts;
   c->ended_udp += e.lost_udp;
   c->ended_other += e.lost_other;
   c->ended_partial += e.partial;
-  c->stack_gap = rt->stack.counters().rx_frames - finished(rt);
+  c->stack_gap = rt->stack.counters().rx_frames - fin;
   // Cleared before the buffers go back: should this upcall be ended too, a buffer is kept
   // (one fewer in the pool) rather than released twice.
   __atomic_store_n(&c->inflight, 0u, __ATOMIC_RELAXED);
