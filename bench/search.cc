@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <optional>
 
 namespace ulsnet {
@@ -42,13 +43,16 @@ double loosest_loss(const std::vector<SearchCriterion>& criteria) {
   return c;
 }
 
-// The tester's losses took the trial over the loosest criterion, which the device's alone did
-// not exceed: the tester was the limit at this rate. (Under a stricter criterion a trial with a
-// few tester losses is only short: no verdict there, the ceiling stays.)
+// The tester's losses took the trial over the criterion, which the device's alone did not
+// exceed: for that criterion the tester was the limit at this rate.
+bool tester_limited_for(const Trial& t, double criterion_loss) {
+  if (t.error || t.tester_loss <= 0) return false;
+  return t.loss > criterion_loss && t.loss - t.tester_loss <= criterion_loss;
+}
+
+// The same under the loosest criterion: the step's "tester_limited" flag.
 bool tester_limited(const Trial& t, const std::vector<SearchCriterion>& criteria) {
-  if (t.error || t.tester_loss <= 0 || criteria.empty()) return false;
-  const double c = loosest_loss(criteria);
-  return t.loss > c && t.loss - t.tester_loss <= c;
+  return !criteria.empty() && tester_limited_for(t, loosest_loss(criteria));
 }
 
 // A step record: what the search asked, then the trial's own sample fields (which never
@@ -81,6 +85,7 @@ class Search {
  public:
   Search(const SearchOptions& o, const Measurer& m, SearchResult& r) : o_(o), measure_(m), r_(r) {
     trials_.reserve(size_t(std::max(o.max_trials, 1)));  // pointers into trials_ stay valid
+    tester_.resize(o.criteria.size());
   }
 
   void run() {
@@ -120,7 +125,7 @@ class Search {
   }
 
   void finish() {
-    r_.ceiling_final_pps = ceiling_;
+    r_.ceiling_final_pps = o_.criteria.empty() ? ceiling_ : ceiling_for(loosest());
     const double final_d = o_.durations.empty() ? 0 : o_.durations.back();
     for (const auto& k : o_.criteria) {
       CriterionResult cr;
@@ -132,6 +137,8 @@ class Search {
         continue;
       }
       const Bracket b = bracket(k, final_d);
+      const double ceil = ceiling_for(k);
+      cr.ceiling_pps = ceil;
       if (b.lo) cr.lower_pps = b.lo->rate, cr.lower_step = b.lo->witness->step;
       if (b.hi) cr.upper_pps = b.hi->rate, cr.upper_step = b.hi->witness->step;
       if (b.lo && b.hi) {
@@ -162,14 +169,23 @@ class Search {
           cr.status = "inconsistent";
           cr.note = "a " + fmt_d(below->duration) + " s trial failed at " + std::to_string(int64_t(rate_of(*below))) +
                     " pps, at or below the rate that passed at the final duration";
-        } else if (b.lo->rate >= ceiling_ * (1 - o_.precision) - 1e-9) {
+        } else if (b.lo->rate >= ceil * (1 - o_.precision) - 1e-9) {
           cr.status = "censored";
           cr.censored = true;
         } else {
           cr.status = "trial budget exhausted";
         }
       } else {
-        cr.status = "trial budget exhausted";
+        // No final-duration load decided: every one was short.
+        int limited = 0;
+        for (const Trial& t : trials_)
+          if (t.duration == final_d && t.rate > 0 && tester_limited_for(t, k.loss)) ++limited;
+        cr.status = limited > 0 && !out_of_trials_ ? "tester-limited" : "trial budget exhausted";
+        if (limited > 0)
+          cr.note = "every final trial was short: the tester itself lost frames in " + std::to_string(limited) +
+                    " of them" +
+                    (out_of_trials_ ? ", and the budget ran out before a rate below its limit was reached"
+                                    : ", down to the lowest rate the search tries");
       }
       r_.criteria.push_back(cr);
     }
@@ -188,10 +204,12 @@ class Search {
     // The previous phase's ends first, measured again at this duration.
     for (double h : {hint.first, hint.second}) {
       if (h <= 0 || measured_at(h, d)) continue;
-      if (!load(std::round(std::min(h, ceiling_)), d, phase)) return;
+      if (!load(std::round(std::min(h, ceiling_for(k))), d, phase)) return;
     }
+    double down = o_.precision;  // how far below the ceiling to go when it was short there
     for (int guard = 0; guard < o_.max_trials; ++guard) {
       const Bracket b = bracket(k, d);
+      const double ceil = ceiling_for(k);
       double next;
       if (b.lo && b.hi) {
         if (b.hi->rate - b.lo->rate <= o_.precision * b.hi->rate) return;
@@ -201,20 +219,27 @@ class Search {
         next = std::max(o_.min_rate_pps, b.hi->rate - width);
         width *= 2;
       } else if (b.lo) {
-        if (b.lo->rate >= ceiling_ * (1 - o_.precision) - 1e-9) return;  // at the ceiling
-        next = std::min(ceiling_, b.lo->rate + width);
+        if (b.lo->rate >= ceil * (1 - o_.precision) - 1e-9) return;  // at the ceiling
+        next = std::min(ceil, b.lo->rate + width);
         // The ceiling itself was short here (the tester's limit): bisect below it, each short
         // lowering it further, until the passing rate reaches it (censored).
-        if (measured_at(std::round(next), d)) next = (b.lo->rate + ceiling_) / 2;
+        if (measured_at(std::round(next), d)) next = (b.lo->rate + ceil) / 2;
         width *= 2;
       } else {
-        next = ceiling_;  // nothing decided here yet (only short trials): the ceiling as it is now
+        // Nothing decided here yet (only short trials): the ceiling as it is now, and once that
+        // was short too, further below it each time (the tester's limit for this criterion can
+        // lie well under the looser one's: a few frames of its own lost spoil a zero-loss trial).
+        next = ceil;
+        if (measured_at(std::round(next), d)) {
+          next = std::max(o_.min_rate_pps, ceil * (1 - down));
+          down = std::min(2 * down, 0.5);
+        }
       }
       next = std::round(next);
       if (measured_at(next, d)) {
         // Only a short trial can be there again (a pass or fail would have moved the bracket):
         // the ceiling has come down to it; try just under it.
-        next = std::round(std::min(next, ceiling_) * (1 - o_.precision / 2));
+        next = std::round(std::min(next, ceil) * (1 - o_.precision / 2));
         if (next < o_.min_rate_pps || measured_at(next, d)) return;
       }
       if (!load(next, d, phase)) return;
@@ -341,25 +366,46 @@ class Search {
     if (!t.error && rate > 0) {
       if (t.offered >= o_.offered_tolerance * rate) proven_ = std::max(proven_, rate);
       else ceiling_ = std::max(std::min(ceiling_, t.offered), proven_);
-      if (tester_limited(t, o_.criteria)) {
-        ceiling_ = std::max(std::min(ceiling_, rate), clean_);
-      } else if (t.duration == o_.durations.back() && t.offered >= o_.offered_tolerance * rate &&
-                 t.tester_loss <= loosest_loss(o_.criteria)) {
-        clean_ = std::max(clean_, rate);
+      for (size_t i = 0; i < o_.criteria.size(); ++i) {
+        TesterLimit& tl = tester_[i];
+        if (tester_limited_for(t, o_.criteria[i].loss)) {
+          tl.ceiling = std::max(std::min(tl.ceiling, rate), tl.clean);
+        } else if (t.duration == o_.durations.back() && t.offered >= o_.offered_tolerance * rate &&
+                   t.tester_loss <= o_.criteria[i].loss) {
+          tl.clean = std::max(tl.clean, rate);
+        }
       }
     }
     return &trials_.back();
   }
 
+  // The ceiling a criterion's search works under: what the generator could offer, lowered to
+  // the tester's own limit for that criterion.
+  double ceiling_for(const SearchCriterion& k) const {
+    return std::min(ceiling_, tester_[size_t(&k - o_.criteria.data())].ceiling);
+  }
+  const SearchCriterion& loosest() const {
+    return *std::max_element(o_.criteria.begin(), o_.criteria.end(),
+                             [](const SearchCriterion& a, const SearchCriterion& b) { return a.loss < b.loss; });
+  }
+
+  // The tester's own limit as one criterion sees it.
+  struct TesterLimit {
+    // The lowest rate at which the tester's losses alone took a trial over the criterion (never
+    // below `clean`).
+    double ceiling = std::numeric_limits<double>::infinity();
+    // The highest rate a final-duration trial ran at whose tester losses stayed within the
+    // criterion (whatever the device did): the tester's limit is above it. A shorter trial
+    // proves nothing at the final duration (the tester's queues fill over time).
+    double clean = 0;
+  };
+
   const SearchOptions& o_;
   const Measurer& measure_;
   SearchResult& r_;
   std::vector<Trial> trials_;
-  double ceiling_ = 0, proven_ = 0;
-  // The highest rate a final-duration trial ran at whose tester losses stayed within the
-  // loosest criterion (whatever the device did): the tester's limit is above it. A shorter
-  // trial proves nothing at the final duration (the tester's queues fill over time).
-  double clean_ = 0;
+  double ceiling_ = 0, proven_ = 0;  // the generator's: what it offered unpaced, or fell short at
+  std::vector<TesterLimit> tester_;  // per criterion, as o_.criteria
   bool out_of_trials_ = false;
 };
 
@@ -415,6 +461,7 @@ nlohmann::json criterion_json(const CriterionResult& c, const SearchOptions& o) 
                       {"lower_pps", opt(c.lower_pps)},
                       {"upper_pps", opt(c.upper_pps)},
                       {"censored", c.censored},
+                      {"ceiling_pps", c.ceiling_pps},
                       {"lower_step", opt(c.lower_step)},
                       {"upper_step", opt(c.upper_step)},
                       {"status", c.status},

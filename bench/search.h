@@ -9,11 +9,13 @@
 //          (loss > c, the device's share <= c), or loss <= c but the generator offered less
 //          than `offered_tolerance` x r;
 //   pass   loss <= c and the generator offered at least `offered_tolerance` x r.
-// A trial the tester's losses made short under the loosest criterion lowers the ceiling to its
-// rate (never below a rate a final-duration trial ran at with the tester's own losses within
-// that criterion), as a generator's
-// shortfall does: a bracket that reaches it is censored there, the tester's limit, not the
-// device's. Steps carry "tester_loss" and "tester_limited".
+// A trial the tester's losses made short under a criterion lowers that criterion's ceiling to
+// its rate (never below a rate a final-duration trial ran at with the tester's own losses within
+// that criterion), as a generator's shortfall lowers every criterion's: a bracket that reaches
+// it is censored there, the tester's limit, not the device's. The limits differ by criterion: a
+// tester that loses a few frames of its own near its limit spoils zero-loss trials at rates
+// where the PDR's still pass, so the NDR's search goes on below them. Steps carry "tester_loss"
+// and "tester_limited" (under the loosest criterion); each criterion's result its ceiling.
 // A load (a rate at one duration) has the majority verdict of its trials there: one trial in the
 // narrowing phases, `final_trials` at the final duration (pass: more than half passed; fail: at
 // least half failed). The result for each criterion, from the final-duration loads only:
@@ -87,8 +89,13 @@ struct CriterionResult {
   std::optional<double> lower_pps, upper_pps;
   std::optional<size_t> lower_step, upper_step;  // indices into SearchResult::steps
   bool censored = false;
+  // The ceiling this criterion's search ended under: the generator's, or lower, the tester's own
+  // limit as this criterion sees it.
+  double ceiling_pps = 0;
   // "measured" (both bounds), "censored", "no passing rate" (the lowest rate tried failed),
-  // "error", "trial budget exhausted".
+  // "tester-limited" (no verdict: the tester lost frames of its own at every final rate down to
+  // the lowest the search tries), "inconsistent" (a shorter trial failed at or below the final
+  // passing rate), "error", "trial budget exhausted".
   std::string status;
   std::string note;  // anything a reader must know (an inconsistency between durations)
 };
@@ -107,7 +114,7 @@ struct SearchResult {
 SearchResult throughput_search(const SearchOptions& o, const Measurer& measure);
 
 // The capacity entry's "ndr"/"pdr" objects: loss_criterion, lower_pps, upper_pps, censored,
-// lower_step, upper_step, status, final_duration_s, width (relative), note.
+// ceiling_pps, lower_step, upper_step, status, final_duration_s, width (relative), note.
 nlohmann::json criterion_json(const CriterionResult& c, const SearchOptions& o);
 
 // The search's settings as a result records them: {"criteria": {name: loss}, "durations_s",
