@@ -165,11 +165,16 @@ class StackMethod : public ProxyMethod {
     }
   }
 
-  // The common report. Every frame a device received ends as forwarded, consumed, a stack drop
-  // or one of `method_drops` (user-thread's hand-off queue, the sandbox's extension); "accounting"
-  // shows the balance.
+  // The common report, for a method that has stopped. Every frame a device received ends as
+  // forwarded, consumed, a stack drop or one of `method_drops` (user-thread's hand-off queue,
+  // the sandbox's extension), or, still queued in a device when the method stopped (it fell
+  // behind, e.g. under CPU competition), is taken off the device now and counted as dropped at
+  // the proxy's queue; "accounting" shows the balance.
   nlohmann::json base_report(const DropLedger& method_drops) {
-    const uint64_t queue_drops = method_drops.total();
+    left_at_stop_ += discard_queued(*dev_[0]) + discard_queued(*dev_[1]);
+    DropLedger mine = method_drops;
+    mine.add(DropStage::kProxyQueue, "left_in_device_at_stop", left_at_stop_);
+    const uint64_t queue_drops = mine.total();
     const StackCounters& c = stack_raw_->counters();
     nlohmann::json j;
     j["forwarded"] = c.forwarded;
@@ -185,7 +190,7 @@ class StackMethod : public ProxyMethod {
       tx_refused += s.tx_refused;
       device_rx += s.rx_frames;
     }
-    DropLedger drops = method_drops;
+    DropLedger drops = mine;
     add_stack_drops(drops, c.drops);
     // Dropped before the method saw them: the packet socket's queue or ring was full, or the
     // frame was longer than the buffer the device gave the kernel.
@@ -241,6 +246,7 @@ class StackMethod : public ProxyMethod {
   std::unique_ptr<Device> dev_[2];
   std::unique_ptr<Stack> stack_;
   Stack* stack_raw_ = nullptr;  // the Stack in use (owned by stack_, or living elsewhere)
+  uint64_t left_at_stop_ = 0;   // frames base_report took off the devices unprocessed
 };
 
 }  // namespace stack_methods

@@ -50,4 +50,21 @@ class Device : public FrameAllocator {
   virtual DeviceStats stats() = 0;
 };
 
+// Receives and releases, unprocessed, every frame the device holds for rx_burst now, at most
+// `max_frames`; returns how many. For a method that has stopped: what is still queued in its
+// devices (a socket's queue, a ring) would otherwise vanish uncounted when they close. The
+// frames count in rx_frames like any others; the caller counts them as dropped.
+inline uint64_t discard_queued(Device& d, uint64_t max_frames = uint64_t(1) << 20) {
+  Frame burst[64];
+  uint64_t n = 0;
+  while (n < max_frames) {
+    const uint64_t room = max_frames - n < 64 ? max_frames - n : 64;
+    const size_t k = d.rx_burst({burst, size_t(room)});
+    if (k == 0) break;
+    for (size_t i = 0; i < k; ++i) burst[i].release();
+    n += k;
+  }
+  return n;
+}
+
 }  // namespace ulsnet
