@@ -17,10 +17,9 @@
 #include <sstream>
 #include <vector>
 
-#include "baselines/drop_stage.h"
-#include "baselines/method_checks.h"
+#include "stack/drop_stage.h"
 #include "baselines/proc_counters.h"
-#include "baselines/proxy_method.h"
+#include "baselines/methods.h"
 #include "stack/socket_buffers.h"
 
 namespace ulsnet {
@@ -94,13 +93,14 @@ std::string errno_name(int e) {
 //   batched:      recvmmsg + sendmmsg per batch of up to cfg.batch datagrams.
 class KernelSocketRelay final : public ProxyMethod {
  public:
+  explicit KernelSocketRelay(const MethodInfo& info) : info_(info) {}
   ~KernelSocketRelay() override {
     if (in_ >= 0) close(in_);
     if (out_ >= 0) close(out_);
   }
 
   void start(const ProxyConfig& cfg) override {
-    variant_ = check_method_config("kernel-socket", cfg);
+    variant_ = check_method_config(info_, cfg);
     batched_ = variant_ == "batched";
     batch_ = batched_ ? std::min<uint32_t>(cfg.batch, 1024) : 1;
     in_ = udp_socket_bound(cfg.in.ip, cfg.relay_port, true);
@@ -178,6 +178,7 @@ class KernelSocketRelay final : public ProxyMethod {
   }
 
  private:
+  const MethodInfo& info_;
   // One receive call and the sends it needs; returns datagrams received (0: none queued).
   size_t relay_once() { return batched_ ? relay_batch() : relay_datagram(); }
 
@@ -253,12 +254,13 @@ class KernelSocketRelay final : public ProxyMethod {
 // report() reads what the kernel counted. No user-level work at all: every cost is softirq.
 class KernelForward final : public ProxyMethod {
  public:
+  explicit KernelForward(const MethodInfo& info) : info_(info) {}
   ~KernelForward() override {
     if (!previous_.empty()) std::ofstream(kIpForward) << previous_ << "\n";
   }
 
   void start(const ProxyConfig& cfg) override {
-    check_method_config("kernel-forward", cfg);
+    check_method_config(info_, cfg);
     in_ = cfg.in.ifname;
     out_ = cfg.out.ifname;
     std::string before;
@@ -315,6 +317,7 @@ class KernelForward final : public ProxyMethod {
   }
 
  private:
+  const MethodInfo& info_;
   static constexpr const char* kIpForward = "/proc/sys/net/ipv4/ip_forward";
   std::string in_, out_;
   std::string previous_;  // value to restore, if start() changed it
@@ -323,9 +326,11 @@ class KernelForward final : public ProxyMethod {
 
 }  // namespace
 
-std::unique_ptr<ProxyMethod> make_kernel_socket_relay() {
-  return std::make_unique<KernelSocketRelay>();
+std::unique_ptr<ProxyMethod> make_kernel_socket_relay(const MethodInfo& info) {
+  return std::make_unique<KernelSocketRelay>(info);
 }
-std::unique_ptr<ProxyMethod> make_kernel_forward() { return std::make_unique<KernelForward>(); }
+std::unique_ptr<ProxyMethod> make_kernel_forward(const MethodInfo& info) {
+  return std::make_unique<KernelForward>(info);
+}
 
 }  // namespace ulsnet

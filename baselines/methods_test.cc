@@ -24,7 +24,7 @@
 #include <map>
 #include <thread>
 
-#include "baselines/proxy_method.h"
+#include "baselines/registry.h"
 #include "sandbox/protection.h"
 #include "stack/af_packet_device.h"
 #include "stack/checksum.h"

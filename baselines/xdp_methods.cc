@@ -21,9 +21,8 @@
 #include <memory>
 #include <optional>
 
-#include "baselines/drop_stage.h"
-#include "baselines/method_checks.h"
-#include "baselines/proxy_method.h"
+#include "stack/drop_stage.h"
+#include "baselines/methods.h"
 #include "baselines/xdp_forward_bpf.h"
 #include "stack/bpf_loader.h"
 
@@ -53,8 +52,9 @@ uint32_t prefix_mask(int len) { return len <= 0 ? 0 : len >= 32 ? ~0u : ~((1u <<
 
 class XdpRedirect final : public ProxyMethod {
  public:
+  explicit XdpRedirect(const MethodInfo& info) : info_(info) {}
   void start(const ProxyConfig& cfg) override {
-    variant_ = check_method_config("xdp-redirect", cfg);
+    variant_ = check_method_config(info_, cfg);
     const XdpMode mode = variant_ == "skb" ? XdpMode::kSkb : XdpMode::kNative;
     try {
       obj_.emplace(kXdpForwardBpf, kXdpForwardBpfSize, "xdp_forward");
@@ -128,6 +128,7 @@ class XdpRedirect final : public ProxyMethod {
   }
 
  private:
+  const MethodInfo& info_;
   static uint32_t if_index(const std::string& name) {
     uint32_t i = if_nametoindex(name.c_str());
     if (i == 0) throw std::runtime_error("no such interface " + name);
@@ -142,6 +143,6 @@ class XdpRedirect final : public ProxyMethod {
 
 }  // namespace
 
-std::unique_ptr<ProxyMethod> make_xdp_redirect() { return std::make_unique<XdpRedirect>(); }
+std::unique_ptr<ProxyMethod> make_xdp_redirect(const MethodInfo& info) { return std::make_unique<XdpRedirect>(info); }
 
 }  // namespace ulsnet

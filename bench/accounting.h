@@ -1,7 +1,7 @@
 // The accounting of one trial, from the reports of the objects that ran it: the generator, the
 // proxy method (absent in the two-host calibration) and the sink.
 //
-//   sent = received + sum over every drop stage (baselines/drop_stage.h) + unaccounted
+//   sent = received + sum over every drop stage (stack/drop_stage.h) + unaccounted
 //
 // Stages: sender (the generator's send errors), link_sender_proxy and link_proxy_receiver (veth
 // drop counters, see below), the method's own proxy_* stages, receiver_kernel (the sink's kernel
@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "baselines/drop_stage.h"
+#include "stack/drop_stage.h"
 
 namespace ulsnet {
 

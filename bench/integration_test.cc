@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "baselines/drop_stage.h"
-#include "baselines/proxy_method.h"
+#include "stack/drop_stage.h"
+#include "baselines/registry.h"
 #include "bench/netns_child.h"
 #include "bench/topology.h"
 #include "bench/traffic.h"

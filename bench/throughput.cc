@@ -25,8 +25,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include "baselines/drop_stage.h"
-#include "baselines/proxy_method.h"
+#include "stack/drop_stage.h"
+#include "baselines/registry.h"
 #include "bench/environment.h"
 #include "bench/accounting.h"
 #include "bench/search.h"

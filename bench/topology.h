@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "baselines/proxy_method.h"
+#include "stack/proxy_method.h"
 #include "stack/net_types.h"
 
 namespace ulsnet {

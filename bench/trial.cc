@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include "baselines/proxy_method.h"
+#include "baselines/registry.h"
 #include "baselines/proc_counters.h"
 #include "bench/accounting.h"
 #include "bench/netns_child.h"

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "baselines/drop_stage.h"
+#include "stack/drop_stage.h"
 #include "bench/stats.h"
 
 namespace ulsnet::vmrun {

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "baselines/drop_stage.h"
+#include "stack/drop_stage.h"
 #include "bench/guest/clock_sync.h"
 
 namespace ulsnet::vmrun {

@@ -12,7 +12,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "baselines/proxy_method.h"
+#include "baselines/registry.h"
 #include "bench/environment.h"
 #include "bench/accounting.h"
 #include "bench/search.h"

@@ -64,4 +64,24 @@ std::unique_ptr<Device> make_device(std::string_view kind, const std::string& if
                            ")");
 }
 
+DevicePair make_device_pair(std::string_view kind, const std::string& in_ifname,
+                            const std::string& out_ifname, const DeviceOptions& opt,
+                            std::span<uint8_t> umem_memory) {
+  DevicePair p;
+  if (kind != "af_xdp") {
+    p.dev[0] = make_device(kind, in_ifname, opt);
+    p.dev[1] = make_device(kind, out_ifname, opt);
+    return p;
+  }
+  p.umem = umem_memory.empty() ? std::make_shared<XskUmem>(std::max<uint32_t>(2 * opt.pool_frames, 4096))
+                               : std::make_shared<XskUmem>(umem_memory);
+  AfXdpOptions a;
+  a.batch = opt.batch;
+  a.busy_poll = opt.busy_poll;
+  a.need_wakeup = opt.need_wakeup;
+  p.dev[0] = std::make_unique<AfXdpDevice>(in_ifname, p.umem, a);
+  p.dev[1] = std::make_unique<AfXdpDevice>(out_ifname, p.umem, a);
+  return p;
+}
+
 }  // namespace ulsnet

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,9 @@ struct DeviceOptions {
   uint32_t rx_block_timeout_ms = 2;
   uint32_t tx_frame_count = 512;  // raised to at least 4 bursts
   bool qdisc_bypass = false;
+  // af_xdp only (see AfXdpOptions).
+  bool need_wakeup = true;
+  bool busy_poll = false;
 };
 
 // Opens `kind` on interface `ifname` in the calling thread's network namespace. Throws
@@ -28,6 +32,21 @@ struct DeviceOptions {
 // such interface, needs root / CAP_NET_RAW, or the failing call and errno.
 std::unique_ptr<Device> make_device(std::string_view kind, const std::string& ifname,
                                     const DeviceOptions& opt);
+class XskUmem;
+
+// The two devices of a proxy (interface 0 toward the sender, 1 toward the receiver). With af_xdp
+// both sockets share one UMEM (`umem_memory` if given, e.g. the sandbox region's pool, else
+// memory of its own), so a forwarded frame moves between them as a descriptor; the other kinds
+// are two independent devices.
+struct DevicePair {
+  std::shared_ptr<XskUmem> umem;  // af_xdp only (declared first: outlives the devices)
+  std::unique_ptr<Device> dev[2];
+};
+// Throws std::runtime_error as make_device does.
+DevicePair make_device_pair(std::string_view kind, const std::string& in_ifname,
+                            const std::string& out_ifname, const DeviceOptions& opt,
+                            std::span<uint8_t> umem_memory = {});
+
 // Every kind make_device accepts, in a stable order.
 std::vector<std::string_view> device_kinds();
 

@@ -35,7 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "baselines/proxy_method.h"
+#include "baselines/registry.h"
 #include "kernel/tests/guest_util.h"
 
 namespace {

@@ -81,7 +81,7 @@
 #include <nlohmann/json.hpp>
 
 #include "baselines/proc_counters.h"
-#include "baselines/proxy_method.h"
+#include "baselines/registry.h"
 #include "bench/environment.h"
 #include "bench/ssh/agent_protocol.h"
 #include "bench/ssh/clock_exchange.h"

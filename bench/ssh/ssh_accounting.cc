@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "baselines/drop_stage.h"
+#include "stack/drop_stage.h"
 #include "bench/accounting.h"
 #include "bench/stats.h"
 

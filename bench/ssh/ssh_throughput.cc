@@ -54,7 +54,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "baselines/proxy_method.h"
+#include "baselines/registry.h"
 #include "bench/environment.h"
 #include "bench/search.h"
 #include "bench/targets.h"

@@ -3,17 +3,23 @@
 //
 // The first upcall (raised by the loader) builds the Stack and its two zero-copy devices on the
 // image's heap and stocks the fill rings. Every later one -- frames on a bound interface, in
-// whatever process was current -- takes buffers back from the completion rings, takes each
-// interface's received frames in bursts and hands them to Stack::process one by one (so that an
-// upcall the kernel ends can be picked up exactly: recover_ended_burst), posts what it forwards or generates
-// on the tx rings (the kernel sends them when the upcall ends), refills the fill rings and
-// publishes its counters. This is the same Stack code every other user-level method runs; only
-// the device (UlsRingDevice) and the invocation (a kernel upcall) differ.
+// whatever process was current -- takes buffers back from the completion rings, runs one pass of
+// the forwarding loop every user-level method runs (stack/forwarding_loop.h, compiled here
+// freestanding) with the image's invoker, and refills the fill rings and publishes its counters.
+// The pass takes up to a ring's worth of each interface's frames in bursts; the invoker records
+// each burst before it is taken and hands its frames to Stack::process one by one (so that an
+// upcall the kernel ends can be picked up exactly: recover_ended_burst); the loop posts what the
+// Stack forwards or generates on the tx rings (the kernel sends them when the upcall ends). Only
+// the device (UlsRingDevice) and the invocation (a kernel upcall) differ from the other methods.
 #include <cstring>
 #include <new>
 
 #include "sandbox/uls/image.h"
 #include "sandbox/uls/image_runtime.h"
+#include "stack/forwarding_loop.h"
+
+#define ULS_STRINGIFY_(x) #x
+#define ULS_STRINGIFY(x) ULS_STRINGIFY_(x)
 
 __asm__(
     ".section .text.entry,\"ax\"\n"
@@ -21,7 +27,7 @@ __asm__(
     "_start:\n"
     "  sub $8, %rsp\n"   // entered as if called: realign the stack for the call below
     "  call uls_image_main\n"
-    "  mov $451, %eax\n"  // ULS_SYSCALL_RETURN
+    "  mov $" ULS_STRINGIFY(ULS_SYSCALL_RETURN) ", %eax\n"
     "  syscall\n"
     "  ud2\n"
     ".text\n");
@@ -33,6 +39,27 @@ namespace {
 
 constexpr uint32_t kMaxBurst = 64;
 
+struct Runtime;
+
+// How the loop invokes the Stack inside the image: each burst is recorded in the control block
+// before it is taken (rx_buffer) and its frames go to Stack::process one by one, the count of
+// finished ones following each (submit), so that recover_ended_burst can settle a burst the
+// kernel cut short. The record, then its mark, then the frames (and the same order back); each
+// frame's process call is into another translation unit, so when it returns that frame's outcome
+// is in memory.
+struct ImageInvoker {
+  ImageControl* c;
+  Runtime* rt;
+  std::span<Frame> rx_buffer(int iface);
+  void submit(int iface, std::span<Frame> burst, uint64_t now_ns);
+  void refuse(int, std::span<Frame>) {}  // rx_buffer always has room
+  template <class Send>
+  bool collect(Send send);
+  int wait_fd() const { return -1; }
+  void on_wake() {}
+  void finish() {}
+};
+
 struct Runtime {
   Runtime(ImageControl* c, uint8_t* base)
       : pool(base, uint32_t(kPoolOff), kPoolBuffers),
@@ -41,9 +68,19 @@ struct Runtime {
         dev1(std::string(c->config.ifaces[1].name, strnlen(c->config.ifaces[1].name, 16)),
              reinterpret_cast<uls_net_rings*>(base + kRingsOff[1]), pool, c->fill_target, c->reserve),
         stack(config(c)),
-        out(2) {
+        out(2),
+        invoker{c, this},
+        loop(invoker, {&dev0, &dev1}, loop_options(c)) {
     // Room for a full ring of forwarded frames plus generated ones: forwarding never allocates.
     for (auto& l : out.per_iface) l.reserve(2 * ULS_NET_RING_SIZE);
+  }
+  static LoopOptions loop_options(const ImageControl* c) {
+    LoopOptions o;
+    o.batch = c->burst;
+    // At most one ring's worth per interface and upcall: the tx rings are emptied only when it
+    // ends, so more could not be sent anyway (and the next event brings us back).
+    o.frames_per_pass = ULS_NET_RING_SIZE;
+    return o;
   }
   StackConfig config(ImageControl* c) {
     FrameAllocator* const a[2] = {&dev0, &dev1};
@@ -57,7 +94,41 @@ struct Runtime {
   TxBatch out;
   Frame burst[kMaxBurst];
   uint64_t upcalls = 0, passes = 0;
+  ImageInvoker invoker;
+  ForwardingLoop<ImageInvoker> loop;
 };
+
+std::span<Frame> ImageInvoker::rx_buffer(int i) {
+  c->inflight_iface = uint32_t(i);
+  c->inflight_rx_cons0 = rt->dev(i).rx_consumer();
+  c->inflight_rx_invalid0 = rt->dev(i).rx_invalid();
+  c->inflight_dev_rx0 = rt->dev(i).rx_frames_taken();
+  c->inflight_stack_rx0 = rt->stack.counters().rx_frames;
+  c->inflight_done = 0;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  __atomic_store_n(&c->inflight, 1u, __ATOMIC_RELAXED);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  return {rt->burst, c->burst};
+}
+
+void ImageInvoker::submit(int i, std::span<Frame> burst, uint64_t now_ns) {
+  if (!burst.empty()) ++rt->passes;
+  for (size_t k = 0; k < burst.size(); ++k) {
+    rt->stack.process(i, {&burst[k], 1}, rt->out, now_ns);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    c->inflight_done = k + 1;
+  }
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  __atomic_store_n(&c->inflight, 0u, __ATOMIC_RELAXED);
+}
+
+template <class Send>
+bool ImageInvoker::collect(Send send) {
+  bool any = false;
+  for (auto& l : rt->out.per_iface) any |= !l.empty();
+  if (any) send(rt->out);
+  return false;  // nothing outstanding: output is posted in the same pass
+}
 
 void init(ImageControl* c) {
   if (c->magic != kControlMagic || c->version != kControlVersion)
@@ -124,56 +195,15 @@ void recover_ended_burst(ImageControl* c, Runtime* rt) {
   for (uint64_t k = done + 1; k < n; ++k) taken[k].release();
 }
 
-// Posts what the Stack put in the TX batch; each list is emptied right after its post.
-void flush(Runtime* rt) {
-  for (int k = 0; k < 2; ++k) {
-    auto& l = rt->out.per_iface[size_t(k)];
-    if (l.empty()) continue;
-    rt->dev(k).tx_burst(l);
-    l.clear();
-  }
-}
-
 void run(ImageControl* c, uint64_t now_ns) {
   auto* rt = reinterpret_cast<Runtime*>(c->runtime);
   ++rt->upcalls;
   if (c->inflight != 0) recover_ended_burst(c, rt);
   // What an ended upcall had forwarded (counted) and not yet posted goes out now.
-  flush(rt);
+  rt->loop.collect();
   rt->dev0.reclaim();
   rt->dev1.reclaim();
-  for (int i = 0; i < 2; ++i) {
-    // At most one ring's worth per interface and upcall: the tx rings are emptied only when it
-    // ends, so more could not be sent anyway (and the next event brings us back).
-    uint32_t done = 0;
-    while (done < ULS_NET_RING_SIZE) {
-      // The burst's record, then its mark, then the frames (and the same order back). Each
-      // frame goes to Stack::process alone (a call into another translation unit: when it
-      // returns, that frame's outcome is in memory), and the count of finished ones follows it.
-      if (rt->dev(i).rx_empty()) break;
-      c->inflight_iface = uint32_t(i);
-      c->inflight_rx_cons0 = rt->dev(i).rx_consumer();
-      c->inflight_rx_invalid0 = rt->dev(i).rx_invalid();
-      c->inflight_dev_rx0 = rt->dev(i).rx_frames_taken();
-      c->inflight_stack_rx0 = rt->stack.counters().rx_frames;
-      c->inflight_done = 0;
-      __atomic_signal_fence(__ATOMIC_SEQ_CST);
-      __atomic_store_n(&c->inflight, 1u, __ATOMIC_RELAXED);
-      __atomic_signal_fence(__ATOMIC_SEQ_CST);
-      const size_t n = rt->dev(i).rx_burst({rt->burst, c->burst});
-      if (n != 0) ++rt->passes;
-      for (size_t k = 0; k < n; ++k) {
-        rt->stack.process(i, {rt->burst + k, 1}, rt->out, now_ns);
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        c->inflight_done = k + 1;
-      }
-      __atomic_signal_fence(__ATOMIC_SEQ_CST);
-      __atomic_store_n(&c->inflight, 0u, __ATOMIC_RELAXED);
-      if (n == 0) break;
-      done += uint32_t(n);
-      flush(rt);
-    }
-  }
+  rt->loop.poll_once(now_ns);
   rt->dev0.refill();
   rt->dev1.refill();
 }

@@ -12,9 +12,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "baselines/stack_method.h"
 #include "sandbox/uls/stack_image_blob.h"
 #include "sandbox/uls/uls_host.h"
+#include "sandbox/uls/uls_method.h"
+#include "stack/stack_method.h"
 
 namespace ulsnet {
 namespace {
@@ -23,8 +24,10 @@ using namespace stack_methods;
 
 class UlsSandboxMethod final : public ProxyMethod {
  public:
+  explicit UlsSandboxMethod(const MethodInfo& info) : info_(info) {}
+
   void start(const ProxyConfig& cfg) override {
-    check_method_config("sandbox", cfg);
+    check_method_config(info_, cfg);
     uls::HostOptions o;
     o.stack = stack_config(cfg, nullptr, nullptr);
     o.burst = std::clamp<uint32_t>(cfg.batch, 1, 64);
@@ -63,13 +66,11 @@ class UlsSandboxMethod final : public ProxyMethod {
     uls_net_stats n[2];
     for (int i = 0; i < 2; ++i) n[i] = host_->interface_stats(i);
     const char* side[2] = {"in", "out"};
-    nlohmann::json j;
-    j["forwarded"] = c.stack.forwarded;
-    j["stack"] = stack_json(c.stack);
+    nlohmann::json devices;
     uint64_t tx_dropped = 0, ring_full = 0, rx_errors = 0, device_rx = 0, rx_invalid = 0;
     for (int i = 0; i < 2; ++i) {
       const DeviceStats& s = c.dev[i];
-      j["device"][side[i]] = {
+      devices[side[i]] = {
           {"kind", "uls"},
           {"ifname", host_->ifname(i)},
           // From the image's own device counters: a frame copied would count in s.copies.
@@ -99,9 +100,7 @@ class UlsSandboxMethod final : public ProxyMethod {
       rx_invalid += c.ring[i].rx_invalid;
       device_rx += s.rx_frames;
     }
-    j["device_mode"] = c.dev[0].copies + c.dev[1].copies == 0 ? "zero-copy" : "copy";
     DropLedger drops;
-    add_stack_drops(drops, c.stack.drops);
     // Dropped by the kernel's zero-copy path before the Stack saw them: the rx ring was full
     // (the Stack was not run soon enough), the NIC flagged the frame, or its descriptor was bad.
     drops.add(DropStage::kProxyKernel, "uls_rx_ring_full", ring_full);
@@ -120,7 +119,9 @@ class UlsSandboxMethod final : public ProxyMethod {
     drops.add(DropStage::kProxyExtension, "taken_by_an_upcall_the_kernel_ended", c.ended_udp);
     if (e.overruns > base_.overruns && unnamed > 0)
       drops.add(DropStage::kProxyExtension, "taken_by_an_upcall_the_kernel_ended_unclassified", uint64_t(unnamed));
-    j["drops"] = drops.to_json();
+    nlohmann::json j = stack_report(c.stack, drops, device_rx, 0, c.ended_udp + c.ended_other);
+    j["device"] = devices;
+    j["device_mode"] = c.dev[0].copies + c.dev[1].copies == 0 ? "zero-copy" : "copy";
     j["tx_refused_by_link"] = 0;
     j["ended_upcalls"] = {{"overruns", e.overruns - base_.overruns},
                           {"bursts_cut_short", c.ended_bursts},
@@ -128,14 +129,7 @@ class UlsSandboxMethod final : public ProxyMethod {
                           {"frames_other", c.ended_other},
                           {"frames_cut_mid_work", c.ended_partial},
                           {"counted_by_a_final_upcall", final_upcall}};
-    j["accounting"] = {{"device_rx", device_rx},
-                       {"stack_rx", c.stack.rx_frames},
-                       {"forwarded", c.stack.forwarded},
-                       {"consumed", c.stack.consumed},
-                       {"stack_drops", c.stack.drops.total()},
-                       {"queue_drops", 0},
-                       {"ended_upcall_frames", c.ended_udp + c.ended_other},
-                       {"unaccounted", unnamed}};
+    j["accounting"]["ended_upcall_frames"] = c.ended_udp + c.ended_other;
     j["protection"] = host_->protected_region() ? "page-table (kernel: region mapped only inside upcalls)"
                                                 : "none (uls.protect=0)";
     j["upcall_model"] =
@@ -170,6 +164,7 @@ class UlsSandboxMethod final : public ProxyMethod {
   }
 
  private:
+  const MethodInfo& info_;
   std::unique_ptr<uls::UlsStackHost> host_;
   uls_stats base_{};
   uls_net_stats net0_[2]{};
@@ -179,6 +174,8 @@ class UlsSandboxMethod final : public ProxyMethod {
 
 }  // namespace
 
-std::unique_ptr<ProxyMethod> make_uls_sandbox_method() { return std::make_unique<UlsSandboxMethod>(); }
+std::unique_ptr<ProxyMethod> make_uls_sandbox_method(const MethodInfo& info) {
+  return std::make_unique<UlsSandboxMethod>(info);
+}
 
 }  // namespace ulsnet

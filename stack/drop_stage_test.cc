@@ -1,5 +1,5 @@
 // The typed list of drop stages and the ledger every method, trial and result uses.
-#include "baselines/drop_stage.h"
+#include "stack/drop_stage.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "baselines/drop_stage.h"
+#include "stack/drop_stage.h"
 
 #include <stdexcept>
 
