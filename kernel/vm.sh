@@ -52,7 +52,7 @@
 #
 # --count-insns PLUGIN.so: every QEMU loads the instruction-counting plugin
 # (kernel/qemu/insn_count.c; its lines go to DIR/ROLE.insn.log): a guest that executes the
-# marker GUEST_INSN_MARK(tag) (kernel/tests/guest_util.h) gets its user and kernel instruction
+# marker GUEST_INSN_MARK(tag) (kernel/guest/guest_util.h) gets its user and kernel instruction
 # counts so far written there, "ULSNET-INSN tag=T user=U kernel=K".
 #
 # What ran: DIR/accel (and "ULSNET-ACCEL name=... reason=..."), and DIR/ROLE.cmdline, each QEMU's

@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kernel/tests/guest_util.h"
+#include "kernel/guest/guest_util.h"
 
 // The extension: records (due, now) into its state and counts upcalls run outside `main_pid`.
 // State: 0 n, 8 cap, 16 main_pid (int32), 24 in_other, 64 samples[cap] of {due, now}.
@@ -58,8 +58,7 @@ __asm__(
     "  je 2f\n"
     "  incq 24(%rbx)\n"
     "2:\n"
-    "  mov $451, %eax\n"  // the return call
-    "  syscall\n"
+    GUEST_ASM_ULS_RETURN
     "  ud2\n"
     "ext_tick_end:\n");
 

@@ -12,7 +12,7 @@
 //             system call without an upcall
 //   upcall    ioctl(/dev/uls, ULS_IOC_RAISE, id): the kernel runs the registered extension in
 //             this process on the ioctl's way back to user mode; the extension does nothing
-//             but the return call (451), which restores this process: raise -> extension ->
+//             but the return call (ULS_SYSCALL_RETURN), which restores this process: raise -> extension ->
 //             return, the full round trip
 //   signal    tgkill(2) of SIGUSR1 to this thread, its handler, rt_sigreturn
 //   pipe      one byte to a forked child and back through two pipes (two context switches)
@@ -44,15 +44,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kernel/tests/guest_util.h"
+#include "kernel/guest/guest_util.h"
 
 // The extension: nothing but the return call.
 extern const char ext_null[], ext_null_end[];
 __asm__(
     ".text\n"
     "ext_null:\n"
-    "  mov $451, %eax\n"  // ULS_SYSCALL_RETURN
-    "  syscall\n"
+    GUEST_ASM_ULS_RETURN
     "  ud2\n"
     "ext_null_end:\n");
 

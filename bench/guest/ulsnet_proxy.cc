@@ -15,7 +15,7 @@
 // report plus, as deltas from the method's start (after it bound its devices: binding may reset
 // a NIC) to its end, "proxy_vm": the VM's CPU time by kind (/proc/stat: user, system, irq,
 // softirq), this process's CPU time, the kernel's IP and softnet counters, and per interface its
-// frames and the e1000's own missed-packet registers (exact: kernel/tests/guest_util.h). The same
+// frames and the e1000's own missed-packet registers (exact: kernel/guest/guest_util.h). The same
 // window is marked for QEMU's instruction-count plugin ("insn_marks": the tags; kernel/vm.sh
 // --count-insns writes the counts at each mark to the proxy's insn log); or
 // "ULSNET-METHOD-ERROR message" (exit 3), also when the method fails while running or reporting.
@@ -36,7 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "baselines/registry.h"
-#include "kernel/tests/guest_util.h"
+#include "kernel/guest/guest_util.h"
 
 namespace {
 

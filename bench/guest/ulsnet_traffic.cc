@@ -25,7 +25,7 @@
 // Counters, as deltas over the stream: sender: eth0's frames sent and dropped, the kernel's
 // Ip.OutDiscards (datagrams the qdisc or driver dropped after send() reported success) and Udp
 // counters; receiver: eth0's frames received, the e1000's own missed-packet registers
-// (kernel/tests/guest_util.h: exact, unlike the driver's rx_missed_errors), and the sink's kernel
+// (kernel/guest/guest_util.h: exact, unlike the driver's rx_missed_errors), and the sink's kernel
 // counters.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -52,7 +52,7 @@
 #include "baselines/proc_counters.h"
 #include "bench/guest/clock_sync.h"
 #include "bench/traffic.h"
-#include "kernel/tests/guest_util.h"
+#include "kernel/guest/guest_util.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 /* A QEMU TCG plugin (kernel/vm.sh --count-insns): counts the instructions a guest executes, in
  * user space and in its kernel apart, and writes both counts whenever the guest executes a
  * marker, so that a program in the guest can take the exact instruction count of a stretch of
- * its run (kernel/tests/guest_util.h, GUEST_INSN_MARK). Instructions, unlike time, do not move
+ * its run (kernel/guest/guest_util.h, GUEST_INSN_MARK). Instructions, unlike time, do not move
  * with the load on the host: the cost measure of //bench:throughput --hosts=vm.
  *
  * Counting: every translated block adds its length to the user or the kernel counter each time

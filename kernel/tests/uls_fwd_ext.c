@@ -9,6 +9,9 @@
 // which the sandbox's `uls` backend is to run on this path.
 #include <linux/uls.h>
 
+#define FWD_STRINGIFY_(x) #x
+#define FWD_STRINGIFY(x) FWD_STRINGIFY_(x)
+
 #include "uls_fwd.h"
 
 #define MASK (ULS_NET_RING_SIZE - 1)
@@ -19,7 +22,7 @@ __asm__(
     "_start:\n"
     "  sub $8, %rsp\n"  // the kernel enters as if called: realign for the call below
     "  call fwd_main\n"
-    "  mov $451, %eax\n"  // ULS_SYSCALL_RETURN
+    "  mov $" FWD_STRINGIFY(ULS_SYSCALL_RETURN) ", %eax\n"
     "  syscall\n"
     "  ud2\n"
     ".text\n");

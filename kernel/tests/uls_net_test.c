@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kernel/tests/guest_util.h"
+#include "kernel/guest/guest_util.h"
 
 static int failures;
 static void check(int ok, const char* what) {
@@ -179,7 +179,9 @@ int main(void) {
     return 1;
   }
   // The extension only returns: the test drives the rings itself, between upcalls.
-  static const uint8_t ret_blob[] = {0xb8, 0xc3, 0x01, 0x00, 0x00, 0x0f, 0x05, 0x0f, 0x0b};  // mov $451,%eax; syscall; ud2
+  // mov $ULS_SYSCALL_RETURN, %eax; syscall; ud2
+  static const uint8_t ret_blob[] = {0xb8, ULS_SYSCALL_RETURN & 0xff, (ULS_SYSCALL_RETURN >> 8) & 0xff, 0x00, 0x00,
+                                     0x0f, 0x05, 0x0f, 0x0b};
   wr(CODE, ret_blob, sizeof ret_blob);
   struct uls_extension e;
   memset(&e, 0, sizeof e);

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "kernel/uls_fwd_ext_blob.h"
-#include "kernel/tests/guest_util.h"
+#include "kernel/guest/guest_util.h"
 #include "kernel/tests/uls_fwd.h"
 
 // Where things go in the region.

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kernel/tests/guest_util.h"
+#include "kernel/guest/guest_util.h"
 
 #define MAGIC 0x756c736e6574ull  // "ulsnet"
 

@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kernel/tests/guest_util.h"
+#include "kernel/guest/guest_util.h"
 
 // ---- extensions (AT&T, position independent; entered with rdi = state, rsi = event ns) -------
 // The record extension's state (struct rec, in the region).
@@ -90,8 +90,7 @@ __asm__(
     "  mov $-1, %r14\n  mov $-1, %r15\n  mov $-1, %rbx\n  mov $-1, %r12\n"
     "  pcmpeqd %xmm0, %xmm0\n  pcmpeqd %xmm1, %xmm1\n  pcmpeqd %xmm2, %xmm2\n"
     "  std\n"
-    "  mov $451, %eax\n"  // the return call
-    "  syscall\n"
+    GUEST_ASM_ULS_RETURN
     "  ud2\n"
     "ext_record_end:\n"
     "ext_fault:\n"
@@ -116,8 +115,7 @@ __asm__(
     "5:\n  dec %ecx\n  jnz 5b\n"
     "  lock decq 0(%rdi)\n"
     "  incq 16(%rdi)\n"
-    "  mov $451, %eax\n"
-    "  syscall\n"
+    GUEST_ASM_ULS_RETURN
     "  ud2\n"
     "ext_overlap_end:\n"
     // raise_check(fd, cmd, arg, out[7]): the raw ioctl with fixed values in every callee-saved

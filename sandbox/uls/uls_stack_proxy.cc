@@ -18,7 +18,7 @@
 #include <cstring>
 #include <string>
 
-#include "kernel/tests/guest_util.h"
+#include "kernel/guest/guest_util.h"
 #include "sandbox/uls/stack_image_blob.h"
 #include "sandbox/uls/uls_host.h"
 

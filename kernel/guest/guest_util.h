@@ -1,7 +1,10 @@
 // Small helpers shared by the static programs that run inside the virtual hosts (kernel/tests,
-// bench/guest): the clock, a NIC's counters and address, its carrier, /proc/net/snmp fields.
-#ifndef ULSNET_KERNEL_TESTS_GUEST_UTIL_H_
-#define ULSNET_KERNEL_TESTS_GUEST_UTIL_H_
+// bench/guest, sandbox/uls): the clock, a NIC's counters and address, its carrier,
+// /proc/net/snmp fields, and the assembly an extension ends with.
+#ifndef ULSNET_KERNEL_GUEST_GUEST_UTIL_H_
+#define ULSNET_KERNEL_GUEST_GUEST_UTIL_H_
+
+#include <linux/uls.h>
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -11,6 +14,15 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#define GUEST_STRINGIFY_(x) #x
+#define GUEST_STRINGIFY(x) GUEST_STRINGIFY_(x)
+
+// For extension blobs written in assembly (AT&T): the return call (ULS_SYSCALL_RETURN), which
+// ends the upcall and restores the process it ran in; never returns.
+#define GUEST_ASM_ULS_RETURN \
+  "  mov $" GUEST_STRINGIFY(ULS_SYSCALL_RETURN) ", %eax\n" \
+  "  syscall\n"
 
 // For extension blobs written in assembly (AT&T): rax = CLOCK_MONOTONIC now in nanoseconds, by
 // the clock_gettime system call (allowed inside an upcall), using 16 bytes of stack. Clobbers
@@ -151,4 +163,4 @@ static inline uint64_t guest_softnet_processed(void) {
   return v;
 }
 
-#endif  // ULSNET_KERNEL_TESTS_GUEST_UTIL_H_
+#endif  // ULSNET_KERNEL_GUEST_GUEST_UTIL_H_
