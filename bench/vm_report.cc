@@ -297,9 +297,9 @@ nlohmann::json account_vm_run(const nlohmann::json& sender, const nlohmann::json
   // unknown kind, and a readiness ping or ARP among them makes the drops exceed what was sent.
   // A negative `unaccounted` no larger than their count is said so.
   {
-    const nlohmann::json mj = method.to_json();
-    const uint64_t unknown = mj.value("proxy_extension", nlohmann::json::object())
-                                 .value("taken_by_an_upcall_the_kernel_ended_unclassified", uint64_t(0));
+    const auto& ext = method.stage(DropStage::kProxyExtension);
+    const auto it = ext.find("taken_by_an_upcall_the_kernel_ended_unclassified");
+    const uint64_t unknown = it == ext.end() ? 0 : it->second;
     const int64_t u = a["unaccounted"].get<int64_t>();
     if (u < 0 && unknown > 0 && uint64_t(-u) <= unknown)
       a["unaccounted_note"] = "the drops exceed what was sent by " + std::to_string(-u) + ": that many of the " +

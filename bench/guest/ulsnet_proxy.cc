@@ -37,6 +37,7 @@
 
 #include "baselines/registry.h"
 #include "kernel/guest/guest_util.h"
+#include "stack/drop_stage.h"
 
 namespace {
 
@@ -192,8 +193,9 @@ int main(int argc, char** argv) {
   if (!j.is_object() || !j.contains("forwarded") || !j.contains("drops")) return fail("the method's report has no forwarded/drops");
   // Sends the kernel dropped after reporting success (a full qdisc): the methods that count
   // them as their own drops say so in proxy_kernel (kernel-forward's ip_out_discards).
-  if (!j["drops"].contains("proxy_kernel") || !j["drops"]["proxy_kernel"].contains("ip_out_discards"))
-    j["drops"]["proxy_tx"]["kernel_ip_out_discards"] = out_discards;
+  const std::string kernel_stage(drop_stage_name(DropStage::kProxyKernel)), tx_stage(drop_stage_name(DropStage::kProxyTx));
+  if (!j["drops"].contains(kernel_stage) || !j["drops"][kernel_stage].contains("ip_out_discards"))
+    j["drops"][tx_stage]["kernel_ip_out_discards"] = out_discards;
   const long hz = sysconf(_SC_CLK_TCK);
   auto s = [&](uint64_t jiffies) { return double(jiffies) / double(hz); };
   j["proxy_vm"] = {{"cpu_busy_s", s(cpu1.busy() - cpu0.busy())},
