@@ -41,8 +41,8 @@ namespace ulsnet {
 enum class ExtensionState : uint32_t { kFree = 0, kBusySetup = 1, kActive = 2, kDisabled = 3, kFaulted = 4 };
 const char* extension_state_name(ExtensionState s);
 
-// One entry of the table in the region's control area. (a): written by any attached process
-// under the protocol above; (x): written by the serving process around an invocation.
+// One entry of the table in the region's control area. Ownership tags as in sandbox/region.h
+// ((a): under the protocol above).
 struct ExtensionRecord {
   std::atomic<uint32_t> state;        // (a) ExtensionState
   std::atomic<uint32_t> generation;   // (a) bumped by register and remove

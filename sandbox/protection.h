@@ -16,7 +16,7 @@
 // other threads of the same process see the extension's slot writable while it runs; a TLB
 // flush on every change). The micro-benchmarks measure both.
 //
-// What a stock kernel cannot give, and the kernel patch (issue 4) does: (2) for ALL of the
+// What a stock kernel cannot give, and the kernel patch (kernel/patches, the `uls` variant) does: (2) for ALL of the
 // process's memory, not only ranges it registered (here the libc heap and other threads' stacks
 // stay reachable from an extension), and (1) without a system call per invocation on CPUs
 // without protection keys.

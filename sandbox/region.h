@@ -4,7 +4,7 @@
 // On a stock kernel it is a memfd mapped MAP_SHARED | MAP_FIXED_NOREPLACE at a fixed address:
 // the creator makes it, other processes attach through the fd (inherited across fork/exec or
 // opened as /proc/PID/fd/N). An address already in use is refused with a clear error rather
-// than silently replaced. The kernel patch (issue 4) reserves the range in every address space.
+// than silently replaced. The kernel patch (kernel/patches) reserves the range in every address space.
 //
 // Layout (offsets from the base, all page aligned, recorded in the header so that attachers
 // need no out-of-band agreement):
@@ -12,8 +12,14 @@
 //   rings            descriptor rings between devices and extensions (sized by the creator)
 //   packet pool      the stack's PacketPool buffers (an AF_XDP UMEM can be this memory)
 //   extension heaps  per-extension heap + stack slots
-// Every header field says who writes it: (c) the creator, once, before any attach; (a) any
-// attached process, under the region's own protocols.
+// Ownership tags: every field of memory the region's users share says who writes it, with one
+// legend for the region, the extension table (extension.h) and the sandbox image's control block
+// (uls/image.h):
+//   (c) the region's creator, once, before any process attaches
+//   (a) any attached process, under the protocol the field's header describes
+//   (x) the process serving an extension, around an invocation (while it holds the claim)
+//   (l) the sandbox image's loader (uls_host), before it registers the image
+//   (i) the sandbox image itself, inside upcalls
 #pragma once
 
 #include <cstddef>

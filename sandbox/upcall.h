@@ -14,7 +14,7 @@
 // What a stock kernel allows, exactly: the upcall runs in a process that has called
 // dispatch_once()/serve() (or polls from its own loop), i.e. one that is *waiting for the
 // event* or checks for it; the kernel wakes that process (a scheduling decision and a context
-// switch, unless it is already running). With the kernel patch (issue 4, the `uls` backend) the
+// switch, unless it is already running). With the kernel patch (kernel/patches, the `uls` variant) the
 // kernel instead runs the extension when *any* process, busy with its own work, next returns to
 // user mode on that CPU: no wake-up, no scheduling. The extension code, its state and the
 // dispatch protocol are the same in both; only who makes the call differs.

@@ -3,7 +3,7 @@
 // A Frame is a small value (32 bytes) naming a region of a buffer: `data` points at the first
 // byte of the Ethernet header, `headroom` bytes before it and `capacity - len` bytes after the
 // frame's end are free to use. Copying a Frame copies the view, never the bytes. Every buffer
-// has exactly one owner (a PacketPool, a kernel ring, later the sandbox region); whoever holds
+// has exactly one owner (a PacketPool, a kernel ring, an AF_XDP UMEM, the sandbox region); whoever holds
 // a Frame must eventually hand it back with `release()` or pass it to a Device's tx_burst,
 // which takes it over. Nothing here copies packet bytes.
 #pragma once

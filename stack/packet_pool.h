@@ -1,8 +1,8 @@
 // PacketPool: fixed-size frame buffers carved from one contiguous memory region.
 //
 // Design: the region is either allocated by the pool (anonymous mmap) or supplied by the caller
-// (a later issue places it inside the sandbox region, so every attached process sees the same
-// buffers at the same address; an AF_XDP UMEM is the same memory). Buffer i starts at
+// (e.g. the sandbox region's pool area, so every attached process sees the same buffers at the
+// same address; an AF_XDP UMEM is the same memory). Buffer i starts at
 // base + i * buffer_size; a frame handed out starts `headroom` bytes into its buffer. Free
 // buffers are kept on a LIFO stack of indices (hot buffers are reused while still in cache).
 //

@@ -2,8 +2,8 @@
 //
 // It is pure protocol code: frames in, frames out, counters. It makes no system call and reads
 // no clock (the caller passes now_ns). Methods differ only in how frames reach process() and
-// how it is invoked (one thread polling a raw socket, a separate user thread, later a sandbox
-// upcall), never in this code.
+// how it is invoked (the invoker the forwarding loop calls: stack/forwarding_loop.h), never in
+// this code.
 //
 // Modes:
 //  - router: forwards any valid IPv4 packet between its interfaces: Ethernet addresses

@@ -88,7 +88,7 @@ enum class Phase : uint32_t {
   kFailed = 2,   // the image stopped (error[] says why); upcalls return at once
 };
 
-// At kControlOff. (l): written by the loader before registering; (i): by the image, in upcalls.
+// At kControlOff. Ownership tags as in sandbox/region.h ((l) the loader, (i) the image).
 struct ImageControl {
   uint64_t magic;          // (l) kControlMagic
   uint32_t version;        // (l) kControlVersion
