@@ -74,8 +74,7 @@ HandOffInvoker::HandOffInvoker(size_t ifaces, uint32_t batch) : batch_(batch) {
   for (HandOff& h : slots_) {
     h.rx.resize(batch_);
     h.released.reserve(batch_);  // the stack releases at most the frames it was given
-    h.tx = TxBatch(ifaces);
-    for (auto& l : h.tx.per_iface) l.reserve(2 * size_t(batch_));
+    h.tx = TxBatch(ifaces, tx_capacity(batch_));
   }
   for (uint32_t i = kSlots; i > 0; --i) free_.push_back(i - 1);
 }

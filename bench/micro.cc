@@ -561,9 +561,7 @@ void BM_StackPerPacket(benchmark::State& state, ForwardMode mode) {
     std::memcpy(f.data, tmpl, sizeof tmpl);
     f.len = sizeof tmpl;
   }
-  TxBatch out(2);
-  out.per_iface[0].reserve(kStackBurst);
-  out.per_iface[1].reserve(kStackBurst);
+  TxBatch out(2, tx_capacity(kStackBurst));
   std::vector<Frame> burst = frames;
   // Once, outside the timing: the frames really are forwarded.
   stack.process(0, burst, out, 1000);
@@ -618,7 +616,8 @@ size_t invoke_burst(Inv& inv, const std::vector<Frame>& frames, const uint8_t* t
   auto send = [&](TxBatch& out) {
     got += out.per_iface[1].size();
     if (seen != nullptr)
-      for (size_t k = 0; k < 2; ++k) seen->per_iface[k].insert(seen->per_iface[k].end(), out.per_iface[k].begin(), out.per_iface[k].end());
+      for (size_t k = 0; k < 2; ++k)
+        for (const Frame& f : out.per_iface[k]) seen->per_iface[k].push_back(f);
     out.clear();
   };
   inv.collect(send);

@@ -9,7 +9,8 @@
 //    and transmitted by moving its descriptor from one socket's RX ring to the other's TX ring
 //    (no copy in user space; the kernel copies once on receive in XDP copy mode, e.g. on veth;
 //    none in zero-copy mode);
-//  - the burst descriptor the upcall hands over (the rings area).
+//  - the whole of the upcall's grant (the rings area): the burst descriptor, the received frames'
+//    descriptors and the TX batch the Stack fills (sandbox/stack_extension.h).
 // What is not: the Stack's small configuration tables (allocated on the registering process's
 // heap when the Stack is constructed) and the device objects (process-side, the "kernel" part
 // of this emulation: they move descriptors between the AF_XDP rings and the burst).
@@ -41,6 +42,7 @@ class SandboxMethod final : public StackMethod {
  public:
   explicit SandboxMethod(const MethodInfo& info) : StackMethod(info) {}
   ~SandboxMethod() override {
+    invoker_.reset();  // its grant is in the region
     if (reg_ && registered_) remove_stack_extension(*reg_, h_);
     stack_raw_ = nullptr;
     dev_[0].reset();
@@ -57,7 +59,8 @@ class SandboxMethod final : public StackMethod {
     }
     batch_ = std::min<uint32_t>(cfg.batch, 1024);
     RegionLayout layout;
-    layout.ring_bytes = 64 << 10;
+    // The rings area holds the upcall's grant (the burst and the TX batch: stack_extension.h).
+    layout.ring_bytes = std::max<uint64_t>(64 << 10, (UpcallInvoker::grant_bytes(2, batch_) + 4095) & ~uint64_t(4095));
     layout.pool_bytes = uint64_t(2) * cfg.pool_frames * 2048;
     layout.extension_slots = 4;
     layout.extension_slot_bytes = 1 << 20;

@@ -2,6 +2,7 @@
 
 #include <new>
 #include <stdexcept>
+#include <string>
 
 namespace ulsnet {
 
@@ -10,7 +11,7 @@ struct StackUpcallGrant {
   int iface;
   uint32_t n;
   Frame* frames;  // in the region's rings area
-  TxBatch* out;   // process-side transmit lists
+  TxBatch* out;   // where the Stack puts what it sends, also in the rings area
 };
 
 namespace {
@@ -52,21 +53,39 @@ void remove_stack_extension(ExtensionRegistry& reg, ExtensionHandle h) {
   reg.remove(h, [](void* st) { static_cast<StackExtension*>(st)->stack->~Stack(); });
 }
 
+// The grant's layout in the rings area: the descriptor, the burst's frames, the TX batch, its
+// storage (every part 64-byte aligned).
+namespace {
+constexpr size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
+size_t frames_off() { return align64(sizeof(StackUpcallGrant)); }
+size_t batch_off(uint32_t batch) { return frames_off() + align64(sizeof(Frame) * batch); }
+size_t storage_off(uint32_t batch) { return batch_off(batch) + align64(sizeof(TxBatch)); }
+}  // namespace
+
+size_t UpcallInvoker::grant_bytes(size_t ifaces, uint32_t batch) {
+  return storage_off(batch) + sizeof(Frame) * ifaces * tx_capacity(batch);
+}
+
 UpcallInvoker::UpcallInvoker(ExtensionRegistry& reg, ExtensionHandle h, std::span<uint8_t> grant_area,
                              size_t ifaces, uint32_t batch)
-    : reg_(reg), h_(h), batch_(batch), out_(ifaces) {
-  if (64 + sizeof(Frame) * batch > grant_area.size())
-    throw std::invalid_argument("batch too large for the region's rings area");
-  static_assert(sizeof(StackUpcallGrant) <= 64);
-  grant_ = new (grant_area.data()) StackUpcallGrant{};
-  frames_ = reinterpret_cast<Frame*>(grant_area.data() + 64);
-  for (auto& l : out_.per_iface) l.reserve(2 * size_t(batch) + 8);
+    : reg_(reg), h_(h), batch_(batch) {
+  if (grant_bytes(ifaces, batch) > grant_area.size())
+    throw std::invalid_argument("batch too large for the region's rings area (" +
+                                std::to_string(grant_bytes(ifaces, batch)) + " bytes needed, " +
+                                std::to_string(grant_area.size()) + " there)");
+  uint8_t* a = grant_area.data();
+  grant_ = new (a) StackUpcallGrant{};
+  frames_ = reinterpret_cast<Frame*>(a + frames_off());
+  out_ = new (a + batch_off(batch))
+      TxBatch(ifaces, tx_capacity(batch), reinterpret_cast<Frame*>(a + storage_off(batch)));
 }
+
+UpcallInvoker::~UpcallInvoker() { out_->~TxBatch(); }
 
 void UpcallInvoker::submit(int iface, std::span<Frame> burst, uint64_t now_ns) {
   if (burst.empty()) return;
   const size_t n = burst.size();
-  *grant_ = StackUpcallGrant{iface, uint32_t(n), burst.data(), &out_};
+  *grant_ = StackUpcallGrant{iface, uint32_t(n), burst.data(), out_};
   ExtensionEvent ev;
   ev.kind = ExtensionEvent::kFrames;
   ev.source = uint32_t(iface);

@@ -6,9 +6,9 @@
 // frames it forwards are transmitted by the loop after the upcall returns.
 //
 // In the region: the Stack object and its counters (in the extension's slot, written only inside
-// upcalls), and the upcall's grant, the burst descriptor and its frame array (in the rings area).
-// Not in the region: the Stack's small configuration tables (on the registering process's heap)
-// and the TX batch the Stack fills (on the process heap).
+// upcalls), and the whole of the upcall's grant in the rings area: the burst descriptor, the
+// received frames' descriptors and the TX batch the Stack fills, with its storage. Not in the
+// region: the Stack's small configuration tables (on the registering process's heap).
 #pragma once
 
 #include <cstdint>
@@ -34,9 +34,13 @@ struct StackUpcallGrant;  // what one upcall is given (stack_extension.cc)
 class UpcallInvoker {
  public:
   // `grant_area`: where the grant goes (the region's rings area); throws std::invalid_argument if
-  // a burst of `batch` frames does not fit.
+  // it is smaller than grant_bytes(ifaces, batch).
   UpcallInvoker(ExtensionRegistry& reg, ExtensionHandle h, std::span<uint8_t> grant_area, size_t ifaces,
                 uint32_t batch);
+  ~UpcallInvoker();
+  UpcallInvoker(const UpcallInvoker&) = delete;
+  UpcallInvoker& operator=(const UpcallInvoker&) = delete;
+  static size_t grant_bytes(size_t ifaces, uint32_t batch);
 
   std::span<Frame> rx_buffer(int) { return {frames_, batch_}; }
   void submit(int iface, std::span<Frame> burst, uint64_t now_ns);
@@ -44,8 +48,8 @@ class UpcallInvoker {
   template <class Send>
   bool collect(Send send) {
     bool any = false;
-    for (auto& l : out_.per_iface) any |= !l.empty();
-    if (any) send(out_);
+    for (auto& l : out_->per_iface) any |= !l.empty();
+    if (any) send(*out_);
     return false;  // nothing outstanding: output is collected in the same pass
   }
   int wait_fd() const { return -1; }
@@ -63,7 +67,7 @@ class UpcallInvoker {
   const uint32_t batch_;
   StackUpcallGrant* grant_;
   Frame* frames_;
-  TxBatch out_;
+  TxBatch* out_;  // in grant_area
   uint64_t not_active_drops_ = 0, faulted_drops_ = 0;
 };
 

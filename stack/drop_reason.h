@@ -35,7 +35,8 @@ namespace ulsnet {
   X(kUdpNoListener, "udp_no_listener")           /* relay: port not relayed */         \
   X(kNoArpEntry, "no_arp_entry")                 /* next hop unresolved; ARP sent */   \
   X(kNoBuffer, "no_buffer")                      /* could not allocate a frame */      \
-  X(kFrameTooLong, "frame_too_long")             /* result would exceed the buffer */
+  X(kFrameTooLong, "frame_too_long")             /* result would exceed the buffer */ \
+  X(kTxBatchFull, "tx_batch_full")               /* its interface's TX list was full */
 
 enum class DropReason : uint8_t {
 #define ULSNET_X(id, name) id,

@@ -141,9 +141,8 @@ class ForwardingLoop {
 // raw-socket's invoker: the Stack called directly by the thread that does the device I/O.
 class DirectInvoker {
  public:
-  DirectInvoker(Stack& stack, size_t ifaces, uint32_t batch) : stack_(stack), rx_(batch), out_(ifaces) {
-    for (auto& l : out_.per_iface) l.reserve(2 * size_t(batch) + 8);
-  }
+  DirectInvoker(Stack& stack, size_t ifaces, uint32_t batch)
+      : stack_(stack), rx_(batch), out_(ifaces, tx_capacity(batch)) {}
   std::span<Frame> rx_buffer(int) { return rx_; }
   void submit(int iface, std::span<Frame> burst, uint64_t now_ns) {
     if (!burst.empty()) stack_.process(iface, burst, out_, now_ns);

@@ -80,8 +80,7 @@ void Stack::handle_arp(int iface, Frame& f, TxBatch& out, uint64_t now_ns) {
   write_eth(f.data, a.sha, ic.mac, kEtherTypeArp);
   write_arp(f.data + kEthHeaderLen, kArpReply, ic.mac, ic.ip, a.sha, a.spa);
   f.len = kEthHeaderLen + kArpLen;
-  ++counters_.arp_replies_sent;
-  out.per_iface[size_t(iface)].push_back(f);
+  if (queue_reply(iface, f, out)) ++counters_.arp_replies_sent;
 }
 
 void Stack::handle_ipv4(int iface, Frame& f, TxBatch& out, uint64_t now_ns) {
@@ -115,8 +114,7 @@ void Stack::handle_ipv4(int iface, Frame& f, TxBatch& out, uint64_t now_ns) {
       std::memcpy(requester.b.data(), f.data + 6, 6);
       write_eth(f.data, requester, ic.mac, kEtherTypeIpv4);
       ++counters_.consumed;
-      ++counters_.icmp_echo_replies;
-      out.per_iface[size_t(iface)].push_back(f);
+      if (queue_reply(iface, f, out)) ++counters_.icmp_echo_replies;
       return;
     }
     if (v.protocol == kProtoUdp) {
@@ -180,8 +178,8 @@ void Stack::send_to(int out_if, Ipv4Addr next_hop, Frame& f, TxBatch& out, uint6
     return drop(f, DropReason::kNoArpEntry);
   }
   write_eth(f.data, *mac, cfg_.ifaces[size_t(out_if)].mac, kEtherTypeIpv4);
+  if (!out.per_iface[size_t(out_if)].push_back(f)) return drop(f, DropReason::kTxBatchFull);
   ++counters_.forwarded;
-  out.per_iface[size_t(out_if)].push_back(f);
 }
 
 void Stack::send_arp_request(int out_if, Ipv4Addr target, TxBatch& out, uint64_t now_ns) {
@@ -195,9 +193,9 @@ void Stack::send_arp_request(int out_if, Ipv4Addr target, TxBatch& out, uint64_t
   write_eth(g.data, MacAddr::broadcast(), ic.mac, kEtherTypeArp);
   write_arp(g.data + kEthHeaderLen, kArpRequest, ic.mac, ic.ip, MacAddr{}, target);
   g.len = kEthHeaderLen + kArpLen;
+  if (!queue_reply(out_if, g, out)) return;
   ++counters_.generated;
   ++counters_.arp_requests_sent;
-  out.per_iface[size_t(out_if)].push_back(g);
 }
 
 void Stack::send_time_exceeded(int iface, const Frame& f, TxBatch& out) {
@@ -227,9 +225,16 @@ void Stack::send_time_exceeded(int iface, const Frame& f, TxBatch& out) {
   std::memcpy(icmp + kIcmpHeaderLen, ip, quote);  // copies the quoted header: an ICMP error
   store_be16(icmp + 2, internet_checksum(icmp, kIcmpHeaderLen + quote));
   g.len = kEthHeaderLen + total;
+  if (!queue_reply(iface, g, out)) return;
   ++counters_.generated;
   ++counters_.icmp_time_exceeded_sent;
-  out.per_iface[size_t(iface)].push_back(g);
+}
+
+bool Stack::queue_reply(int iface, const Frame& f, TxBatch& out) noexcept {
+  if (out.per_iface[size_t(iface)].push_back(f)) return true;
+  f.release();
+  ++counters_.generate_failed;
+  return false;
 }
 
 }  // namespace ulsnet

@@ -76,19 +76,115 @@ struct StackCounters {
   uint64_t icmp_echo_replies = 0;
   uint64_t icmp_time_exceeded_sent = 0;
   uint64_t consumed = 0;    // frames handled here: ARP/echo answered in place, ARP replies learned
-  uint64_t generate_failed = 0;  // a frame the stack wanted to build had no buffer
+  uint64_t generate_failed = 0;  // a frame the stack wanted to build or answer with could not
+                                 // be (no buffer, or its TX list was full)
   DropCounters drops;
 };
 
-// Frames the stack wants transmitted, one list per interface. The caller passes each list to
-// that interface's Device::tx_burst and clears it.
-struct TxBatch {
-  std::vector<std::vector<Frame>> per_iface;
-  explicit TxBatch(size_t ifaces = 0) : per_iface(ifaces) {}
-  void clear() {
-    for (auto& v : per_iface) v.clear();
+// One interface's frames to transmit: a list of fixed capacity over storage its TxBatch owns or
+// was given. push_back never allocates; a full list refuses the frame (the Stack counts it).
+class TxList {
+ public:
+  bool push_back(const Frame& f) noexcept {
+    if (size_ == capacity_) return false;
+    data_[size_++] = f;
+    return true;
   }
+  void erase(size_t i) noexcept {  // keeps the order of the rest
+    for (size_t k = i + 1; k < size_; ++k) data_[k - 1] = data_[k];
+    --size_;
+  }
+  void clear() noexcept { size_ = 0; }
+  size_t size() const noexcept { return size_; }
+  size_t capacity() const noexcept { return capacity_; }
+  bool empty() const noexcept { return size_ == 0; }
+  Frame& operator[](size_t i) noexcept { return data_[i]; }
+  const Frame& operator[](size_t i) const noexcept { return data_[i]; }
+  Frame* begin() noexcept { return data_; }
+  Frame* end() noexcept { return data_ + size_; }
+  const Frame* begin() const noexcept { return data_; }
+  const Frame* end() const noexcept { return data_ + size_; }
+  operator std::span<Frame>() noexcept { return {data_, size_}; }
+
+ private:
+  friend class TxBatch;
+  Frame* data_ = nullptr;
+  uint32_t size_ = 0, capacity_ = 0;
 };
+
+// Frames the stack wants transmitted, one list per interface, `capacity` frames each. The caller
+// passes each list to that interface's Device::tx_burst and clears it. The storage is the
+// batch's own (allocated once, when it is made) or the caller's, e.g. in the sandbox region with
+// the rest of an upcall's grant: then the whole batch can live there too (it holds no pointer
+// to the process heap).
+class TxBatch {
+ public:
+  static constexpr size_t kMaxIfaces = 4;
+  static constexpr uint32_t kDefaultCapacity = 256;
+
+  class Lists {
+   public:
+    size_t size() const noexcept { return n_; }
+    TxList& operator[](size_t i) noexcept { return l_[i]; }
+    const TxList& operator[](size_t i) const noexcept { return l_[i]; }
+    TxList* begin() noexcept { return l_; }
+    TxList* end() noexcept { return l_ + n_; }
+    const TxList* begin() const noexcept { return l_; }
+    const TxList* end() const noexcept { return l_ + n_; }
+
+   private:
+    friend class TxBatch;
+    TxList l_[kMaxIfaces];
+    size_t n_ = 0;
+  };
+
+  // `ifaces` lists (at most kMaxIfaces) of `capacity` frames in storage of its own.
+  explicit TxBatch(size_t ifaces = 0, uint32_t capacity = kDefaultCapacity)
+      : own_(ifaces == 0 ? nullptr : new Frame[ifaces * size_t(capacity)]) {
+    place(ifaces, capacity, own_);
+  }
+  // The same in `storage`, which must hold ifaces * capacity frames and outlive the batch.
+  TxBatch(size_t ifaces, uint32_t capacity, Frame* storage) { place(ifaces, capacity, storage); }
+  ~TxBatch() { delete[] own_; }
+  TxBatch(const TxBatch&) = delete;
+  TxBatch& operator=(const TxBatch&) = delete;
+  TxBatch(TxBatch&& o) noexcept : per_iface(o.per_iface), own_(o.own_) {
+    o.own_ = nullptr;
+    o.per_iface = Lists{};
+  }
+  TxBatch& operator=(TxBatch&& o) noexcept {
+    if (this != &o) {
+      delete[] own_;
+      per_iface = o.per_iface;
+      own_ = o.own_;
+      o.own_ = nullptr;
+      o.per_iface = Lists{};
+    }
+    return *this;
+  }
+
+  void clear() noexcept {
+    for (auto& l : per_iface) l.clear();
+  }
+
+  Lists per_iface;
+
+ private:
+  void place(size_t ifaces, uint32_t capacity, Frame* storage) noexcept {
+    per_iface.n_ = ifaces < kMaxIfaces ? ifaces : kMaxIfaces;
+    for (size_t i = 0; i < per_iface.n_; ++i) {
+      per_iface.l_[i].data_ = storage + i * capacity;
+      per_iface.l_[i].capacity_ = capacity;
+    }
+  }
+
+  Frame* own_ = nullptr;
+};
+
+// A TX list's capacity that one burst of `batch` received frames cannot fill: each frame yields
+// at most one frame on a list (forwarded or answered) and one generated frame (an ARP request or
+// an ICMP error), plus room for a few more.
+constexpr uint32_t tx_capacity(uint32_t batch) noexcept { return 2 * batch + 8; }
 
 class Stack {
  public:
@@ -115,6 +211,9 @@ class Stack {
   void handle_ipv4(int iface, Frame& f, TxBatch& out, uint64_t now_ns);
   void relay_udp(int iface, Frame& f, const RelayRoute& r, TxBatch& out, uint64_t now_ns);
   void drop(const Frame& f, DropReason r) noexcept;
+  // Queues a frame that is not a forwarded one (an answer in place, a generated frame) on
+  // iface's TX list; a full list releases it and counts generate_failed. False if so.
+  bool queue_reply(int iface, const Frame& f, TxBatch& out) noexcept;
   // Sends frame `f` to `next_hop` on `out_iface`, or asks ARP and drops (kNoArpEntry).
   void send_to(int out_iface, Ipv4Addr next_hop, Frame& f, TxBatch& out, uint64_t now_ns);
   void send_arp_request(int out_iface, Ipv4Addr target, TxBatch& out, uint64_t now_ns);

@@ -209,3 +209,52 @@ TEST_F(StackTest, RandomMutationsNeverCrashAndAlwaysBalance) {
 
 }  // namespace
 }  // namespace ulsnet
+
+namespace ulsnet {
+namespace {
+using namespace ulsnet::testing;
+
+// A TX list has a fixed capacity and the Stack never grows it: a forwarded frame that finds its
+// list full is dropped as tx_batch_full (buffer released), an answer or generated frame is not
+// sent and counts as generate_failed; the accounting still balances.
+TEST(StackTxBatch, AFullListDropsAndCountsInsteadOfGrowing) {
+  PoolAllocator a0, a1;
+  PacketPool pool{8};
+  StackConfig c;
+  c.mode = ForwardMode::kRelay;
+  c.ifaces = {{"p0", mac(10), ip("10.201.1.2"), 24, &a0}, {"p1", mac(20), ip("10.201.2.1"), 24, &a1}};
+  c.relays = {{9000, ip("10.201.2.2"), 9001}};
+  c.neighbors = {{ip("10.201.1.1"), mac(1)}, {ip("10.201.2.2"), mac(2)}};
+  Stack s(c);
+  TxBatch out(2, 1);
+  Frame burst[3];
+  for (Frame& f : burst) f = udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.1.2"), 1, 9000, 64);
+  EXPECT_EQ(pool.available(), 5u);
+  s.process(0, burst, out, 1000);
+  EXPECT_EQ(out.per_iface[1].size(), 1u);
+  EXPECT_EQ(s.counters().forwarded, 1u);
+  EXPECT_EQ(s.counters().drops[DropReason::kTxBatchFull], 2u);
+  EXPECT_EQ(pool.available(), 7u);  // the two that did not fit went back
+  EXPECT_EQ(s.counters().rx_frames, s.counters().forwarded + s.counters().consumed + s.counters().drops.total());
+  out.per_iface[1][0].release();
+  out.clear();
+}
+
+TEST(StackTxBatch, ABatchInCallerStorageUsesOnlyThatStorage) {
+  Frame storage[2 * 3];
+  TxBatch b(2, 3, storage);
+  Frame f;
+  f.len = 7;
+  for (int k = 0; k < 3; ++k) EXPECT_TRUE(b.per_iface[1].push_back(f));
+  EXPECT_FALSE(b.per_iface[1].push_back(f));
+  EXPECT_EQ(b.per_iface[1].begin(), storage + 3);
+  EXPECT_EQ(storage[5].len, 7u);
+  b.per_iface[1].erase(0);
+  EXPECT_EQ(b.per_iface[1].size(), 2u);
+  TxBatch moved = std::move(b);
+  EXPECT_EQ(moved.per_iface.size(), 2u);
+  EXPECT_EQ(b.per_iface.size(), 0u);
+}
+
+}  // namespace
+}  // namespace ulsnet

@@ -44,7 +44,7 @@ static_assert(sizeof(uls_net_rings) <= kRingsOff[1] - kRingsOff[0]);
 static_assert(kRingsOff[1] + sizeof(uls_net_rings) <= kImageOff);
 
 inline constexpr uint64_t kControlMagic = 0x31474d4953534c55ull;  // "ULSSIMG1"
-inline constexpr uint32_t kControlVersion = 2;
+inline constexpr uint32_t kControlVersion = 3;
 
 // The Stack's configuration as plain data (StackConfig holds vectors and strings, which live on
 // a process's heap): the loader writes it, the image builds its StackConfig from it.

@@ -68,12 +68,10 @@ struct Runtime {
         dev1(std::string(c->config.ifaces[1].name, strnlen(c->config.ifaces[1].name, 16)),
              reinterpret_cast<uls_net_rings*>(base + kRingsOff[1]), pool, c->fill_target, c->reserve),
         stack(config(c)),
-        out(2),
+        // Room for a full ring of forwarded frames plus generated ones.
+        out(2, 2 * ULS_NET_RING_SIZE),
         invoker{c, this},
-        loop(invoker, {&dev0, &dev1}, loop_options(c)) {
-    // Room for a full ring of forwarded frames plus generated ones: forwarding never allocates.
-    for (auto& l : out.per_iface) l.reserve(2 * ULS_NET_RING_SIZE);
-  }
+        loop(invoker, {&dev0, &dev1}, loop_options(c)) {}
   static LoopOptions loop_options(const ImageControl* c) {
     LoopOptions o;
     o.batch = c->burst;
@@ -186,7 +184,7 @@ void recover_ended_burst(ImageControl* c, Runtime* rt) {
     for (auto& l : rt->out.per_iface)
       for (size_t k = 0; k < l.size(); ++k)
         if (l[k].owner == f.owner && l[k].handle == f.handle) {
-          l.erase(l.begin() + long(k));
+          l.erase(k);
           queued = true;
           break;
         }
