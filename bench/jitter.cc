@@ -471,6 +471,23 @@ std::string path_of(const std::string& service, int cpu, const std::string& mode
                      mode, cpu);
 }
 
+// One repetition of a row, as "runs" records it.
+nlohmann::json repetition_json(const std::string& service, size_t i, const jitter::SeriesSummary& s,
+                               const RepResult& r) {
+  nlohmann::json j = {{"rep", i + 1},
+                      {"samples", s.samples},
+                      {"expected", s.expected},
+                      {"missed", s.missed},
+                      {"early", s.early},
+                      {"warmup_discarded", s.warmup_discarded},
+                      {"delay_us", dist_json(s.delay)},
+                      {"interval_us", {{"mean", s.interval.mean}, {"stddev", s.interval.stddev}}},
+                      {"where", r.where}};
+  if (service == "sandbox") j["seconds"] = r.seconds;
+  if (!r.error.empty()) j["error"] = r.error;
+  return j;
+}
+
 // One measurement as the file keeps it: its raw series (warm-up included) and what the summary
 // cannot be rebuilt from.
 nlohmann::json measurement_json(const std::string& point, uint32_t rep, const std::string& service, uint32_t hogs,
@@ -500,13 +517,14 @@ RepResult measurement_from_json(const nlohmann::json& m, std::string& mode) {
   return r;
 }
 
-int run(const Options& o, ProtectionMode mode) {
+// Pins this process to --cpu and says what the run will take; false (exit 1) if it cannot pin.
+bool pin_and_announce(const Options& o) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(o.cpu, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0) {
     fmt::print(stderr, "jitter: cannot pin to cpu {}: {}\n", o.cpu, std::strerror(errno));
-    return 1;
+    return false;
   }
   const double nominal =
       double(o.reps) * double(o.competitors.size()) * double(o.services.size()) *
@@ -514,171 +532,86 @@ int run(const Options& o, ProtectionMode mode) {
   fmt::print(stderr, "jitter: services {}, competitors {}, {} x {} us (+{} warm-up), {} reps, cpu {}: about {:.0f} s\n",
              fmt::join(o.services, ","), fmt::join(o.competitors, ","), o.count, o.period_us, o.warmup, o.reps,
              o.cpu, nominal);
+  return true;
+}
 
-  struct Key {
-    std::string service;
-    uint32_t hogs;
-    bool operator<(const Key& k) const { return std::tie(service, hogs) < std::tie(k.service, k.hogs); }
-  };
-  struct Collected {
-    std::vector<jitter::SeriesSummary> reps;
-    std::vector<RepResult> raw;
-    std::string mode = "n/a";
-  };
-  std::map<Key, Collected> all;
-  int failures = 0;
+nlohmann::json config_json(const Options& o) {
+  return {{"period_us", o.period_us},
+          {"count", o.count},
+          {"warmup", o.warmup},
+          {"reps", o.reps},
+          {"competitors", o.competitors},
+          {"services", o.services},
+          {"cpu", o.cpu},
+          {"protection_asked", o.protection},
+          {"quick", o.quick},
+          {"jitter_definition", "standard deviation of the invocation delay (run time minus due time)"}};
+}
 
-  nlohmann::json doc;
-  doc["experiment"] = "jitter";
-  doc["schema"] = "ulsnet.jitter.v1";
-  doc["config"] = {{"period_us", o.period_us},
-                   {"count", o.count},
-                   {"warmup", o.warmup},
-                   {"reps", o.reps},
-                   {"competitors", o.competitors},
-                   {"services", o.services},
-                   {"cpu", o.cpu},
-                   {"protection_asked", o.protection},
-                   {"quick", o.quick},
-                   {"jitter_definition", "standard deviation of the invocation delay (run time minus due time)"}};
-  const std::string out_path = result_path(o.out, "jitter");
-  resume::Earlier earlier;
-  try {
-    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "jitter", doc["config"], "measurements");
-  } catch (const resume::Refused& e) {
-    fmt::print(stderr, "jitter: {}\n", e.what());
-    return 2;
+// A row of the result: one service under one number of competitors.
+struct Key {
+  std::string service;
+  uint32_t hogs;
+  bool operator<(const Key& k) const { return std::tie(service, hogs) < std::tie(k.service, k.hogs); }
+};
+
+// What a row's repetitions collected (their raw series dropped once summarised).
+struct Collected {
+  std::vector<jitter::SeriesSummary> reps;
+  std::vector<RepResult> raw;
+  std::string mode = "n/a";
+};
+
+// One row's summary over its repetitions, as "runs" records it.
+nlohmann::json row_json(const Options& o, const std::string& service, uint32_t hogs, const Collected& c) {
+  std::vector<double> delays, intervals, p99, sd, p50, entry;
+  size_t samples = 0, warm = 0;
+  uint64_t missed = 0;
+  nlohmann::json reps = nlohmann::json::array(), where = nlohmann::json::object();
+  for (size_t i = 0; i < c.reps.size(); ++i) {
+    const auto& s = c.reps[i];
+    const RepResult& r = c.raw[i];
+    delays.insert(delays.end(), s.delay_us.begin(), s.delay_us.end());
+    intervals.insert(intervals.end(), s.interval_us.begin(), s.interval_us.end());
+    entry.insert(entry.end(), r.entry_us.begin(), r.entry_us.end());
+    p99.push_back(s.delay.p99);
+    sd.push_back(s.delay.stddev);
+    p50.push_back(s.delay.p50);
+    samples += s.samples;
+    warm += s.warmup_discarded;
+    missed += s.missed;
+    add_counters(where, r.where);
+    reps.push_back(repetition_json(service, i, s, r));
   }
-  doc["config"]["argv"] = o.argv;
-  doc["environment"] = host_environment("host");
-  doc["measurements"] = nlohmann::json::array();
-  doc["complete"] = false;
-  resume::Eta eta(double(uint64_t(o.warmup + o.count) * o.period_us) / 1e6 + 0.2);
-  size_t left = size_t(o.reps) * o.competitors.size() * o.services.size();
-  // Repetitions outermost and the services interleaved, so that a drift in the machine's state
-  // touches every configuration alike. Fresh competitors for every measurement.
-  for (uint32_t rep = 0; rep < o.reps; ++rep)
-    for (uint32_t hogs : o.competitors)
-      for (const std::string& service : o.services) {
-        const std::string point = fmt::format("{}|{}|{}", rep + 1, service, hogs);
-        --left;
-        Collected& c = all[{service, hogs}];
-        if (const auto* rows = earlier.take(point)) {
-          std::string mode_kept;
-          RepResult r = measurement_from_json((*rows)[0], mode_kept);
-          if (service == "sandbox") c.mode = mode_kept;
-          c.reps.push_back(jitter::summarize_series(r.series, uint64_t(o.period_us) * 1000, o.warmup, o.count));
-          doc["measurements"].push_back((*rows)[0]);
-          fmt::print(stderr, "jitter: rep {} {:<7} {} competitors: kept from {}\n", rep + 1, service, hogs, out_path);
-          r.series.clear();
-          c.raw.push_back(std::move(r));
-          continue;
-        }
-        const auto t0 = std::chrono::steady_clock::now();
-        std::vector<pid_t> comp = start_competitors(hogs, monotonic_ns() + bound_ns(o) + 5'000'000'000ull);
-        timespec settle{0, 100'000'000};  // the competitors are running
-        nanosleep(&settle, nullptr);
-        RepResult r;
-        std::string mode_ran = "n/a";
-        try {
-          r = service == "thread" ? run_thread(o) : run_sandbox(o, mode, mode_ran);
-        } catch (const std::exception& e) {
-          r.error = e.what();
-        }
-        stop_competitors(comp);
-        if (service == "sandbox") c.mode = mode_ran;
-        c.reps.push_back(jitter::summarize_series(r.series, uint64_t(o.period_us) * 1000, o.warmup, o.count));
-        const auto& s = c.reps.back();
-        if (r.error.empty() && s.early)
-          r.error = fmt::format("{} invocations ran before their due time: the due times are wrong", s.early);
-        eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        fmt::print(stderr, "jitter: rep {} {:<7} {} competitors: {} samples, missed {}, delay p50 {:.1f} p99 {:.1f} sd {:.1f} us{}{}\n",
-                   rep + 1, service, hogs, s.samples, s.missed, s.delay.p50, s.delay.p99, s.delay.stddev,
-                   r.error.empty() ? "" : " -- " + r.error, eta.left(left));
-        if (!r.error.empty()) ++failures;
-        doc["measurements"].push_back(measurement_json(point, rep + 1, service, hogs, mode_ran, r));
-        try {
-          write_result(doc, out_path, "jitter");
-        } catch (const std::exception& e) {
-          fmt::print(stderr, "jitter: writing the result: {}\n", e.what());
-          return 1;
-        }
-        r.series.clear();
-        r.series.shrink_to_fit();
-        c.raw.push_back(std::move(r));
-      }
-
-  doc["runs"] = nlohmann::json::array();
-  for (const std::string& service : o.services)
-    for (uint32_t hogs : o.competitors) {
-      const Collected& c = all[{service, hogs}];
-      std::vector<double> delays, intervals, p99, sd, p50, entry;
-      size_t samples = 0, warm = 0;
-      uint64_t missed = 0;
-      nlohmann::json reps = nlohmann::json::array(), where = nlohmann::json::object();
-      for (size_t i = 0; i < c.reps.size(); ++i) {
-        const auto& s = c.reps[i];
-        const RepResult& r = c.raw[i];
-        delays.insert(delays.end(), s.delay_us.begin(), s.delay_us.end());
-        intervals.insert(intervals.end(), s.interval_us.begin(), s.interval_us.end());
-        entry.insert(entry.end(), r.entry_us.begin(), r.entry_us.end());
-        p99.push_back(s.delay.p99);
-        sd.push_back(s.delay.stddev);
-        p50.push_back(s.delay.p50);
-        samples += s.samples;
-        warm += s.warmup_discarded;
-        missed += s.missed;
-        add_counters(where, r.where);
-        nlohmann::json j = {{"rep", i + 1},
-                            {"samples", s.samples},
-                            {"expected", s.expected},
-                            {"missed", s.missed},
-                            {"early", s.early},
-                            {"warmup_discarded", s.warmup_discarded},
-                            {"delay_us", dist_json(s.delay)},
-                            {"interval_us", {{"mean", s.interval.mean}, {"stddev", s.interval.stddev}}},
-                            {"where", r.where}};
-        if (service == "sandbox") j["seconds"] = r.seconds;
-        if (!r.error.empty()) j["error"] = r.error;
-        reps.push_back(j);
-      }
-      const jitter::Distribution d = jitter::describe(delays), iv = jitter::describe(intervals);
-      nlohmann::json run = {
-          {"path", path_of(service, o.cpu, c.mode)},
-          {"service", service},
-          {"hogs", hogs},
-          {"protection", c.mode},
-          {"where", where},
-          {"samples", samples},
-          {"expected", uint64_t(o.count) * o.reps},
-          {"missed", missed},
-          {"warmup_discarded", warm},
-          {"delay_us", dist_json(d)},
-          {"interval_us", {{"mean", iv.mean}, {"stddev", iv.stddev}, {"period", o.period_us}}},
-          {"repetitions", reps},
-          {"ci95",
-           {{"delay_p99_us", ci_json(jitter::ci95(p99))},
-            {"delay_stddev_us", ci_json(jitter::ci95(sd))},
-            {"delay_p50_us", ci_json(jitter::ci95(p50))}}}};
-      if (service == "sandbox") {
-        const jitter::Distribution e = jitter::describe(entry);
-        run["upcall_entry_us"] = {{"mean", e.mean}, {"p99", e.p99}, {"max", e.max},
-                                  {"definition", "extension's clock read minus the dispatcher's just before "
-                                                 "the upcall: the cost of entering the sandbox"}};
-      }
-      doc["runs"].push_back(run);
-    }
-  doc["run_seconds"] = seconds_since_start();
-  doc["complete"] = failures == 0;
-  doc["points_reused"] = earlier.reused;
-  std::string out;
-  try {
-    out = write_result(doc, out_path, "jitter");
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "jitter: writing the result: {}\n", e.what());
-    return 1;
+  const jitter::Distribution d = jitter::describe(delays), iv = jitter::describe(intervals);
+  nlohmann::json run = {
+      {"path", path_of(service, o.cpu, c.mode)},
+      {"service", service},
+      {"hogs", hogs},
+      {"protection", c.mode},
+      {"where", where},
+      {"samples", samples},
+      {"expected", uint64_t(o.count) * o.reps},
+      {"missed", missed},
+      {"warmup_discarded", warm},
+      {"delay_us", dist_json(d)},
+      {"interval_us", {{"mean", iv.mean}, {"stddev", iv.stddev}, {"period", o.period_us}}},
+      {"repetitions", reps},
+      {"ci95",
+       {{"delay_p99_us", ci_json(jitter::ci95(p99))},
+        {"delay_stddev_us", ci_json(jitter::ci95(sd))},
+        {"delay_p50_us", ci_json(jitter::ci95(p50))}}}};
+  if (service == "sandbox") {
+    const jitter::Distribution e = jitter::describe(entry);
+    run["upcall_entry_us"] = {{"mean", e.mean}, {"p99", e.p99}, {"max", e.max},
+                              {"definition", "extension's clock read minus the dispatcher's just before "
+                                             "the upcall: the cost of entering the sandbox"}};
   }
+  return run;
+}
 
+// The table on stdout.
+void print_table(const Options& o, const nlohmann::json& doc, const std::string& out) {
   fmt::print("jitter on the host's stock kernel, cpu {}, period {} us, {} invocations x {} reps per row "
              "(means over repetitions, [95% CI])\n",
              o.cpu, o.period_us, o.count, o.reps);
@@ -698,8 +631,147 @@ int run(const Options& o, ProtectionMode mode) {
   fmt::print("on a stock kernel both services are woken by the scheduler; the upcall in the current process "
              "is //bench:vm_jitter's (ULS kernel)\n");
   fmt::print("results: {}\n", out);
-  if (failures) fmt::print(stderr, "jitter: {} measurement(s) incomplete (see 'error' in the repetitions)\n", failures);
-  return failures ? 1 : 0;
+}
+
+// One run: every measurement (kept from an earlier file or measured), the file written after
+// each, then the rows' summaries.
+class JitterRun {
+ public:
+  JitterRun(const Options& o, ProtectionMode mode, nlohmann::json doc, std::string out_path, resume::Earlier earlier)
+      : o_(o), mode_(mode), doc_(std::move(doc)), out_path_(std::move(out_path)), earlier_(std::move(earlier)),
+        eta_(double(uint64_t(o.warmup + o.count) * o.period_us) / 1e6 + 0.2) {}
+
+  bool measure_all();
+  int finish();
+
+ private:
+  void keep(const std::vector<nlohmann::json>& rows, uint32_t rep, const std::string& service, uint32_t hogs,
+            Collected& c);
+  bool measure(const std::string& point, uint32_t rep, const std::string& service, uint32_t hogs, size_t left,
+               Collected& c);
+
+  const Options& o_;
+  const ProtectionMode mode_;
+  nlohmann::json doc_;
+  const std::string out_path_;
+  resume::Earlier earlier_;
+  resume::Eta eta_;
+  std::map<Key, Collected> all_;
+  int failures_ = 0;
+};
+
+// Repetitions outermost and the services interleaved, so that a drift in the machine's state
+// touches every configuration alike. Fresh competitors for every measurement. False (exit 1)
+// when the file cannot be written.
+bool JitterRun::measure_all() {
+  size_t left = size_t(o_.reps) * o_.competitors.size() * o_.services.size();
+  for (uint32_t rep = 0; rep < o_.reps; ++rep)
+    for (uint32_t hogs : o_.competitors)
+      for (const std::string& service : o_.services) {
+        const std::string point = fmt::format("{}|{}|{}", rep + 1, service, hogs);
+        --left;
+        Collected& c = all_[{service, hogs}];
+        if (const auto* rows = earlier_.take(point)) {
+          keep(*rows, rep, service, hogs, c);
+          continue;
+        }
+        if (!measure(point, rep, service, hogs, left, c)) return false;
+      }
+  return true;
+}
+
+// A measurement the earlier file finished, re-summarised from its raw series.
+void JitterRun::keep(const std::vector<nlohmann::json>& rows, uint32_t rep, const std::string& service, uint32_t hogs,
+                     Collected& c) {
+  std::string mode_kept;
+  RepResult r = measurement_from_json(rows[0], mode_kept);
+  if (service == "sandbox") c.mode = mode_kept;
+  c.reps.push_back(jitter::summarize_series(r.series, uint64_t(o_.period_us) * 1000, o_.warmup, o_.count));
+  doc_["measurements"].push_back(rows[0]);
+  fmt::print(stderr, "jitter: rep {} {:<7} {} competitors: kept from {}\n", rep + 1, service, hogs, out_path_);
+  r.series.clear();
+  c.raw.push_back(std::move(r));
+}
+
+// One measurement with `hogs` fresh competitors, recorded and written; false if the file cannot be.
+bool JitterRun::measure(const std::string& point, uint32_t rep, const std::string& service, uint32_t hogs, size_t left,
+                        Collected& c) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<pid_t> comp = start_competitors(hogs, monotonic_ns() + bound_ns(o_) + 5'000'000'000ull);
+  timespec settle{0, 100'000'000};  // the competitors are running
+  nanosleep(&settle, nullptr);
+  RepResult r;
+  std::string mode_ran = "n/a";
+  try {
+    r = service == "thread" ? run_thread(o_) : run_sandbox(o_, mode_, mode_ran);
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  stop_competitors(comp);
+  if (service == "sandbox") c.mode = mode_ran;
+  c.reps.push_back(jitter::summarize_series(r.series, uint64_t(o_.period_us) * 1000, o_.warmup, o_.count));
+  const auto& s = c.reps.back();
+  if (r.error.empty() && s.early)
+    r.error = fmt::format("{} invocations ran before their due time: the due times are wrong", s.early);
+  eta_.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  fmt::print(stderr, "jitter: rep {} {:<7} {} competitors: {} samples, missed {}, delay p50 {:.1f} p99 {:.1f} sd {:.1f} us{}{}\n",
+             rep + 1, service, hogs, s.samples, s.missed, s.delay.p50, s.delay.p99, s.delay.stddev,
+             r.error.empty() ? "" : " -- " + r.error, eta_.left(left));
+  if (!r.error.empty()) ++failures_;
+  doc_["measurements"].push_back(measurement_json(point, rep + 1, service, hogs, mode_ran, r));
+  try {
+    write_result(doc_, out_path_, "jitter");
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "jitter: writing the result: {}\n", e.what());
+    return false;
+  }
+  r.series.clear();
+  r.series.shrink_to_fit();
+  c.raw.push_back(std::move(r));
+  return true;
+}
+
+// The rows' summaries, the file written whole, the table. Returns the exit status.
+int JitterRun::finish() {
+  doc_["runs"] = nlohmann::json::array();
+  for (const std::string& service : o_.services)
+    for (uint32_t hogs : o_.competitors) doc_["runs"].push_back(row_json(o_, service, hogs, all_[{service, hogs}]));
+  doc_["run_seconds"] = seconds_since_start();
+  doc_["complete"] = failures_ == 0;
+  doc_["points_reused"] = earlier_.reused;
+  std::string out;
+  try {
+    out = write_result(doc_, out_path_, "jitter");
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "jitter: writing the result: {}\n", e.what());
+    return 1;
+  }
+  print_table(o_, doc_, out);
+  if (failures_) fmt::print(stderr, "jitter: {} measurement(s) incomplete (see 'error' in the repetitions)\n", failures_);
+  return failures_ ? 1 : 0;
+}
+
+int run(const Options& o, ProtectionMode mode) {
+  if (!pin_and_announce(o)) return 1;
+  nlohmann::json doc;
+  doc["experiment"] = "jitter";
+  doc["schema"] = "ulsnet.jitter.v1";
+  doc["config"] = config_json(o);
+  const std::string out_path = result_path(o.out, "jitter");
+  resume::Earlier earlier;
+  try {
+    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "jitter", doc["config"], "measurements");
+  } catch (const resume::Refused& e) {
+    fmt::print(stderr, "jitter: {}\n", e.what());
+    return 2;
+  }
+  doc["config"]["argv"] = o.argv;
+  doc["environment"] = host_environment("host");
+  doc["measurements"] = nlohmann::json::array();
+  doc["complete"] = false;
+  JitterRun run(o, mode, std::move(doc), out_path, std::move(earlier));
+  if (!run.measure_all()) return 1;
+  return run.finish();
 }
 
 }  // namespace

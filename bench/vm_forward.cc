@@ -48,26 +48,98 @@ struct Options {
   std::vector<std::string> argv;
 };
 
-int run(const Options& o) {
+// --paths and --protection; false (exit 2) after one line on stderr.
+bool options_valid(const Options& o) {
   for (const auto& p : o.paths)
     if (p != "uls" && p != "kernel") {
       std::fprintf(stderr, "vm_forward: --paths takes uls and/or kernel, not '%s'\n", p.c_str());
-      return 2;
+      return false;
     }
   if (o.protection != "kernel" && o.protection != "none") {
     std::fprintf(stderr, "vm_forward: --protection is kernel or none\n");
-    return 2;
+    return false;
   }
-  nlohmann::json config = {{"rates_pps", o.rates},
-                   {"paths", o.paths},
-                   {"seconds", o.seconds},
-                   {"payload_bytes", 18},
-                   {"frame_bytes", 64},
-                   {"protection", o.protection},
-                   {"accel_requested", o.accel},
-                   {"quick", o.quick},
-                   {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}}},
-                   {"uls_forwarder", "kernel/tests/uls_fwd_ext.c (minimal IPv4 forwarder, not the Stack)"}};
+  return true;
+}
+
+nlohmann::json config_json(const Options& o) {
+  return {{"rates_pps", o.rates},
+          {"paths", o.paths},
+          {"seconds", o.seconds},
+          {"payload_bytes", 18},
+          {"frame_bytes", 64},
+          {"protection", o.protection},
+          {"accel_requested", o.accel},
+          {"quick", o.quick},
+          {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}}},
+          {"uls_forwarder", "kernel/tests/uls_fwd_ext.c (minimal IPv4 forwarder, not the Stack)"}};
+}
+
+// One launch of the three VMs: `path` at `rate`, its row read from the serial logs. `accel` is
+// set to what the launcher ran under; a run that did not complete counts in `failures`.
+nlohmann::json launch_one(const Options& o, const vm::Prepared& prep, const std::string& point, const std::string& path,
+                          uint32_t rate, const std::string& eta, std::string& accel, int& failures) {
+  const uint64_t count = uint64_t{rate} * o.seconds;
+  const std::string logs = prep.workdir + "/" + path + "-" + std::to_string(rate);
+  std::string append = "ulsnet.count=" + std::to_string(count) + " ulsnet.pps=" + std::to_string(rate) +
+                       " ulsnet.path=" + path;
+  if (o.protection == "none") append += " uls.protect=0";
+  std::fprintf(stderr, "vm_forward: %s path, %u datagrams/s for %u s%s\n", path.c_str(), rate, o.seconds, eta.c_str());
+  auto [rc, out] = vm::launch(prep.image, prep.initrd, logs,
+                              "--hosts 3 --accel " + o.accel + " --test uls-forward --append '" + append + "'",
+                              120 + 2 * static_cast<int>(o.seconds));
+  accel = vm::last_line(vm::slurp(logs + "/accel"));
+  const std::string sender = vm::slurp(logs + "/sender.log"), proxy = vm::slurp(logs + "/proxy.log"),
+                    receiver = vm::slurp(logs + "/receiver.log");
+  auto s = fields(sender, "ULSNET-UDP-SENT"), r = fields(receiver, "ULSNET-UDP-RECV");
+  nlohmann::json run = {{"point", point},
+                        {"path", path},
+                        {"label", path == "uls" ? "real ULS kernel, zero-copy e1000 path, upcalls"
+                                                : "proxy kernel IP forwarding"},
+                        {"offered_pps", rate},
+                        {"count", count},
+                        {"sender", s},
+                        {"receiver", r},
+                        {"accel", accel}};
+  if (path == "uls") run["proxy"] = fields(proxy, "ULSNET-PROXY ", "final=1");
+  const bool ok = rc == 0 && s.count("sent") && r.count("received");
+  run["complete"] = ok;
+  if (ok) {
+    run["delivered"] = r["received"];
+    run["loss"] = s["sent"] - r["received"];
+    run["loss_ratio"] = s["sent"] ? static_cast<double>(s["sent"] - r["received"]) / static_cast<double>(s["sent"]) : 0.0;
+  } else {
+    ++failures;
+    std::fprintf(stderr, "vm_forward: the %s run at %u/s did not complete; logs in %s\n%s\n", path.c_str(), rate,
+                 logs.c_str(), out.c_str());
+  }
+  return run;
+}
+
+// The table on stdout.
+void print_table(const nlohmann::json& doc, const std::string& accel, uint32_t seconds, const std::string& out) {
+  fmt::print("vm_forward on the patched kernel, accelerator {} (64 B frames, {} s per run)\n", accel, seconds);
+  fmt::print("{:<8} {:>8} {:>9} {:>9} {:>9} {:>8}  {}\n", "path", "pps", "sent", "nic_tx", "received", "loss %",
+             "proxy: counted drops (rx ring full / NIC missed*), kernel IP in");
+  for (const auto& r : doc["runs"]) {
+    if (!r["complete"].get<bool>()) {
+      fmt::print("{:<8} {:>8} incomplete\n", r["path"].get<std::string>(), r["offered_pps"].get<uint32_t>());
+      continue;
+    }
+    std::string px = "-";
+    if (r.contains("proxy") && r["proxy"].contains("eth0_rx_ring_full"))
+      px = fmt::format("{} / {}, {}", r["proxy"]["eth0_rx_ring_full"].get<long long>(),
+                       r["proxy"].value("eth0_nic_missed", 0LL), r["proxy"].value("kernel_ip_in_receives", 0LL));
+    fmt::print("{:<8} {:>8} {:>9} {:>9} {:>9} {:>8.2f}  {}\n", r["path"].get<std::string>(),
+               r["offered_pps"].get<uint32_t>(), r["sender"].value("sent", 0LL), r["sender"].value("nic_tx", 0LL),
+               r["receiver"].value("received", 0LL), 100.0 * r["loss_ratio"].get<double>(), px);
+  }
+  fmt::print("* QEMU counts every retried receive as a missed packet: an upper bound.\nresults: {}\n", out);
+}
+
+int run(const Options& o) {
+  if (!options_valid(o)) return 2;
+  const nlohmann::json config = config_json(o);
   // Before the kernel is built: a file that cannot be resumed is refused at once.
   const std::string out_path = result_path(o.out, "vm-forward");
   resume::Earlier earlier;
@@ -82,13 +154,12 @@ int run(const Options& o) {
     std::fprintf(stderr, "vm_forward: %s\n", prep.error.c_str());
     return prep.usage_error ? 2 : 1;
   }
-  const std::string &image = prep.image, &initrd = prep.initrd, &work = prep.workdir;
 
   nlohmann::json doc;
   doc["experiment"] = "vm_forward";
   doc["config"] = config;
   doc["config"]["argv"] = o.argv;
-  doc["guest_image"] = image;  // per run (a temporary directory): not part of the configuration
+  doc["guest_image"] = prep.image;  // per run (a temporary directory): not part of the configuration
   doc["environment"] = host_environment("vm");
   doc["runs"] = nlohmann::json::array();
   doc["complete"] = false;
@@ -108,42 +179,7 @@ int run(const Options& o) {
         continue;
       }
       const auto t0 = std::chrono::steady_clock::now();
-      const uint64_t count = uint64_t{rate} * o.seconds;
-      const std::string logs = work + "/" + path + "-" + std::to_string(rate);
-      std::string append = "ulsnet.count=" + std::to_string(count) + " ulsnet.pps=" + std::to_string(rate) +
-                           " ulsnet.path=" + path;
-      if (o.protection == "none") append += " uls.protect=0";
-      std::fprintf(stderr, "vm_forward: %s path, %u datagrams/s for %u s%s\n", path.c_str(), rate, o.seconds,
-                   eta.left(left + 1).c_str());
-      auto [rc, out] = vm::launch(image, initrd, logs,
-                                  "--hosts 3 --accel " + o.accel + " --test uls-forward --append '" + append + "'",
-                                  120 + 2 * static_cast<int>(o.seconds));
-      accel = vm::last_line(vm::slurp(logs + "/accel"));
-      const std::string sender = vm::slurp(logs + "/sender.log"), proxy = vm::slurp(logs + "/proxy.log"),
-                        receiver = vm::slurp(logs + "/receiver.log");
-      auto s = fields(sender, "ULSNET-UDP-SENT"), r = fields(receiver, "ULSNET-UDP-RECV");
-      nlohmann::json run = {{"point", point},
-                            {"path", path},
-                            {"label", path == "uls" ? "real ULS kernel, zero-copy e1000 path, upcalls"
-                                                    : "proxy kernel IP forwarding"},
-                            {"offered_pps", rate},
-                            {"count", count},
-                            {"sender", s},
-                            {"receiver", r},
-                            {"accel", accel}};
-      if (path == "uls") run["proxy"] = fields(proxy, "ULSNET-PROXY ", "final=1");
-      const bool ok = rc == 0 && s.count("sent") && r.count("received");
-      run["complete"] = ok;
-      if (ok) {
-        run["delivered"] = r["received"];
-        run["loss"] = s["sent"] - r["received"];
-        run["loss_ratio"] = s["sent"] ? static_cast<double>(s["sent"] - r["received"]) / static_cast<double>(s["sent"]) : 0.0;
-      } else {
-        ++failures;
-        std::fprintf(stderr, "vm_forward: the %s run at %u/s did not complete; logs in %s\n%s\n", path.c_str(), rate,
-                     logs.c_str(), out.c_str());
-      }
-      doc["runs"].push_back(run);
+      doc["runs"].push_back(launch_one(o, prep, point, path, rate, eta.left(left + 1), accel, failures));
       eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       doc["environment"]["accel"] = accel;
       write_result(doc, out_path, "vm-forward");
@@ -156,24 +192,7 @@ int run(const Options& o) {
   doc["run_seconds"] = seconds_since_start();
 
   const std::string out = write_result(doc, out_path, "vm-forward");
-
-  fmt::print("vm_forward on the patched kernel, accelerator {} (64 B frames, {} s per run)\n", accel, o.seconds);
-  fmt::print("{:<8} {:>8} {:>9} {:>9} {:>9} {:>8}  {}\n", "path", "pps", "sent", "nic_tx", "received", "loss %",
-             "proxy: counted drops (rx ring full / NIC missed*), kernel IP in");
-  for (const auto& r : doc["runs"]) {
-    if (!r["complete"].get<bool>()) {
-      fmt::print("{:<8} {:>8} incomplete\n", r["path"].get<std::string>(), r["offered_pps"].get<uint32_t>());
-      continue;
-    }
-    std::string px = "-";
-    if (r.contains("proxy") && r["proxy"].contains("eth0_rx_ring_full"))
-      px = fmt::format("{} / {}, {}", r["proxy"]["eth0_rx_ring_full"].get<long long>(),
-                       r["proxy"].value("eth0_nic_missed", 0LL), r["proxy"].value("kernel_ip_in_receives", 0LL));
-    fmt::print("{:<8} {:>8} {:>9} {:>9} {:>9} {:>8.2f}  {}\n", r["path"].get<std::string>(),
-               r["offered_pps"].get<uint32_t>(), r["sender"].value("sent", 0LL), r["sender"].value("nic_tx", 0LL),
-               r["receiver"].value("received", 0LL), 100.0 * r["loss_ratio"].get<double>(), px);
-  }
-  fmt::print("* QEMU counts every retried receive as a missed packet: an upper bound.\nresults: {}\n", out);
+  print_table(doc, accel, o.seconds, out);
   vm::cleanup(prep, failures != 0);
   return failures ? 1 : 0;
 }

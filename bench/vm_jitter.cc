@@ -171,44 +171,46 @@ bool parse_log(const std::string& log, std::map<std::pair<std::string, int>, Ser
   return done;
 }
 
-int run(const Options& o) {
+// --protection and --clock against --accel; false (exit 2) after one line on stderr.
+bool options_valid(const Options& o) {
   for (const std::string& prot : o.protection)
     if (prot != "kernel" && prot != "none") {
       std::fprintf(stderr, "vm_jitter: --protection takes kernel and/or none, not '%s'\n", prot.c_str());
-      return 2;
+      return false;
     }
   if (o.clock == "icount" && o.accel == "kvm") {
     std::fprintf(stderr,
                  "vm_jitter: --clock icount needs TCG (QEMU counts instructions only there): not --accel kvm\n");
-    return 2;
+    return false;
   }
-  nlohmann::json config = {{"period_us", o.period_us}, {"count", o.count}, {"hogs", o.hogs},
-                           {"warmup_ms", o.warmup_ms}, {"launches", o.launches}, {"clock_requested", o.clock},
-                           {"protection", o.protection}, {"accel_requested", o.accel}, {"quick", o.quick},
-                           {"guest", {{"vcpus", 1}, {"mem_mb", 256}}},
-                           {"jitter_definition",
-                            "standard deviation of the invocation delay (run time minus due time) after the "
-                            "warm-up (the samples due in a row's first warmup_ms); the interval statistics are "
-                            "reported too"}};
-  // Before the kernel is built: a file that cannot be resumed is refused at once.
-  const std::string out_path = result_path(o.out, "vm-jitter");
-  resume::Earlier earlier;
-  try {
-    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "vm_jitter", config);
-  } catch (const resume::Refused& e) {
-    std::fprintf(stderr, "vm_jitter: %s\n", e.what());
-    return 2;
-  }
-  const vm::Prepared prep = vm::prepare({runfile("bench/uls_jitter_guest")});
-  if (!prep.error.empty()) {
-    std::fprintf(stderr, "vm_jitter: %s\n", prep.error.c_str());
-    return prep.usage_error ? 2 : 1;
-  }
-  const std::string &image = prep.image, &initrd = prep.initrd, &work = prep.workdir;
-  // Which clock the guest keeps: decided before the first launch, from the accelerator a launch
-  // would get (under auto: one probe guest, cached by kernel/vm.sh).
-  nlohmann::json clock_plan = {{"requested", o.clock}};
-  std::string clock = o.clock, launch_accel = o.accel;
+  return true;
+}
+
+nlohmann::json config_json(const Options& o) {
+  return {{"period_us", o.period_us}, {"count", o.count}, {"hogs", o.hogs},
+          {"warmup_ms", o.warmup_ms}, {"launches", o.launches}, {"clock_requested", o.clock},
+          {"protection", o.protection}, {"accel_requested", o.accel}, {"quick", o.quick},
+          {"guest", {{"vcpus", 1}, {"mem_mb", 256}}},
+          {"jitter_definition",
+           "standard deviation of the invocation delay (run time minus due time) after the "
+           "warm-up (the samples due in a row's first warmup_ms); the interval statistics are "
+           "reported too"}};
+}
+
+// Which clock the guest keeps and how many launches run side by side.
+struct ClockPlan {
+  nlohmann::json json;
+  std::string clock, launch_accel;
+  size_t jobs = 1;
+};
+
+// The clock plan, decided before the first launch from the accelerator a launch would get
+// (under auto: one probe guest, cached by kernel/vm.sh). 0, or the exit status after one line on
+// stderr (the prepared image cleaned up).
+int plan_clock(const Options& o, const vm::Prepared& prep, ClockPlan& plan) {
+  plan.json = {{"requested", o.clock}};
+  plan.clock = o.clock;
+  plan.launch_accel = o.accel;
   if (o.clock != "wall") {
     const vm::Accelerator acc = vm::resolve_accelerator(prep, o.accel);
     if (!acc.error.empty()) {
@@ -216,148 +218,96 @@ int run(const Options& o) {
       vm::cleanup(prep, true);
       return 1;
     }
-    clock_plan["accelerator"] = acc.name;
-    clock_plan["accelerator_reason"] = acc.reason;
-    if (o.clock == "auto") clock = acc.name == "tcg" ? "icount" : "wall";
+    plan.json["accelerator"] = acc.name;
+    plan.json["accelerator_reason"] = acc.reason;
+    if (o.clock == "auto") plan.clock = acc.name == "tcg" ? "icount" : "wall";
   }
-  if (clock == "icount") {
+  if (plan.clock == "icount") {
     // sleep=off: idle time too is the guest's own (its clock jumps to the next timer), so nothing
     // outside the guest, not even a second launch beside it, moves a delay.
-    launch_accel = "tcg --icount --icount-sleep off";
-    clock_plan["why"] = o.clock == "auto"
-                            ? "the accelerator is TCG: its wall clock moves with the emulator and the host's load, "
-                              "so each delay is taken in guest instruction time (QEMU -icount: 1 ns per "
-                              "instruction), which nothing outside the guest moves"
-                            : "asked for (--clock icount)";
+    plan.launch_accel = "tcg --icount --icount-sleep off";
+    plan.json["why"] = o.clock == "auto"
+                           ? "the accelerator is TCG: its wall clock moves with the emulator and the host's load, "
+                             "so each delay is taken in guest instruction time (QEMU -icount: 1 ns per "
+                             "instruction), which nothing outside the guest moves"
+                           : "asked for (--clock icount)";
   } else {
-    clock_plan["why"] = o.clock == "auto" ? "the accelerator is not TCG: the guest's clock is the host's"
-                                          : "asked for (--clock wall)";
+    plan.json["why"] = o.clock == "auto" ? "the accelerator is not TCG: the guest's clock is the host's"
+                                         : "asked for (--clock wall)";
   }
-  clock_plan["clock"] = clock;
+  plan.json["clock"] = plan.clock;
   // Launches side by side only where they cannot disturb each other's clocks.
   const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
-  size_t jobs = 1;
-  if (clock == "icount") jobs = o.jobs ? o.jobs : std::min(cpus, 4u);
+  if (plan.clock == "icount") plan.jobs = o.jobs ? o.jobs : std::min(cpus, 4u);
   else if (o.jobs > 1) {
     std::fprintf(stderr, "vm_jitter: --jobs %u: launches run side by side only under --clock icount (on the wall "
                  "clock they would delay each other)\n", o.jobs);
     vm::cleanup(prep, false);
     return 2;
   }
-  clock_plan["parallel_launches"] = jobs;
-  const size_t warmup = o.period_us ? size_t(uint64_t{o.warmup_ms} * 1000 / o.period_us) : 0;
-  std::string hogs;
-  for (uint32_t h : o.hogs) hogs += (hogs.empty() ? "" : ":") + std::to_string(h);
-  // Guest time: per hog setting, both services, COUNT periods each, plus slack for TCG.
-  const int timeout = o.timeout_s ? o.timeout_s
-                                  : 120 + static_cast<int>(o.hogs.size() * 2 * 3 *
-                                                           (uint64_t{o.count} * o.period_us) / 1000000);
+  plan.json["parallel_launches"] = plan.jobs;
+  return 0;
+}
 
-  nlohmann::json doc;
-  doc["experiment"] = "vm_jitter";
-  doc["config"] = config;
-  doc["config"]["argv"] = o.argv;
-  doc["guest_image"] = image;  // per run (a temporary directory): not part of the configuration
-  doc["environment"] = host_environment("vm");
-  doc["clock_plan"] = clock_plan;
-  doc["runs"] = nlohmann::json::array();
-  doc["complete"] = false;
-  std::string accel = "unknown";
-  int failures = 0;
-  // The launches to run: every (protection, launch) the earlier file did not finish.
-  struct Task {
-    std::string prot, point, logs;
-    uint32_t launch = 0;
-    int rc = -1;
-    std::string out;
-  };
-  std::vector<Task> tasks;
-  for (const std::string& prot : o.protection)
-    for (uint32_t launch = 1; launch <= o.launches; ++launch) {
-      const std::string point = prot + "#" + std::to_string(launch);
-      if (const auto* rows = earlier.take(point)) {
-        for (const auto& r : *rows) doc["runs"].push_back(r);
-        accel = (*rows)[0].value("accel", accel);
-        std::fprintf(stderr, "vm_jitter: protection %s, launch %u: kept from %s\n", prot.c_str(), launch,
-                     out_path.c_str());
-        continue;
-      }
-      tasks.push_back({prot, point, work + "/" + prot + "-" + std::to_string(launch), launch});
-    }
-  resume::Eta eta(30 + std::max(0.0, double(timeout - 120) / 3));
-  for (size_t first = 0; first < tasks.size(); first += jobs) {
-    const size_t last = std::min(tasks.size(), first + jobs);
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::thread> running;
-    for (size_t i = first; i < last; ++i) {
-      Task& t = tasks[i];
-      std::string append = "ulsnet.args=" + std::to_string(o.period_us) + "," + std::to_string(o.count) + "," + hogs;
-      if (t.prot == "none") append += " uls.protect=0";
-      std::fprintf(stderr,
-                   "vm_jitter: protection %s, launch %u of %u: %u periods of %u us per service, hogs %s, %s clock "
-                   "(up to %d s%s)\n",
-                   t.prot.c_str(), t.launch, o.launches, o.count, o.period_us, hogs.c_str(), clock.c_str(), timeout,
-                   eta.left((tasks.size() - first + jobs - 1) / jobs).c_str());
-      const std::string args =
-          "--hosts 1 --accel " + launch_accel + " --run /bin/uls_jitter_guest --append '" + append + "'";
-      running.emplace_back([&t, &image, &initrd, args, timeout] {
-        std::tie(t.rc, t.out) = vm::launch(image, initrd, t.logs, args, timeout);
-      });
-    }
-    for (auto& th : running) th.join();
-    for (size_t i = first; i < last; ++i) {
-      const Task& t = tasks[i];
-      const std::string log = slurp(t.logs + "/single.log");
-      accel = last_line(slurp(t.logs + "/accel"));
-      // The clock that ran, from QEMU's own command line (not from what was asked).
-      std::string ran_clock = "unknown", icount_spec;
-      try {
-        const vmrun::QemuRun q = vmrun::parse_qemu_cmdline(slurp(t.logs + "/single.cmdline"));
-        ran_clock = q.icount ? "icount" : "wall";
-        icount_spec = q.icount_spec;
-      } catch (const std::exception&) {
-      }
-      std::map<std::pair<std::string, int>, Series> series;
-      const bool done = parse_log(log, series);
-      if (t.rc != 0 || !done) {
-        std::fprintf(stderr, "vm_jitter: the guest run (%s, launch %u) did not complete; log in %s\n%s\n",
-                     t.prot.c_str(), t.launch, t.logs.c_str(), t.out.c_str());
-        ++failures;
-      }
-      for (auto& [key, s] : series) {
-        nlohmann::json r = summarize(s, o.period_us, o.count, warmup);
-        r["point"] = t.point;  // one launch: its rows are kept or re-run together
-        if (t.rc != 0 || !done) r["error"] = "the guest run did not complete";
-        r["accel"] = accel;
-        r["clock"] = ran_clock;
-        if (!icount_spec.empty()) r["icount_spec"] = icount_spec;
-        r["launch"] = t.launch;
-        r["protection"] = t.prot;
-        r["service"] = key.first == "thread" ? "user-thread" : "uls-upcall";
-        r["hogs"] = key.second;
-        r["path"] = key.first == "thread"
-                        ? "user thread, clock_nanosleep(TIMER_ABSTIME), SCHED_OTHER"
-                        : "extension bound to a periodic hrtimer, upcall in the current process (real ULS kernel)";
-        r["raw"] = {{"due_ns", s.due}, {"ran_ns", s.ran}};
-        doc["runs"].push_back(r);
-      }
-    }
-    eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    doc["environment"]["accel"] = accel;
-    write_result(doc, out_path, "vm-jitter");
+// One launch of the guest: a (protection, launch) the earlier file did not finish.
+struct Task {
+  std::string prot, point, logs;
+  uint32_t launch = 0;
+  int rc = -1;
+  std::string out;
+};
+
+// The rows of one finished launch into doc["runs"]; `accel` set to what it ran under; a launch
+// that did not complete counts in `failures`.
+void read_launch(const Task& t, const Options& o, size_t warmup, nlohmann::json& doc, std::string& accel,
+                 int& failures) {
+  const std::string log = slurp(t.logs + "/single.log");
+  accel = last_line(slurp(t.logs + "/accel"));
+  // The clock that ran, from QEMU's own command line (not from what was asked).
+  std::string ran_clock = "unknown", icount_spec;
+  try {
+    const vmrun::QemuRun q = vmrun::parse_qemu_cmdline(slurp(t.logs + "/single.cmdline"));
+    ran_clock = q.icount ? "icount" : "wall";
+    icount_spec = q.icount_spec;
+  } catch (const std::exception&) {
   }
-  doc["environment"]["accel"] = accel;
-  doc["environment"]["guest_kernel"] = "Linux 6.1 (Debian linux-source-6.1) + kernel/patches (ulsnet ULS)";
+  std::map<std::pair<std::string, int>, Series> series;
+  const bool done = parse_log(log, series);
+  if (t.rc != 0 || !done) {
+    std::fprintf(stderr, "vm_jitter: the guest run (%s, launch %u) did not complete; log in %s\n%s\n",
+                 t.prot.c_str(), t.launch, t.logs.c_str(), t.out.c_str());
+    ++failures;
+  }
+  for (auto& [key, s] : series) {
+    nlohmann::json r = summarize(s, o.period_us, o.count, warmup);
+    r["point"] = t.point;  // one launch: its rows are kept or re-run together
+    if (t.rc != 0 || !done) r["error"] = "the guest run did not complete";
+    r["accel"] = accel;
+    r["clock"] = ran_clock;
+    if (!icount_spec.empty()) r["icount_spec"] = icount_spec;
+    r["launch"] = t.launch;
+    r["protection"] = t.prot;
+    r["service"] = key.first == "thread" ? "user-thread" : "uls-upcall";
+    r["hogs"] = key.second;
+    r["path"] = key.first == "thread"
+                    ? "user thread, clock_nanosleep(TIMER_ABSTIME), SCHED_OTHER"
+                    : "extension bound to a periodic hrtimer, upcall in the current process (real ULS kernel)";
+    r["raw"] = {{"due_ns", s.due}, {"ran_ns", s.ran}};
+    doc["runs"].push_back(r);
+  }
+}
 
-  // The target: with two hogs, uls jitter <= 0.2x user-thread jitter (per protection mode), in
-  // every launch; the ratio reported is the median over launches. Next to it, how much sooner
-  // the upcall runs (mean delay ratio), which the claim also says.
+// The target: with two hogs, uls jitter <= 0.2x user-thread jitter (per protection mode), in
+// every launch; the ratio reported is the median over launches. Next to it, how much sooner
+// the upcall runs (mean delay ratio), which the claim also says.
+nlohmann::json targets_json(const Options& o, const nlohmann::json& runs, const std::string& accel,
+                            const std::string& clock) {
   nlohmann::json targets = nlohmann::json::array();
   for (const std::string& prot : o.protection) {
     std::vector<double> ratios, delay_ratios, ujit, tjit;
     for (uint32_t launch = 1; launch <= o.launches; ++launch) {
       const nlohmann::json *u = nullptr, *t = nullptr;
-      for (const auto& r : doc["runs"])
+      for (const auto& r : runs)
         if (r["protection"] == prot && r["hogs"] == 2 && r.value("launch", 1u) == launch && !r.contains("error"))
           (r["service"] == "uls-upcall" ? u : t) = &r;
       if (u == nullptr || t == nullptr) continue;
@@ -386,13 +336,12 @@ int run(const Options& o) {
                        {"accel", accel},
                        {"clock", clock}});
   }
-  doc["targets"] = targets;
-  doc["complete"] = failures == 0;
-  doc["points_reused"] = earlier.reused;
-  doc["run_seconds"] = seconds_since_start();
+  return targets;
+}
 
-  const std::string out = write_result(doc, out_path, "vm-jitter");
-
+// The table and the targets on stdout.
+void print_table(const Options& o, const nlohmann::json& doc, const std::string& accel, const std::string& clock,
+                 size_t warmup, const std::string& out) {
   fmt::print("vm_jitter on the patched kernel, accelerator {}, {} clock (period {} us, {} invocations per row, the "
              "first {} a warm-up)\n",
              accel, clock, o.period_us, o.count, warmup);
@@ -405,13 +354,117 @@ int run(const Options& o) {
                r["samples"].get<size_t>(), r["delay_us"]["mean"].get<double>(),
                r["delay_us"]["stddev"].get<double>(), r["delay_us"]["p99"].get<double>(),
                r["delay_us"]["max"].get<double>(), r["interval_us"]["stddev"].get<double>());
-  for (const auto& t : targets)
+  for (const auto& t : doc["targets"])
     fmt::print("target ({}): uls/user-thread jitter with two hogs = {:.2f}, median of {} launches (limit 0.2, "
                "in every launch): {}; mean delay ratio {}\n",
                t["protection"].get<std::string>(), t["ratio"].get<double>(), t["launches"].get<size_t>(),
                t["met"].get<bool>() ? "met" : "NOT met",
                t["mean_delay_ratio"].is_number() ? fmt::format("{:.3f}", t["mean_delay_ratio"].get<double>()) : "-");
   fmt::print("results: {}\n", out);
+}
+
+// The launches to run: every (protection, launch) the earlier file did not finish; the finished
+// ones' rows go into doc["runs"] as they were.
+std::vector<Task> plan_tasks(const Options& o, resume::Earlier& earlier, const std::string& work,
+                             const std::string& out_path, nlohmann::json& doc, std::string& accel) {
+  std::vector<Task> tasks;
+  for (const std::string& prot : o.protection)
+    for (uint32_t launch = 1; launch <= o.launches; ++launch) {
+      const std::string point = prot + "#" + std::to_string(launch);
+      if (const auto* rows = earlier.take(point)) {
+        for (const auto& r : *rows) doc["runs"].push_back(r);
+        accel = (*rows)[0].value("accel", accel);
+        std::fprintf(stderr, "vm_jitter: protection %s, launch %u: kept from %s\n", prot.c_str(), launch,
+                     out_path.c_str());
+        continue;
+      }
+      tasks.push_back({prot, point, work + "/" + prot + "-" + std::to_string(launch), launch});
+    }
+  return tasks;
+}
+
+// tasks[first, last) launched side by side, each in its own thread, until all have ended.
+void launch_batch(std::vector<Task>& tasks, size_t first, size_t last, const Options& o, const vm::Prepared& prep,
+                  const ClockPlan& plan, const std::string& hogs, int timeout, const std::string& eta) {
+  std::vector<std::thread> running;
+  for (size_t i = first; i < last; ++i) {
+    Task& t = tasks[i];
+    std::string append = "ulsnet.args=" + std::to_string(o.period_us) + "," + std::to_string(o.count) + "," + hogs;
+    if (t.prot == "none") append += " uls.protect=0";
+    std::fprintf(stderr,
+                 "vm_jitter: protection %s, launch %u of %u: %u periods of %u us per service, hogs %s, %s clock "
+                 "(up to %d s%s)\n",
+                 t.prot.c_str(), t.launch, o.launches, o.count, o.period_us, hogs.c_str(), plan.clock.c_str(), timeout,
+                 eta.c_str());
+    const std::string args =
+        "--hosts 1 --accel " + plan.launch_accel + " --run /bin/uls_jitter_guest --append '" + append + "'";
+    running.emplace_back([&t, &prep, args, timeout] {
+      std::tie(t.rc, t.out) = vm::launch(prep.image, prep.initrd, t.logs, args, timeout);
+    });
+  }
+  for (auto& th : running) th.join();
+}
+
+int run(const Options& o) {
+  if (!options_valid(o)) return 2;
+  const nlohmann::json config = config_json(o);
+  // Before the kernel is built: a file that cannot be resumed is refused at once.
+  const std::string out_path = result_path(o.out, "vm-jitter");
+  resume::Earlier earlier;
+  try {
+    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "vm_jitter", config);
+  } catch (const resume::Refused& e) {
+    std::fprintf(stderr, "vm_jitter: %s\n", e.what());
+    return 2;
+  }
+  const vm::Prepared prep = vm::prepare({runfile("bench/uls_jitter_guest")});
+  if (!prep.error.empty()) {
+    std::fprintf(stderr, "vm_jitter: %s\n", prep.error.c_str());
+    return prep.usage_error ? 2 : 1;
+  }
+  ClockPlan plan;
+  if (const int rc = plan_clock(o, prep, plan); rc != 0) return rc;
+  const size_t warmup = o.period_us ? size_t(uint64_t{o.warmup_ms} * 1000 / o.period_us) : 0;
+  std::string hogs;
+  for (uint32_t h : o.hogs) hogs += (hogs.empty() ? "" : ":") + std::to_string(h);
+  // Guest time: per hog setting, both services, COUNT periods each, plus slack for TCG.
+  const int timeout = o.timeout_s ? o.timeout_s
+                                  : 120 + static_cast<int>(o.hogs.size() * 2 * 3 *
+                                                           (uint64_t{o.count} * o.period_us) / 1000000);
+
+  nlohmann::json doc;
+  doc["experiment"] = "vm_jitter";
+  doc["config"] = config;
+  doc["config"]["argv"] = o.argv;
+  doc["guest_image"] = prep.image;  // per run (a temporary directory): not part of the configuration
+  doc["environment"] = host_environment("vm");
+  doc["clock_plan"] = plan.json;
+  doc["runs"] = nlohmann::json::array();
+  doc["complete"] = false;
+  std::string accel = "unknown";
+  int failures = 0;
+  std::vector<Task> tasks = plan_tasks(o, earlier, prep.workdir, out_path, doc, accel);
+  resume::Eta eta(30 + std::max(0.0, double(timeout - 120) / 3));
+  const size_t jobs = plan.jobs;
+  for (size_t first = 0; first < tasks.size(); first += jobs) {
+    const size_t last = std::min(tasks.size(), first + jobs);
+    const auto t0 = std::chrono::steady_clock::now();
+    launch_batch(tasks, first, last, o, prep, plan, hogs, timeout,
+                 eta.left((tasks.size() - first + jobs - 1) / jobs));
+    for (size_t i = first; i < last; ++i) read_launch(tasks[i], o, warmup, doc, accel, failures);
+    eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    doc["environment"]["accel"] = accel;
+    write_result(doc, out_path, "vm-jitter");
+  }
+  doc["environment"]["accel"] = accel;
+  doc["environment"]["guest_kernel"] = "Linux 6.1 (Debian linux-source-6.1) + kernel/patches (ulsnet ULS)";
+  doc["targets"] = targets_json(o, doc["runs"], accel, plan.clock);
+  doc["complete"] = failures == 0;
+  doc["points_reused"] = earlier.reused;
+  doc["run_seconds"] = seconds_since_start();
+
+  const std::string out = write_result(doc, out_path, "vm-jitter");
+  print_table(o, doc, accel, plan.clock, warmup, out);
   vm::cleanup(prep, failures != 0);
   return failures ? 1 : 0;
 }

@@ -53,25 +53,38 @@ int default_timeout(uint64_t warmup, uint64_t iterations, int reps) {
   return int(std::min(86400.0, 60 + ops * 300e-6));
 }
 
-int run(const Options& o) {
-  const uint64_t warmup = std::max<uint64_t>(1, o.iterations / 10);
-  const int timeout = o.timeout_s ? o.timeout_s : default_timeout(warmup, o.iterations, o.reps);
+// What one launch is given: its guest's warm-up and bound, the launcher's timeout, whether
+// instructions are counted (and the plugin that counts them).
+struct LaunchPlan {
+  uint64_t warmup = 0;
+  int timeout = 0, budget = 0;
+  bool counting = false;
+  std::string plugin;
+};
+
+LaunchPlan launch_plan(const Options& o) {
+  LaunchPlan p;
+  p.warmup = std::max<uint64_t>(1, o.iterations / 10);
+  p.timeout = o.timeout_s ? o.timeout_s : default_timeout(p.warmup, o.iterations, o.reps);
   // The guest's own bound: what is left of the timeout after booting (~1-2 s under TCG), so that
   // a stuck operation ends the program before the launcher ends the VM.
-  const int budget = std::max(5, timeout - 15);  // <= 86400, what the guest accepts
-  const bool counting = o.accel != "kvm";
+  p.budget = std::max(5, p.timeout - 15);  // <= 86400, what the guest accepts
+  p.counting = o.accel != "kvm";
+  return p;
+}
 
+nlohmann::json config_json(const Options& o, const LaunchPlan& p) {
   nlohmann::json defs = nlohmann::json::object();
   for (const auto& [op, what] : vmmicro::op_definitions()) defs[op] = what;
-  nlohmann::json config = {
+  return {
       {"iterations", o.iterations},
-      {"warmup", warmup},
+      {"warmup", p.warmup},
       {"reps", o.reps},
       {"protection", o.protection},
       {"accel_requested", o.accel},
       {"quick", o.quick},
-      {"timeout_s", timeout},
-      {"guest_budget_s", budget},
+      {"timeout_s", p.timeout},
+      {"guest_budget_s", p.budget},
       {"ops", vmmicro::op_names()},
       {"op_definitions", defs},
       {"guest", {{"vcpus", 1}, {"mem_mb", 256}, {"program", "bench/guest/uls_micro.c"}}},
@@ -88,109 +101,69 @@ int run(const Options& o) {
       {"ratios_basis", "medians over repetitions; ratios from ns_per_op, ratios_insns from insns_per_op; "
                        "upcall_minus_ioctl_over_syscall leaves out the raise's own system call"},
   };
-  // Before the kernel is built: a file that cannot be resumed is refused at once.
-  const std::string out_path = result_path(o.out, "vm-micro");
-  resume::Earlier earlier;
-  try {
-    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "vm_micro", config);
-  } catch (const resume::Refused& e) {
-    std::fprintf(stderr, "vm_micro: %s\n", e.what());
-    return 2;
+}
+
+// The instruction log of a launch, or why there is none.
+std::optional<std::string> instruction_log(const LaunchPlan& p, const std::string& accel, const std::string& logs,
+                                           std::string& why) {
+  if (!p.counting) {
+    why = "not counted: --accel kvm (QEMU's instruction-count plugin works only under TCG)";
+  } else if (accel != "tcg") {
+    why = "not counted: the accelerator was " + accel + " (QEMU's instruction-count plugin works only under TCG)";
+  } else if (!std::filesystem::exists(logs + "/single.insn.log")) {
+    why = "not counted: QEMU wrote no instruction log (" + logs + "/single.insn.log)";
+  } else {
+    return vm::slurp(logs + "/single.insn.log");
   }
+  return std::nullopt;
+}
 
-  const vm::Prepared prep = vm::prepare({vm::runfile("bench/uls_micro_guest")});
-  if (!prep.error.empty()) {
-    std::fprintf(stderr, "vm_micro: %s\n", prep.error.c_str());
-    return prep.usage_error ? 2 : 1;
+// One VM with protection `prot`: its row, read from the guest's log (and the instruction log).
+// `accels` gets the accelerator it ran under; a run that did not complete counts in `failures`.
+nlohmann::json launch_one(const Options& o, const LaunchPlan& p, const vm::Prepared& prep, const std::string& prot,
+                          const std::string& eta, std::set<std::string>& accels, int& failures) {
+  const std::string logs = prep.workdir + "/" + prot;
+  const std::string append = "ulsnet.args=" + std::to_string(o.iterations) + "," + std::to_string(p.warmup) + "," +
+                             std::to_string(o.reps) + "," + std::to_string(p.budget) +
+                             (prot == "none" ? " uls.protect=0" : " uls.protect=1");
+  std::fprintf(stderr, "vm_micro: protection %s: %llu iterations x %d repetitions per operation (up to %d s%s)\n",
+               prot.c_str(), static_cast<unsigned long long>(o.iterations), o.reps, p.timeout, eta.c_str());
+  auto [vrc, vout] =
+      vm::launch(prep.image, prep.initrd, logs,
+                 "--hosts 1 --accel " + o.accel + " --run /bin/uls_micro_guest --append '" + append + "'" +
+                     (p.counting ? " --count-insns " + p.plugin : ""),
+                 p.timeout);
+  const std::string accel = vm::last_line(vm::slurp(logs + "/accel"));
+  accels.insert(accel.empty() ? "unknown" : accel);
+  const std::string cmdline = vm::slurp(logs + "/single.cmdline");
+  const bool plugin_loaded = cmdline.find("-plugin") != std::string::npos;
+  std::string why;
+  const std::optional<std::string> insn_log = instruction_log(p, accel, logs, why);
+
+  const vmmicro::GuestLog g = vmmicro::parse_guest_log(vm::slurp(logs + "/single.log"));
+  nlohmann::json r = vmmicro::summarize_run(g, insn_log, why, o.iterations, o.reps);
+  r["point"] = prot;
+  r["protection"] = prot;
+  r["accel"] = accel;
+  r["instruction_counting"] = plugin_loaded;
+  if (r["guest_protected"].is_boolean() && r["guest_protected"].get<bool>() != (prot == "kernel")) {
+    r["problems"].push_back("the guest kernel reports protection " +
+                            std::string(r["guest_protected"].get<bool>() ? "on" : "off") + ", not what was asked");
+    r["complete"] = false;
   }
-  const std::string plugin = counting ? vm::runfile("kernel/qemu_insn_count.so") : "";
-
-  nlohmann::json doc;
-  doc["experiment"] = "vm_micro";
-  doc["schema"] = "ulsnet.vm-micro.v1";
-  doc["config"] = config;
-  doc["config"]["argv"] = o.argv;
-  doc["guest_image"] = prep.image;  // per run (a temporary directory): not part of the configuration
-  doc["environment"] = host_environment("vm");
-  doc["runs"] = nlohmann::json::array();
-  doc["complete"] = false;
-  resume::Eta eta(20 + timeout / 4.0);
-  size_t left = o.protection.size();
-
-  std::set<std::string> accels;
-  int failures = 0;
-  for (const std::string& prot : o.protection) {
-    --left;
-    if (const auto* rows = earlier.take(prot)) {
-      for (const auto& r : *rows) {
-        doc["runs"].push_back(r);
-        accels.insert(r.value("accel", "unknown"));
-      }
-      std::fprintf(stderr, "vm_micro: protection %s: kept from %s\n", prot.c_str(), out_path.c_str());
-      continue;
-    }
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::string logs = prep.workdir + "/" + prot;
-    const std::string append = "ulsnet.args=" + std::to_string(o.iterations) + "," + std::to_string(warmup) + "," +
-                               std::to_string(o.reps) + "," + std::to_string(budget) +
-                               (prot == "none" ? " uls.protect=0" : " uls.protect=1");
-    std::fprintf(stderr, "vm_micro: protection %s: %llu iterations x %d repetitions per operation (up to %d s%s)\n",
-                 prot.c_str(), static_cast<unsigned long long>(o.iterations), o.reps, timeout,
-                 eta.left(left + 1).c_str());
-    auto [vrc, vout] =
-        vm::launch(prep.image, prep.initrd, logs,
-                   "--hosts 1 --accel " + o.accel + " --run /bin/uls_micro_guest --append '" + append + "'" +
-                       (counting ? " --count-insns " + plugin : ""),
-                   timeout);
-    const std::string accel = vm::last_line(vm::slurp(logs + "/accel"));
-    accels.insert(accel.empty() ? "unknown" : accel);
-    const std::string cmdline = vm::slurp(logs + "/single.cmdline");
-    const bool plugin_loaded = cmdline.find("-plugin") != std::string::npos;
-
-    std::optional<std::string> insn_log;
-    std::string why;
-    if (!counting) {
-      why = "not counted: --accel kvm (QEMU's instruction-count plugin works only under TCG)";
-    } else if (accel != "tcg") {
-      why = "not counted: the accelerator was " + accel + " (QEMU's instruction-count plugin works only under TCG)";
-    } else if (!std::filesystem::exists(logs + "/single.insn.log")) {
-      why = "not counted: QEMU wrote no instruction log (" + logs + "/single.insn.log)";
-    } else {
-      insn_log = vm::slurp(logs + "/single.insn.log");
-    }
-
-    const vmmicro::GuestLog g = vmmicro::parse_guest_log(vm::slurp(logs + "/single.log"));
-    nlohmann::json r = vmmicro::summarize_run(g, insn_log, why, o.iterations, o.reps);
-    r["point"] = prot;
-    r["protection"] = prot;
-    r["accel"] = accel;
-    r["instruction_counting"] = plugin_loaded;
-    if (r["guest_protected"].is_boolean() && r["guest_protected"].get<bool>() != (prot == "kernel")) {
-      r["problems"].push_back("the guest kernel reports protection " +
-                              std::string(r["guest_protected"].get<bool>() ? "on" : "off") + ", not what was asked");
-      r["complete"] = false;
-    }
-    if (vrc != 0) r["problems"].push_back("kernel/vm.sh exited with " + std::to_string(vrc));
-    const bool ok = vrc == 0 && r["complete"].get<bool>();
-    if (!ok) {
-      std::fprintf(stderr, "vm_micro: the guest run (%s) did not complete; log in %s\n%s\n", prot.c_str(),
-                   logs.c_str(), vout.c_str());
-      for (const auto& p : r["problems"]) std::fprintf(stderr, "  %s\n", p.get<std::string>().c_str());
-      ++failures;
-    }
-    doc["runs"].push_back(r);
-    eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    write_result(doc, out_path, "vm-micro");
+  if (vrc != 0) r["problems"].push_back("kernel/vm.sh exited with " + std::to_string(vrc));
+  const bool ok = vrc == 0 && r["complete"].get<bool>();
+  if (!ok) {
+    std::fprintf(stderr, "vm_micro: the guest run (%s) did not complete; log in %s\n%s\n", prot.c_str(),
+                 logs.c_str(), vout.c_str());
+    for (const auto& pr : r["problems"]) std::fprintf(stderr, "  %s\n", pr.get<std::string>().c_str());
+    ++failures;
   }
-  std::string accel_used;
-  for (const auto& a : accels) accel_used += (accel_used.empty() ? "" : ",") + a;
-  doc["environment"]["accel"] = accel_used;
-  doc["environment"]["guest_kernel"] = "Linux 6.1 (Debian linux-source-6.1) + kernel/patches (ulsnet ULS)";
-  doc["run_seconds"] = seconds_since_start();
-  doc["complete"] = failures == 0;
-  doc["points_reused"] = earlier.reused;
-  const std::string out = write_result(doc, out_path, "vm-micro");
+  return r;
+}
 
+// The table on stdout: per protection mode, every operation and the ratios.
+void print_table(const Options& o, const nlohmann::json& doc, const std::string& accel_used, const std::string& out) {
   fmt::print("vm_micro on the patched kernel, accelerator {} ({} iterations x {} repetitions per operation; "
              "medians, [min-max])\n",
              accel_used, o.iterations, o.reps);
@@ -216,6 +189,66 @@ int run(const Options& o) {
                  show(r[key]["upcall_minus_ioctl_over_syscall"]));
   }
   fmt::print("results: {}\n", out);
+}
+
+int run(const Options& o) {
+  LaunchPlan plan = launch_plan(o);
+  const nlohmann::json config = config_json(o, plan);
+  // Before the kernel is built: a file that cannot be resumed is refused at once.
+  const std::string out_path = result_path(o.out, "vm-micro");
+  resume::Earlier earlier;
+  try {
+    earlier = resume::load(o.out.empty() ? "" : out_path, o.fresh, "vm_micro", config);
+  } catch (const resume::Refused& e) {
+    std::fprintf(stderr, "vm_micro: %s\n", e.what());
+    return 2;
+  }
+
+  const vm::Prepared prep = vm::prepare({vm::runfile("bench/uls_micro_guest")});
+  if (!prep.error.empty()) {
+    std::fprintf(stderr, "vm_micro: %s\n", prep.error.c_str());
+    return prep.usage_error ? 2 : 1;
+  }
+  plan.plugin = plan.counting ? vm::runfile("kernel/qemu_insn_count.so") : "";
+
+  nlohmann::json doc;
+  doc["experiment"] = "vm_micro";
+  doc["schema"] = "ulsnet.vm-micro.v1";
+  doc["config"] = config;
+  doc["config"]["argv"] = o.argv;
+  doc["guest_image"] = prep.image;  // per run (a temporary directory): not part of the configuration
+  doc["environment"] = host_environment("vm");
+  doc["runs"] = nlohmann::json::array();
+  doc["complete"] = false;
+  resume::Eta eta(20 + plan.timeout / 4.0);
+  size_t left = o.protection.size();
+
+  std::set<std::string> accels;
+  int failures = 0;
+  for (const std::string& prot : o.protection) {
+    --left;
+    if (const auto* rows = earlier.take(prot)) {
+      for (const auto& r : *rows) {
+        doc["runs"].push_back(r);
+        accels.insert(r.value("accel", "unknown"));
+      }
+      std::fprintf(stderr, "vm_micro: protection %s: kept from %s\n", prot.c_str(), out_path.c_str());
+      continue;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    doc["runs"].push_back(launch_one(o, plan, prep, prot, eta.left(left + 1), accels, failures));
+    eta.measured(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    write_result(doc, out_path, "vm-micro");
+  }
+  std::string accel_used;
+  for (const auto& a : accels) accel_used += (accel_used.empty() ? "" : ",") + a;
+  doc["environment"]["accel"] = accel_used;
+  doc["environment"]["guest_kernel"] = "Linux 6.1 (Debian linux-source-6.1) + kernel/patches (ulsnet ULS)";
+  doc["run_seconds"] = seconds_since_start();
+  doc["complete"] = failures == 0;
+  doc["points_reused"] = earlier.reused;
+  const std::string out = write_result(doc, out_path, "vm-micro");
+  print_table(o, doc, accel_used, out);
   vm::cleanup(prep, failures != 0);
   return failures ? 1 : 0;
 }

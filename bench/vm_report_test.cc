@@ -176,7 +176,9 @@ TEST(VmReports, AReportLineIsTheLastOneAndMustBeAJsonObject) {
   const std::string log = "boot\nULSNET-METHOD-REPORT {\"forwarded\": 1}\nmore\r\nULSNET-METHOD-REPORT {\"forwarded\": 2}\r\n";
   EXPECT_EQ(report_json(log, "ULSNET-METHOD-REPORT ")["forwarded"], 2);
   EXPECT_THROW(report_json("nothing here\n", "ULSNET-METHOD-REPORT "), ReportError);
-  EXPECT_THROW(report_json("ULSNET-METHOD-REPORT {\"forwarded\": 1, \"dr\n", "ULSNET-METHOD-REPORT "), ReportError);
+  // A report cut off in the middle of a key, as a console line that ended early.
+  const std::string whole = "ULSNET-METHOD-REPORT {\"forwarded\": 1, \"drops\": 0}";
+  EXPECT_THROW(report_json(whole.substr(0, whole.find("\"dr") + 3) + "\n", "ULSNET-METHOD-REPORT "), ReportError);
   EXPECT_THROW(report_json("ULSNET-METHOD-REPORT [1, 2]\n", "ULSNET-METHOD-REPORT "), ReportError);
   EXPECT_THROW(report_json("ULSNET-METHOD-REPORT \n", "ULSNET-METHOD-REPORT "), ReportError);
 }

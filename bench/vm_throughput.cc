@@ -18,6 +18,9 @@
 #include "bench/search.h"
 #include "bench/stats.h"
 #include "bench/targets.h"
+#include "bench/throughput_common.h"
+#include "bench/throughput_options.h"
+#include "bench/throughput_report.h"
 #include "bench/vm_report.h"
 #include "kernel/vm_harness.h"
 
@@ -465,54 +468,282 @@ nlohmann::json vm_targets(const nlohmann::json& results, const nlohmann::json& c
   return targets;
 }
 
-void print_summary(const nlohmann::json& doc, const std::string& accel, const std::string& guest_kernel,
-                   const std::string& path) {
-  fmt::print("\nulsnet throughput, hosts=vm (3 VMs, 1 vCPU, e1000, UDP links), accelerator {}, guest kernel {} (ULS "
-             "patches)\n",
-             accel, guest_kernel);
-  fmt::print("{:<14} {:<15} {:<6} {:<12} {:>5} {:>7} {:>8} {:>8} {:>8} {:>6} {:>8} {:>18} {:>22}\n", "method", "variant",
-             "mode", "purpose", "B", "offered", "sent/s", "fwd/s", "deliv/s", "loss%", "unacc.", "p50/p99 lat us", "insns/pkt (u/k)");
-  for (const auto& r : doc["results"]) {
-    const std::string offered = r["offered"].is_string() ? "max" : fmt::format("{:.0f}", r["offered"].get<double>());
-    const std::string head = fmt::format("{:<14} {:<15} {:<6} {:<12} {:>5} {:>7}", r["method"].get<std::string>(),
-                                         r["variant"].get<std::string>(), r["mode"].get<std::string>(),
-                                         r["purpose"].get<std::string>(), r.value("payload_bytes", 0u), offered);
-    if (r.contains("error")) {
-      fmt::print("{} error: {}\n", head, r["error"].get<std::string>().substr(0, 100));
-      continue;
-    }
-    std::string lat = "-";
-    const nlohmann::json& l = r["latency"];
-    if (l.value("one_way_valid", false) && l["latency_ns"].contains("p99"))
-      lat = fmt::format("{:.0f}/{:.0f} +-{:.0f}", l["latency_ns"]["p50"].get<double>() / 1e3,
-                        l["latency_ns"]["p99"].get<double>() / 1e3, l["clock_error_bound_ns"].get<double>() / 1e3);
-    const nlohmann::json& c = r["proxy_vm_insns_per_forwarded"];
-    const std::string cpu = c.contains("total") ? fmt::format("{:.0f} ({:.0f}/{:.0f}){}", c["total"].get<double>(),
-                                                              c["user"].get<double>(), c["kernel"].get<double>(),
-                                                              c.value("icount", false) ? " ic" : "")
-                                                : "-";
-    fmt::print("{} {:>8.0f} {:>8.0f} {:>8.0f} {:>6.2f} {:>8} {:>18} {:>22}\n", head, r["offered_pps"].get<double>(),
-               r["forwarded_pps"].get<double>(), r["delivered_pps"].get<double>(), 100 * r["loss_ratio"].get<double>(),
-               r["accounting"]["unaccounted"].get<int64_t>(), lat, cpu);
+// The jobs of `o` (`modes_given`: --modes was on the command line); false (exit 2) after one line
+// on stderr.
+bool expand_vm_jobs(const VmThroughputOptions& o, bool modes_given, std::vector<VmJob>& jobs) {
+  try {
+    jobs = expand(o, modes_given);
+  } catch (const MethodError& e) {
+    fmt::print(stderr, "throughput: {}\n", e.what());
+    return false;
   }
-  fmt::print("(insns/pkt: guest instructions the proxy VM executed per forwarded packet, user/kernel; ic: under "
-             "-icount shift=0)\n");
-  if (doc.contains("capacity") && !doc["capacity"].empty()) {
-    fmt::print("\nNDR/PDR (measured brackets [passed, failed), pps; one launch per trial):\n");
-    for (const auto& c : doc["capacity"]) {
-      std::string line = fmt::format("  {:<14} {:<15} {:<6} {:>5} B", c.value("method", ""), c.value("variant", ""),
-                                     c.value("mode", ""), c.value("payload_bytes", 0u));
-      for (const char* k : {"ndr", "pdr"})
-        if (c.contains(k)) line += fmt::format("  {} {}", k, describe_bracket(c[k]));
-      if (c.contains("error")) line += "  error: " + c["error"].get<std::string>();
-      fmt::print("{}\n", line);
-    }
+  if (jobs.empty()) {
+    fmt::print(stderr, "throughput: no method supports the modes asked for\n");
+    return false;
   }
-  fmt::print("\ntargets (sandbox:uls; {}):\n", accel);
-  for (const auto& t : doc["targets"])
-    fmt::print("  {:<75} {}{}\n", t["target"].get<std::string>(), t["status"].get<std::string>(),
-               t.contains("value") ? fmt::format(" ({:.2f})", t["value"].get<double>()) : "");
-  fmt::print("results: {}\n", path);
+  return true;
+}
+
+// The plan by accelerator (--vm-tcg-reps, --vm-tcg-search-trials): under TCG those replace
+// `o.reps` and `o.search_trials`. Null when neither is given; false (exit 1) when the
+// accelerator cannot be resolved.
+bool plan_for_accelerator(VmThroughputOptions& o, const vm::Prepared& prep, nlohmann::json& accel_plan) {
+  if (o.tcg_reps <= 0 && o.tcg_search_trials <= 0) return true;
+  const vm::Accelerator a = vm::resolve_accelerator(prep, o.accel);
+  if (!a.error.empty()) {
+    fmt::print(stderr, "throughput: which accelerator the VMs would run under: {}\n", a.error);
+    return false;
+  }
+  accel_plan = {{"accelerator", a.name},
+                {"reason", a.reason},
+                {"reps_requested", o.reps},
+                {"search_trials_requested", o.search_trials}};
+  if (a.name == "tcg") {
+    if (o.tcg_reps > 0) o.reps = o.tcg_reps;
+    if (o.tcg_search_trials > 0) o.search_trials = o.tcg_search_trials;
+  }
+  accel_plan["reps"] = o.reps;
+  accel_plan["search_trials"] = o.search_trials;
+  fmt::print(stderr, "throughput: the VMs run under {} ({}): {} repetition(s) per point{}\n", a.name, a.reason,
+             o.reps, o.search ? fmt::format(", at most {} launches per search", o.search_trials) : std::string());
+  return true;
+}
+
+// The run's configuration as the result file records it (and a resumed run must match).
+nlohmann::json vm_config_json(const VmThroughputOptions& o, int cost_reps, const SearchOptions& so) {
+  nlohmann::json config = {
+      {"hosts", "vm"},
+      {"methods", o.methods},
+      {"modes", o.modes},
+      {"rates", o.rates},
+      {"duration_s", o.duration},
+      {"reps", o.reps},
+      {"quick", o.quick},
+      {"accel_requested", o.accel},
+      {"icount", o.icount},
+      {"cost_runs", {{"rate_pps", o.cost_rate}, {"datagrams", o.cost_count}, {"per_job", cost_reps}}},
+      {"uls_protection", o.protection},
+      {"payload_bytes", o.payloads.front()},
+      {"payloads", o.payloads},
+      {"payload_note", "rates at every size; the cost runs, the search, the sweep and the targets at the first"},
+      {"search", o.search ? search_settings_json(so) : nlohmann::json(false)},
+      {"loads", o.loads},
+      {"load_sweep_basis", "fractions of each job's own PDR lower bound at the first size"},
+      {"warmup_s", std::min(o.warmup, 0.1 * o.duration)},
+      {"generator", "bench/traffic.h run_generator (UDP socket, sendmmsg, per-datagram CLOCK_MONOTONIC "
+                    "stamps) in the sender VM; 'max' = unpaced"},
+      {"sink", "bench/traffic.h run_sink (UDP socket, recvmmsg, per-datagram kernel receive times) in "
+               "the receiver VM"},
+      {"links", "kernel/vm.sh --link udp: one UDP datagram per frame between the QEMUs, drops counted "
+                "per socket by the host kernel; --mgmt: a direct sender-receiver link for the clocks"},
+      {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}}}};
+  if (o.tcg_reps > 0 || o.tcg_search_trials > 0)
+    config["under_tcg"] = {{"reps", o.tcg_reps}, {"search_trials", o.tcg_search_trials}};
+  return config;
+}
+
+// One VM run after its checks: the result document, saved after every launch and search, and
+// the estimate of the launches left.
+class VmRun {
+ public:
+  VmRun(const VmThroughputOptions& o, const vm::Prepared& prep, std::vector<double> rates,
+        const nlohmann::json& accel_plan)
+      : o_(o), prep_(prep), rates_(std::move(rates)), cost_reps_(o.cost_reps > 0 ? o.cost_reps : o.reps),
+        size0_(o.payloads.front()), runner_(o, prep) {
+    // One phase: a narrowing trial would cost a whole launch (the boot) as well.
+    so_ = ndr_pdr_search_options(o.pdr_loss, {o.duration}, o.search_precision, o.search_trials, o.search_max,
+                                 o.final_trials);
+    so_.min_rate_pps = 100;
+    doc_["schema"] = "ulsnet.throughput-vm.v2";
+    doc_["config"] = vm_config_json(o, cost_reps_, so_);
+    // The image's path is per run (a temporary directory): not part of the configuration.
+    doc_["guest_image"] = prep.image;
+    if (!accel_plan.is_null()) doc_["accelerator_plan"] = accel_plan;
+    path_ = result_path(o.out, "throughput-vm");
+  }
+
+  bool resume();
+  void start(size_t jobs);
+  void run_job(const VmJob& j, size_t ji, size_t jobs);
+  int finish();
+
+ private:
+  void save() {
+    doc_["complete"] = false;
+    doc_["run_seconds"] = seconds_since_start();
+    write_result(doc_, path_, "throughput-vm");
+  }
+  void add(nlohmann::json row) {
+    doc_["results"].push_back(std::move(row));
+    save();
+  }
+  uint64_t count_for(double rate) const {
+    return rate > 0 ? std::max<uint64_t>(1, uint64_t(rate * o_.duration))
+                    : std::min<uint64_t>(kMaxCount, uint64_t(kMaxRateGuess * o_.duration));
+  }
+  nlohmann::json rate_points(const VmJob& j);
+  nlohmann::json search(const VmJob& j, const nlohmann::json& max_row);
+  TrialOutcome search_trial(const VmJob& j, double rate, int& step, const nlohmann::json& max_row);
+  void sweep(const VmJob& j, const nlohmann::json& cap);
+
+  const VmThroughputOptions& o_;
+  const vm::Prepared& prep_;
+  const std::vector<double> rates_;
+  const int cost_reps_;
+  const uint32_t size0_;
+  SearchOptions so_;
+  nlohmann::json doc_;
+  std::string path_;
+  VmRunner runner_;
+  size_t left_ = 0;  // launches known to be ahead (a search counts as its bound on trials)
+};
+
+// An existing --out with the same configuration: its finished launches are kept. False (exit 2)
+// when it cannot be resumed.
+bool VmRun::resume() {
+  if (o_.out.empty() || !std::filesystem::exists(path_) || o_.fresh) return true;
+  nlohmann::json old;
+  if (!read_earlier_run(path_, old)) return false;
+  nlohmann::json old_config = old.value("config", nlohmann::json::object());
+  if (old_config.is_object()) old_config.erase("argv");
+  if (old.value("schema", "") != doc_["schema"] || old_config != doc_["config"]) {
+    refuse_other_configuration(path_);
+    return false;
+  }
+  std::map<std::string, nlohmann::json> finished;
+  for (const auto& r : old.value("results", nlohmann::json::array()))
+    if (r.contains("point") && !r.contains("error")) finished[r["point"].get<std::string>()] = r;
+  fmt::print(stderr, "throughput: resuming {}: {} launches finished there\n", path_, finished.size());
+  runner_.set_finished(std::move(finished));
+  return true;
+}
+
+void VmRun::start(size_t jobs) {
+  doc_["config"]["argv"] = o_.argv;
+  doc_["environment"] = host_environment("vm");
+  doc_["results"] = nlohmann::json::array();
+  doc_["capacity"] = nlohmann::json::array();
+  const size_t per_job = o_.reps * (o_.payloads.size() * rates_.size() + o_.loads.size()) + size_t(cost_reps_) +
+                         (o_.search ? size_t(o_.search_trials) : 0);
+  left_ = per_job * jobs;
+}
+
+void VmRun::run_job(const VmJob& j, size_t ji, size_t jobs) {
+  fmt::print(stderr, "job {}/{}: {}:{} {}{}\n", ji + 1, jobs, j.method, j.variant, j.mode, runner_.eta(left_));
+  const nlohmann::json max_row = rate_points(j);
+  if (o_.search) sweep(j, search(j, max_row));
+  for (int rep = 0; rep < cost_reps_; ++rep) {
+    add(runner_.run({j, o_.cost_rate, rep, o_.icount != "off", "cost", o_.cost_count, size0_}));
+    if (left_) --left_;
+  }
+}
+
+// The --rates points at every size. Returns the first repetition's unpaced row at the first
+// size: the search's first step (an unpaced trial at --duration) would be the same launch again.
+nlohmann::json VmRun::rate_points(const VmJob& j) {
+  nlohmann::json max_row;
+  for (int rep = 0; rep < o_.reps; ++rep)
+    for (uint32_t payload : o_.payloads)
+      for (double rate : rates_) {
+        add(runner_.run({j, rate, rep, o_.icount == "all", "rate+latency", count_for(rate), payload}));
+        if (rep == 0 && payload == size0_ && rate == 0) max_row = doc_["results"].back();
+        --left_;
+      }
+  return max_row;
+}
+
+// NDR and PDR of `j` at the first size, one launch per trial; the capacity entry, also saved.
+nlohmann::json VmRun::search(const VmJob& j, const nlohmann::json& max_row) {
+  int step = 0;
+  SearchResult sr = throughput_search(so_, [&](double rate, double d) {
+    (void)d;  // one phase: every trial lasts --duration
+    return search_trial(j, rate, step, max_row);
+  });
+  nlohmann::json cap = search_result_json(sr, so_);
+  cap.update({{"method", j.method},
+              {"variant", j.variant},
+              {"mode", j.mode},
+              {"payload_bytes", size0_},
+              {"search_ceiling_basis",
+               "what the sender VM's generator offered unpaced in this job's own first step, lowered to "
+               "what it offered where a paced trial fell short"},
+              {"trial", "one launch of the three VMs per trial (boot, stream of --duration, reports)"}});
+  for (const CriterionResult& c : sr.criteria)
+    fmt::print(stderr, "{}:{} {} {}B {}: {}\n", j.method, j.variant, j.mode, size0_, c.criterion.name,
+               describe_bracket(cap[c.criterion.name]));
+  // The trials the search did not need.
+  const size_t unused = size_t(o_.search_trials) - std::min<size_t>(size_t(o_.search_trials), size_t(step));
+  left_ -= std::min(left_, unused);
+  doc_["capacity"].push_back(cap);
+  save();
+  return cap;
+}
+
+// One step of the search: a launch at `rate`, or the job's unpaced point for its first step.
+TrialOutcome VmRun::search_trial(const VmJob& j, double rate, int& step, const nlohmann::json& max_row) {
+  VmPoint p{j, rate, 0, o_.icount == "all", "search", count_for(rate), size0_};
+  p.step = fmt::format("{}@{}", step, rate > 0 ? fmt::format("{:.0f}", rate) : std::string("max"));
+  const bool reuse = step++ == 0 && rate == 0 && max_row.is_object() && !max_row.contains("error");
+  nlohmann::json row = reuse ? max_row : runner_.run(p);
+  TrialOutcome out;
+  out.sample = {{"point", row.value("point", "")}};
+  if (row.contains("error")) {
+    out.error = row["error"];
+  } else {
+    out.offered_pps = row["offered_pps"];
+    out.loss = row["loss_ratio"];
+    out.tester_loss = tester_loss(row["accounting"]["drops"], row["accounting"].value("sent", uint64_t(0)));
+    for (const char* k : {"offered_pps", "forwarded_pps", "delivered_pps", "loss_ratio", "proxy_loss_ratio"})
+      out.sample[k] = row[k];
+    out.sample["unaccounted"] = row["accounting"]["unaccounted"];
+  }
+  if (reuse) {
+    out.sample["reused"] = "the job's unpaced point (first repetition), the same launch";
+  } else {
+    add(std::move(row));
+  }
+  if (left_) --left_;
+  return out;
+}
+
+// The offered-load sweep at the first size: fractions of the job's own PDR lower bound.
+void VmRun::sweep(const VmJob& j, const nlohmann::json& cap) {
+  const std::optional<double> pdr_lo = pdr_lower_bound(cap);
+  if (!o_.loads.empty() && !pdr_lo) {
+    fmt::print(stderr, "{}:{} {}: no offered-load sweep: no PDR lower bound at {} B\n", j.method, j.variant, j.mode,
+               size0_);
+    left_ -= std::min(left_, o_.reps * o_.loads.size());
+  }
+  if (!pdr_lo) return;
+  for (double f : o_.loads)
+    for (int rep = 0; rep < o_.reps; ++rep) {
+      const double rate = sweep_rate(f, *pdr_lo);
+      VmPoint p{j, rate, rep, o_.icount == "all", "load", count_for(rate), size0_};
+      p.load_fraction = f;
+      p.load_basis = sweep_basis(f, size0_, *pdr_lo, cap);
+      add(runner_.run(p));
+      if (left_) --left_;
+    }
+}
+
+// The summary, the targets and the report; the file written whole. Returns the exit status.
+int VmRun::finish() {
+  std::string accel = "unknown";
+  for (const auto& r : doc_["results"])
+    if (r.contains("labels") && r["labels"].contains("accelerator") && r["purpose"] != "cost") accel = r["labels"]["accelerator"];
+  doc_["environment"]["accel"] = accel;
+  doc_["environment"]["guest_kernel"] = runner_.guest_kernel();
+  doc_["summary"] = vmrun::summarize_vm_points(doc_["results"]);
+  doc_["targets"] = vm_targets(doc_["results"], doc_["capacity"], accel, size0_);
+  doc_["run_seconds"] = seconds_since_start();  // guest kernel build or cache check included
+  doc_["complete"] = true;
+  write_result(doc_, path_, "throughput-vm");
+  print_vm_report(doc_, accel, runner_.guest_kernel(), path_);
+  vm::cleanup(prep_, runner_.failures() != 0);
+  const size_t n = doc_["results"].size();
+  if (runner_.kept()) fmt::print(stderr, "throughput: {} of {} launches kept from the earlier run\n", runner_.kept(), n);
+  if (runner_.failures()) fmt::print(stderr, "throughput: {} of {} VM runs failed\n", runner_.failures(), n);
+  return runner_.failures() ? 1 : 0;
 }
 
 }  // namespace
@@ -527,283 +758,30 @@ std::optional<double> parse_offered_rate(const std::string& r) {
 
 int run_vm_throughput(VmThroughputOptions o) {
   const bool modes_given = !(o.modes.size() == 2 && o.modes[0] == "relay" && o.modes[1] == "router");
-  if (o.quick) {
-    if (o.methods.empty())
-      o.methods = {"sandbox:uls", "kernel-socket:batched", "raw-socket:af_packet", "user-thread:af_packet"};
-    o.duration = std::min(o.duration, 2.0);
-  }
-  for (const auto& m : o.modes)
-    if (m != "relay" && m != "router") {
-      fmt::print(stderr, "throughput: bad mode '{}' (relay, router)\n", m);
-      return 2;
-    }
+  if (o.quick) apply_quick_defaults(o);
   std::vector<double> rates;
-  for (const auto& r : o.rates) {
-    const std::optional<double> v = parse_offered_rate(r);
-    if (!v || (*v != 0 && (*v < 1 || *v > 1e6))) {
-      fmt::print(stderr, "throughput: bad rate '{}' (use 'max' or datagrams per second)\n", r);
-      return 2;
-    }
-    rates.push_back(*v);
-  }
-  if (o.protection != "kernel" && o.protection != "none") {
-    fmt::print(stderr, "throughput: --vm-protection is kernel or none\n");
-    return 2;
-  }
-  if (!(o.cost_rate >= 1) || o.cost_count < 100) {
-    fmt::print(stderr, "throughput: the cost runs need a rate >= 1/s and >= 100 datagrams\n");
-    return 2;
-  }
-  if (o.icount != "cost" && o.icount != "off" && o.icount != "all") {
-    fmt::print(stderr, "throughput: icount is cost, off or all\n");
-    return 2;
-  }
-  if (o.icount != "off" && o.accel == "kvm") {
-    fmt::print(stderr, "throughput: instruction counting needs TCG (--accel kvm: turn icount off)\n");
-    return 2;
-  }
+  if (!check_vm_options(o, rates)) return 2;
   std::vector<VmJob> jobs;
-  try {
-    jobs = expand(o, modes_given);
-  } catch (const MethodError& e) {
-    fmt::print(stderr, "throughput: {}\n", e.what());
-    return 2;
-  }
-  if (jobs.empty()) {
-    fmt::print(stderr, "throughput: no method supports the modes asked for\n");
-    return 2;
-  }
-  if (o.payloads.empty()) {
-    fmt::print(stderr, "throughput: --sizes names no payload size\n");
-    return 2;
-  }
-  if (!o.loads.empty()) o.search = true;  // the sweep's fractions are of the PDR
-  if (o.final_trials < 1 || o.final_trials % 2 == 0 || o.search_trials < 2 || !(o.search_precision > 0)) {
-    fmt::print(stderr, "throughput: the search needs an odd --final-trials, --search-trials >= 2 and a precision > 0\n");
-    return 2;
-  }
+  if (!expand_vm_jobs(o, modes_given, jobs)) return 2;
+  if (!check_vm_search_options(o)) return 2;
   const vm::Prepared prep = vm::prepare({vm::runfile("bench/ulsnet_proxy"), vm::runfile("bench/ulsnet_traffic")});
   if (!prep.error.empty()) {
     fmt::print(stderr, "throughput: --hosts=vm: {}\n", prep.error);
     return prep.usage_error ? 2 : 1;
   }
-
-  // The plan by accelerator (--vm-tcg-reps, --vm-tcg-search-trials).
   nlohmann::json accel_plan;
-  if (o.tcg_reps > 0 || o.tcg_search_trials > 0) {
-    const vm::Accelerator a = vm::resolve_accelerator(prep, o.accel);
-    if (!a.error.empty()) {
-      fmt::print(stderr, "throughput: which accelerator the VMs would run under: {}\n", a.error);
-      vm::cleanup(prep, true);
-      return 1;
-    }
-    accel_plan = {{"accelerator", a.name},
-                  {"reason", a.reason},
-                  {"reps_requested", o.reps},
-                  {"search_trials_requested", o.search_trials}};
-    if (a.name == "tcg") {
-      if (o.tcg_reps > 0) o.reps = o.tcg_reps;
-      if (o.tcg_search_trials > 0) o.search_trials = o.tcg_search_trials;
-    }
-    accel_plan["reps"] = o.reps;
-    accel_plan["search_trials"] = o.search_trials;
-    fmt::print(stderr, "throughput: the VMs run under {} ({}): {} repetition(s) per point{}\n", a.name, a.reason,
-               o.reps, o.search ? fmt::format(", at most {} launches per search", o.search_trials) : std::string());
+  if (!plan_for_accelerator(o, prep, accel_plan)) {
+    vm::cleanup(prep, true);
+    return 1;
   }
-  const int cost_reps = o.cost_reps > 0 ? o.cost_reps : o.reps;
-
-  SearchOptions so;
-  so.criteria = {{"ndr", 0.0}, {"pdr", o.pdr_loss}};
-  // One phase: a narrowing trial would cost a whole launch (the boot) as well.
-  so.durations = {o.duration};
-  so.precision = o.search_precision;
-  so.max_trials = o.search_trials;
-  so.max_rate_pps = o.search_max;
-  so.final_trials = o.final_trials;
-  so.min_rate_pps = 100;
-
-  nlohmann::json doc;
-  doc["schema"] = "ulsnet.throughput-vm.v2";
-  doc["config"] = {{"hosts", "vm"},
-                   {"methods", o.methods},
-                   {"modes", o.modes},
-                   {"rates", o.rates},
-                   {"duration_s", o.duration},
-                   {"reps", o.reps},
-                   {"quick", o.quick},
-                   {"accel_requested", o.accel},
-                   {"icount", o.icount},
-                   {"cost_runs", {{"rate_pps", o.cost_rate}, {"datagrams", o.cost_count}, {"per_job", cost_reps}}},
-                   {"uls_protection", o.protection},
-                   {"payload_bytes", o.payloads.front()},
-                   {"payloads", o.payloads},
-                   {"payload_note", "rates at every size; the cost runs, the search, the sweep and the targets at the first"},
-                   {"search", o.search ? search_settings_json(so) : nlohmann::json(false)},
-                   {"loads", o.loads},
-                   {"load_sweep_basis", "fractions of each job's own PDR lower bound at the first size"},
-                   {"warmup_s", std::min(o.warmup, 0.1 * o.duration)},
-                   {"generator", "bench/traffic.h run_generator (UDP socket, sendmmsg, per-datagram CLOCK_MONOTONIC "
-                                 "stamps) in the sender VM; 'max' = unpaced"},
-                   {"sink", "bench/traffic.h run_sink (UDP socket, recvmmsg, per-datagram kernel receive times) in "
-                            "the receiver VM"},
-                   {"links", "kernel/vm.sh --link udp: one UDP datagram per frame between the QEMUs, drops counted "
-                             "per socket by the host kernel; --mgmt: a direct sender-receiver link for the clocks"},
-                   {"guests", {{"vcpus", 1}, {"mem_mb", 256}, {"nic", "e1000"}}}};
-  if (o.tcg_reps > 0 || o.tcg_search_trials > 0)
-    doc["config"]["under_tcg"] = {{"reps", o.tcg_reps}, {"search_trials", o.tcg_search_trials}};
-  // The image's path is per run (a temporary directory): not part of the configuration.
-  doc["guest_image"] = prep.image;
-  if (!accel_plan.is_null()) doc["accelerator_plan"] = accel_plan;
-  const std::string path = result_path(o.out, "throughput-vm");
-  VmRunner runner(o, prep);
-  if (!o.out.empty() && std::filesystem::exists(path) && !o.fresh) {
-    nlohmann::json old;
-    try {
-      std::ifstream in(path);
-      old = nlohmann::json::parse(in);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "throughput: {} exists but is not a result file ({}): give another --out, or --fresh to "
-                         "overwrite it\n", path, e.what());
-      vm::cleanup(prep, false);
-      return 2;
-    }
-    nlohmann::json old_config = old.value("config", nlohmann::json::object());
-    if (old_config.is_object()) old_config.erase("argv");
-    if (old.value("schema", "") != doc["schema"] || old_config != doc["config"]) {
-      fmt::print(stderr, "throughput: {} holds a run with another configuration: give another --out, or --fresh to "
-                         "overwrite it\n", path);
-      vm::cleanup(prep, false);
-      return 2;
-    }
-    std::map<std::string, nlohmann::json> finished;
-    for (const auto& r : old.value("results", nlohmann::json::array()))
-      if (r.contains("point") && !r.contains("error")) finished[r["point"].get<std::string>()] = r;
-    fmt::print(stderr, "throughput: resuming {}: {} launches finished there\n", path, finished.size());
-    runner.set_finished(std::move(finished));
+  VmRun run(o, prep, std::move(rates), accel_plan);
+  if (!run.resume()) {
+    vm::cleanup(prep, false);
+    return 2;
   }
-  doc["config"]["argv"] = o.argv;
-  doc["environment"] = host_environment("vm");
-  doc["results"] = nlohmann::json::array();
-  doc["capacity"] = nlohmann::json::array();
-  auto save = [&] {
-    doc["complete"] = false;
-    doc["run_seconds"] = seconds_since_start();
-    write_result(doc, path, "throughput-vm");
-  };
-  auto count_for = [&](double rate) {
-    return rate > 0 ? std::max<uint64_t>(1, uint64_t(rate * o.duration))
-                    : std::min<uint64_t>(kMaxCount, uint64_t(kMaxRateGuess * o.duration));
-  };
-  auto add = [&](nlohmann::json row) {
-    doc["results"].push_back(std::move(row));
-    save();
-  };
-  // Launches known to be ahead (a search counts as its bound on trials).
-  const size_t per_job = o.reps * (o.payloads.size() * rates.size() + o.loads.size()) + size_t(cost_reps) +
-                         (o.search ? size_t(o.search_trials) : 0);
-  size_t left = per_job * jobs.size();
-  const uint32_t size0 = o.payloads.front();
-  for (size_t ji = 0; ji < jobs.size(); ++ji) {
-    const VmJob& j = jobs[ji];
-    fmt::print(stderr, "job {}/{}: {}:{} {}{}\n", ji + 1, jobs.size(), j.method, j.variant, j.mode, runner.eta(left));
-    // The first repetition's unpaced row at the first size: the search's first step (an unpaced
-    // trial at --duration) would be the same launch again.
-    nlohmann::json max_row;
-    for (int rep = 0; rep < o.reps; ++rep)
-      for (uint32_t payload : o.payloads)
-        for (double rate : rates) {
-          add(runner.run({j, rate, rep, o.icount == "all", "rate+latency", count_for(rate), payload}));
-          if (rep == 0 && payload == size0 && rate == 0) max_row = doc["results"].back();
-          --left;
-        }
-    if (o.search) {
-      int step = 0;
-      SearchResult sr = throughput_search(so, [&](double rate, double d) {
-        (void)d;  // one phase: every trial lasts --duration
-        VmPoint p{j, rate, 0, o.icount == "all", "search", count_for(rate), size0};
-        p.step = fmt::format("{}@{}", step, rate > 0 ? fmt::format("{:.0f}", rate) : std::string("max"));
-        const bool reuse = step++ == 0 && rate == 0 && max_row.is_object() && !max_row.contains("error");
-        nlohmann::json row = reuse ? max_row : runner.run(p);
-        TrialOutcome out;
-        out.sample = {{"point", row.value("point", "")}};
-        if (row.contains("error")) {
-          out.error = row["error"];
-        } else {
-          out.offered_pps = row["offered_pps"];
-          out.loss = row["loss_ratio"];
-          out.tester_loss = tester_loss(row["accounting"]["drops"], row["accounting"].value("sent", uint64_t(0)));
-          for (const char* k : {"offered_pps", "forwarded_pps", "delivered_pps", "loss_ratio", "proxy_loss_ratio"})
-            out.sample[k] = row[k];
-          out.sample["unaccounted"] = row["accounting"]["unaccounted"];
-        }
-        if (reuse) {
-          out.sample["reused"] = "the job's unpaced point (first repetition), the same launch";
-        } else {
-          add(std::move(row));
-        }
-        if (left) --left;
-        return out;
-      });
-      nlohmann::json cap = search_result_json(sr, so);
-      cap.update({{"method", j.method},
-                  {"variant", j.variant},
-                  {"mode", j.mode},
-                  {"payload_bytes", size0},
-                  {"search_ceiling_basis",
-                   "what the sender VM's generator offered unpaced in this job's own first step, lowered to "
-                   "what it offered where a paced trial fell short"},
-                  {"trial", "one launch of the three VMs per trial (boot, stream of --duration, reports)"}});
-      for (const CriterionResult& c : sr.criteria)
-        fmt::print(stderr, "{}:{} {} {}B {}: {}\n", j.method, j.variant, j.mode, size0, c.criterion.name,
-                   describe_bracket(cap[c.criterion.name]));
-      // The trials the search did not need.
-      const size_t unused = size_t(o.search_trials) - std::min<size_t>(size_t(o.search_trials), size_t(step));
-      left -= std::min(left, unused);
-      const nlohmann::json pdr = cap.value("pdr", nlohmann::json::object());
-      const bool has_pdr = pdr.value("lower_pps", nlohmann::json()).is_number() && pdr["lower_pps"].get<double>() > 0;
-      doc["capacity"].push_back(cap);
-      save();
-      if (!o.loads.empty() && !has_pdr) {
-        fmt::print(stderr, "{}:{} {}: no offered-load sweep: no PDR lower bound at {} B\n", j.method, j.variant, j.mode,
-                   size0);
-        left -= std::min(left, o.reps * o.loads.size());
-      }
-      if (has_pdr) {
-        const double pdr_lo = pdr["lower_pps"].get<double>();
-        for (double f : o.loads)
-          for (int rep = 0; rep < o.reps; ++rep) {
-            const double rate = std::max(1.0, std::round(f * pdr_lo));
-            VmPoint p{j, rate, rep, o.icount == "all", "load", count_for(rate), size0};
-            p.load_fraction = f;
-            p.load_basis = fmt::format("{} x this job's PDR lower bound at {} B ({:.0f} pps{})", f, size0, pdr_lo,
-                                       pdr.value("censored", false) ? ", censored at the generator" : "");
-            add(runner.run(p));
-            if (left) --left;
-          }
-      }
-    }
-    for (int rep = 0; rep < cost_reps; ++rep) {
-      add(runner.run({j, o.cost_rate, rep, o.icount != "off", "cost", o.cost_count, size0}));
-      if (left) --left;
-    }
-  }
-
-  std::string accel = "unknown";
-  for (const auto& r : doc["results"])
-    if (r.contains("labels") && r["labels"].contains("accelerator") && r["purpose"] != "cost") accel = r["labels"]["accelerator"];
-  doc["environment"]["accel"] = accel;
-  doc["environment"]["guest_kernel"] = runner.guest_kernel();
-  doc["summary"] = vmrun::summarize_vm_points(doc["results"]);
-  doc["targets"] = vm_targets(doc["results"], doc["capacity"], accel, size0);
-  doc["run_seconds"] = seconds_since_start();  // guest kernel build or cache check included
-  doc["complete"] = true;
-  write_result(doc, path, "throughput-vm");
-  print_summary(doc, accel, runner.guest_kernel(), path);
-  vm::cleanup(prep, runner.failures() != 0);
-  const size_t n = doc["results"].size();
-  if (runner.kept()) fmt::print(stderr, "throughput: {} of {} launches kept from the earlier run\n", runner.kept(), n);
-  if (runner.failures()) fmt::print(stderr, "throughput: {} of {} VM runs failed\n", runner.failures(), n);
-  return runner.failures() ? 1 : 0;
+  run.start(jobs.size());
+  for (size_t ji = 0; ji < jobs.size(); ++ji) run.run_job(jobs[ji], ji, jobs.size());
+  return run.finish();
 }
 
 }  // namespace ulsnet
