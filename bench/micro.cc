@@ -96,10 +96,8 @@ BENCHMARK(BM_FunctionCall);
 
 // ---- extension invocation in each protection mode -----------------------------------------
 //
-// THE PLACE FOR "extension invocation in each protection mode" BENCHMARKS: BM_ExtensionInvoke
-// and BM_DomainInvoke below (and BM_StackAsExtension at the end of the file) are the lead's;
-// new per-protection-mode benchmarks go here, registered with BENCHMARK_CAPTURE(fn, <mode>,
-// ProtectionMode::k...) so that their names read BM_<name>/<mode> like the others.
+// One benchmark per mode, registered with BENCHMARK_CAPTURE(fn, <mode>, ProtectionMode::k...) so
+// that names read BM_<name>/<mode>; a mode this machine lacks is skipped with its reason.
 
 struct CountState {
   uint64_t n;
