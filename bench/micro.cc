@@ -539,6 +539,16 @@ std::string check_forwarded(const std::vector<Frame>& burst, const TxBatch& out)
   return "";
 }
 
+// Fills `frames` with buffers of `pool` holding the template frame; false if the pool ran short.
+bool micro_frames(PacketPool& pool, const uint8_t (&tmpl)[kStackFrameLen], std::vector<Frame>& frames) {
+  if (pool.alloc(frames) != frames.size()) return false;
+  for (Frame& f : frames) {
+    std::memcpy(f.data, tmpl, sizeof tmpl);
+    f.len = sizeof tmpl;
+  }
+  return true;
+}
+
 // One iteration: Stack::process over a burst of 32 valid UDP frames (64-byte payload) held in a
 // PacketPool. The same 32 buffers are reused forever (no allocation in the loop): before each
 // burst the 42 header bytes the previous pass rewrote in place are restored from the template
@@ -551,13 +561,9 @@ void BM_StackPerPacket(benchmark::State& state, ForwardMode mode) {
   micro_udp_template(mode, tmpl);
   PacketPool pool(kStackBurst);
   std::vector<Frame> frames(kStackBurst);
-  if (pool.alloc(frames) != kStackBurst) {
+  if (!micro_frames(pool, tmpl, frames)) {
     state.SkipWithError("PacketPool::alloc failed");
     return;
-  }
-  for (Frame& f : frames) {
-    std::memcpy(f.data, tmpl, sizeof tmpl);
-    f.len = sizeof tmpl;
   }
   TxBatch out(2, tx_capacity(kStackBurst));
   std::vector<Frame> burst = frames;
@@ -633,13 +639,9 @@ void time_invoked(benchmark::State& state, Inv& inv, const Stack& stack, const s
   micro_udp_template(ForwardMode::kRelay, tmpl);
   PacketPool pool(kStackBurst);
   std::vector<Frame> frames(kStackBurst);
-  if (pool.alloc(frames) != kStackBurst) {
+  if (!micro_frames(pool, tmpl, frames)) {
     state.SkipWithError("PacketPool::alloc failed");
     return;
-  }
-  for (Frame& f : frames) {
-    std::memcpy(f.data, tmpl, sizeof tmpl);
-    f.len = sizeof tmpl;
   }
   // Once, outside the timing: the frames really are forwarded through this invoker.
   TxBatch seen(2);
