@@ -533,12 +533,13 @@ class AddressAdjustment {
   std::vector<std::string> undo_;
 };
 
-int role_proxy(const ProxyArgs& a, const Common& c) {
+// The method --method names (NAME or NAME:VARIANT), checked against its registry row and this
+// host (the ULS kernel, root): its row, and `pc`'s method, variant and mode.
+const MethodInfo& checked_proxy_method(const ProxyArgs& a, ProxyConfig& pc) {
   const auto colon = a.method.find(':');
   const std::string name = a.method.substr(0, colon);
   const MethodInfo* info = find_proxy_method(name);
   if (info == nullptr) throw RoleError{kExitUsage, "unknown method '" + name + "'"};
-  ProxyConfig pc;
   pc.method = name;
   pc.variant = colon == std::string::npos ? std::string(info->variants.front()) : a.method.substr(colon + 1);
   if (std::find(info->variants.begin(), info->variants.end(), pc.variant) == info->variants.end())
@@ -552,27 +553,36 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
     throw RoleError{kExitCannot, "the proxy method " + name + (a.addresses == "adjust" ? " with --addresses adjust" : "") +
                                      " needs root (packet sockets, XDP, BPF, sysctls, addresses); euid is " +
                                      std::to_string(geteuid())};
+  return *info;
+}
+
+// One side of the proxy (`side`: "in" or "out"): the interface, its address and MAC, the peer's.
+ProxyPort proxy_port(const ProxyArgs& a, const std::string& ifname, const std::string& ip, const std::string& peer_ip,
+                     const std::string& peer_mac, const char* side) {
+  ProxyPort p;
+  p.ifname = ifname;
+  p.ip = need_ip(ip, (std::string("--") + side + "-ip").c_str());
+  p.prefix_len = a.prefix;
+  if (!peer_ip.empty()) p.peer_ip = need_ip(peer_ip, (std::string("--") + side + "-peer-ip").c_str());
+  if (!peer_mac.empty()) {
+    auto m = MacAddr::parse(peer_mac);
+    if (!m) throw RoleError{kExitUsage, std::string("--") + side + "-peer-mac: '" + peer_mac + "' is not a MAC address"};
+    p.peer_mac = *m;
+  }
+  auto own = interface_mac(ifname);
+  if (!own) throw RoleError{kExitCannot, "cannot read the MAC address of " + ifname};
+  p.mac = *own;
+  return p;
+}
+
+// The method's whole configuration from the role's flags.
+ProxyConfig proxy_config(const ProxyArgs& a, const MethodInfo*& info) {
+  ProxyConfig pc;
+  info = &checked_proxy_method(a, pc);
   need_interface(a.in_if);
   need_interface(a.out_if);
-  auto port = [&](const std::string& ifname, const std::string& ip, const std::string& peer_ip,
-                  const std::string& peer_mac, const char* side) {
-    ProxyPort p;
-    p.ifname = ifname;
-    p.ip = need_ip(ip, (std::string("--") + side + "-ip").c_str());
-    p.prefix_len = a.prefix;
-    if (!peer_ip.empty()) p.peer_ip = need_ip(peer_ip, (std::string("--") + side + "-peer-ip").c_str());
-    if (!peer_mac.empty()) {
-      auto m = MacAddr::parse(peer_mac);
-      if (!m) throw RoleError{kExitUsage, std::string("--") + side + "-peer-mac: '" + peer_mac + "' is not a MAC address"};
-      p.peer_mac = *m;
-    }
-    auto own = interface_mac(ifname);
-    if (!own) throw RoleError{kExitCannot, "cannot read the MAC address of " + ifname};
-    p.mac = *own;
-    return p;
-  };
-  pc.in = port(a.in_if, a.in_ip, a.in_peer_ip, a.in_peer_mac, "in");
-  pc.out = port(a.out_if, a.out_ip, a.out_peer_ip, a.out_peer_mac, "out");
+  pc.in = proxy_port(a, a.in_if, a.in_ip, a.in_peer_ip, a.in_peer_mac, "in");
+  pc.out = proxy_port(a, a.out_if, a.out_ip, a.out_peer_ip, a.out_peer_mac, "out");
   if (pc.in.peer_ip.v == 0 || pc.out.peer_ip.v == 0)
     throw RoleError{kExitUsage, "--in-peer-ip and --out-peer-ip are needed (the sender's and the receiver's addresses)"};
   // Without both peers' MACs the Stack resolves them by ARP.
@@ -580,41 +590,80 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   pc.relay_port = pc.relay_to_port = a.port;
   pc.batch = a.batch;
   pc.protection = a.protection;
+  return pc;
+}
 
-  // The CPU-time window starts at ready, or at the controller's "mark" (the sender's start of
-  // stream) when one comes; it ends at stop.
-  struct Window {
-    std::mutex mu;
-    bool marked = false;
-    ProcessCpu process;
-    nlohmann::json host;
-    std::chrono::steady_clock::time_point at;
-  } window;
-  auto start_window = [&window](bool mark) {
-    std::lock_guard<std::mutex> l(window.mu);
-    if (window.marked) return;
-    window.process = ProcessCpu::now();
-    window.host = read_cpu_times();
-    window.at = std::chrono::steady_clock::now();
-    window.marked = mark;
-  };
-  StopWatcher watch(!c.ignore_stdin, c.max_seconds, [&start_window] { start_window(true); });
-  std::optional<AddressAdjustment> adjust;
-  if (a.addresses == "adjust") {
-    adjust.emplace();
-    try {
-      adjust->ensure(pc.in.ifname, pc.in.ip, a.prefix, info->kernel_owns_addresses);
-      adjust->ensure(pc.out.ifname, pc.out.ip, a.prefix, info->kernel_owns_addresses);
-    } catch (const std::exception& e) {
-      throw RoleError{kExitCannot, std::string("adjusting the proxy's addresses: ") + e.what()};
-    }
+// The proxy's CPU-time window: it starts at ready, or at the controller's "mark" (the sender's
+// start of stream) when one comes, on the stop watcher's thread; it ends at stop.
+class CpuWindow {
+ public:
+  void start(bool mark) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (marked_) return;
+    process_ = ProcessCpu::now();
+    host_ = read_cpu_times();
+    at_ = std::chrono::steady_clock::now();
+    marked_ = mark;
   }
+  // The window's host and process CPU time into the report; a late mark changes nothing after.
+  void end(nlohmann::json& r) {
+    std::lock_guard<std::mutex> l(mu_);
+    r["host_cpu"] = cpu_delta(host_, read_cpu_times());
+    r["process_cpu"] = process_cpu_delta(process_, ProcessCpu::now(), marked_);
+    r["host_cpu_window"] = marked_ ? "from the sender's start of stream (the controller's mark) to stop "
+                                     "(/proc/stat, every CPU of the host)"
+                                   : "from ready to stop (/proc/stat, every CPU of the host; no mark came)";
+    r["cpu_window"] = {{"from", marked_ ? "mark" : "ready"},
+                       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - at_).count()}};
+    marked_ = true;
+  }
+
+ private:
+  std::mutex mu_;
+  bool marked_ = false;
+  ProcessCpu process_;
+  nlohmann::json host_;
+  std::chrono::steady_clock::time_point at_;
+};
+
+// --addresses adjust: the proxy's test addresses in its kernel as the method needs them.
+void adjust_addresses(std::optional<AddressAdjustment>& adjust, const ProxyArgs& a, const ProxyConfig& pc,
+                      const MethodInfo& info) {
+  if (a.addresses != "adjust") return;
+  adjust.emplace();
+  try {
+    adjust->ensure(pc.in.ifname, pc.in.ip, a.prefix, info.kernel_owns_addresses);
+    adjust->ensure(pc.out.ifname, pc.out.ip, a.prefix, info.kernel_owns_addresses);
+  } catch (const std::exception& e) {
+    throw RoleError{kExitCannot, std::string("adjusting the proxy's addresses: ") + e.what()};
+  }
+}
+
+// What the proxy's report says about the method beside its own counters.
+void describe_proxy(nlohmann::json& r, const ProxyArgs& a, const ProxyConfig& pc,
+                    const std::optional<AddressAdjustment>& adjust) {
+  r["method"] = pc.method;
+  r["variant"] = pc.variant;
+  r["mode"] = a.mode;
+  r["interfaces"] = {{"in", {{"if", pc.in.ifname}, {"ip", pc.in.ip.str()}, {"mac", pc.in.mac.str()}}},
+                     {"out", {{"if", pc.out.ifname}, {"ip", pc.out.ip.str()}, {"mac", pc.out.mac.str()}}}};
+  r["static_neighbors"] = pc.static_neighbors;
+  if (adjust) r["addresses_adjusted"] = adjust->done();
+}
+
+int role_proxy(const ProxyArgs& a, const Common& c) {
+  const MethodInfo* info = nullptr;
+  ProxyConfig pc = proxy_config(a, info);
+  CpuWindow window;
+  StopWatcher watch(!c.ignore_stdin, c.max_seconds, [&window] { window.start(true); });
+  std::optional<AddressAdjustment> adjust;
+  adjust_addresses(adjust, a, pc, *info);
   // The method's threads on --cpu: this one now (the threads it starts inherit its mask), every
   // thread again once it has started them.
   std::string pin_error;
   if (a.cpu >= 0) pin_error = pin_tasks(a.cpu);
   const auto netdev0 = read_netdev();
-  std::unique_ptr<ProxyMethod> m = make_proxy_method(name);
+  std::unique_ptr<ProxyMethod> m = make_proxy_method(pc.method);
   try {
     m->start(pc);
   } catch (const std::exception& e) {
@@ -625,7 +674,7 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   std::optional<Competitors> hogs;
   if (a.competitors > 0) hogs.emplace(a.competitors, a.cpu, c.max_seconds);
   // The CPU-time window: from ready (the method set up), or from "mark", to stop.
-  start_window(false);
+  window.start(false);
   const auto t0 = std::chrono::steady_clock::now();
   emit(agent_ready_line("proxy", {{"in_mac", pc.in.mac.str()}, {"out_mac", pc.out.mac.str()}}));
   nlohmann::json r;
@@ -635,17 +684,7 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   } catch (const std::exception& e) {
     throw RoleError{kExitCannot, std::string("the method failed while running: ") + e.what()};
   }
-  {
-    std::lock_guard<std::mutex> l(window.mu);
-    r["host_cpu"] = cpu_delta(window.host, read_cpu_times());
-    r["process_cpu"] = process_cpu_delta(window.process, ProcessCpu::now(), window.marked);
-    r["host_cpu_window"] = window.marked ? "from the sender's start of stream (the controller's mark) to stop "
-                                           "(/proc/stat, every CPU of the host)"
-                                         : "from ready to stop (/proc/stat, every CPU of the host; no mark came)";
-    r["cpu_window"] = {{"from", window.marked ? "mark" : "ready"},
-                       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - window.at).count()}};
-    window.marked = true;  // a late mark changes nothing now
-  }
+  window.end(r);
   r["placement"] = placement;
   if (hogs) {
     r["competitors"] = hogs->report();
@@ -657,13 +696,7 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   r["rusage"] = rusage_json();
   r["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r["stop_reason"] = watch.reason();
-  r["method"] = name;
-  r["variant"] = pc.variant;
-  r["mode"] = a.mode;
-  r["interfaces"] = {{"in", {{"if", pc.in.ifname}, {"ip", pc.in.ip.str()}, {"mac", pc.in.mac.str()}}},
-                     {"out", {{"if", pc.out.ifname}, {"ip", pc.out.ip.str()}, {"mac", pc.out.mac.str()}}}};
-  r["static_neighbors"] = pc.static_neighbors;
-  if (adjust) r["addresses_adjusted"] = adjust->done();
+  describe_proxy(r, a, pc, adjust);
   emit(agent_report_line("proxy", r));
   return 0;
 }
