@@ -744,8 +744,8 @@ std::string enter_time_namespace_for_children(int64_t shift_ns) {
   return ok ? "" : std::string("writing timens_offsets (") + line.substr(0, line.size() - 1) + "): " + std::strerror(e);
 }
 
-int role_send(const SendArgs& a, const Common& c) {
-  const nlohmann::json placement = pin_role(c.cpus);
+// The generator's configuration from the role's flags, checked.
+GeneratorConfig generator_config(const SendArgs& a) {
   GeneratorConfig g;
   g.dst = need_ip(a.dst, "--dst");
   g.dst_port = a.port;
@@ -764,93 +764,125 @@ int role_send(const SendArgs& a, const Common& c) {
   g.count = a.count;
   g.batch = a.batch;
   g.run_id = a.run_id;
-  if (!a.ifname.empty()) need_interface(a.ifname);
-  if (!a.clock_peer.empty()) need_ip(a.clock_peer, "--clock-peer");
-  const double bound = std::min(c.max_seconds, a.duration + 10);
-  nlohmann::json clock;
-  std::optional<int64_t> shift;
-  if (!a.clock_peer.empty()) {
-    clock = {{"peer", a.clock_peer + ":" + std::to_string(a.clock_port)}};
-    clock["offset"] = offset_or_error(exchange_clocks(a.clock_peer, a.clock_port, a.run_id, 32, 1, 200), a.clock_peer,
-                                      a.clock_port);
-    if (a.clock_shift) {
-      const std::string why = clock["offset"].contains("error")
-                                  ? "no offset measured"
-                                  : enter_time_namespace_for_children(clock["offset"]["offset_ns"].get<int64_t>());
-      if (why.empty()) shift = clock["offset"]["offset_ns"].get<int64_t>();
-      else clock["shift_error"] = why;
-    }
-    clock["shifted"] = shift.has_value();
-    clock["shift_ns"] = shift.value_or(0);
+  return g;
+}
+
+// Before the stream, with a clock peer: the receiver's clock measured against ours (`offset`)
+// and, with --clock-shift, the time namespace the generator's child will be in (`shift` set);
+// the report's `clock` so far, or null without a peer.
+nlohmann::json clock_before_stream(const SendArgs& a, std::optional<int64_t>& shift) {
+  if (a.clock_peer.empty()) return nlohmann::json();
+  nlohmann::json clock = {{"peer", a.clock_peer + ":" + std::to_string(a.clock_port)}};
+  clock["offset"] = offset_or_error(exchange_clocks(a.clock_peer, a.clock_port, a.run_id, 32, 1, 200), a.clock_peer,
+                                    a.clock_port);
+  if (a.clock_shift) {
+    const std::string why = clock["offset"].contains("error")
+                                ? "no offset measured"
+                                : enter_time_namespace_for_children(clock["offset"]["offset_ns"].get<int64_t>());
+    if (why.empty()) shift = clock["offset"]["offset_ns"].get<int64_t>();
+    else clock["shift_error"] = why;
   }
-  // No answer before the stream: none expected after it either.
-  SendArgs b = a;
-  if (clock.is_object() && clock["offset"].contains("error")) b.clock_peer.clear();
-  nlohmann::json r;
-  std::string stop_reason;
+  clock["shifted"] = shift.has_value();
+  clock["shift_ns"] = shift.value_or(0);
+  return clock;
+}
+
+// The forked generator: its report (or its error) written to `fd`, then _exit.
+[[noreturn]] void stream_in_child(int fd, pid_t parent, const GeneratorConfig& g, const SendArgs& b, double bound) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(1);
+  alarm(unsigned(std::ceil(bound)) + 20);
+  nlohmann::json j;
   try {
-    if (shift) {
-      // The generator in a child in the shifted time namespace; stopping reaches it as SIGTERM.
-      int fds[2];
-      if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-      const pid_t parent = getpid();
-      const pid_t child = fork();
-      if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-      if (child == 0) {
-        close(fds[0]);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(1);
-        alarm(unsigned(std::ceil(bound)) + 20);
-        nlohmann::json j;
-        try {
-          j = stream_with_residuals(g, b);
-        } catch (const std::exception& e) {
-          j = {{"error", e.what()}};
-        }
-        const std::string out = j.dump();
-        for (size_t off = 0; off < out.size();) {
-          const ssize_t n = write(fds[1], out.data() + off, out.size() - off);
-          if (n <= 0) break;
-          off += size_t(n);
-        }
-        _exit(0);
-      }
-      close(fds[1]);
-      StopWatcher watch(!c.ignore_stdin, bound);
-      std::string out;
-      bool told = false;
-      for (;;) {
-        if (g_stop && !told) {
-          kill(child, SIGTERM);
-          told = true;
-        }
-        pollfd p{fds[0], POLLIN, 0};
-        if (poll(&p, 1, 20) <= 0) continue;
-        char buf[65536];
-        const ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n > 0) out.append(buf, size_t(n));
-        else if (n == 0 || errno != EINTR) break;
-      }
-      close(fds[0]);
-      int st = 0;
-      while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
-      }
-      stop_reason = watch.reason();
-      r = nlohmann::json::parse(out, nullptr, false);
-      if (r.is_discarded() || !r.is_object())
-        throw std::runtime_error("the generator's child (time namespace) ended without a report (status " +
-                                 std::to_string(st) + ")");
-      if (r.contains("error")) throw std::runtime_error(r["error"].get<std::string>());
-    } else {
-      StopWatcher watch(!c.ignore_stdin, bound);
-      r = stream_with_residuals(g, b);
-      stop_reason = watch.reason();
+    j = stream_with_residuals(g, b);
+  } catch (const std::exception& e) {
+    j = {{"error", e.what()}};
+  }
+  const std::string out = j.dump();
+  for (size_t off = 0; off < out.size();) {
+    const ssize_t n = write(fd, out.data() + off, out.size() - off);
+    if (n <= 0) break;
+    off += size_t(n);
+  }
+  _exit(0);
+}
+
+// Everything the child writes to `fd` until it closes it; stopping reaches the child as SIGTERM.
+std::string read_child_output(int fd, pid_t child) {
+  std::string out;
+  bool told = false;
+  for (;;) {
+    if (g_stop && !told) {
+      kill(child, SIGTERM);
+      told = true;
     }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 20) <= 0) continue;
+    char buf[65536];
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) out.append(buf, size_t(n));
+    else if (n == 0 || errno != EINTR) break;
+  }
+  return out;
+}
+
+// The generator in a child in the shifted time namespace; its report.
+nlohmann::json stream_in_shifted_namespace(const GeneratorConfig& g, const SendArgs& b, double bound, const Common& c,
+                                           std::string& stop_reason) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  const pid_t parent = getpid();
+  const pid_t child = fork();
+  if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (child == 0) {
+    close(fds[0]);
+    stream_in_child(fds[1], parent, g, b, bound);
+  }
+  close(fds[1]);
+  StopWatcher watch(!c.ignore_stdin, bound);
+  const std::string out = read_child_output(fds[0], child);
+  close(fds[0]);
+  int st = 0;
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
+  }
+  stop_reason = watch.reason();
+  nlohmann::json r = nlohmann::json::parse(out, nullptr, false);
+  if (r.is_discarded() || !r.is_object())
+    throw std::runtime_error("the generator's child (time namespace) ended without a report (status " +
+                             std::to_string(st) + ")");
+  if (r.contains("error")) throw std::runtime_error(r["error"].get<std::string>());
+  return r;
+}
+
+// The stream, in the shifted time namespace or here; the generator's errors as role errors.
+nlohmann::json run_stream(const GeneratorConfig& g, const SendArgs& b, bool shifted, double bound, const Common& c,
+                          std::string& stop_reason) {
+  try {
+    if (shifted) return stream_in_shifted_namespace(g, b, bound, c, stop_reason);
+    StopWatcher watch(!c.ignore_stdin, bound);
+    nlohmann::json r = stream_with_residuals(g, b);
+    stop_reason = watch.reason();
+    return r;
   } catch (const std::invalid_argument& e) {
     throw RoleError{kExitUsage, e.what()};
   } catch (const std::exception& e) {
     throw RoleError{kExitCannot, std::string("generator: ") + e.what()};
   }
+}
+
+int role_send(const SendArgs& a, const Common& c) {
+  const nlohmann::json placement = pin_role(c.cpus);
+  const GeneratorConfig g = generator_config(a);
+  if (!a.ifname.empty()) need_interface(a.ifname);
+  if (!a.clock_peer.empty()) need_ip(a.clock_peer, "--clock-peer");
+  const double bound = std::min(c.max_seconds, a.duration + 10);
+  std::optional<int64_t> shift;
+  nlohmann::json clock = clock_before_stream(a, shift);
+  // No answer before the stream: none expected after it either.
+  SendArgs b = a;
+  if (clock.is_object() && clock["offset"].contains("error")) b.clock_peer.clear();
+  std::string stop_reason;
+  nlohmann::json r = run_stream(g, b, shift.has_value(), bound, c, stop_reason);
   if (!clock.is_null()) {
     const nlohmann::json none = {{"error", "not measured: no answer before the stream"}};
     clock["residual_before"] = r.value("clock_before", none);
