@@ -533,12 +533,13 @@ class AddressAdjustment {
   std::vector<std::string> undo_;
 };
 
-int role_proxy(const ProxyArgs& a, const Common& c) {
+// The method --method names (NAME or NAME:VARIANT), checked against its registry row and this
+// host (the ULS kernel, root): its row, and `pc`'s method, variant and mode.
+const MethodInfo& checked_proxy_method(const ProxyArgs& a, ProxyConfig& pc) {
   const auto colon = a.method.find(':');
   const std::string name = a.method.substr(0, colon);
   const MethodInfo* info = find_proxy_method(name);
   if (info == nullptr) throw RoleError{kExitUsage, "unknown method '" + name + "'"};
-  ProxyConfig pc;
   pc.method = name;
   pc.variant = colon == std::string::npos ? std::string(info->variants.front()) : a.method.substr(colon + 1);
   if (std::find(info->variants.begin(), info->variants.end(), pc.variant) == info->variants.end())
@@ -552,27 +553,36 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
     throw RoleError{kExitCannot, "the proxy method " + name + (a.addresses == "adjust" ? " with --addresses adjust" : "") +
                                      " needs root (packet sockets, XDP, BPF, sysctls, addresses); euid is " +
                                      std::to_string(geteuid())};
+  return *info;
+}
+
+// One side of the proxy (`side`: "in" or "out"): the interface, its address and MAC, the peer's.
+ProxyPort proxy_port(const ProxyArgs& a, const std::string& ifname, const std::string& ip, const std::string& peer_ip,
+                     const std::string& peer_mac, const char* side) {
+  ProxyPort p;
+  p.ifname = ifname;
+  p.ip = need_ip(ip, (std::string("--") + side + "-ip").c_str());
+  p.prefix_len = a.prefix;
+  if (!peer_ip.empty()) p.peer_ip = need_ip(peer_ip, (std::string("--") + side + "-peer-ip").c_str());
+  if (!peer_mac.empty()) {
+    auto m = MacAddr::parse(peer_mac);
+    if (!m) throw RoleError{kExitUsage, std::string("--") + side + "-peer-mac: '" + peer_mac + "' is not a MAC address"};
+    p.peer_mac = *m;
+  }
+  auto own = interface_mac(ifname);
+  if (!own) throw RoleError{kExitCannot, "cannot read the MAC address of " + ifname};
+  p.mac = *own;
+  return p;
+}
+
+// The method's whole configuration from the role's flags.
+ProxyConfig proxy_config(const ProxyArgs& a, const MethodInfo*& info) {
+  ProxyConfig pc;
+  info = &checked_proxy_method(a, pc);
   need_interface(a.in_if);
   need_interface(a.out_if);
-  auto port = [&](const std::string& ifname, const std::string& ip, const std::string& peer_ip,
-                  const std::string& peer_mac, const char* side) {
-    ProxyPort p;
-    p.ifname = ifname;
-    p.ip = need_ip(ip, (std::string("--") + side + "-ip").c_str());
-    p.prefix_len = a.prefix;
-    if (!peer_ip.empty()) p.peer_ip = need_ip(peer_ip, (std::string("--") + side + "-peer-ip").c_str());
-    if (!peer_mac.empty()) {
-      auto m = MacAddr::parse(peer_mac);
-      if (!m) throw RoleError{kExitUsage, std::string("--") + side + "-peer-mac: '" + peer_mac + "' is not a MAC address"};
-      p.peer_mac = *m;
-    }
-    auto own = interface_mac(ifname);
-    if (!own) throw RoleError{kExitCannot, "cannot read the MAC address of " + ifname};
-    p.mac = *own;
-    return p;
-  };
-  pc.in = port(a.in_if, a.in_ip, a.in_peer_ip, a.in_peer_mac, "in");
-  pc.out = port(a.out_if, a.out_ip, a.out_peer_ip, a.out_peer_mac, "out");
+  pc.in = proxy_port(a, a.in_if, a.in_ip, a.in_peer_ip, a.in_peer_mac, "in");
+  pc.out = proxy_port(a, a.out_if, a.out_ip, a.out_peer_ip, a.out_peer_mac, "out");
   if (pc.in.peer_ip.v == 0 || pc.out.peer_ip.v == 0)
     throw RoleError{kExitUsage, "--in-peer-ip and --out-peer-ip are needed (the sender's and the receiver's addresses)"};
   // Without both peers' MACs the Stack resolves them by ARP.
@@ -580,41 +590,80 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   pc.relay_port = pc.relay_to_port = a.port;
   pc.batch = a.batch;
   pc.protection = a.protection;
+  return pc;
+}
 
-  // The CPU-time window starts at ready, or at the controller's "mark" (the sender's start of
-  // stream) when one comes; it ends at stop.
-  struct Window {
-    std::mutex mu;
-    bool marked = false;
-    ProcessCpu process;
-    nlohmann::json host;
-    std::chrono::steady_clock::time_point at;
-  } window;
-  auto start_window = [&window](bool mark) {
-    std::lock_guard<std::mutex> l(window.mu);
-    if (window.marked) return;
-    window.process = ProcessCpu::now();
-    window.host = read_cpu_times();
-    window.at = std::chrono::steady_clock::now();
-    window.marked = mark;
-  };
-  StopWatcher watch(!c.ignore_stdin, c.max_seconds, [&start_window] { start_window(true); });
-  std::optional<AddressAdjustment> adjust;
-  if (a.addresses == "adjust") {
-    adjust.emplace();
-    try {
-      adjust->ensure(pc.in.ifname, pc.in.ip, a.prefix, info->kernel_owns_addresses);
-      adjust->ensure(pc.out.ifname, pc.out.ip, a.prefix, info->kernel_owns_addresses);
-    } catch (const std::exception& e) {
-      throw RoleError{kExitCannot, std::string("adjusting the proxy's addresses: ") + e.what()};
-    }
+// The proxy's CPU-time window: it starts at ready, or at the controller's "mark" (the sender's
+// start of stream) when one comes, on the stop watcher's thread; it ends at stop.
+class CpuWindow {
+ public:
+  void start(bool mark) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (marked_) return;
+    process_ = ProcessCpu::now();
+    host_ = read_cpu_times();
+    at_ = std::chrono::steady_clock::now();
+    marked_ = mark;
   }
+  // The window's host and process CPU time into the report; a late mark changes nothing after.
+  void end(nlohmann::json& r) {
+    std::lock_guard<std::mutex> l(mu_);
+    r["host_cpu"] = cpu_delta(host_, read_cpu_times());
+    r["process_cpu"] = process_cpu_delta(process_, ProcessCpu::now(), marked_);
+    r["host_cpu_window"] = marked_ ? "from the sender's start of stream (the controller's mark) to stop "
+                                     "(/proc/stat, every CPU of the host)"
+                                   : "from ready to stop (/proc/stat, every CPU of the host; no mark came)";
+    r["cpu_window"] = {{"from", marked_ ? "mark" : "ready"},
+                       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - at_).count()}};
+    marked_ = true;
+  }
+
+ private:
+  std::mutex mu_;
+  bool marked_ = false;
+  ProcessCpu process_;
+  nlohmann::json host_;
+  std::chrono::steady_clock::time_point at_;
+};
+
+// --addresses adjust: the proxy's test addresses in its kernel as the method needs them.
+void adjust_addresses(std::optional<AddressAdjustment>& adjust, const ProxyArgs& a, const ProxyConfig& pc,
+                      const MethodInfo& info) {
+  if (a.addresses != "adjust") return;
+  adjust.emplace();
+  try {
+    adjust->ensure(pc.in.ifname, pc.in.ip, a.prefix, info.kernel_owns_addresses);
+    adjust->ensure(pc.out.ifname, pc.out.ip, a.prefix, info.kernel_owns_addresses);
+  } catch (const std::exception& e) {
+    throw RoleError{kExitCannot, std::string("adjusting the proxy's addresses: ") + e.what()};
+  }
+}
+
+// What the proxy's report says about the method beside its own counters.
+void describe_proxy(nlohmann::json& r, const ProxyArgs& a, const ProxyConfig& pc,
+                    const std::optional<AddressAdjustment>& adjust) {
+  r["method"] = pc.method;
+  r["variant"] = pc.variant;
+  r["mode"] = a.mode;
+  r["interfaces"] = {{"in", {{"if", pc.in.ifname}, {"ip", pc.in.ip.str()}, {"mac", pc.in.mac.str()}}},
+                     {"out", {{"if", pc.out.ifname}, {"ip", pc.out.ip.str()}, {"mac", pc.out.mac.str()}}}};
+  r["static_neighbors"] = pc.static_neighbors;
+  if (adjust) r["addresses_adjusted"] = adjust->done();
+}
+
+int role_proxy(const ProxyArgs& a, const Common& c) {
+  const MethodInfo* info = nullptr;
+  ProxyConfig pc = proxy_config(a, info);
+  CpuWindow window;
+  StopWatcher watch(!c.ignore_stdin, c.max_seconds, [&window] { window.start(true); });
+  std::optional<AddressAdjustment> adjust;
+  adjust_addresses(adjust, a, pc, *info);
   // The method's threads on --cpu: this one now (the threads it starts inherit its mask), every
   // thread again once it has started them.
   std::string pin_error;
   if (a.cpu >= 0) pin_error = pin_tasks(a.cpu);
   const auto netdev0 = read_netdev();
-  std::unique_ptr<ProxyMethod> m = make_proxy_method(name);
+  std::unique_ptr<ProxyMethod> m = make_proxy_method(pc.method);
   try {
     m->start(pc);
   } catch (const std::exception& e) {
@@ -625,7 +674,7 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   std::optional<Competitors> hogs;
   if (a.competitors > 0) hogs.emplace(a.competitors, a.cpu, c.max_seconds);
   // The CPU-time window: from ready (the method set up), or from "mark", to stop.
-  start_window(false);
+  window.start(false);
   const auto t0 = std::chrono::steady_clock::now();
   emit(agent_ready_line("proxy", {{"in_mac", pc.in.mac.str()}, {"out_mac", pc.out.mac.str()}}));
   nlohmann::json r;
@@ -635,17 +684,7 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   } catch (const std::exception& e) {
     throw RoleError{kExitCannot, std::string("the method failed while running: ") + e.what()};
   }
-  {
-    std::lock_guard<std::mutex> l(window.mu);
-    r["host_cpu"] = cpu_delta(window.host, read_cpu_times());
-    r["process_cpu"] = process_cpu_delta(window.process, ProcessCpu::now(), window.marked);
-    r["host_cpu_window"] = window.marked ? "from the sender's start of stream (the controller's mark) to stop "
-                                           "(/proc/stat, every CPU of the host)"
-                                         : "from ready to stop (/proc/stat, every CPU of the host; no mark came)";
-    r["cpu_window"] = {{"from", window.marked ? "mark" : "ready"},
-                       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - window.at).count()}};
-    window.marked = true;  // a late mark changes nothing now
-  }
+  window.end(r);
   r["placement"] = placement;
   if (hogs) {
     r["competitors"] = hogs->report();
@@ -657,13 +696,7 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   r["rusage"] = rusage_json();
   r["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r["stop_reason"] = watch.reason();
-  r["method"] = name;
-  r["variant"] = pc.variant;
-  r["mode"] = a.mode;
-  r["interfaces"] = {{"in", {{"if", pc.in.ifname}, {"ip", pc.in.ip.str()}, {"mac", pc.in.mac.str()}}},
-                     {"out", {{"if", pc.out.ifname}, {"ip", pc.out.ip.str()}, {"mac", pc.out.mac.str()}}}};
-  r["static_neighbors"] = pc.static_neighbors;
-  if (adjust) r["addresses_adjusted"] = adjust->done();
+  describe_proxy(r, a, pc, adjust);
   emit(agent_report_line("proxy", r));
   return 0;
 }
@@ -711,8 +744,8 @@ std::string enter_time_namespace_for_children(int64_t shift_ns) {
   return ok ? "" : std::string("writing timens_offsets (") + line.substr(0, line.size() - 1) + "): " + std::strerror(e);
 }
 
-int role_send(const SendArgs& a, const Common& c) {
-  const nlohmann::json placement = pin_role(c.cpus);
+// The generator's configuration from the role's flags, checked.
+GeneratorConfig generator_config(const SendArgs& a) {
   GeneratorConfig g;
   g.dst = need_ip(a.dst, "--dst");
   g.dst_port = a.port;
@@ -731,93 +764,125 @@ int role_send(const SendArgs& a, const Common& c) {
   g.count = a.count;
   g.batch = a.batch;
   g.run_id = a.run_id;
-  if (!a.ifname.empty()) need_interface(a.ifname);
-  if (!a.clock_peer.empty()) need_ip(a.clock_peer, "--clock-peer");
-  const double bound = std::min(c.max_seconds, a.duration + 10);
-  nlohmann::json clock;
-  std::optional<int64_t> shift;
-  if (!a.clock_peer.empty()) {
-    clock = {{"peer", a.clock_peer + ":" + std::to_string(a.clock_port)}};
-    clock["offset"] = offset_or_error(exchange_clocks(a.clock_peer, a.clock_port, a.run_id, 32, 1, 200), a.clock_peer,
-                                      a.clock_port);
-    if (a.clock_shift) {
-      const std::string why = clock["offset"].contains("error")
-                                  ? "no offset measured"
-                                  : enter_time_namespace_for_children(clock["offset"]["offset_ns"].get<int64_t>());
-      if (why.empty()) shift = clock["offset"]["offset_ns"].get<int64_t>();
-      else clock["shift_error"] = why;
-    }
-    clock["shifted"] = shift.has_value();
-    clock["shift_ns"] = shift.value_or(0);
+  return g;
+}
+
+// Before the stream, with a clock peer: the receiver's clock measured against ours (`offset`)
+// and, with --clock-shift, the time namespace the generator's child will be in (`shift` set);
+// the report's `clock` so far, or null without a peer.
+nlohmann::json clock_before_stream(const SendArgs& a, std::optional<int64_t>& shift) {
+  if (a.clock_peer.empty()) return nlohmann::json();
+  nlohmann::json clock = {{"peer", a.clock_peer + ":" + std::to_string(a.clock_port)}};
+  clock["offset"] = offset_or_error(exchange_clocks(a.clock_peer, a.clock_port, a.run_id, 32, 1, 200), a.clock_peer,
+                                    a.clock_port);
+  if (a.clock_shift) {
+    const std::string why = clock["offset"].contains("error")
+                                ? "no offset measured"
+                                : enter_time_namespace_for_children(clock["offset"]["offset_ns"].get<int64_t>());
+    if (why.empty()) shift = clock["offset"]["offset_ns"].get<int64_t>();
+    else clock["shift_error"] = why;
   }
-  // No answer before the stream: none expected after it either.
-  SendArgs b = a;
-  if (clock.is_object() && clock["offset"].contains("error")) b.clock_peer.clear();
-  nlohmann::json r;
-  std::string stop_reason;
+  clock["shifted"] = shift.has_value();
+  clock["shift_ns"] = shift.value_or(0);
+  return clock;
+}
+
+// The forked generator: its report (or its error) written to `fd`, then _exit.
+[[noreturn]] void stream_in_child(int fd, pid_t parent, const GeneratorConfig& g, const SendArgs& b, double bound) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(1);
+  alarm(unsigned(std::ceil(bound)) + 20);
+  nlohmann::json j;
   try {
-    if (shift) {
-      // The generator in a child in the shifted time namespace; stopping reaches it as SIGTERM.
-      int fds[2];
-      if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-      const pid_t parent = getpid();
-      const pid_t child = fork();
-      if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-      if (child == 0) {
-        close(fds[0]);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(1);
-        alarm(unsigned(std::ceil(bound)) + 20);
-        nlohmann::json j;
-        try {
-          j = stream_with_residuals(g, b);
-        } catch (const std::exception& e) {
-          j = {{"error", e.what()}};
-        }
-        const std::string out = j.dump();
-        for (size_t off = 0; off < out.size();) {
-          const ssize_t n = write(fds[1], out.data() + off, out.size() - off);
-          if (n <= 0) break;
-          off += size_t(n);
-        }
-        _exit(0);
-      }
-      close(fds[1]);
-      StopWatcher watch(!c.ignore_stdin, bound);
-      std::string out;
-      bool told = false;
-      for (;;) {
-        if (g_stop && !told) {
-          kill(child, SIGTERM);
-          told = true;
-        }
-        pollfd p{fds[0], POLLIN, 0};
-        if (poll(&p, 1, 20) <= 0) continue;
-        char buf[65536];
-        const ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n > 0) out.append(buf, size_t(n));
-        else if (n == 0 || errno != EINTR) break;
-      }
-      close(fds[0]);
-      int st = 0;
-      while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
-      }
-      stop_reason = watch.reason();
-      r = nlohmann::json::parse(out, nullptr, false);
-      if (r.is_discarded() || !r.is_object())
-        throw std::runtime_error("the generator's child (time namespace) ended without a report (status " +
-                                 std::to_string(st) + ")");
-      if (r.contains("error")) throw std::runtime_error(r["error"].get<std::string>());
-    } else {
-      StopWatcher watch(!c.ignore_stdin, bound);
-      r = stream_with_residuals(g, b);
-      stop_reason = watch.reason();
+    j = stream_with_residuals(g, b);
+  } catch (const std::exception& e) {
+    j = {{"error", e.what()}};
+  }
+  const std::string out = j.dump();
+  for (size_t off = 0; off < out.size();) {
+    const ssize_t n = write(fd, out.data() + off, out.size() - off);
+    if (n <= 0) break;
+    off += size_t(n);
+  }
+  _exit(0);
+}
+
+// Everything the child writes to `fd` until it closes it; stopping reaches the child as SIGTERM.
+std::string read_child_output(int fd, pid_t child) {
+  std::string out;
+  bool told = false;
+  for (;;) {
+    if (g_stop && !told) {
+      kill(child, SIGTERM);
+      told = true;
     }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 20) <= 0) continue;
+    char buf[65536];
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) out.append(buf, size_t(n));
+    else if (n == 0 || errno != EINTR) break;
+  }
+  return out;
+}
+
+// The generator in a child in the shifted time namespace; its report.
+nlohmann::json stream_in_shifted_namespace(const GeneratorConfig& g, const SendArgs& b, double bound, const Common& c,
+                                           std::string& stop_reason) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  const pid_t parent = getpid();
+  const pid_t child = fork();
+  if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (child == 0) {
+    close(fds[0]);
+    stream_in_child(fds[1], parent, g, b, bound);
+  }
+  close(fds[1]);
+  StopWatcher watch(!c.ignore_stdin, bound);
+  const std::string out = read_child_output(fds[0], child);
+  close(fds[0]);
+  int st = 0;
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
+  }
+  stop_reason = watch.reason();
+  nlohmann::json r = nlohmann::json::parse(out, nullptr, false);
+  if (r.is_discarded() || !r.is_object())
+    throw std::runtime_error("the generator's child (time namespace) ended without a report (status " +
+                             std::to_string(st) + ")");
+  if (r.contains("error")) throw std::runtime_error(r["error"].get<std::string>());
+  return r;
+}
+
+// The stream, in the shifted time namespace or here; the generator's errors as role errors.
+nlohmann::json run_stream(const GeneratorConfig& g, const SendArgs& b, bool shifted, double bound, const Common& c,
+                          std::string& stop_reason) {
+  try {
+    if (shifted) return stream_in_shifted_namespace(g, b, bound, c, stop_reason);
+    StopWatcher watch(!c.ignore_stdin, bound);
+    nlohmann::json r = stream_with_residuals(g, b);
+    stop_reason = watch.reason();
+    return r;
   } catch (const std::invalid_argument& e) {
     throw RoleError{kExitUsage, e.what()};
   } catch (const std::exception& e) {
     throw RoleError{kExitCannot, std::string("generator: ") + e.what()};
   }
+}
+
+int role_send(const SendArgs& a, const Common& c) {
+  const nlohmann::json placement = pin_role(c.cpus);
+  const GeneratorConfig g = generator_config(a);
+  if (!a.ifname.empty()) need_interface(a.ifname);
+  if (!a.clock_peer.empty()) need_ip(a.clock_peer, "--clock-peer");
+  const double bound = std::min(c.max_seconds, a.duration + 10);
+  std::optional<int64_t> shift;
+  nlohmann::json clock = clock_before_stream(a, shift);
+  // No answer before the stream: none expected after it either.
+  SendArgs b = a;
+  if (clock.is_object() && clock["offset"].contains("error")) b.clock_peer.clear();
+  std::string stop_reason;
+  nlohmann::json r = run_stream(g, b, shift.has_value(), bound, c, stop_reason);
   if (!clock.is_null()) {
     const nlohmann::json none = {{"error", "not measured: no answer before the stream"}};
     clock["residual_before"] = r.value("clock_before", none);

@@ -110,38 +110,55 @@ nlohmann::json one_way_latency(bool clock_shared, const nlohmann::json& c) {
   return l;
 }
 
-nlohmann::json summarize_ssh_point(nlohmann::json res) {
-  const nlohmann::json samples = res.value("samples", nlohmann::json::array());
+namespace {
+
+// The repetitions' one-way validity (one_way_latency), when they have it: valid if every one
+// is, the largest clock_error_bound_ns and clock_drift_during_stream_ns (by magnitude), the
+// first why.
+struct LatencyValidity {
+  bool any = false, all_valid = true;
+  int64_t bound = 0, drift = 0;
+  std::string why, basis;
+
+  void add(const nlohmann::json& s) {
+    const nlohmann::json* l = at(s, {"latency"});
+    if (!l || !l->is_object() || !l->contains("one_way_valid")) return;
+    any = true;
+    if (!l->value("one_way_valid", false)) {
+      all_valid = false;
+      if (why.empty()) why = l->value("why", "");
+      return;
+    }
+    if (basis.empty()) basis = l->value("basis", "");
+    if (auto v = number_at(*l, {"clock_error_bound_ns"})) bound = std::max(bound, int64_t(*v));
+    if (auto v = number_at(*l, {"clock_drift_during_stream_ns"}); v && std::abs(int64_t(*v)) > std::abs(drift))
+      drift = int64_t(*v);
+  }
+
+  nlohmann::json to_json() const {
+    nlohmann::json l = {{"one_way_valid", all_valid}};
+    if (all_valid) {
+      l["basis"] = basis;
+      l["clock_error_bound_ns"] = bound;
+      l["clock_drift_during_stream_ns"] = drift;
+    } else {
+      l["why"] = why;
+    }
+    return l;
+  }
+};
+
+// What a point sums and collects over its measured repetitions: rates, counts, drops by stage
+// (link_or_other apart), the merged delay histogram and each repetition's delay figures.
+struct PointTotals {
   std::vector<double> delivered, offered, ipdv50, ipdv99, pdv99, lat99;
   uint64_t sent = 0, received = 0, forwarded = 0, dropped = 0, counted = 0, by_difference = 0;
   int64_t unaccounted = 0;
   DropLedger drops;
   LogHistogram lat;
   int64_t lat_min = INT64_MAX, lat_max = INT64_MIN, ipdv_max = INT64_MIN;
-  std::string error;
-  size_t good = 0;
-  // The repetitions' one-way validity (one_way_latency), when they have it.
-  bool any_latency = false, all_valid = true;
-  int64_t bound = 0, drift = 0;
-  std::string why, basis;
-  for (const auto& s : samples) {
-    if (!s.is_object() || s.contains("error")) {
-      error = s.is_object() && s["error"].is_string() ? s["error"].get<std::string>() : "a repetition failed";
-      continue;
-    }
-    ++good;
-    if (const nlohmann::json* l = at(s, {"latency"}); l && l->is_object() && l->contains("one_way_valid")) {
-      any_latency = true;
-      if (!l->value("one_way_valid", false)) {
-        all_valid = false;
-        if (why.empty()) why = l->value("why", "");
-      } else {
-        if (basis.empty()) basis = l->value("basis", "");
-        if (auto v = number_at(*l, {"clock_error_bound_ns"})) bound = std::max(bound, int64_t(*v));
-        if (auto v = number_at(*l, {"clock_drift_during_stream_ns"}); v && std::abs(int64_t(*v)) > std::abs(drift))
-          drift = int64_t(*v);
-      }
-    }
+
+  void add_counts(const nlohmann::json& s) {
     delivered.push_back(s.value("delivered_pps", 0.0));
     offered.push_back(s.value("offered_pps", 0.0));
     sent += s.value("sent", uint64_t(0));
@@ -154,6 +171,9 @@ nlohmann::json summarize_ssh_point(nlohmann::json res) {
     nlohmann::json d = s.value("drops", nlohmann::json::object());
     d.erase(kByDifference);
     drops.merge(DropLedger::from_json(d));
+  }
+
+  void add_delays(const nlohmann::json& s) {
     if (const nlohmann::json* h = at(s, {"latency_ns", "histogram"})) {
       lat.merge(LogHistogram::from_json(*h));
       if (auto v = number_at(s, {"latency_ns", "min"})) lat_min = std::min(lat_min, int64_t(*v));
@@ -165,70 +185,99 @@ nlohmann::json summarize_ssh_point(nlohmann::json res) {
     if (auto v = number_at(s, {"ipdv_ns", "max"})) ipdv_max = std::max(ipdv_max, int64_t(*v));
     if (auto v = number_at(s, {"pdv_ns", "p99"})) pdv99.push_back(*v);
   }
-  res["repetitions"] = good;
-  res["offered_pps"] = median0(offered);
-  res["delivered_pps"] = median0(delivered);
-  res["delivered_pps_min"] = delivered.empty() ? 0.0 : *std::min_element(delivered.begin(), delivered.end());
-  res["delivered_pps_max"] = delivered.empty() ? 0.0 : *std::max_element(delivered.begin(), delivered.end());
-  // 95% confidence intervals of the mean over the repetitions (Student t, bench/stats.h; none
-  // with fewer than two), as //bench:throughput gives them.
-  if (auto ci = mean_ci95(delivered)) res["delivered_pps_ci95"] = to_json(*ci);
-  if (any_latency) {
-    nlohmann::json l = {{"one_way_valid", all_valid}};
-    if (all_valid) {
-      l["basis"] = basis;
-      l["clock_error_bound_ns"] = bound;
-      l["clock_drift_during_stream_ns"] = drift;
-    } else {
-      l["why"] = why;
-    }
-    res["latency"] = l;
-    res["latency_valid"] = all_valid;
+};
+
+// The rates (medians, spread) and the 95% confidence intervals of the mean over the repetitions
+// (Student t, bench/stats.h; none with fewer than two), as //bench:throughput gives them, with the
+// point's one-way validity.
+void add_rates_and_intervals(nlohmann::json& res, const PointTotals& t, const LatencyValidity& v) {
+  res["offered_pps"] = median0(t.offered);
+  res["delivered_pps"] = median0(t.delivered);
+  res["delivered_pps_min"] = t.delivered.empty() ? 0.0 : *std::min_element(t.delivered.begin(), t.delivered.end());
+  res["delivered_pps_max"] = t.delivered.empty() ? 0.0 : *std::max_element(t.delivered.begin(), t.delivered.end());
+  if (auto ci = mean_ci95(t.delivered)) res["delivered_pps_ci95"] = to_json(*ci);
+  if (v.any) {
+    res["latency"] = v.to_json();
+    res["latency_valid"] = v.all_valid;
   }
-  if (auto ci = mean_ci95(lat99); ci && (!any_latency || all_valid)) res["latency_p99_ns_ci95"] = to_json(*ci);
-  if (auto ci = mean_ci95(ipdv99)) res["ipdv_p99_ns_ci95"] = to_json(*ci);
-  res["sent"] = sent;
-  res["received"] = received;
-  res["forwarded"] = forwarded;
-  res["loss"] = sent ? double(sent - std::min(sent, received)) / double(sent) : 0.0;
-  nlohmann::json dj = drops.to_json();
-  dj[kByDifference] = {{"by_difference", by_difference}};
+  if (auto ci = mean_ci95(t.lat99); ci && (!v.any || v.all_valid)) res["latency_p99_ns_ci95"] = to_json(*ci);
+  if (auto ci = mean_ci95(t.ipdv99)) res["ipdv_p99_ns_ci95"] = to_json(*ci);
+}
+
+// The datagram counts and drops summed, the loss from the sums.
+void add_counts(nlohmann::json& res, const PointTotals& t) {
+  res["sent"] = t.sent;
+  res["received"] = t.received;
+  res["forwarded"] = t.forwarded;
+  res["loss"] = t.sent ? double(t.sent - std::min(t.sent, t.received)) / double(t.sent) : 0.0;
+  nlohmann::json dj = t.drops.to_json();
+  dj[kByDifference] = {{"by_difference", t.by_difference}};
   res["drops"] = dj;
-  res["dropped"] = dropped;
-  res["dropped_counted"] = counted;
-  res["dropped_by_difference"] = by_difference;
-  res["unaccounted"] = unaccounted;
+  res["dropped"] = t.dropped;
+  res["dropped_counted"] = t.counted;
+  res["dropped_by_difference"] = t.by_difference;
+  res["unaccounted"] = t.unaccounted;
+}
+
+// The merged histogram's percentiles, the delay variation's medians.
+void add_delays(nlohmann::json& res, const PointTotals& t) {
   nlohmann::json l = nlohmann::json::object();
-  if (lat.count()) {
-    l = {{"samples", lat.count()}, {"min", lat_min}, {"p50", lat.percentile(0.5)}, {"p90", lat.percentile(0.9)},
-         {"p99", lat.percentile(0.99)}, {"p999", lat.percentile(0.999)}, {"max", lat_max},
+  if (t.lat.count()) {
+    l = {{"samples", t.lat.count()}, {"min", t.lat_min}, {"p50", t.lat.percentile(0.5)}, {"p90", t.lat.percentile(0.9)},
+         {"p99", t.lat.percentile(0.99)}, {"p999", t.lat.percentile(0.999)}, {"max", t.lat_max},
          {"percentiles", "nearest rank in the merged histogram of the repetitions: the bucket's upper edge"},
-         {"histogram", lat.to_json()}};
+         {"histogram", t.lat.to_json()}};
   }
   res["latency_ns"] = l;
   nlohmann::json v = nlohmann::json::object();
-  if (!ipdv99.empty())
-    v = {{"p50", median0(ipdv50)}, {"p99", median0(ipdv99)}, {"max", ipdv_max},
+  if (!t.ipdv99.empty())
+    v = {{"p50", median0(t.ipdv50)}, {"p99", median0(t.ipdv99)}, {"max", t.ipdv_max},
          {"percentiles", "medians of the repetitions' exact values; max of all"}};
   res["ipdv_ns"] = v;
-  res["pdv_ns"] = {{"p99_median_of_repetitions", median0(pdv99)}};
-  res["cpu"] = summarize_cpu(samples, res.value("competitors", 0));
-  // Where the agent put the method (each trial's own report): the CPU, pinned in every trial.
-  {
-    nlohmann::json cpus = nlohmann::json::array();
-    bool all_pinned = good > 0;
-    for (const auto& s : samples) {
-      if (!s.is_object() || s.contains("error")) continue;
-      const nlohmann::json* pl = at(s, {"proxy_placement"});
-      const bool pinned = pl && pl->is_object() && pl->value("pinned", false);
-      all_pinned = all_pinned && pinned;
-      const nlohmann::json c = pl && pl->is_object() && pl->contains("cpu") ? (*pl)["cpu"] : nlohmann::json(nullptr);
-      if (std::find(cpus.begin(), cpus.end(), c) == cpus.end()) cpus.push_back(c);
-    }
-    if (good > 0)
-      res["proxy_placement"] = {{"cpu", cpus.size() == 1 ? cpus[0] : cpus}, {"pinned", all_pinned},
-                                {"basis", "each repetition's proxy agent report (its tasks' affinity read back)"}};
+  res["pdv_ns"] = {{"p99_median_of_repetitions", median0(t.pdv99)}};
+}
+
+// Where the agent put the method (each trial's own report): the CPU, pinned in every trial.
+void add_proxy_placement(nlohmann::json& res, const nlohmann::json& samples, size_t good) {
+  nlohmann::json cpus = nlohmann::json::array();
+  bool all_pinned = good > 0;
+  for (const auto& s : samples) {
+    if (!s.is_object() || s.contains("error")) continue;
+    const nlohmann::json* pl = at(s, {"proxy_placement"});
+    const bool pinned = pl && pl->is_object() && pl->value("pinned", false);
+    all_pinned = all_pinned && pinned;
+    const nlohmann::json c = pl && pl->is_object() && pl->contains("cpu") ? (*pl)["cpu"] : nlohmann::json(nullptr);
+    if (std::find(cpus.begin(), cpus.end(), c) == cpus.end()) cpus.push_back(c);
   }
+  if (good > 0)
+    res["proxy_placement"] = {{"cpu", cpus.size() == 1 ? cpus[0] : cpus}, {"pinned", all_pinned},
+                              {"basis", "each repetition's proxy agent report (its tasks' affinity read back)"}};
+}
+
+}  // namespace
+
+nlohmann::json summarize_ssh_point(nlohmann::json res) {
+  const nlohmann::json samples = res.value("samples", nlohmann::json::array());
+  PointTotals totals;
+  LatencyValidity validity;
+  std::string error;
+  size_t good = 0;
+  for (const auto& s : samples) {
+    if (!s.is_object() || s.contains("error")) {
+      error = s.is_object() && s["error"].is_string() ? s["error"].get<std::string>() : "a repetition failed";
+      continue;
+    }
+    ++good;
+    validity.add(s);
+    totals.add_counts(s);
+    totals.add_delays(s);
+  }
+  res["repetitions"] = good;
+  add_rates_and_intervals(res, totals, validity);
+  add_counts(res, totals);
+  add_delays(res, totals);
+  res["cpu"] = summarize_cpu(samples, res.value("competitors", 0));
+  add_proxy_placement(res, samples, good);
   if (!error.empty()) res["error"] = error;
   return res;
 }
