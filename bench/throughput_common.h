@@ -1,7 +1,7 @@
-// What //bench:throughput's two runners (namespace hosts: bench/throughput.cc; VMs:
-// bench/vm_throughput.cc) do alike: the NDR/PDR search's options from the flags, the offered-load
-// sweep's rates and their basis from a job's PDR bracket, and an earlier run's result file read
-// back for resuming, with the same refusals.
+// What the throughput runners (namespace hosts: bench/throughput.cc; VMs: bench/vm_throughput.cc;
+// real hosts: bench/ssh/ssh_throughput.cc) do alike: the NDR/PDR search's options from the flags,
+// the offered-load sweep's rates and their basis from a job's PDR bracket, and (the first two) an
+// earlier run's result file read back for resuming, with the same refusals.
 #pragma once
 
 #include <cstdint>
