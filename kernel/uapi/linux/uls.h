@@ -18,7 +18,10 @@
  * pointer, all inside the region. Every argument is validated (EINVAL for anything outside the
  * region, misaligned or malformed; EEXIST for the same entry and stack twice; EBUSY for a stack
  * overlapping another extension's; ENOSPC when ULS_MAX_EXTENSIONS are registered). Only the
- * registering process may unregister (EPERM otherwise); ULS_IOC_QUERY reads one back.
+ * registering process, through the descriptor it registered with, may unregister, bind or raise
+ * it (EPERM otherwise); ULS_IOC_QUERY reads one back. When the last reference to that open
+ * /dev/uls goes (its owner exits or closes it), the extension is unregistered, its timer
+ * stopped and its interfaces unbound.
  *
  * Upcalls. An extension bound to an event (ULS_IOC_BIND: a periodic timer) or raised
  * (ULS_IOC_RAISE) runs at user level in the context of the process that is current on that CPU,
@@ -26,20 +29,28 @@
  *
  *	rdi = state, rsi = the event's time (CLOCK_MONOTONIC ns), rdx = its id,
  *
- * every other general register zero, the FPU in its initial state and signals held back. It
- * ends with the return call, syscall ULS_SYSCALL_RETURN (no arguments), which restores the
- * interrupted process exactly as it was (registers, flags, FPU state). Inside an extension only
- * getpid, gettid, clock_gettime and the return call are allowed (others fail with EPERM). A
- * fault inside the extension, or running past its budget (uls.budget_ms), ends the upcall: the
- * process resumes as if nothing happened, and the extension's counters say why (ULS_IOC_STATS).
+ * every other general register zero, FS and GS null (selectors and bases), the FPU in its
+ * initial state and signals held back. It ends with the return call, syscall
+ * ULS_SYSCALL_RETURN (no arguments), which restores the interrupted process exactly as it was
+ * (registers, flags, FS and GS, FPU state). Inside an extension only
+ * getpid, gettid, clock_gettime and the return call are allowed (others, and every 32-bit call
+ * through int $0x80 or sysenter, fail with EPERM); the process's tracer, seccomp filters and
+ * audit do not see these calls, which are the extension's, not the process's. A
+ * fault inside the extension, or running past its budget (uls.budget_ms, CPU time), ends the
+ * upcall: the process resumes as if nothing happened, and the extension's counters say why
+ * (ULS_IOC_STATS). An upcall whose process is kept from running (preempted, stopped) while it
+ * holds its extension for longer than uls.hold_ms of wall time with an event waiting is ended
+ * too (revoked, counted as an overrun), so that the next one starts in another process.
  *
  * The current process takes the upcall if it is a 64-bit user process whose address space has
  * the region at ULS_REGION_BASE readable, writable and executable, or can have it mapped there
- * (the kernel maps it on demand), and -- when the region is protected -- no other thread or
- * process shares its address space. Otherwise -- the CPU is idle, or runs a kernel thread or a
- * process that cannot take it -- a host, a process waiting in ULS_IOC_HOST, is woken and takes
- * the upcall. Events for an extension that arrive before its upcall ran are merged (counted as
- * coalesced). All of this needs CAP_SYS_ADMIN: an extension runs inside other processes.
+ * (the kernel maps it on demand when the region is protected; unprotected, only into a process
+ * with CAP_SYS_ADMIN, which could map it itself), and -- when the region is protected -- no
+ * other thread or process shares its address space. Otherwise -- the CPU is idle, or runs a
+ * kernel thread or a process that cannot take it -- a host, a process waiting in ULS_IOC_HOST,
+ * is woken and takes the upcall. Events for an extension that arrive before its upcall ran are
+ * merged (counted as coalesced). All of this needs CAP_SYS_ADMIN: an extension runs inside
+ * other processes.
  */
 #ifndef _UAPI_LINUX_ULS_H
 #define _UAPI_LINUX_ULS_H
@@ -59,7 +70,8 @@ struct uls_info {
 	__u32 flags;    /* ULS_INFO_* */
 };
 
-/* The region is accessible only inside upcalls (boot parameter uls.protect, default 1): a
+/*
+ * The region is accessible only inside upcalls (boot parameter uls.protect, default 1): a
  * process's own accesses fault, and it loads and reads the region with pwrite()/pread() on
  * /dev/uls at offsets inside the region (EINVAL otherwise).
  */
@@ -86,8 +98,11 @@ struct uls_extension {
 #define ULS_IOC_UNREGISTER _IOW(ULS_IOC_MAGIC, 0x02, __u32)
 #define ULS_IOC_QUERY _IOWR(ULS_IOC_MAGIC, 0x03, struct uls_extension)
 
-/* The return call that ends an upcall (x86-64 system call number). */
-#define ULS_SYSCALL_RETURN 451
+/*
+ * The return call that ends an upcall (x86-64 system call number): far above the upstream range
+ * (451 is cachestat from Linux 6.5 on), so that no upstream call ever takes it.
+ */
+#define ULS_SYSCALL_RETURN 1000
 
 #define ULS_EVENT_NONE 0  /* unbind */
 #define ULS_EVENT_TIMER 1 /* every period_ns, starting one period from now */
@@ -102,7 +117,8 @@ struct uls_bind {
 	__u64 reserved;  /* 0 */
 };
 
-/* Counters of one extension. Every event ends in exactly one of: an upcall started, coalesced
+/*
+ * Counters of one extension. Every event ends in exactly one of: an upcall started, coalesced
  * into a pending one, dropped (its extension went away), or still pending. Every upcall started
  * ends in exactly one of: returned, faulted, overran (or is still running).
  */
@@ -126,12 +142,18 @@ struct uls_stats {
 	__u64 last_fault_addr; /* its address (si_addr), or 0 */
 	__u64 last_fault_ip;   /* the extension's instruction pointer at the fault */
 	__u64 pages_mapped;    /* region pages mapped on demand inside its upcalls (protected) */
+	/*
+	 * Of the overruns: upcalls whose task held the extension longer than uls.hold_ms (wall
+	 * time) while an event waited, ended so that the next could start in another task.
+	 */
+	__u64 revoked;
 };
 
 #define ULS_IOC_BIND _IOW(ULS_IOC_MAGIC, 0x04, struct uls_bind)
 #define ULS_IOC_RAISE _IOW(ULS_IOC_MAGIC, 0x05, __u32)
 #define ULS_IOC_STATS _IOWR(ULS_IOC_MAGIC, 0x06, struct uls_stats)
-/* Waits up to the given milliseconds (1..60000) for an event no current process could take,
+/*
+ * Waits up to the given milliseconds (1..60000) for an event no current process could take,
  * then takes its upcall on the way back to user mode. 0: an event came; else ETIMEDOUT or
  * EINTR.
  */
