@@ -3,7 +3,10 @@
 # order) + kernel/config/ulsnet.config merged onto tinyconfig, out of tree, with ccache.
 #
 #   bazel run //kernel:build                 # prints the bzImage's path on the last line
-#   kernel/build.sh [--work DIR] [--jobs N]
+#   kernel/build.sh [--work DIR] [--jobs N] [--debug]
+#
+# --debug: the debug kernel, config/debug.config merged on top (KASAN, lockdep, sleeping in
+# atomic context, list debugging), in DIR/debug: for the tests, never for measurements.
 #
 # Work directory (default $ULSNET_KERNEL_DIR or /var/tmp/ulsnet-kernel) keeps the patched source
 # tree and the build tree between runs: the tree is reused only if the source tarball, every
@@ -25,11 +28,13 @@ fi
 tarball=/usr/src/linux-source-6.1.tar.xz
 work="${ULSNET_KERNEL_DIR:-/var/tmp/ulsnet-kernel}"
 jobs="$(nproc)"
+debug=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --debug) debug=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "kernel/build.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -45,6 +50,12 @@ series="$here/patches/series"
 fragment="$here/config/ulsnet.config"
 [ -f "$series" ] || die "missing $series"
 [ -f "$fragment" ] || die "missing $fragment"
+fragments=("$fragment")
+if [ "$debug" -eq 1 ]; then
+  [ -f "$here/config/debug.config" ] || die "missing $here/config/debug.config"
+  fragments+=("$here/config/debug.config")
+  work="$work/debug"
+fi
 patches=()
 while read -r line; do
   line="${line%%#*}"; line="$(echo "$line" | xargs)"
@@ -55,7 +66,7 @@ done < "$series"
 
 # The identity of what we build.
 id="$( { sha256sum "$tarball" | cut -d' ' -f1; for p in "${patches[@]}"; do sha256sum "$p"; done |
-         cut -d' ' -f1; sha256sum "$fragment" | cut -d' ' -f1; } | sha256sum | cut -c1-16)"
+         cut -d' ' -f1; sha256sum "${fragments[@]}" | cut -d' ' -f1; } | sha256sum | cut -c1-16)"
 # One source tree and one build tree, always at the same paths (so that ccache, hashing paths
 # relative to the work directory, finds every object a patch does not change). When the
 # identity changes the source tree is extracted afresh with every file's time set to now
@@ -92,19 +103,23 @@ for h in "$here"/uapi/linux/*.h; do
 done
 
 mkdir -p "$out"
-if [ ! -f "$out/.config" ] || [ "$fragment" -nt "$out/.config" ]; then
+newer=0
+for f in "${fragments[@]}"; do [ "$f" -nt "$out/.config" ] && newer=1; done
+if [ ! -f "$out/.config" ] || [ "$newer" -eq 1 ]; then
   rm -rf "$out" && mkdir -p "$out"
   make -s -C "$src" O="$out" tinyconfig >/dev/null
-  "$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$fragment" >/dev/null
+  "$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
   make -s -C "$src" O="$out" olddefconfig >/dev/null
 fi
-# Every option of the fragment must have survived olddefconfig (a dependency we missed would
+# Every option of the fragments must have survived olddefconfig (a dependency we missed would
 # silently drop it otherwise).
 bad=0
-while read -r line; do
-  case "$line" in CONFIG_*=*) ;; *) continue ;; esac
-  grep -qx "$line" "$out/.config" || { echo "kernel/build.sh: config: '$line' did not stick" >&2; bad=1; }
-done < "$fragment"
+for f in "${fragments[@]}"; do
+  while read -r line; do
+    case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+    grep -qx "$line" "$out/.config" || { echo "kernel/build.sh: config: '$line' ($(basename "$f")) did not stick" >&2; bad=1; }
+  done < "$f"
+done
 [ "$bad" -eq 0 ] || die "the config fragment does not hold (see above)"
 
 echo "kernel/build.sh: building bzImage in $out (jobs $jobs, ccache)" >&2
