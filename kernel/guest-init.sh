@@ -2,8 +2,9 @@
 # /init of every virtual host. The kernel command line says what to be and what to run:
 #   ulsnet.role=sender|proxy|receiver|single   which host this is (addresses below)
 #   ulsnet.test=NAME                           a test from the list at the end, or
-#   ulsnet.run=/bin/PROG                       a program to run (its exit status is reported)
-#   ulsnet.args=A,B,C                          its arguments (commas become spaces)
+#   ulsnet.run=/bin/PROG                       a program to run (its exit status is reported);
+#                                              /bin/A:/bin/B runs each in turn
+#   ulsnet.args=A,B,C                          their arguments (commas become spaces)
 #   ulsnet.linger=S                            after ULSNET-GUEST-DONE, wait S seconds before
 #                                              powering off (the launcher stops the host
 #                                              first: kernel/vm.sh --end all)
@@ -226,11 +227,11 @@ case "$test" in
     esac
     ;;
   "")
-    if [ -n "$run" ]; then
+    for prog in $(echo "$run" | tr ':' ' '); do
       # shellcheck disable=SC2086 -- the arguments are meant to split
-      "$run" $args; rc=$?
-      [ $rc -eq 0 ] && result "$(basename "$run")" pass || result "$(basename "$run")" fail "exit=$rc"
-    fi
+      "$prog" $args; rc=$?
+      [ $rc -eq 0 ] && result "$(basename "$prog")" pass || result "$(basename "$prog")" fail "exit=$rc"
+    done
     ;;
   *) result "$test" fail "unknown test" ;;
 esac

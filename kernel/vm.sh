@@ -5,8 +5,9 @@
 #
 #   kernel/vm.sh --kernel BZIMAGE --initrd INITRD --log-dir DIR
 #                [--hosts 1|3] [--test NAME | --run /bin/PROG] [--accel auto|kvm|tcg]
-#                [--timeout SECONDS] [--nic e1000|virtio-net-pci] [--mem MB]
+#                [--timeout SECONDS] [--nic e1000|virtio-net-pci] [--mem MB] [--smp N]
 #                [--append "KERNEL ARGS"]   (e.g. uls.protect=0)
+#                [--smp N]   (virtual CPUs per host, 1..4, default 1; TCG runs them in threads)
 #                [--nics N]   (--hosts 1: N NICs, 0..4, all on one QEMU hub: what one sends, the
 #                              others receive)
 #                [--link tcp|udp] [--mgmt] [--end sender|all]   (--hosts 3, below)
@@ -66,7 +67,7 @@
 set -euo pipefail
 
 kernel=""; initrd=""; logdir=""; hosts=1; test=""; run=""; accel=auto; timeout_s=120
-nic=e1000; mem=256; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; icount_sleep=on; tsc_khz=""; plugin=""; probe_only=0
+nic=e1000; mem=256; smp=1; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; icount_sleep=on; tsc_khz=""; plugin=""; probe_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel="$2"; shift 2 ;;
@@ -79,6 +80,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s="$2"; shift 2 ;;
     --nic) nic="$2"; shift 2 ;;
     --mem) mem="$2"; shift 2 ;;
+    --smp) smp="$2"; shift 2 ;;
     --append) append="$2"; shift 2 ;;
     --nics) nics="$2"; shift 2 ;;
     --link) link="$2"; shift 2 ;;
@@ -89,7 +91,7 @@ while [ $# -gt 0 ]; do
     --tsc-khz) tsc_khz="$2"; shift 2 ;;
     --count-insns) plugin="$2"; shift 2 ;;
     --probe-accel) probe_only=1; shift ;;
-    -h|--help) sed -n '2,62p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,67p' "$0"; exit 0 ;;
     *) echo "kernel/vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -99,6 +101,7 @@ die() { echo "kernel/vm.sh: $*" >&2; exit 1; }
 [ -n "$logdir" ] || die "--log-dir is required"
 case "$hosts" in 1|3) ;; *) die "--hosts must be 1 or 3" ;; esac
 case "$nics" in 0|1|2|3|4) ;; *) die "--nics must be 0..4" ;; esac
+case "$smp" in 1|2|3|4) ;; *) die "--smp must be 1..4" ;; esac
 [ "$nics" -eq 0 ] || [ "$hosts" -eq 1 ] || die "--nics is for --hosts 1"
 case "$accel" in auto|kvm|tcg) ;; *) die "--accel must be auto, kvm or tcg" ;; esac
 case "$link" in tcp|udp) ;; *) die "--link must be tcp or udp" ;; esac
@@ -133,7 +136,7 @@ fi
 qemu_base() {  # accel [role]
   local counting=""
   [ -n "$plugin" ] && [ -n "${2:-}" ] && counting=" -plugin $plugin -d plugin -D $logdir/$2.insn.log"
-  echo "qemu-system-x86_64 -accel $1 $icount_args -m $mem -smp 1 -nographic -no-reboot -nodefaults" \
+  echo "qemu-system-x86_64 -accel $1 $icount_args -m $mem -smp $smp -nographic -no-reboot -nodefaults" \
        "-serial stdio -kernel $kernel -initrd $initrd$counting"
 }
 
