@@ -61,8 +61,8 @@ std::string last_line(std::string s) {
   return i == std::string::npos ? s : s.substr(i + 1);
 }
 
-std::pair<std::string, std::string> build_kernel() {
-  auto [rc, out] = sh("bash " + runfile("kernel/build.sh"));
+std::pair<std::string, std::string> build_kernel(bool debug) {
+  auto [rc, out] = sh("bash " + runfile("kernel/build.sh") + (debug ? " --debug" : ""));
   if (rc != 0) return {"", out.size() > 3000 ? out.substr(out.size() - 3000) : out};
   return {last_line(out), ""};
 }
@@ -74,7 +74,7 @@ std::string make_initramfs(const std::string& out, const std::vector<std::string
   return rc == 0 ? "" : o;
 }
 
-Prepared prepare(const std::vector<std::string>& bins) {
+Prepared prepare(const std::vector<std::string>& bins, bool debug_kernel) {
   Prepared p;
   install_interrupt_cleanup();
   if (geteuid() != 0) {
@@ -87,8 +87,9 @@ Prepared prepare(const std::vector<std::string>& bins) {
     p.usage_error = true;
     return p;
   }
-  std::fprintf(stderr, "building the guest kernel (kernel/build.sh)...\n");
-  auto [image, build_error] = build_kernel();
+  std::fprintf(stderr, "building the %sguest kernel (kernel/build.sh%s)...\n", debug_kernel ? "debug " : "",
+               debug_kernel ? " --debug" : "");
+  auto [image, build_error] = build_kernel(debug_kernel);
   if (image.empty()) {
     p.error = "kernel build failed:\n" + build_error;
     return p;

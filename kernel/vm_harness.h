@@ -28,8 +28,9 @@ std::map<std::string, long long> fields(const std::string& log, const std::strin
 // The rest of the last line of `log` starting with `marker` (after it), or "".
 std::string line_after(const std::string& log, const std::string& marker);
 
-// kernel/build.sh: returns {image path, ""} or {"", the build's output tail} on failure.
-std::pair<std::string, std::string> build_kernel();
+// kernel/build.sh (with --debug: the debug kernel, KASAN and lockdep, never for measurements):
+// returns {image path, ""} or {"", the build's output tail} on failure.
+std::pair<std::string, std::string> build_kernel(bool debug = false);
 
 // kernel/initramfs.sh with the given static binaries in /bin; returns "" or the error output.
 std::string make_initramfs(const std::string& out, const std::vector<std::string>& bins);
@@ -41,7 +42,7 @@ struct Prepared {
   std::string image, initrd, workdir, error;
   bool usage_error = false;
 };
-Prepared prepare(const std::vector<std::string>& bins);
+Prepared prepare(const std::vector<std::string>& bins, bool debug_kernel = false);
 
 // Removes what prepare() made, unless `keep_logs` (a run failed): then says where the logs are.
 void cleanup(const Prepared& p, bool keep_logs);
