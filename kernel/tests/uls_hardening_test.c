@@ -439,15 +439,26 @@ static void case_protect_off(const char* c) {
   const unsigned slot = 7;
   uint32_t id = reg_blob(ext_hrec, ext_hrec_end, slot, "protect_off");
   if (!id) { check(c, 0, "register"); return; }
+  // The events start only once the child is unprivileged: a root process may rightly be given
+  // the mapping (and keeps it if it drops its privileges later: kernel/README.md, threat model).
+  int ready[2];
+  if (pipe(ready) != 0) { check(c, 0, "pipe"); return; }
   pid_t pid = fork();
   if (pid == 0) {
+    close(ready[0]);
     if (drop_privileges() != 0) _exit(10);
+    if (write(ready[1], "u", 1) != 1) _exit(12);
+    close(ready[1]);
     spin_ms(1500);
     // Anything mapped at the region's base? (mincore: ENOMEM where nothing is mapped.)
     unsigned char vec[1];
     int mapped = mincore((void*)info.base, 4096, vec) == 0;
     _exit(mapped ? 1 : 0);
   }
+  close(ready[1]);
+  char ch = 0;
+  check(c, read(ready[0], &ch, 1) == 1, "the child is unprivileged (uid 65534)");
+  close(ready[0]);
   set_hrec(slot, pid, 1, 0, 0);
   check(c, bind_timer(id, 1000000) == 0, "bound to a 1 ms timer while an unprivileged process spins");
   int st = 0;
