@@ -103,13 +103,15 @@ for h in "$here"/uapi/linux/*.h; do
 done
 
 mkdir -p "$out"
-newer=0
-for f in "${fragments[@]}"; do [ "$f" -nt "$out/.config" ] && newer=1; done
-if [ ! -f "$out/.config" ] || [ "$newer" -eq 1 ]; then
+# The build tree is configured afresh only when the fragments' contents changed (a stamp of
+# their sha256 next to .config): a fresh checkout's newer file times must not cost a rebuild.
+config_id="$(sha256sum "${fragments[@]}" | cut -d' ' -f1 | sha256sum | cut -c1-16)"
+if [ ! -f "$out/.config" ] || [ "$(cat "$out/.ulsnet-config-id" 2>/dev/null)" != "$config_id" ]; then
   rm -rf "$out" && mkdir -p "$out"
   make -s -C "$src" O="$out" tinyconfig >/dev/null
   "$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
   make -s -C "$src" O="$out" olddefconfig >/dev/null
+  echo "$config_id" > "$out/.ulsnet-config-id"
 fi
 # Every option of the fragments must have survived olddefconfig (a dependency we missed would
 # silently drop it otherwise).
