@@ -65,8 +65,9 @@ while read -r line; do
 done < "$series"
 
 # The identity of what we build.
+fragment_sums="$(sha256sum "${fragments[@]}" | cut -d' ' -f1)"
 id="$( { sha256sum "$tarball" | cut -d' ' -f1; for p in "${patches[@]}"; do sha256sum "$p"; done |
-         cut -d' ' -f1; sha256sum "${fragments[@]}" | cut -d' ' -f1; } | sha256sum | cut -c1-16)"
+         cut -d' ' -f1; echo "$fragment_sums"; } | sha256sum | cut -c1-16)"
 # One source tree and one build tree, always at the same paths (so that ccache, hashing paths
 # relative to the work directory, finds every object a patch does not change). When the
 # identity changes the source tree is extracted afresh with every file's time set to now
@@ -105,7 +106,7 @@ done
 mkdir -p "$out"
 # The build tree is configured afresh only when the fragments' contents changed (a stamp of
 # their sha256 next to .config): a fresh checkout's newer file times must not cost a rebuild.
-config_id="$(sha256sum "${fragments[@]}" | cut -d' ' -f1 | sha256sum | cut -c1-16)"
+config_id="$(echo "$fragment_sums" | sha256sum | cut -c1-16)"
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.ulsnet-config-id" 2>/dev/null)" != "$config_id" ]; then
   rm -rf "$out" && mkdir -p "$out"
   make -s -C "$src" O="$out" tinyconfig >/dev/null

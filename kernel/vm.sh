@@ -5,7 +5,7 @@
 #
 #   kernel/vm.sh --kernel BZIMAGE --initrd INITRD --log-dir DIR
 #                [--hosts 1|3] [--test NAME | --run /bin/PROG] [--accel auto|kvm|tcg]
-#                [--timeout SECONDS] [--nic e1000|virtio-net-pci] [--mem MB] [--smp N]
+#                [--timeout SECONDS] [--nic e1000|virtio-net-pci] [--mem MB]
 #                [--append "KERNEL ARGS"]   (e.g. uls.protect=0)
 #                [--smp N]   (virtual CPUs per host, 1..4, default 1; TCG runs them in threads)
 #                [--nics N]   (--hosts 1: N NICs, 0..4, all on one QEMU hub: what one sends, the

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "kernel/guest/guest_util.h"
+#include "kernel/tests/uls_test_region.h"
 
 // ---- extensions (AT&T, position independent; rdi = state) ------------------------------------
 // struct hrec, the state of ext_hrec (in the region).
@@ -165,33 +166,14 @@ static void check(const char* c, int ok, const char* what) {
 static int fd;
 static struct uls_info info;
 
-static void region_write(uint64_t off, const void* p, size_t n) {
-  if (pwrite(fd, p, n, (off_t)off) != (ssize_t)n) printf("uls_hardening: pwrite at %llu: %s\n", (unsigned long long)off, strerror(errno));
-}
-static void region_read(uint64_t off, void* p, size_t n) {
-  if (pread(fd, p, n, (off_t)off) != (ssize_t)n) printf("uls_hardening: pread at %llu: %s\n", (unsigned long long)off, strerror(errno));
-}
+static void region_write(uint64_t off, const void* p, size_t n) { uls_t_region_write("uls_hardening", fd, off, p, n); }
+static void region_read(uint64_t off, void* p, size_t n) { uls_t_region_read("uls_hardening", fd, off, p, n); }
+static uint64_t state_off(unsigned slot) { return uls_t_state_off(slot); }
 
-enum { CODE = 0x10000, STATE = 0x20000, STACKS = 0x100000, STACK_SIZE = 0x4000 };
-
-static uint64_t state_off(unsigned slot) { return STATE + slot * 0x1000; }
-
-// Registers the blob [start, end) at CODE + slot * 0x1000 with its own stack and state, through
-// descriptor `f`.
+// Registers the blob [start, end) at slot `slot` (kernel/tests/uls_test_region.h) through
+// descriptor `f`, or this process's.
 static uint32_t reg_blob_on(int f, const char* start, const char* end, unsigned slot, const char* name) {
-  if (pwrite(f, start, (size_t)(end - start), CODE + slot * 0x1000) != end - start) return 0;
-  struct uls_extension e;
-  memset(&e, 0, sizeof e);
-  e.entry = info.base + CODE + slot * 0x1000;
-  e.stack_base = info.base + STACKS + slot * STACK_SIZE;
-  e.stack_size = STACK_SIZE;
-  e.state = info.base + state_off(slot);
-  snprintf(e.name, sizeof e.name, "%s", name);
-  if (ioctl(f, ULS_IOC_REGISTER, &e) != 0) {
-    printf("uls_hardening: register %s: %s\n", name, strerror(errno));
-    return 0;
-  }
-  return e.id;
+  return uls_t_register("uls_hardening", f, &info, start, end, slot, name);
 }
 static uint32_t reg_blob(const char* start, const char* end, unsigned slot, const char* name) {
   return reg_blob_on(fd, start, end, slot, name);
@@ -212,33 +194,11 @@ static struct hrec get_hrec(unsigned slot) {
   return r;
 }
 
-static struct uls_stats stats_on(int f, uint32_t id) {
-  struct uls_stats s;
-  memset(&s, 0, sizeof s);
-  s.id = id;
-  if (ioctl(f, ULS_IOC_STATS, &s) != 0) s.id = 0;
-  return s;
-}
-static struct uls_stats stats(uint32_t id) { return stats_on(fd, id); }
-
+static struct uls_stats stats(uint32_t id) { return uls_t_stats("uls_hardening", fd, id); }
 static long rounds_per_ms(void);
-static void print_stats(const char* c, struct uls_stats s) {
-  printf("uls_hardening: %s: events=%llu coalesced=%llu upcalls=%llu in_current=%llu in_host=%llu "
-         "returned=%llu faults=%llu overruns=%llu denied=%llu last_pid=%d last_fault_sig=%u\n",
-         c, (unsigned long long)s.events, (unsigned long long)s.coalesced, (unsigned long long)s.upcalls,
-         (unsigned long long)s.in_current, (unsigned long long)s.in_host, (unsigned long long)s.returned,
-         (unsigned long long)s.faults, (unsigned long long)s.overruns,
-         (unsigned long long)s.denied_syscalls, s.last_pid, s.last_fault_sig);
-}
-
-static int accounted(struct uls_stats s) {
-  return s.events == s.upcalls + s.coalesced + s.pending && s.upcalls == s.returned + s.faults + s.overruns;
-}
-
-static int bind_timer(uint32_t id, uint64_t period_ns) {
-  struct uls_bind b = {.id = id, .event = period_ns ? ULS_EVENT_TIMER : ULS_EVENT_NONE, .period_ns = period_ns};
-  return ioctl(fd, ULS_IOC_BIND, &b) == 0 ? 0 : errno;
-}
+static void print_stats(const char* c, struct uls_stats s) { uls_t_print_stats("uls_hardening", c, s); }
+static int accounted(struct uls_stats s) { return uls_t_accounted(s); }
+static int bind_timer(uint32_t id, uint64_t period_ns) { return uls_t_bind_timer(fd, id, period_ns); }
 
 static void unregister(uint32_t id) {
   if (id) ioctl(fd, ULS_IOC_UNREGISTER, &id);

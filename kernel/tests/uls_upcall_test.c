@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "kernel/guest/guest_util.h"
+#include "kernel/tests/uls_test_region.h"
 
 // ---- extensions (AT&T, position independent; entered with rdi = state, rsi = event ns) -------
 // The record extension's state (struct rec, in the region).
@@ -160,12 +161,8 @@ static struct uls_info info;
 static char* region;
 
 // The region's contents, through the kernel (the process itself cannot touch them).
-static void region_write(uint64_t off, const void* p, size_t n) {
-  if (pwrite(fd, p, n, (off_t)off) != (ssize_t)n) printf("uls_upcall: pwrite at %llu: %s\n", (unsigned long long)off, strerror(errno));
-}
-static void region_read(uint64_t off, void* p, size_t n) {
-  if (pread(fd, p, n, (off_t)off) != (ssize_t)n) printf("uls_upcall: pread at %llu: %s\n", (unsigned long long)off, strerror(errno));
-}
+static void region_write(uint64_t off, const void* p, size_t n) { uls_t_region_write("uls_upcall", fd, off, p, n); }
+static void region_read(uint64_t off, void* p, size_t n) { uls_t_region_read("uls_upcall", fd, off, p, n); }
 
 // Does reading `p` fault in this process? (SIGSEGV caught and turned into a yes.)
 static sigjmp_buf fault_jmp;
@@ -184,55 +181,14 @@ static int read_faults(const volatile char* p) {
   return faulted;
 }
 
-enum { CODE = 0x10000, STATE = 0x20000, STACKS = 0x100000, STACK_SIZE = 0x4000 };
-
-// Registers the blob [start, end) placed at CODE + slot * 0x1000 with its own stack and state.
+// Registers the blob [start, end) at slot `slot` (kernel/tests/uls_test_region.h).
 static uint32_t reg_blob(const char* start, const char* end, unsigned slot, const char* name) {
-  region_write(CODE + slot * 0x1000, start, (size_t)(end - start));
-  struct uls_extension e;
-  memset(&e, 0, sizeof e);
-  e.entry = info.base + CODE + slot * 0x1000;
-  e.stack_base = info.base + STACKS + slot * STACK_SIZE;
-  e.stack_size = STACK_SIZE;
-  e.state = info.base + STATE + slot * 0x1000;
-  snprintf(e.name, sizeof e.name, "%s", name);
-  if (ioctl(fd, ULS_IOC_REGISTER, &e) != 0) {
-    printf("uls_upcall: register %s: %s\n", name, strerror(errno));
-    return 0;
-  }
-  return e.id;
+  return uls_t_register("uls_upcall", fd, &info, start, end, slot, name);
 }
-
-static struct uls_stats stats(uint32_t id) {
-  struct uls_stats s;
-  memset(&s, 0, sizeof s);
-  s.id = id;
-  if (ioctl(fd, ULS_IOC_STATS, &s) != 0) printf("uls_upcall: stats %u: %s\n", id, strerror(errno));
-  return s;
-}
-
-static void print_stats(const char* what, struct uls_stats s) {
-  printf("uls_upcall: %s: events=%llu coalesced=%llu upcalls=%llu in_current=%llu in_host=%llu "
-         "host_wakeups=%llu ineligible=%llu returned=%llu faults=%llu overruns=%llu denied=%llu "
-         "run_ns=%llu pending=%u last_pid=%d\n",
-         what, (unsigned long long)s.events, (unsigned long long)s.coalesced,
-         (unsigned long long)s.upcalls, (unsigned long long)s.in_current,
-         (unsigned long long)s.in_host, (unsigned long long)s.host_wakeups,
-         (unsigned long long)s.ineligible, (unsigned long long)s.returned,
-         (unsigned long long)s.faults, (unsigned long long)s.overruns,
-         (unsigned long long)s.denied_syscalls, (unsigned long long)s.run_ns, s.pending,
-         s.last_pid);
-}
-
-static int accounted(struct uls_stats s) {
-  return s.events == s.upcalls + s.coalesced + s.pending &&
-         s.upcalls == s.returned + s.faults + s.overruns;
-}
-
-static int bind_timer(uint32_t id, uint64_t period_ns) {
-  struct uls_bind b = {.id = id, .event = period_ns ? ULS_EVENT_TIMER : ULS_EVENT_NONE, .period_ns = period_ns};
-  return ioctl(fd, ULS_IOC_BIND, &b) == 0 ? 0 : errno;
-}
+static struct uls_stats stats(uint32_t id) { return uls_t_stats("uls_upcall", fd, id); }
+static void print_stats(const char* what, struct uls_stats s) { uls_t_print_stats("uls_upcall", what, s); }
+static int accounted(struct uls_stats s) { return uls_t_accounted(s); }
+static int bind_timer(uint32_t id, uint64_t period_ns) { return uls_t_bind_timer(fd, id, period_ns); }
 
 static int raise_id(void* arg) { return ioctl(fd, ULS_IOC_RAISE, arg) == 0 ? 0 : 10 + errno; }
 

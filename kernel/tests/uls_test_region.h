@@ -1,0 +1,88 @@
+// What the in-guest upcall tests share (uls_upcall_test.c, uls_hardening_test.c): where an
+// extension of slot i lives in the region (its code at CODE + i pages, its state at STATE + i
+// pages, its stack at STACKS + i * STACK_SIZE), loading and reading the region through the
+// kernel (pwrite/pread on /dev/uls: the region may be protected from this process), registering
+// a blob, binding it to a timer, its counters and their accounting identity. Messages start with
+// the caller's `who` ("uls_upcall", ...).
+#ifndef ULSNET_KERNEL_TESTS_ULS_TEST_REGION_H_
+#define ULSNET_KERNEL_TESTS_ULS_TEST_REGION_H_
+
+#include <errno.h>
+#include <linux/uls.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+enum { CODE = 0x10000, STATE = 0x20000, STACKS = 0x100000, STACK_SIZE = 0x4000 };
+
+static inline uint64_t uls_t_state_off(unsigned slot) { return STATE + slot * 0x1000; }
+
+static inline void uls_t_region_write(const char* who, int fd, uint64_t off, const void* p, size_t n) {
+  if (pwrite(fd, p, n, (off_t)off) != (ssize_t)n)
+    printf("%s: pwrite at %llu: %s\n", who, (unsigned long long)off, strerror(errno));
+}
+static inline void uls_t_region_read(const char* who, int fd, uint64_t off, void* p, size_t n) {
+  if (pread(fd, p, n, (off_t)off) != (ssize_t)n)
+    printf("%s: pread at %llu: %s\n", who, (unsigned long long)off, strerror(errno));
+}
+
+// Registers the blob [start, end), loaded at slot `slot`'s code, with the slot's stack and state,
+// through descriptor `fd`; its id, or 0 (said why).
+static inline uint32_t uls_t_register(const char* who, int fd, const struct uls_info* info, const char* start,
+                                      const char* end, unsigned slot, const char* name) {
+  if (pwrite(fd, start, (size_t)(end - start), CODE + slot * 0x1000) != end - start) {
+    printf("%s: loading %s: %s\n", who, name, strerror(errno));
+    return 0;
+  }
+  struct uls_extension e;
+  memset(&e, 0, sizeof e);
+  e.entry = info->base + CODE + slot * 0x1000;
+  e.stack_base = info->base + STACKS + slot * STACK_SIZE;
+  e.stack_size = STACK_SIZE;
+  e.state = info->base + uls_t_state_off(slot);
+  snprintf(e.name, sizeof e.name, "%s", name);
+  if (ioctl(fd, ULS_IOC_REGISTER, &e) != 0) {
+    printf("%s: register %s: %s\n", who, name, strerror(errno));
+    return 0;
+  }
+  return e.id;
+}
+
+// The extension's counters (all zero, said why, when they cannot be read).
+static inline struct uls_stats uls_t_stats(const char* who, int fd, uint32_t id) {
+  struct uls_stats s;
+  memset(&s, 0, sizeof s);
+  s.id = id;
+  if (ioctl(fd, ULS_IOC_STATS, &s) != 0) {
+    printf("%s: stats %u: %s\n", who, id, strerror(errno));
+    memset(&s, 0, sizeof s);
+  }
+  return s;
+}
+
+static inline void uls_t_print_stats(const char* who, const char* what, struct uls_stats s) {
+  printf("%s: %s: events=%llu coalesced=%llu upcalls=%llu in_current=%llu in_host=%llu "
+         "host_wakeups=%llu ineligible=%llu returned=%llu faults=%llu overruns=%llu revoked=%llu "
+         "denied=%llu run_ns=%llu pending=%u last_pid=%d last_fault_sig=%u\n",
+         who, what, (unsigned long long)s.events, (unsigned long long)s.coalesced,
+         (unsigned long long)s.upcalls, (unsigned long long)s.in_current, (unsigned long long)s.in_host,
+         (unsigned long long)s.host_wakeups, (unsigned long long)s.ineligible,
+         (unsigned long long)s.returned, (unsigned long long)s.faults, (unsigned long long)s.overruns,
+         (unsigned long long)s.revoked, (unsigned long long)s.denied_syscalls,
+         (unsigned long long)s.run_ns, s.pending, s.last_pid, s.last_fault_sig);
+}
+
+// Every event ends in an upcall, a coalesced event or is pending; every upcall in one ending.
+static inline int uls_t_accounted(struct uls_stats s) {
+  return s.events == s.upcalls + s.coalesced + s.pending && s.upcalls == s.returned + s.faults + s.overruns;
+}
+
+// Binds extension `id` to a periodic timer (0: unbinds it); 0 or the errno.
+static inline int uls_t_bind_timer(int fd, uint32_t id, uint64_t period_ns) {
+  struct uls_bind b = {.id = id, .event = period_ns ? ULS_EVENT_TIMER : ULS_EVENT_NONE, .period_ns = period_ns};
+  return ioctl(fd, ULS_IOC_BIND, &b) == 0 ? 0 : errno;
+}
+
+#endif  // ULSNET_KERNEL_TESTS_ULS_TEST_REGION_H_
