@@ -9,7 +9,7 @@
 #                                              powering off (the launcher stops the host
 #                                              first: kernel/vm.sh --end all)
 # Output goes to the serial console, which the launcher saves; markers the tests look for:
-#   "ULSNET-GUEST-UP role=R kernel=K", "ULSNET-CLOCK source=S",
+#   "ULSNET-GUEST-UP role=R kernel=K", "ULSNET-CLOCK source=S", "ULSNET-CPUS online=N",
 #   "ULSNET-RESULT name=N status=pass|fail [detail]",
 #   "ULSNET-GUEST-DONE". The guest always powers off at the end (reboot -f with -no-reboot).
 #
@@ -40,6 +40,9 @@ done
 echo "ULSNET-GUEST-UP role=${role:-none} kernel=$(uname -r)"
 # What CLOCK_MONOTONIC runs on ("jiffies": 4 ms steps; kernel/vm.sh --tsc-khz).
 echo "ULSNET-CLOCK source=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
+# How many CPUs the kernel brought up (kernel/vm.sh --smp asks QEMU for them; the guest finds
+# them through ACPI).
+echo "ULSNET-CPUS online=$(grep -c '^processor' /proc/cpuinfo)"
 
 result() { echo "ULSNET-RESULT name=$1 status=$2 ${3:-}"; }
 

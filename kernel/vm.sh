@@ -6,7 +6,7 @@
 #   kernel/vm.sh --kernel BZIMAGE --initrd INITRD --log-dir DIR
 #                [--hosts 1|3] [--test NAME | --run /bin/PROG] [--accel auto|kvm|tcg]
 #                [--timeout SECONDS] [--nic e1000|virtio-net-pci] [--mem MB]
-#                [--append "KERNEL ARGS"]   (e.g. uls.protect=0)
+#                [--append "KERNEL ARGS"]   (e.g. uls.protect=0; given twice, both are kept)
 #                [--smp N]   (virtual CPUs per host, 1..4, default 1; TCG runs them in threads)
 #                [--nics N]   (--hosts 1: N NICs, 0..4, all on one QEMU hub: what one sends, the
 #                              others receive)
@@ -81,7 +81,7 @@ while [ $# -gt 0 ]; do
     --nic) nic="$2"; shift 2 ;;
     --mem) mem="$2"; shift 2 ;;
     --smp) smp="$2"; shift 2 ;;
-    --append) append="$2"; shift 2 ;;
+    --append) append="${append:+$append }$2"; shift 2 ;;
     --nics) nics="$2"; shift 2 ;;
     --link) link="$2"; shift 2 ;;
     --mgmt) mgmt=1; shift ;;

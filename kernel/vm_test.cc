@@ -36,8 +36,11 @@ std::string tmpdir() {
 // (KASAN's and sleeping-in-atomic's among them), lockdep's (WARNING:/INFO:), SLUB consistency
 // errors (slub_debug: "BUG kmalloc-...", poison, double free).
 void expect_no_kernel_warnings(const std::string& log) {
+  // (The last two: a PCI device whose interrupt could not be routed, whose driver then waits in
+  // vain for its interrupts; see DebugKernel below.)
   for (const char* bad : {"WARNING:", "BUG:", "BUG ", "INFO: ", "Oops", "Call Trace", "general protection",
-                          "Poison overwritten", "Object already free", "Redzone overwritten"})
+                          "Poison overwritten", "Object already free", "Redzone overwritten", "ACPI Error",
+                          "no GSI"})
     EXPECT_EQ(log.find(bad), std::string::npos) << "kernel reported '" << bad << "':\n" << log;
 }
 
@@ -81,6 +84,7 @@ TEST_F(Vm, OneHostBootsTheBuiltKernelAndRunsItsTest) {
   EXPECT_NE(out.find("ULSNET-ACCEL name="), std::string::npos) << out;
   const std::string log = slurp(logs + "/single.log");
   EXPECT_NE(log.find("ULSNET-GUEST-UP role=single kernel=6.1."), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-CPUS online=1"), std::string::npos) << log;
   EXPECT_NE(log.find("ULSNET-RESULT name=boot status=pass"), std::string::npos) << log;
   expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
@@ -335,9 +339,18 @@ class DebugKernel : public ::testing::Test {
   }
   std::string run(const std::string& name, const std::string& args, int timeout_s) {
     const std::string dir = tmpdir() + "/debug-" + name;
-    auto [rc, out] = vm::launch(prep_.image, prep_.initrd, dir, "--hosts 1 --smp 2 " + args, timeout_s);
+    // pci=noacpi: under TCG the debug kernel's ACPI interpreter (KASAN, lockdep) takes longer
+    // than ACPICA's 30 s loop limit to evaluate QEMU's PCI interrupt routing method (_PRT) once
+    // per NIC (measured: "AE_AML_LOOP_TIMEOUT", "e1000 ...: PCI INT A: no GSI"); the NICs then
+    // never interrupt and never report their link. With PCI interrupt routing from the BIOS's
+    // tables instead, the CPUs still come from ACPI (checked below) and a run that took 113 s
+    // and failed takes 19 s and passes.
+    auto [rc, out] = vm::launch(prep_.image, prep_.initrd, dir, "--hosts 1 --smp 2 --append pci=noacpi " + args,
+                                timeout_s);
     EXPECT_EQ(rc, 0) << out;
-    return slurp(dir + "/single.log");
+    std::string log = slurp(dir + "/single.log");
+    EXPECT_NE(log.find("ULSNET-CPUS online=2"), std::string::npos) << log;
+    return log;
   }
   static inline vm::Prepared prep_;
   static inline std::string skip_, build_error_;

@@ -656,11 +656,20 @@ static void case_smp_race(const char* c) {
   waitpid(s2, &st2, 0);
   bind_timer(a, 0);
   bind_timer(b, 0);
-  usleep(50000);
-  struct uls_stats sa = stats(a), sb = stats(b);
+  // An event still pending runs in the next task that returns to user mode, which may be this
+  // one on its way back from reading the counters: read them on both sides of the records until
+  // nothing moved in between.
+  struct uls_stats sa, sb, sa2, sb2;
+  struct hrec ra, rb;
+  for (int i = 0; i < 100; i++) {
+    usleep(10000);
+    sa = stats(a), sb = stats(b);
+    ra = get_hrec(8), rb = get_hrec(9);
+    sa2 = stats(a), sb2 = stats(b);
+    if (!memcmp(&sa, &sa2, sizeof sa) && !memcmp(&sb, &sb2, sizeof sb)) break;
+  }
   print_stats(c, sa);
   print_stats(c, sb);
-  struct hrec ra = get_hrec(8), rb = get_hrec(9);
   printf("uls_hardening: %s: %ld register/raise/unregister cycles (%ld failed); runs a=%llu b=%llu\n", c, cycles,
          failed, (unsigned long long)ra.count, (unsigned long long)rb.count);
   check(c, exited_ok(st1) && exited_ok(st2), "both spinners exited normally");
