@@ -35,6 +35,15 @@ std::string tmpdir() {
 // Kernel reports on a guest's console (with loglevel=5 they are printed): warnings, oopses, BUGs
 // (KASAN's and sleeping-in-atomic's among them), lockdep's (WARNING:/INFO:), SLUB consistency
 // errors (slub_debug: "BUG kmalloc-...", poison, double free).
+// The number of calls uls_fuzz reports having made ("uls_fuzz: calls=N ..."), or 0.
+// (The line itself goes to the test's log: the closing notes quote it.)
+uint64_t fuzz_calls(const std::string& log) {
+  const auto at = log.find("uls_fuzz: calls=");
+  if (at == std::string::npos) return 0;
+  std::printf("%s\n", log.substr(at, log.find_first_of("\r\n", at) - at).c_str());
+  return std::strtoull(log.c_str() + at + 16, nullptr, 10);
+}
+
 void expect_no_kernel_warnings(const std::string& log) {
   // (The last two: a PCI device whose interrupt could not be routed, whose driver then waits in
   // vain for its interrupts; see DebugKernel below.)
@@ -49,7 +58,7 @@ class Vm : public ::testing::Test {
   static void SetUpTestSuite() {
     prep_ = vm::prepare({runfile("uls_region_test"), runfile("uls_register_test"), runfile("uls_upcall_test"),
                          runfile("uls_net_test"), runfile("uls_proxy"), runfile("uls_udp"),
-                         runfile("uls_hardening_test")});
+                         runfile("uls_hardening_test"), runfile("uls_fuzz")});
     (prep_.usage_error ? skip_ : build_error_) = prep_.error;
     image_ = prep_.image;
     initrd_ = prep_.initrd;
@@ -307,6 +316,29 @@ TEST_F(Hardening, Finding10_ErrorsAndTheReturnCallsNumber) {
   for (const char* c : {"ioctl_enotty", "syscall_number"}) expect_case(log, c);
 }
 
+// ---- hostile-input fuzzing: every entry point at random, on 2 vCPUs with the network path ------
+// (kernel/tests/uls_fuzz.c; bazel run //kernel:fuzz runs it longer.) At least 100 000 calls per
+// run; it fails on any kernel report, a crash, a hang, a refused call that got through, the
+// region reached from outside an upcall, and anything left behind by the processes that owned it.
+TEST_F(Hardening, RandomizedHostileCallsFromEveryDirectionLeaveTheKernelIntact) {
+  const std::string log = run_once(
+      "fuzz", "--smp 2 --nics 2 --run /bin/uls_fuzz --append 'slub_debug=FZPU ulsnet.args=seconds=30,calls=100000'",
+      400);
+  EXPECT_NE(log.find("ULSNET-TEST uls_fuzz pass"), std::string::npos) << log;
+  EXPECT_GE(fuzz_calls(log), 100000u) << log;
+  EXPECT_NE(log.find("uls_fuzz: seed="), std::string::npos) << log;
+  expect_no_kernel_warnings(log);
+}
+TEST_F(Hardening, RandomizedHostileCallsUnprotected) {
+  const std::string log = run_once(
+      "fuzz-unprotected",
+      "--smp 2 --nics 2 --run /bin/uls_fuzz --append 'uls.protect=0 ulsnet.args=seconds=15,calls=30000'", 300);
+  EXPECT_NE(log.find("region=unprotected"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-TEST uls_fuzz pass"), std::string::npos) << log;
+  EXPECT_GE(fuzz_calls(log), 30000u) << log;
+  expect_no_kernel_warnings(log);
+}
+
 // ---- concurrency: the guest tests on 2 vCPUs (TCG runs them in threads) ----------------------
 TEST_F(Hardening, OnTwoCpusUpcallsAndRegistrationRaceCleanly) {
   const std::string dir = tmpdir() + "/smp2";
@@ -328,7 +360,7 @@ class DebugKernel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     prep_ = vm::prepare({runfile("uls_region_test"), runfile("uls_register_test"), runfile("uls_upcall_test"),
-                         runfile("uls_net_test"), runfile("uls_hardening_test")},
+                         runfile("uls_net_test"), runfile("uls_hardening_test"), runfile("uls_fuzz")},
                         /*debug_kernel=*/true);
     (prep_.usage_error ? skip_ : build_error_) = prep_.error;
   }
@@ -370,6 +402,11 @@ TEST_F(DebugKernel, EveryGuestTestPassesWithNoKernelReport) {
   expect_no_kernel_warnings(log);
   log = run("net-hardening", "--run /bin/uls_hardening_test --nics 2 --append ulsnet.args=link_down", 300);
   EXPECT_NE(log.find("ULSNET-TEST uls_hardening link_down pass"), std::string::npos) << log;
+  expect_no_kernel_warnings(log);
+  // The randomized tester, where KASAN and lockdep watch (fewer calls: the debug kernel is slow).
+  log = run("fuzz", "--run /bin/uls_fuzz --nics 2 --append 'slub_debug=FZPU ulsnet.args=seconds=30'", 600);
+  EXPECT_NE(log.find("ULSNET-TEST uls_fuzz pass"), std::string::npos) << log;
+  EXPECT_GE(fuzz_calls(log), 10000u) << log;
   expect_no_kernel_warnings(log);
 }
 

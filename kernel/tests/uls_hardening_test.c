@@ -46,7 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -231,26 +230,6 @@ static pid_t spawn_spinner(int ms) {
 // Drops to the unprivileged user `nobody` (65534); the open descriptors stay.
 static int drop_privileges(void) {
   return setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0 ? 0 : -1;
-}
-
-// The kernel log's size now, and whether anything logged since `mark` is a kernel report.
-static char klog_buf[1 << 20];
-static int klog_read(void) {
-  int n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, klog_buf, sizeof klog_buf - 1);
-  if (n < 0) n = 0;
-  klog_buf[n] = 0;
-  return n;
-}
-static const char* klog_report_since(int mark) {
-  static const char* const bad[] = {"BUG", "WARNING:", "Oops", "Call Trace", "general protection",
-                                    "Poison", "already free", "Redzone"};
-  int n = klog_read();
-  if (mark > n) mark = 0;  // the ring wrapped
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
-    const char* at = strstr(klog_buf + mark, bad[i]);
-    if (at) return at;
-  }
-  return NULL;
 }
 
 static int exited_ok(int st) { return WIFEXITED(st) && WEXITSTATUS(st) == 0; }
@@ -676,8 +655,12 @@ static void case_smp_race(const char* c) {
   check(c, cycles >= 50 && failed == 0, "at least 50 register/bind/raise/unregister cycles, none failed");
   check(c, sa.upcalls >= 100 && sb.upcalls >= 100 && sa.faults == 0 && sb.faults == 0,
         "both extensions ran at least 100 times, never faulted");
-  check(c, accounted(sa) && accounted(sb) && ra.count == sa.returned && rb.count == sb.returned,
-        "every event accounted, every run counted once");
+  // (The extension counts itself at its start: an upcall ended early, past its budget on a slow
+  // guest, is in its count but not among the returns.)
+  check(c,
+        accounted(sa) && accounted(sb) && sa.returned <= ra.count && ra.count <= sa.upcalls &&
+            sb.returned <= rb.count && rb.count <= sb.upcalls,
+        "every event accounted; each extension's own count lies between its returns and its starts");
   unregister(a);
   unregister(b);
 }
@@ -848,9 +831,9 @@ static const struct hcase cases[] = {
 
 static void run_case(const struct hcase* h) {
   case_failures = 0;
-  int mark = klog_read();
+  int mark = uls_t_klog_mark();
   h->run(h->name);
-  const char* report = klog_report_since(mark);
+  const char* report = uls_t_klog_report_since(mark);
   if (report) printf("uls_hardening: %s: kernel log: %.300s\n", h->name, report);
   check(h->name, report == NULL, "the kernel logged no report (BUG, WARNING, SLUB error)");
   printf("ULSNET-TEST uls_hardening %s %s\n", h->name, case_failures ? "fail" : "pass");

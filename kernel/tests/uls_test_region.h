@@ -2,8 +2,8 @@
 // extension of slot i lives in the region (its code at CODE + i pages, its state at STATE + i
 // pages, its stack at STACKS + i * STACK_SIZE), loading and reading the region through the
 // kernel (pwrite/pread on /dev/uls: the region may be protected from this process), registering
-// a blob, binding it to a timer, its counters and their accounting identity. Messages start with
-// the caller's `who` ("uls_upcall", ...).
+// a blob, binding it to a timer, its counters and their accounting identity, and the kernel log's
+// reports. Messages start with the caller's `who` ("uls_upcall", ...).
 #ifndef ULSNET_KERNEL_TESTS_ULS_TEST_REGION_H_
 #define ULSNET_KERNEL_TESTS_ULS_TEST_REGION_H_
 
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/klog.h>
 #include <unistd.h>
 
 enum { CODE = 0x10000, STATE = 0x20000, STACKS = 0x100000, STACK_SIZE = 0x4000 };
@@ -83,6 +84,39 @@ static inline int uls_t_accounted(struct uls_stats s) {
 static inline int uls_t_bind_timer(int fd, uint32_t id, uint64_t period_ns) {
   struct uls_bind b = {.id = id, .event = period_ns ? ULS_EVENT_TIMER : ULS_EVENT_NONE, .period_ns = period_ns};
   return ioctl(fd, ULS_IOC_BIND, &b) == 0 ? 0 : errno;
+}
+
+// The kernel log (all of it the ring still holds) in a buffer of its own, and its length.
+static inline const char* uls_t_klog(int* len) {
+  static char buf[1 << 20];
+  int n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, sizeof buf - 1);
+  if (n < 0) n = 0;
+  buf[n] = 0;
+  *len = n;
+  return buf;
+}
+// A mark: the kernel log's length now.
+static inline int uls_t_klog_mark(void) {
+  int n;
+  uls_t_klog(&n);
+  return n;
+}
+// The first kernel report logged since `mark`, or NULL: BUG (KASAN, sleeping in atomic context,
+// ...), WARNING (lockdep, ...), an oops ("[#1]"), a trace, SLUB consistency errors, hung tasks,
+// RCU stalls. (Not "general protection fault ip:... in anon_inode:[uls]" alone: the kernel logs
+// an extension's faults like a process's, at KERN_INFO, although no signal reaches the process.)
+static inline const char* uls_t_klog_report_since(int mark) {
+  static const char* const bad[] = {"BUG",    "WARNING:",     "Oops",  "[#1]",  "Call Trace", "Poison",
+                                    "already free", "Redzone", "KASAN", "INFO:", "circular locking",
+                                    "stall",  "hung_task"};
+  int n;
+  const char* log = uls_t_klog(&n);
+  if (mark > n) mark = 0;  // the ring wrapped
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    const char* at = strstr(log + mark, bad[i]);
+    if (at) return at;
+  }
+  return NULL;
 }
 
 #endif  // ULSNET_KERNEL_TESTS_ULS_TEST_REGION_H_
