@@ -241,6 +241,14 @@ static void spin_rounds(long n) {
   }
 }
 
+// Keeps the calling process on CPU 0.
+static void pin_to_cpu0(void) {
+  cpu_set_t cpu0;
+  CPU_ZERO(&cpu0);
+  CPU_SET(0, &cpu0);
+  sched_setaffinity(0, sizeof cpu0, &cpu0);
+}
+
 // A forked child that spins for `ms` and exits 0.
 static pid_t spawn_spinner(int ms) {
   pid_t pid = fork();
@@ -539,10 +547,7 @@ static void case_rseq(const char* c) {
   if (pipe(ready) != 0) { check(c, 0, "pipe"); return; }
   pid_t pid = fork();
   if (pid == 0) {
-    cpu_set_t cpu0;
-    CPU_ZERO(&cpu0);
-    CPU_SET(0, &cpu0);
-    sched_setaffinity(0, sizeof cpu0, &cpu0);
+    pin_to_cpu0();
     static struct rseq_cs cs __attribute__((aligned(32)));
     cs.version = 0;
     cs.flags = 0;
@@ -566,10 +571,7 @@ static void case_rseq(const char* c) {
   region_write(state_off(slot) + offsetof(struct hrec, watch_pid), &pid, sizeof pid);
   pid_t rival = fork();
   if (rival == 0) {
-    cpu_set_t cpu0;
-    CPU_ZERO(&cpu0);
-    CPU_SET(0, &cpu0);
-    sched_setaffinity(0, sizeof cpu0, &cpu0);
+    pin_to_cpu0();
     spin_ms(1500);
     _exit(0);
   }
