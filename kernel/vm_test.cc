@@ -32,9 +32,6 @@ std::string tmpdir() {
   return t ? t : "/tmp";
 }
 
-// Kernel reports on a guest's console (with loglevel=5 they are printed): warnings, oopses, BUGs
-// (KASAN's and sleeping-in-atomic's among them), lockdep's (WARNING:/INFO:), SLUB consistency
-// errors (slub_debug: "BUG kmalloc-...", poison, double free).
 // The number of calls uls_fuzz reports having made ("uls_fuzz: calls=N ..."), or 0.
 // (The line itself goes to the test's log: the closing notes quote it.)
 uint64_t fuzz_calls(const std::string& log) {
@@ -44,6 +41,9 @@ uint64_t fuzz_calls(const std::string& log) {
   return std::strtoull(log.c_str() + at + 16, nullptr, 10);
 }
 
+// Kernel reports on a guest's console (with loglevel=5 they are printed): warnings, oopses, BUGs
+// (KASAN's and sleeping-in-atomic's among them), lockdep's (WARNING:/INFO:), SLUB consistency
+// errors (slub_debug: "BUG kmalloc-...", poison, double free).
 void expect_no_kernel_warnings(const std::string& log) {
   // (The last two: a PCI device whose interrupt could not be routed, whose driver then waits in
   // vain for its interrupts; see DebugKernel below.)

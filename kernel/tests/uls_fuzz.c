@@ -403,16 +403,11 @@ static void op_ioctl_random(void) {
 static void op_register(void) {
   unsigned slot = slot_base + (unsigned)below(3);
   int benign = chance(30);
-  if (chance(80))
-    wr(CODE + slot * 0x1000, ext_chaos, (size_t)(ext_chaos_end - ext_chaos));
+  if (chance(80)) wr(uls_t_code_off(slot), ext_chaos, (size_t)(ext_chaos_end - ext_chaos));
   write_chaos(slot, benign);
-  struct uls_extension e;
-  memset(&e, 0, sizeof e);
-  e.entry = region_addr(CODE + slot * 0x1000);
-  e.stack_base = region_addr(STACKS + slot * STACK_SIZE);
-  e.stack_size = STACK_SIZE;
-  e.state = region_addr(uls_t_state_off(slot));
-  snprintf(e.name, sizeof e.name, "fuzz%u", slot);
+  char name[16];
+  snprintf(name, sizeof name, "fuzz%u", slot);
+  struct uls_extension e = uls_t_slot_extension(&info, slot, name);
   for (int k = (int)below(4) * (benign ? 0 : 1); k > 0; --k) {
     switch (below(9)) {
       // (Never an entry inside the region but off the blobs: what lies there, run as code,
@@ -551,13 +546,7 @@ static void op_return_call(void) {
   if (r != -1 || e != EINVAL) fail("the return call outside an upcall gave %ld (errno %d), not EINVAL", r, e);
 }
 
-// Spins for about `ms` doing no system call (upcalls land in it), then exits 0.
-static void spin_ms(unsigned ms) {
-  uint64_t end = guest_now_ns() + (uint64_t)ms * 1000000ull;
-  volatile uint64_t x = 0;
-  while (guest_now_ns() < end)
-    for (int i = 0; i < 10000; ++i) x += (uint64_t)i;
-}
+static void spin_ms(unsigned ms) { uls_t_spin_ms(ms); }
 
 // Whether `addr` lies, in process `pid`, in a mapping of the region (/dev/uls, or the kernel's
 // on-demand "[uls]"): other memory there (op_mm maps anonymous pages at those addresses) is the
@@ -612,16 +601,7 @@ static void reap_within(pid_t pid, const char* what, int crash_is_failure, int s
   waitpid(pid, &st, __WALL);
 }
 static void reap(pid_t pid, const char* what, int crash_is_failure) { reap_within(pid, what, crash_is_failure, 30); }
-
-// A child that spins `ms` (taking upcalls) and exits 0; its pid, or -1.
-static pid_t spawn_spinner(unsigned ms) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    spin_ms(ms);
-    _exit(0);
-  }
-  return pid;
-}
+static pid_t spawn_spinner(unsigned ms) { return uls_t_spawn_spinner(ms); }
 
 static void op_fork(void) {
   pid_t pid = fork();
@@ -908,17 +888,12 @@ static void ensure_nic_ext(int i) {
   struct uls_extension e;
   memset(&e, 0, sizeof e);
   e.id = nic_ext[i];
-  if (nic_ext[i] && ioctl(fd, ULS_IOC_QUERY, &e) == 0 && e.entry == region_addr(CODE + (unsigned)i * 0x1000) &&
+  if (nic_ext[i] && ioctl(fd, ULS_IOC_QUERY, &e) == 0 && e.entry == region_addr(uls_t_code_off((unsigned)i)) &&
       e.owner == getpid())
     return;
-  wr(CODE + (unsigned)i * 0x1000, ext_chaos, (size_t)(ext_chaos_end - ext_chaos));
+  wr(uls_t_code_off((unsigned)i), ext_chaos, (size_t)(ext_chaos_end - ext_chaos));
   write_chaos((unsigned)i, 1);
-  memset(&e, 0, sizeof e);
-  e.entry = region_addr(CODE + (unsigned)i * 0x1000);
-  e.stack_base = region_addr(STACKS + (unsigned)i * STACK_SIZE);
-  e.stack_size = STACK_SIZE;
-  e.state = region_addr(uls_t_state_off((unsigned)i));
-  snprintf(e.name, sizeof e.name, "%s", nic_name[i]);
+  e = uls_t_slot_extension(&info, (unsigned)i, nic_name[i]);
   nic_ext[i] = ioctl(fd, ULS_IOC_REGISTER, &e) == 0 ? e.id : 0;
   count(OP_TRAFFIC, 5, nic_ext[i] != 0);
 }

@@ -227,14 +227,7 @@ static void unregister(uint32_t id) {
   if (id) ioctl(fd, ULS_IOC_UNREGISTER, &id);
 }
 
-// Spins for `ms` without a system call (the clock is the vDSO's or, without one, a few calls a
-// millisecond are all it makes).
-static void spin_ms(int ms) {
-  uint64_t end = guest_now_ns() + (uint64_t)ms * 1000000ull;
-  while (guest_now_ns() < end)
-    for (volatile int i = 0; i < 20000; ++i) {
-    }
-}
+static void spin_ms(unsigned ms) { uls_t_spin_ms(ms); }
 // Spins `n` rounds with no system call at all.
 static void spin_rounds(long n) {
   for (volatile long i = 0; i < n; ++i) {
@@ -249,15 +242,7 @@ static void pin_to_cpu0(void) {
   sched_setaffinity(0, sizeof cpu0, &cpu0);
 }
 
-// A forked child that spins for `ms` and exits 0.
-static pid_t spawn_spinner(int ms) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    spin_ms(ms);
-    _exit(0);
-  }
-  return pid;
-}
+static pid_t spawn_spinner(unsigned ms) { return uls_t_spawn_spinner(ms); }
 
 // Drops to the unprivileged user `nobody` (65534); the open descriptors stay.
 static int drop_privileges(void) {

@@ -2,7 +2,7 @@
 // extension of slot i lives in the region (its code at CODE + i pages, its state at STATE + i
 // pages, its stack at STACKS + i * STACK_SIZE), loading and reading the region through the
 // kernel (pwrite/pread on /dev/uls: the region may be protected from this process), registering
-// a blob, binding it to a timer, its counters and their accounting identity, and the kernel log's
+// a blob, spinning processes for upcalls to land in, binding it to a timer, its counters and their accounting identity, and the kernel log's
 // reports. Messages start with the caller's `who` ("uls_upcall", ...).
 #ifndef ULSNET_KERNEL_TESTS_ULS_TEST_REGION_H_
 #define ULSNET_KERNEL_TESTS_ULS_TEST_REGION_H_
@@ -16,9 +16,24 @@
 #include <sys/klog.h>
 #include <unistd.h>
 
+#include "kernel/guest/guest_util.h"
+
 enum { CODE = 0x10000, STATE = 0x20000, STACKS = 0x100000, STACK_SIZE = 0x4000 };
 
+static inline uint64_t uls_t_code_off(unsigned slot) { return CODE + slot * 0x1000; }
 static inline uint64_t uls_t_state_off(unsigned slot) { return STATE + slot * 0x1000; }
+
+// The registration of slot `slot`: its code's start as entry, its stack and its state.
+static inline struct uls_extension uls_t_slot_extension(const struct uls_info* info, unsigned slot, const char* name) {
+  struct uls_extension e;
+  memset(&e, 0, sizeof e);
+  e.entry = info->base + uls_t_code_off(slot);
+  e.stack_base = info->base + STACKS + slot * STACK_SIZE;
+  e.stack_size = STACK_SIZE;
+  e.state = info->base + uls_t_state_off(slot);
+  snprintf(e.name, sizeof e.name, "%s", name);
+  return e;
+}
 
 static inline void uls_t_region_write(const char* who, int fd, uint64_t off, const void* p, size_t n) {
   if (pwrite(fd, p, n, (off_t)off) != (ssize_t)n)
@@ -33,17 +48,11 @@ static inline void uls_t_region_read(const char* who, int fd, uint64_t off, void
 // through descriptor `fd`; its id, or 0 (said why).
 static inline uint32_t uls_t_register(const char* who, int fd, const struct uls_info* info, const char* start,
                                       const char* end, unsigned slot, const char* name) {
-  if (pwrite(fd, start, (size_t)(end - start), CODE + slot * 0x1000) != end - start) {
+  if (pwrite(fd, start, (size_t)(end - start), (off_t)uls_t_code_off(slot)) != end - start) {
     printf("%s: loading %s: %s\n", who, name, strerror(errno));
     return 0;
   }
-  struct uls_extension e;
-  memset(&e, 0, sizeof e);
-  e.entry = info->base + CODE + slot * 0x1000;
-  e.stack_base = info->base + STACKS + slot * STACK_SIZE;
-  e.stack_size = STACK_SIZE;
-  e.state = info->base + uls_t_state_off(slot);
-  snprintf(e.name, sizeof e.name, "%s", name);
+  struct uls_extension e = uls_t_slot_extension(info, slot, name);
   if (ioctl(fd, ULS_IOC_REGISTER, &e) != 0) {
     printf("%s: register %s: %s\n", who, name, strerror(errno));
     return 0;
@@ -78,6 +87,24 @@ static inline void uls_t_print_stats(const char* who, const char* what, struct u
 // Every event ends in an upcall, a coalesced event or is pending; every upcall in one ending.
 static inline int uls_t_accounted(struct uls_stats s) {
   return s.events == s.upcalls + s.coalesced + s.pending && s.upcalls == s.returned + s.faults + s.overruns;
+}
+
+// Spins for `ms` without a system call (the clock is the vDSO's or, without one, a few calls a
+// millisecond are all it makes): upcalls land in it.
+static inline void uls_t_spin_ms(unsigned ms) {
+  uint64_t end = guest_now_ns() + (uint64_t)ms * 1000000ull;
+  while (guest_now_ns() < end)
+    for (volatile int i = 0; i < 20000; ++i) {
+    }
+}
+// A forked child that spins for `ms` and exits 0; its pid, or -1.
+static inline pid_t uls_t_spawn_spinner(unsigned ms) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    uls_t_spin_ms(ms);
+    _exit(0);
+  }
+  return pid;
 }
 
 // Binds extension `id` to a periodic timer (0: unbinds it); 0 or the errno.
