@@ -971,59 +971,69 @@ static void case_hold(const char* c) {
   const unsigned slot = 13;
   uint32_t id = reg_blob(ext_hrec, ext_hrec_end, slot, "hold");
   if (!id) { check(c, 0, "register"); return; }
-  struct hrec r;
-  memset(&r, 0, sizeof r);
-  r.do_getpid = 1;
-  r.spin_iters = (uint64_t)rounds_per_ms() * 6;  // ~6 ms of the 10 ms budget (CPU time)
-  region_write(state_off(slot), &r, sizeof r);
   cpu_set_t cpu0;
   CPU_ZERO(&cpu0);
   CPU_SET(0, &cpu0);
-  // (The spinners read the clock: counted rounds would never end, as the hog spends nearly all
-  // its time in the upcalls it takes. Once in CI, with 2 vCPUs, the case saw 62 s of upcall run
-  // time and 62821 events in a few seconds, and no revocation: the guest's clock had jumped, so
-  // the hog's 800 ms passed at once. The hog's time by the guest's clock is printed.)
-  pid_t low = fork();
-  if (low == 0) {
-    sched_setaffinity(0, sizeof cpu0, &cpu0);
-    if (nice(19) == -1 && errno) _exit(10);
-    spin_ms(2500);
-    _exit(0);
+  // Up to three attempts, every one judged by the same checks; an attempt that saw neither a
+  // revocation nor upcalls in the hog is tried again. With 2 vCPUs the setup itself sometimes
+  // fails: the spinner or the hog can take one of these upcalls (longer than their period) on
+  // its way out of fork() and then run no code of its own -- not pin itself, not change its
+  // priority -- for as long as the events come (kernel/README.md, "Not done"). Seen in 2 of 4
+  // CI runs: the hog lived 57 s for its 800 ms, took no upcall, and nothing was revoked.
+  for (int attempt = 1;; ++attempt) {
+    struct hrec r;
+    memset(&r, 0, sizeof r);
+    r.do_getpid = 1;
+    r.spin_iters = (uint64_t)rounds_per_ms() * 6;  // ~6 ms of the 10 ms budget (CPU time)
+    region_write(state_off(slot), &r, sizeof r);
+    pid_t low = fork();
+    if (low == 0) {
+      sched_setaffinity(0, sizeof cpu0, &cpu0);
+      if (nice(19) == -1 && errno) _exit(10);
+      spin_ms(2500);
+      _exit(0);
+    }
+    const int bound = bind_timer(id, 1000000) == 0;
+    usleep(400000);
+    struct uls_stats before = stats(id);
+    const uint64_t hog_start = guest_now_ns();
+    pid_t hog = fork();
+    if (hog == 0) {
+      sched_setaffinity(0, sizeof cpu0, &cpu0);
+      struct sched_param sp = {.sched_priority = 1};
+      if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0) _exit(10);
+      spin_ms(800);
+      _exit(0);
+    }
+    // The watch goes on the hog (written while it runs: this process is starved meanwhile only
+    // on CPU 0; with one CPU, the write lands before the hog has run much, or after).
+    r = get_hrec(slot);
+    r.watch_pid = hog;
+    r.watch_count = 0;
+    region_write(state_off(slot), &r, sizeof r);
+    int sth = 0, stl = 0;
+    waitpid(hog, &sth, 0);
+    const uint64_t hog_ms = (guest_now_ns() - hog_start) / 1000000;
+    struct hrec after_hog = get_hrec(slot);
+    waitpid(low, &stl, 0);
+    bind_timer(id, 0);
+    usleep(50000);
+    struct uls_stats s = stats(id);
+    print_stats(c, s);
+    printf("uls_hardening: %s: attempt %d: %llu upcalls ran in the hog (%llu ms by the guest's clock), revoked %llu "
+           "(before the hog: %llu)\n", c, attempt, (unsigned long long)after_hog.watch_count,
+           (unsigned long long)hog_ms, (unsigned long long)s.revoked, (unsigned long long)before.revoked);
+    if (attempt < 3 && s.revoked == before.revoked && after_hog.watch_count == 0) {
+      printf("uls_hardening: %s: attempt %d: no revocation and no upcall in the hog: again\n", c, attempt);
+      continue;
+    }
+    check(c, bound, "an extension running ~6 ms per upcall, on a 1 ms timer, a nice-19 spinner on CPU 0");
+    check(c, exited_ok(sth) && exited_ok(stl), "the hog and the low-priority spinner exited normally");
+    check(c, s.revoked > before.revoked, "the starved holder's upcall was revoked");
+    check(c, after_hog.watch_count >= 5, "and upcalls went on in the hog, at least 5, while the holder was starved");
+    check(c, accounted(s) && s.revoked <= s.overruns, "all accounted (revoked upcalls count as overruns)");
+    break;
   }
-  check(c, bind_timer(id, 1000000) == 0, "an extension running ~6 ms per upcall, on a 1 ms timer, a nice-19 spinner on CPU 0");
-  usleep(400000);
-  struct uls_stats before = stats(id);
-  const uint64_t hog_start = guest_now_ns();
-  pid_t hog = fork();
-  if (hog == 0) {
-    sched_setaffinity(0, sizeof cpu0, &cpu0);
-    struct sched_param sp = {.sched_priority = 1};
-    if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0) _exit(10);
-    spin_ms(800);
-    _exit(0);
-  }
-  // The watch goes on the hog (written while it runs: this process is starved meanwhile only on
-  // CPU 0; with one CPU, the write lands before the hog has run much, or after).
-  r = get_hrec(slot);
-  r.watch_pid = hog;
-  r.watch_count = 0;
-  region_write(state_off(slot), &r, sizeof r);
-  int sth = 0, stl = 0;
-  waitpid(hog, &sth, 0);
-  const uint64_t hog_ms = (guest_now_ns() - hog_start) / 1000000;
-  struct hrec after_hog = get_hrec(slot);
-  waitpid(low, &stl, 0);
-  bind_timer(id, 0);
-  usleep(50000);
-  struct uls_stats s = stats(id);
-  print_stats(c, s);
-  printf("uls_hardening: %s: %llu upcalls ran in the hog (%llu ms by the guest's clock), revoked %llu (before the "
-         "hog: %llu)\n", c, (unsigned long long)after_hog.watch_count, (unsigned long long)hog_ms,
-         (unsigned long long)s.revoked, (unsigned long long)before.revoked);
-  check(c, exited_ok(sth) && exited_ok(stl), "the hog and the low-priority spinner exited normally");
-  check(c, s.revoked > before.revoked, "the starved holder's upcall was revoked");
-  check(c, after_hog.watch_count >= 5, "and upcalls went on in the hog, at least 5, while the holder was starved");
-  check(c, accounted(s) && s.revoked <= s.overruns, "all accounted (revoked upcalls count as overruns)");
   unregister(id);
 }
 
