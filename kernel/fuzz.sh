@@ -11,8 +11,7 @@
 #   --seed X       the seed (default: the guest's clock; printed either way)
 #   --workers W    worker processes besides the main one (default 3)
 #   --smp N        virtual CPUs (default 2)
-#   --debug        the debug kernel (KASAN, lockdep, ...; its ACPI is too slow for QEMU's PCI
-#                  interrupt routing under TCG, hence pci=noacpi: see kernel/vm_test.cc)
+#   --debug        the debug kernel (KASAN, lockdep, ...)
 #   --unprotected  boot with uls.protect=0
 #   --log-dir DIR  where the console goes (default: a new directory under /tmp)
 #
@@ -59,7 +58,6 @@ bash "$here/initramfs.sh" --out "$tmp/initrd" --bin "$here/uls_fuzz" >/dev/null
 
 args="seconds=$seconds,workers=$workers${seed:+,seed=$seed}"
 append="slub_debug=FZPU ulsnet.args=$args"
-[ "$debug" = 1 ] && append="$append pci=noacpi"
 [ "$protect" = 0 ] && append="$append uls.protect=0"
 # Boot, the storm, the checks afterwards, and a margin for the slow debug kernel.
 timeout_s=$((seconds * 2 + 300))

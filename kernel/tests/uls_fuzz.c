@@ -446,13 +446,12 @@ static void op_query(void) {
   count(OP_QUERY, 1, ioctl(fd, ULS_IOC_QUERY, chance(95) ? (void*)&e : bad_pointer()) == 0);
 }
 
-// Valid periods are never shorter than an upcall may run (uls.budget_ms, at most 20 ms as op_sysfs
-// sets it): an extension whose upcalls outlast its period keeps the process that took one from
-// ever running its own code again (the next upcall starts on the same way back to user mode),
-// which froze a worker for good in CI (kernel/README.md, "Not done"). The refused ones stay.
+// Periods down to the shortest allowed, shorter than an upcall may run (uls.budget_ms, up to 20 ms
+// as op_sysfs sets it): a process that takes upcalls outlasting their period still runs its own
+// code between chains of them (kernel patch 0015; before it, a worker froze for good in CI).
 static void op_bind(void) {
-  static const uint64_t periods[] = {0, ULS_PERIOD_MIN_NS - 1, 1, 50000000, 100000000, 1000000000,
-                                     ULS_PERIOD_MAX_NS, ULS_PERIOD_MAX_NS + 1, UINT64_MAX};
+  static const uint64_t periods[] = {0, ULS_PERIOD_MIN_NS - 1, ULS_PERIOD_MIN_NS, 50000, 200000, 1000000,
+                                     10000000, 100000000, ULS_PERIOD_MAX_NS, ULS_PERIOD_MAX_NS + 1, UINT64_MAX};
   struct uls_bind b = {.id = any_id(), .event = chance(85) ? (uint32_t)below(2) : (uint32_t)rnd(),
                        .period_ns = chance(90) ? periods[below(sizeof periods / sizeof periods[0])] : rnd(),
                        .reserved = chance(95) ? 0 : rnd()};

@@ -130,8 +130,8 @@ static inline int uls_t_klog_mark(void) {
 }
 // The first kernel report logged since `mark`, or NULL: BUG (KASAN, sleeping in atomic context,
 // ...), WARNING (lockdep, ...), an oops ("[#1]"), a trace, SLUB consistency errors, hung tasks,
-// RCU stalls. (Not "general protection fault ip:... in anon_inode:[uls]" alone: the kernel logs
-// an extension's faults like a process's, at KERN_INFO, although no signal reaches the process.)
+// RCU stalls. (An extension's faults are not logged at all since patch 0016: uls_hardening_test
+// fault_log checks that.)
 static inline const char* uls_t_klog_report_since(int mark) {
   static const char* const bad[] = {"BUG",    "WARNING:",     "Oops",  "[#1]",  "Call Trace", "Poison",
                                     "already free", "Redzone", "KASAN", "INFO:", "circular locking",
