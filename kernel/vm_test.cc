@@ -10,6 +10,7 @@
 
 #include "kernel/vm_harness.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -206,7 +207,18 @@ TEST_F(Vm, AProxyVmForwardsANumberedStreamThroughTheZeroCopyPath) {
   EXPECT_GE(field(proxy, final_marker, "ext_tx1"), received);
   EXPECT_GT(field(proxy, final_marker, "upcalls"), 0);
   EXPECT_EQ(field(proxy, final_marker, "faults"), 0);
-  EXPECT_EQ(field(proxy, final_marker, "overruns"), 0);
+  // No upcall ran past its budget (10 ms, counted in ticks that find it running) -- except
+  // where the guest's clock ran while its vCPU did not: under TCG on a loaded host (this test
+  // runs three VMs, CI runs other VM tests beside it) a vCPU thread the host descheduled comes
+  // back to a tick at once, so one upcall of a few hundred microseconds can meet four ticks
+  // (measured in CI: 1 or 2 overruns in ~5000 upcalls). An overrun ends an upcall, loses
+  // nothing (the accounting above holds either way), and the next upcall goes on from the rings.
+  // So: none, or at most one in a thousand upcalls whose mean is at most a twentieth of the
+  // budget, i.e. an extension that does not itself come near its budget.
+  const long long upcalls = field(proxy, final_marker, "upcalls"), overruns = field(proxy, final_marker, "overruns");
+  const long long run_ns = field(proxy, final_marker, "run_ns");
+  EXPECT_TRUE(overruns == 0 || (overruns * 1000 <= upcalls && run_ns / std::max(upcalls, 1LL) <= 500000))
+      << "overruns " << overruns << " of " << upcalls << " upcalls, " << run_ns << " ns in all\n" << proxy;
   // ... and not through the proxy's kernel: no IP input, no packet through softnet (no skb).
   EXPECT_EQ(field(proxy, final_marker, "kernel_ip_in_receives"), 0) << proxy;
   EXPECT_EQ(field(proxy, final_marker, "kernel_softnet_processed"), 0) << proxy;

@@ -61,7 +61,7 @@ static void report(uint32_t id, uint64_t ip0, uint64_t sn0, int final) {
          "returned=%llu events=%llu pending=%u ineligible=%llu host_wakeups=%llu denied=%llu "
          "coalesced=%llu ext_rx0=%llu ext_rx1=%llu ext_tx0=%llu ext_tx1=%llu sent0=%llu sent1=%llu "
          "drop_runt=%llu drop_not_ipv4=%llu drop_bad_ip=%llu drop_ttl=%llu drop_no_route=%llu "
-         "drop_tx_full=%llu free_overflow=%llu refused=%llu",
+         "drop_tx_full=%llu free_overflow=%llu refused=%llu run_ns=%llu",
          final, (unsigned long long)es.upcalls, (unsigned long long)es.in_current,
          (unsigned long long)es.in_host, (unsigned long long)es.faults,
          (unsigned long long)es.overruns, (unsigned long long)es.returned,
@@ -75,7 +75,7 @@ static void report(uint32_t id, uint64_t ip0, uint64_t sn0, int final) {
          (unsigned long long)s.drop_bad_ip, (unsigned long long)s.drop_ttl,
          (unsigned long long)s.drop_no_route, (unsigned long long)s.drop_tx_full,
          (unsigned long long)s.free_overflow,
-         (unsigned long long)(s.port[0].refused + s.port[1].refused));
+         (unsigned long long)(s.port[0].refused + s.port[1].refused), (unsigned long long)es.run_ns);
   for (int i = 0; i < 2; i++)
     printf(" %s_rx=%llu %s_tx=%llu %s_comp=%llu %s_rx_ring_full=%llu %s_rx_errors=%llu "
            "%s_fill_empty=%llu %s_fill_invalid=%llu %s_tx_invalid=%llu %s_tx_nic_full=%llu "
