@@ -1240,6 +1240,9 @@ int main(int argc, char** argv) {
              (unsigned long long)s.rx_ring_full, (unsigned long long)s.completions,
              (unsigned long long)s.nic_buffers);
   }
+  // A mapping of /dev/uls holds the open file as a descriptor does (op_mm maps it with this
+  // process's descriptor): unmap the range first, so that closing the descriptor releases it.
+  munmap((void*)info.base, (size_t)info.size);
   close(fd);
   fd = open("/dev/uls", O_RDWR);
   int left = 0;
