@@ -63,20 +63,34 @@ TEST_F(VmThroughput, AShortStreamThroughTheUlsPathIsAccountedExactlyWithDelaysAn
     EXPECT_EQ(a["sent"], count) << a.dump(1);
     EXPECT_EQ(a["unaccounted"], 0) << a.dump(1);
     EXPECT_EQ(a["received"].get<uint64_t>() + a["dropped"].get<uint64_t>(), count) << a.dump(1);
-    EXPECT_EQ(a["received"], count) << "loss at " << r["offered"] << "/s: " << a.dump(1);
+    // Every one arrives -- except frames of an upcall the kernel ended past its budget where the
+    // guest's clock ran while its vCPU did not (TCG on a loaded host: see kernel/vm_test.cc's
+    // proxy test; seen in CI: 1 of 1000, "taken_by_an_upcall_the_kernel_ended"). Those are
+    // accepted only if they are all the loss, at most one upcall in 500 was ended so, and the
+    // mean upcall is at most a twentieth of the 10 ms budget.
+    const nlohmann::json& x = r["proxy"]["extension"];
+    const uint64_t ended = a["drops"]["proxy_extension"].value("taken_by_an_upcall_the_kernel_ended", uint64_t{0});
+    const uint64_t upcalls = x.value("upcalls", uint64_t{0}), overruns = x.value("overruns", uint64_t{0});
+    const bool steal = ended > 0 && a["dropped"].get<uint64_t>() == ended && overruns * 500 <= upcalls &&
+                       x.value("run_ns", uint64_t{0}) / std::max<uint64_t>(upcalls, 1) <= 500000;
+    if (!steal) {
+      EXPECT_EQ(a["received"], count) << "loss at " << r["offered"] << "/s: " << a.dump(1) << x.dump(1);
+    }
     for (const char* stage : {"sender", "link_sender_proxy", "proxy_kernel", "proxy_stack", "proxy_queue",
                               "proxy_extension", "proxy_tx", "link_proxy_receiver", "receiver_kernel", "receiver_app"})
       EXPECT_TRUE(a["drops"].contains(stage)) << stage;
     // Every NIC on the way saw the stream (the counts include a few frames that are not its own).
     EXPECT_GE(a["path"]["sender_nic_tx"], count);
     EXPECT_GE(a["path"]["proxy_nic_rx"], count);
-    EXPECT_GE(a["path"]["receiver_nic_rx"], count);
+    EXPECT_GE(a["path"]["receiver_nic_rx"].get<uint64_t>() + ended, count);
     // 24-byte payloads: 66-byte frames, as the sender says it sent; 512: 554. The cost run is at
     // the first size.
     const bool big = r["payload_bytes"] == 512;
     big_rows += big;
     EXPECT_EQ(r["frame_bytes"], big ? 554 : 66);
-    if (r["purpose"] == "cost") EXPECT_EQ(r["payload_bytes"], 24);
+    if (r["purpose"] == "cost") {
+      EXPECT_EQ(r["payload_bytes"], 24);
+    }
     EXPECT_EQ(r["labels"]["accelerator"], "tcg");
     const bool icount = r["labels"]["icount"].get<bool>();
     icount_rows += icount;
@@ -91,9 +105,10 @@ TEST_F(VmThroughput, AShortStreamThroughTheUlsPathIsAccountedExactlyWithDelaysAn
     const nlohmann::json& l = r["latency"];
     EXPECT_EQ(l["one_way_valid"].get<bool>(), !icount) << l.dump(1);
     if (!icount) {
-      // Every datagram is timed; the first 50 ms of the stream (the warm-up) are left out of the
-      // statistics and counted apart.
-      EXPECT_EQ(l["latency_ns"]["samples"].get<uint64_t>() + l["latency_ns"]["warmup_excluded"].get<uint64_t>(), count)
+      // Every datagram that arrived is timed; the first 50 ms of the stream (the warm-up) are
+      // left out of the statistics and counted apart.
+      EXPECT_EQ(l["latency_ns"]["samples"].get<uint64_t>() + l["latency_ns"]["warmup_excluded"].get<uint64_t>(),
+                a["received"].get<uint64_t>())
           << l.dump(1);
       EXPECT_GT(l["latency_ns"]["warmup_excluded"].get<uint64_t>(), 0u) << l.dump(1);
       EXPECT_LT(l["latency_ns"]["warmup_excluded"].get<uint64_t>(), count / 5) << l.dump(1);
@@ -149,7 +164,9 @@ TEST_F(VmThroughput, TheSearchBracketsTheUlsPathTheSweepFollowsItAndTheSameOutRe
   EXPECT_EQ(doc["config"]["under_tcg"], nlohmann::json({{"reps", 1}, {"search_trials", 4}}));
   // Every launch ran under the accelerator the plan was made for.
   for (const auto& r : doc["results"])
-    if (r.contains("labels")) EXPECT_EQ(r["labels"]["accelerator"], plan["accelerator"]) << r["point"];
+    if (r.contains("labels")) {
+      EXPECT_EQ(r["labels"]["accelerator"], plan["accelerator"]) << r["point"];
+    }
   ASSERT_EQ(doc["capacity"].size(), 1u) << output;
   const nlohmann::json& cap = doc["capacity"][0];
   const nlohmann::json& steps = cap["steps"];
