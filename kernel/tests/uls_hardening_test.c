@@ -979,10 +979,11 @@ static void case_link_down(const char* c) {
 
 // Finding 6. A low-priority process hosts the upcalls of an extension that runs most of its
 // budget, so that it is nearly always inside one (a host, waiting in ULS_IOC_HOST, takes them
-// back to back: patch 0015 lets any other process run its own code between chains); then a
-// real-time hog on the same CPU preempts it for 800 ms. Before the fix the preempted process held the extension all that time (its budget
-// counts CPU time only): no upcall could start anywhere, the hog was current and took none. Now
-// the hold is revoked after uls.hold_ms and the hog, being current, takes the next ones.
+// back to back but for one return per budget's worth: patch 0015); then a real-time hog on the
+// same CPU preempts it for 800 ms. Before the fix the preempted process held the extension all
+// that time (its budget counts CPU time only): no upcall could start anywhere, the hog was
+// current and took none. Now the hold is revoked after uls.hold_ms and the hog, being current,
+// takes the next ones.
 static void case_hold(const char* c) {
   const unsigned slot = 13;
   uint32_t id = reg_blob(ext_hrec, ext_hrec_end, slot, "hold");
