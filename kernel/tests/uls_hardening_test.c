@@ -1148,9 +1148,7 @@ static void case_fault_log(const char* c) {
   }
   struct uls_stats s = stats(id);
   print_stats(c, s);
-  int n;
-  const char* log = uls_t_klog(&n);
-  const char* since = log + (mark <= n ? mark : 0);
+  const char* since = uls_t_klog_since(mark);
   char self[64];
   snprintf(self, sizeof self, "uls_hardening_t[%d]", (int)getpid());  // its comm, 15 characters
   const char* logged = strstr(since, "anon_inode:[uls]");

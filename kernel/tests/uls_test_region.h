@@ -132,15 +132,19 @@ static inline int uls_t_klog_mark(void) {
 // ...), WARNING (lockdep, ...), an oops ("[#1]"), a trace, SLUB consistency errors, hung tasks,
 // RCU stalls. (An extension's faults are not logged at all since patch 0016: uls_hardening_test
 // fault_log checks that.)
+// The kernel log since `mark` (all of it if the ring wrapped since).
+static inline const char* uls_t_klog_since(int mark) {
+  int n;
+  const char* log = uls_t_klog(&n);
+  return log + (mark <= n ? mark : 0);
+}
 static inline const char* uls_t_klog_report_since(int mark) {
   static const char* const bad[] = {"BUG",    "WARNING:",     "Oops",  "[#1]",  "Call Trace", "Poison",
                                     "already free", "Redzone", "KASAN", "INFO:", "circular locking",
                                     "stall",  "hung_task"};
-  int n;
-  const char* log = uls_t_klog(&n);
-  if (mark > n) mark = 0;  // the ring wrapped
+  const char* since = uls_t_klog_since(mark);
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
-    const char* at = strstr(log + mark, bad[i]);
+    const char* at = strstr(since, bad[i]);
     if (at) return at;
   }
   return NULL;
