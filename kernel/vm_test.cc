@@ -176,7 +176,7 @@ long long field(const std::string& log, const std::string& marker, const std::st
 
 // The two forwarding tests below boot with a budget of 1 s instead of 10 ms. The budget counts
 // ticks that find an upcall running, and under TCG on a loaded host a vCPU thread the host
-// descheduled comes back to a tick at once: CI saw the proxy's upcalls (mean 80-180 us) ended
+// descheduled comes back to a tick at once: CI saw the proxy's upcalls (mean 80-290 us) ended
 // past "10 ms" once or twice in a few thousand. The minimal forwarder (tests/uls_fwd_ext.c) does
 // not survive being ended mid-batch: its counters are off by one and the frames of its batch go
 // out again (CI: 37 duplicates at the receiver). The budget is tested elsewhere (uls_upcall,
