@@ -44,13 +44,33 @@ uint64_t fuzz_calls(const std::string& log) {
 // Kernel reports on a guest's console (with loglevel=5 they are printed): warnings, oopses, BUGs
 // (KASAN's and sleeping-in-atomic's among them), lockdep's (WARNING:/INFO:), SLUB consistency
 // errors (slub_debug: "BUG kmalloc-...", poison, double free).
+// (The last two: a PCI device whose interrupt could not be routed, whose driver then waits in
+// vain for its interrupts; see DebugKernel below.)
+constexpr const char* kKernelReports[] = {"WARNING:", "BUG:", "BUG ", "INFO: ", "Oops", "Call Trace",
+                                          "general protection", "Poison overwritten", "Object already free",
+                                          "Redzone overwritten", "ACPI Error", "no GSI"};
+
+// A guest log as a failure shows it: first the lines that say what went wrong (a failed check,
+// a test's failing verdict, a kernel report), then the whole log. CI keeps only the head and the
+// tail of a long failure message, and the guest's log runs to thousands of lines.
+std::string shown(const std::string& log) {
+  std::string head;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    bool bad = line.find(": FAIL") != std::string::npos ||
+               (line.find("ULSNET-TEST ") != std::string::npos && line.find(" fail") != std::string::npos) ||
+               line.find("status=fail") != std::string::npos;
+    for (const char* k : kKernelReports) bad = bad || line.find(k) != std::string::npos;
+    if (bad) head += "  " + line + "\n";
+  }
+  return (head.empty() ? std::string("(no failed check or kernel report in the log)\n")
+                       : "failed checks and kernel reports in the log:\n" + head) +
+         "---- the whole log:\n" + log;
+}
+
 void expect_no_kernel_warnings(const std::string& log) {
-  // (The last two: a PCI device whose interrupt could not be routed, whose driver then waits in
-  // vain for its interrupts; see DebugKernel below.)
-  for (const char* bad : {"WARNING:", "BUG:", "BUG ", "INFO: ", "Oops", "Call Trace", "general protection",
-                          "Poison overwritten", "Object already free", "Redzone overwritten", "ACPI Error",
-                          "no GSI"})
-    EXPECT_EQ(log.find(bad), std::string::npos) << "kernel reported '" << bad << "':\n" << log;
+  for (const char* bad : kKernelReports)
+    EXPECT_EQ(log.find(bad), std::string::npos) << "kernel reported '" << bad << "':\n" << shown(log);
 }
 
 class Vm : public ::testing::Test {
@@ -92,9 +112,9 @@ TEST_F(Vm, OneHostBootsTheBuiltKernelAndRunsItsTest) {
   EXPECT_NE(out.find("ULSNET-VMS status=done"), std::string::npos) << out;
   EXPECT_NE(out.find("ULSNET-ACCEL name="), std::string::npos) << out;
   const std::string log = slurp(logs + "/single.log");
-  EXPECT_NE(log.find("ULSNET-GUEST-UP role=single kernel=6.1."), std::string::npos) << log;
-  EXPECT_NE(log.find("ULSNET-CPUS online=1"), std::string::npos) << log;
-  EXPECT_NE(log.find("ULSNET-RESULT name=boot status=pass"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-GUEST-UP role=single kernel=6.1."), std::string::npos) << shown(log);
+  EXPECT_NE(log.find("ULSNET-CPUS online=1"), std::string::npos) << shown(log);
+  EXPECT_NE(log.find("ULSNET-RESULT name=boot status=pass"), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
 }
@@ -104,7 +124,7 @@ TEST_F(Vm, ThreeHostsForwardThroughTheProxyOverE1000) {
   std::string out = launch(3, "--test forward-ping", logs, 240);
   EXPECT_NE(out.find("ULSNET-VMS status=done"), std::string::npos) << out;
   const std::string sender = slurp(logs + "/sender.log");
-  EXPECT_NE(sender.find("ULSNET-RESULT name=forward-ping status=pass"), std::string::npos) << sender;
+  EXPECT_NE(sender.find("ULSNET-RESULT name=forward-ping status=pass"), std::string::npos) << shown(sender);
   for (const char* role : {"proxy", "receiver"})
     EXPECT_NE(slurp(logs + "/" + role + ".log").find("ULSNET-GUEST-UP role=" + std::string(role)),
               std::string::npos)
@@ -119,9 +139,9 @@ TEST_F(Vm, TheSandboxRegionIsSharedAtOneAddressAndBadRequestsAreRefused) {
   const std::string logs = tmpdir() + "/region";
   std::string out = launch(1, "--run /bin/uls_region_test --append uls.protect=0", logs, 150);
   const std::string log = slurp(logs + "/single.log");
-  EXPECT_NE(log.find("ULSNET-TEST uls_region pass"), std::string::npos) << log;
-  EXPECT_NE(log.find("ULSNET-RESULT name=uls_region_test status=pass"), std::string::npos) << log;
-  EXPECT_EQ(log.find("uls_region: FAIL"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-TEST uls_region pass"), std::string::npos) << shown(log);
+  EXPECT_NE(log.find("ULSNET-RESULT name=uls_region_test status=pass"), std::string::npos) << shown(log);
+  EXPECT_EQ(log.find("uls_region: FAIL"), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
 }
@@ -130,8 +150,8 @@ TEST_F(Vm, ExtensionRegistrationValidatesEveryArgument) {
   const std::string logs = tmpdir() + "/register";
   launch(1, "--run /bin/uls_register_test", logs, 150);
   const std::string log = slurp(logs + "/single.log");
-  EXPECT_NE(log.find("ULSNET-TEST uls_register pass"), std::string::npos) << log;
-  EXPECT_EQ(log.find("uls_register: FAIL"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-TEST uls_register pass"), std::string::npos) << shown(log);
+  EXPECT_EQ(log.find("uls_register: FAIL"), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
 }
@@ -144,8 +164,8 @@ TEST_F(Vm, UpcallsRunInTheCurrentProcessAndItResumesIntact) {
   const std::string logs = tmpdir() + "/upcall";
   launch(1, "--run /bin/uls_upcall_test", logs, 200);
   const std::string log = slurp(logs + "/single.log");
-  EXPECT_NE(log.find("ULSNET-TEST uls_upcall pass"), std::string::npos) << log;
-  EXPECT_EQ(log.find("uls_upcall: FAIL"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-TEST uls_upcall pass"), std::string::npos) << shown(log);
+  EXPECT_EQ(log.find("uls_upcall: FAIL"), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
 }
@@ -157,9 +177,9 @@ TEST_F(Vm, ZeroCopyRingsValidateEverythingAndCarryFramesNicToNic) {
   const std::string logs = tmpdir() + "/net";
   launch(1, "--run /bin/uls_net_test --nics 2", logs, 200);
   const std::string log = slurp(logs + "/single.log");
-  EXPECT_NE(log.find("ULSNET-NIC eth0=e1000 eth1=e1000"), std::string::npos) << log;
-  EXPECT_NE(log.find("ULSNET-TEST uls_net pass"), std::string::npos) << log;
-  EXPECT_EQ(log.find("uls_net: FAIL"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-NIC eth0=e1000 eth1=e1000"), std::string::npos) << shown(log);
+  EXPECT_NE(log.find("ULSNET-TEST uls_net pass"), std::string::npos) << shown(log);
+  EXPECT_EQ(log.find("uls_net: FAIL"), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
   expect_nothing_left(logs);
 }
@@ -193,21 +213,21 @@ TEST_F(Vm, AProxyVmForwardsANumberedStreamThroughTheZeroCopyPath) {
   launch(3, "--test uls-forward --append 'ulsnet.count=5000 ulsnet.pps=1000 " + kForwardBudget + "'", logs, 300);
   const std::string sender = slurp(logs + "/sender.log"), proxy = slurp(logs + "/proxy.log"),
                     receiver = slurp(logs + "/receiver.log");
-  EXPECT_NE(sender.find("ULSNET-RESULT name=uls-forward status=pass"), std::string::npos) << sender;
+  EXPECT_NE(sender.find("ULSNET-RESULT name=uls-forward status=pass"), std::string::npos) << shown(sender);
   const long long sent = field(sender, "ULSNET-UDP-SENT", "sent");
   const long long received = field(receiver, "ULSNET-UDP-RECV", "received");
-  EXPECT_EQ(sent, count) << sender;
-  EXPECT_EQ(field(sender, "ULSNET-UDP-SENT", "errors"), 0) << sender;
+  EXPECT_EQ(sent, count) << shown(sender);
+  EXPECT_EQ(field(sender, "ULSNET-UDP-SENT", "errors"), 0) << shown(sender);
   const std::string final_marker = "ULSNET-PROXY final=1";
-  ASSERT_NE(proxy.find(final_marker), std::string::npos) << proxy;
+  ASSERT_NE(proxy.find(final_marker), std::string::npos) << shown(proxy);
   // Every datagram is accounted for: received, or dropped at a counted place.
   long long drops = field(receiver, "ULSNET-UDP-RECV", "rcvbuf_errors");
   for (const char* k : {"drop_runt", "drop_not_ipv4", "drop_bad_ip", "drop_ttl", "drop_no_route",
                         "drop_tx_full", "free_overflow", "refused", "eth0_rx_ring_full",
                         "eth0_rx_errors", "eth1_tx_invalid", "eth1_comp_full", "eth0_nic_missed"})
     drops += field(proxy, final_marker, k);
-  EXPECT_EQ(sent, received + drops) << proxy << receiver;
-  EXPECT_EQ(received, sent) << "loss at 1000 pps: " << proxy << receiver;
+  EXPECT_EQ(sent, received + drops) << shown(proxy) << shown(receiver);
+  EXPECT_EQ(received, sent) << "loss at 1000 pps: " << shown(proxy) << shown(receiver);
   EXPECT_EQ(field(receiver, "ULSNET-UDP-RECV", "dup"), 0);
   // Through the zero-copy path: every datagram in on eth0's rx ring and out on eth1's tx ring.
   EXPECT_GE(field(proxy, final_marker, "eth0_rx"), sent);
@@ -216,13 +236,13 @@ TEST_F(Vm, AProxyVmForwardsANumberedStreamThroughTheZeroCopyPath) {
   EXPECT_GT(field(proxy, final_marker, "upcalls"), 0);
   EXPECT_EQ(field(proxy, final_marker, "faults"), 0);
   // No upcall ran past its budget (kForwardBudget: none can, but for a forwarder that loops).
-  EXPECT_EQ(field(proxy, final_marker, "overruns"), 0) << proxy;
+  EXPECT_EQ(field(proxy, final_marker, "overruns"), 0) << shown(proxy);
   // ... and not through the proxy's kernel: no IP input, no packet through softnet (no skb).
-  EXPECT_EQ(field(proxy, final_marker, "kernel_ip_in_receives"), 0) << proxy;
-  EXPECT_EQ(field(proxy, final_marker, "kernel_softnet_processed"), 0) << proxy;
+  EXPECT_EQ(field(proxy, final_marker, "kernel_ip_in_receives"), 0) << shown(proxy);
+  EXPECT_EQ(field(proxy, final_marker, "kernel_softnet_processed"), 0) << shown(proxy);
   // Unbound, the proxy's kernel reaches the sender on the same interface.
-  EXPECT_NE(proxy.find("ULSNET-PROXY-UNBOUND yes"), std::string::npos) << proxy;
-  EXPECT_NE(proxy.find("ULSNET-PROXY-KERNEL-PATH ping=ok"), std::string::npos) << proxy;
+  EXPECT_NE(proxy.find("ULSNET-PROXY-UNBOUND yes"), std::string::npos) << shown(proxy);
+  EXPECT_NE(proxy.find("ULSNET-PROXY-KERNEL-PATH ping=ok"), std::string::npos) << shown(proxy);
   for (const std::string* log : {&sender, &proxy, &receiver}) expect_no_kernel_warnings(*log);
   expect_nothing_left(logs);
 }
@@ -236,18 +256,18 @@ TEST_F(Vm, UnderLoadTheZeroCopyPathLosesOnlyAtCountedPlacesAndKeepsEveryBuffer) 
   const std::string sender = slurp(logs + "/sender.log"), proxy = slurp(logs + "/proxy.log"),
                     receiver = slurp(logs + "/receiver.log");
   const std::string fin = "ULSNET-PROXY final=1";
-  ASSERT_NE(proxy.find(fin), std::string::npos) << proxy;
+  ASSERT_NE(proxy.find(fin), std::string::npos) << shown(proxy);
   const long long sent = field(sender, "ULSNET-UDP-SENT", "sent");
-  EXPECT_EQ(sent, 10000) << sender;
+  EXPECT_EQ(sent, 10000) << shown(sender);
   long long ext_drops = 0;
   for (const char* k : {"drop_runt", "drop_not_ipv4", "drop_bad_ip", "drop_ttl", "drop_no_route", "drop_tx_full"})
     ext_drops += field(proxy, fin, k);
   // The extension: everything in on eth0 went out on eth1 or is a counted drop.
-  EXPECT_EQ(field(proxy, fin, "ext_rx0"), field(proxy, fin, "ext_tx1") + ext_drops) << proxy;
+  EXPECT_EQ(field(proxy, fin, "ext_rx0"), field(proxy, fin, "ext_tx1") + ext_drops) << shown(proxy);
   // Buffers: every frame posted on eth1 was sent and came back, and the extension took it back.
-  EXPECT_EQ(field(proxy, fin, "eth1_tx"), field(proxy, fin, "ext_tx1")) << proxy;
-  EXPECT_EQ(field(proxy, fin, "eth1_comp"), field(proxy, fin, "eth1_tx")) << proxy;
-  EXPECT_EQ(field(proxy, fin, "sent1"), field(proxy, fin, "eth1_comp")) << proxy;
+  EXPECT_EQ(field(proxy, fin, "eth1_tx"), field(proxy, fin, "ext_tx1")) << shown(proxy);
+  EXPECT_EQ(field(proxy, fin, "eth1_comp"), field(proxy, fin, "eth1_tx")) << shown(proxy);
+  EXPECT_EQ(field(proxy, fin, "sent1"), field(proxy, fin, "eth1_comp")) << shown(proxy);
   EXPECT_EQ(field(proxy, fin, "free_overflow"), 0);
   EXPECT_EQ(field(proxy, fin, "eth1_comp_full"), 0);
   // Every datagram reached the proxy's rings or was dropped there for want of room (counted);
@@ -255,11 +275,11 @@ TEST_F(Vm, UnderLoadTheZeroCopyPathLosesOnlyAtCountedPlacesAndKeepsEveryBuffer) 
   EXPECT_GE(field(proxy, fin, "eth0_rx") + field(proxy, fin, "eth0_rx_ring_full") +
                 field(proxy, fin, "eth0_nic_missed"),
             sent)
-      << proxy;
+      << shown(proxy);
   // What the receiver got, it got from the proxy.
   const long long received = field(receiver, "ULSNET-UDP-RECV", "received");
-  EXPECT_GT(received, 0) << receiver;
-  EXPECT_LE(received, field(proxy, fin, "ext_tx1")) << proxy << receiver;
+  EXPECT_GT(received, 0) << shown(receiver);
+  EXPECT_LE(received, field(proxy, fin, "ext_tx1")) << shown(proxy) << shown(receiver);
   EXPECT_EQ(field(receiver, "ULSNET-UDP-RECV", "dup"), 0);
   for (const std::string* log : {&sender, &proxy, &receiver}) expect_no_kernel_warnings(*log);
   expect_nothing_left(logs);
@@ -286,8 +306,8 @@ class Hardening : public Vm {
   }
   static void expect_case(const std::string& log, const std::string& name) {
     EXPECT_NE(log.find("ULSNET-TEST uls_hardening " + name + " pass"), std::string::npos)
-        << "case " << name << ":\n" << log;
-    EXPECT_EQ(log.find("uls_hardening: " + name + ": FAIL"), std::string::npos) << log;
+        << "case " << name << ":\n" << shown(log);
+    EXPECT_EQ(log.find("uls_hardening: " + name + ": FAIL"), std::string::npos) << shown(log);
   }
   static inline std::map<std::string, std::string> logs_;
 };
@@ -338,18 +358,18 @@ TEST_F(Hardening, RandomizedHostileCallsFromEveryDirectionLeaveTheKernelIntact) 
   const std::string log = run_once(
       "fuzz", "--smp 2 --nics 2 --run /bin/uls_fuzz --append 'slub_debug=FZPU ulsnet.args=seconds=30,calls=100000'",
       400);
-  EXPECT_NE(log.find("ULSNET-TEST uls_fuzz pass"), std::string::npos) << log;
-  EXPECT_GE(fuzz_calls(log), 100000u) << log;
-  EXPECT_NE(log.find("uls_fuzz: seed="), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-TEST uls_fuzz pass"), std::string::npos) << shown(log);
+  EXPECT_GE(fuzz_calls(log), 100000u) << shown(log);
+  EXPECT_NE(log.find("uls_fuzz: seed="), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
 }
 TEST_F(Hardening, RandomizedHostileCallsUnprotected) {
   const std::string log = run_once(
       "fuzz-unprotected",
       "--smp 2 --nics 2 --run /bin/uls_fuzz --append 'uls.protect=0 ulsnet.args=seconds=15,calls=30000'", 300);
-  EXPECT_NE(log.find("region=unprotected"), std::string::npos) << log;
-  EXPECT_NE(log.find("ULSNET-TEST uls_fuzz pass"), std::string::npos) << log;
-  EXPECT_GE(fuzz_calls(log), 30000u) << log;
+  EXPECT_NE(log.find("region=unprotected"), std::string::npos) << shown(log);
+  EXPECT_NE(log.find("ULSNET-TEST uls_fuzz pass"), std::string::npos) << shown(log);
+  EXPECT_GE(fuzz_calls(log), 30000u) << shown(log);
   expect_no_kernel_warnings(log);
 }
 
@@ -359,11 +379,11 @@ TEST_F(Hardening, OnTwoCpusUpcallsAndRegistrationRaceCleanly) {
   launch(1, "--smp 2 --run /bin/uls_register_test:/bin/uls_upcall_test:/bin/uls_hardening_test --append slub_debug=FZPU",
          dir, 600);
   const std::string log = slurp(dir + "/single.log");
-  EXPECT_NE(log.find("uls_hardening: smp_race: 2 CPUs online"), std::string::npos) << log;
-  EXPECT_NE(log.find("ULSNET-TEST uls_register pass"), std::string::npos) << log;
-  EXPECT_NE(log.find("ULSNET-TEST uls_upcall pass"), std::string::npos) << log;
-  EXPECT_NE(log.find("ULSNET-TEST uls_hardening pass"), std::string::npos) << log;
-  EXPECT_EQ(log.find(": FAIL"), std::string::npos) << log;
+  EXPECT_NE(log.find("uls_hardening: smp_race: 2 CPUs online"), std::string::npos) << shown(log);
+  EXPECT_NE(log.find("ULSNET-TEST uls_register pass"), std::string::npos) << shown(log);
+  EXPECT_NE(log.find("ULSNET-TEST uls_upcall pass"), std::string::npos) << shown(log);
+  EXPECT_NE(log.find("ULSNET-TEST uls_hardening pass"), std::string::npos) << shown(log);
+  EXPECT_EQ(log.find(": FAIL"), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
   expect_nothing_left(dir);
 }
@@ -389,7 +409,7 @@ class DebugKernel : public ::testing::Test {
     auto [rc, out] = vm::launch(prep_.image, prep_.initrd, dir, "--hosts 1 --smp 2 " + args, timeout_s);
     EXPECT_EQ(rc, 0) << out;
     std::string log = slurp(dir + "/single.log");
-    EXPECT_NE(log.find("ULSNET-CPUS online=2"), std::string::npos) << log;
+    EXPECT_NE(log.find("ULSNET-CPUS online=2"), std::string::npos) << shown(log);
     return log;
   }
   static inline vm::Prepared prep_;
@@ -398,23 +418,23 @@ class DebugKernel : public ::testing::Test {
 
 TEST_F(DebugKernel, EveryGuestTestPassesWithNoKernelReport) {
   std::string log = run("main", "--run /bin/uls_register_test:/bin/uls_upcall_test:/bin/uls_hardening_test", 1200);
-  EXPECT_NE(log.find("ULSNET-GUEST-UP"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-GUEST-UP"), std::string::npos) << shown(log);
   for (const char* t : {"uls_register", "uls_upcall", "uls_hardening"})
-    EXPECT_NE(log.find(std::string("ULSNET-TEST ") + t + " pass"), std::string::npos) << t << ":\n" << log;
+    EXPECT_NE(log.find(std::string("ULSNET-TEST ") + t + " pass"), std::string::npos) << t << ":\n" << shown(log);
   expect_no_kernel_warnings(log);
   log = run("region", "--run /bin/uls_region_test --append uls.protect=0", 300);
-  EXPECT_NE(log.find("ULSNET-TEST uls_region pass"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-TEST uls_region pass"), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
   log = run("net", "--run /bin/uls_net_test --nics 2", 600);
-  EXPECT_NE(log.find("ULSNET-TEST uls_net pass"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-TEST uls_net pass"), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
   log = run("net-hardening", "--run /bin/uls_hardening_test --nics 2 --append ulsnet.args=link_down", 300);
-  EXPECT_NE(log.find("ULSNET-TEST uls_hardening link_down pass"), std::string::npos) << log;
+  EXPECT_NE(log.find("ULSNET-TEST uls_hardening link_down pass"), std::string::npos) << shown(log);
   expect_no_kernel_warnings(log);
   // The randomized tester, where KASAN and lockdep watch (fewer calls: the debug kernel is slow).
   log = run("fuzz", "--run /bin/uls_fuzz --nics 2 --append 'slub_debug=FZPU ulsnet.args=seconds=30'", 600);
-  EXPECT_NE(log.find("ULSNET-TEST uls_fuzz pass"), std::string::npos) << log;
-  EXPECT_GE(fuzz_calls(log), 10000u) << log;
+  EXPECT_NE(log.find("ULSNET-TEST uls_fuzz pass"), std::string::npos) << shown(log);
+  EXPECT_GE(fuzz_calls(log), 10000u) << shown(log);
   expect_no_kernel_warnings(log);
 }
 
