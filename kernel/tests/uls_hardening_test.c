@@ -686,7 +686,9 @@ static void case_int80(const char* c) {
   uint32_t id = reg_blob(ext_hrec, ext_hrec_end, slot, "int80");
   if (!id) { check(c, 0, "register"); return; }
   set_hrec(slot, getpid(), 0, 1, 0);
+  unsigned budget = uls_t_budget_ms("uls_hardening", 1000);  // one upcall judged: uls_t_budget_ms says why
   check(c, ioctl(fd, ULS_IOC_RAISE, &id) == 0, "raised");
+  uls_t_budget_ms("uls_hardening", budget);
   struct hrec r = get_hrec(slot);
   struct uls_stats s = stats(id);
   print_stats(c, s);

@@ -302,7 +302,10 @@ int main(int argc, char** argv) {
   r.magic_in = 0x5eed0001;
   region_write(rec_state, &r, sizeof r);
   uint64_t out[7];
+  // (One upcall judged by how it ended: a long budget meanwhile; uls_t_budget_ms says why.)
+  unsigned budget = uls_t_budget_ms("uls_upcall", 1000);
   raise_check(fd, ULS_IOC_RAISE, &rec, out);
+  uls_t_budget_ms("uls_upcall", budget);
   region_read(rec_state, &r, sizeof r);
   check(out[0] == 0, "RAISE returns 0");
   check(r.count == 1 && r.pid == getpid() && r.watch_count == 1, "the extension ran once, in the raising process");
@@ -430,7 +433,9 @@ int main(int argc, char** argv) {
   check(accounted(s), "all accounted");
 
   // 4. Faults and overruns end the upcall; the process (this one: if containment failed, the
-  // test would die here and never print its verdict) lives on.
+  // test would die here and never print its verdict) lives on. (The faults with a long budget,
+  // as for the raise above; the endless one with the budget it had.)
+  budget = uls_t_budget_ms("uls_upcall", 1000);
   check(raise_id(&flt) == 0, "a process whose upcall faults continues normally");
   s = stats(flt);
   print_stats("fault", s);
@@ -439,8 +444,10 @@ int main(int argc, char** argv) {
         "the fault is counted with its signal, address and instruction");
   st = raise_id(&ret);
   s = stats(ret);
+  print_stats("ret", s);
   check(st == 0 && s.faults == 1 && s.last_fault_ip == 0,
         "returning off the entry function is a fault at address 0, contained");
+  uls_t_budget_ms("uls_upcall", budget);
   uint64_t t0 = guest_now_ns();
   st = raise_id(&loop);
   uint64_t took = guest_now_ns() - t0;
