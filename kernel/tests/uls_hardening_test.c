@@ -1025,7 +1025,7 @@ static void case_hold(const char* c) {
       sched_setaffinity(0, sizeof cpu0, &cpu0);
       struct sched_param sp = {.sched_priority = 1};
       if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0) _exit(10);
-      spin_ms(800);
+      spin_ms(800);  // by the guest's clock: the upcalls it takes meanwhile are part of the 800 ms
       _exit(0);
     }
     // The watch goes on the hog (written while it runs: this process is starved meanwhile only
