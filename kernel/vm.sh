@@ -14,6 +14,9 @@
 #                [--icount] [--icount-sleep on|off]   (TCG instruction counting, below)
 #                [--tsc-khz N]   (the guests' TSC frequency, below)
 #                [--count-insns PLUGIN.so]   (instruction counts, below)
+#                [--cpu MODEL]   (QEMU's -cpu; default QEMU's own. `max` under TCG has memory
+#                                 protection keys, which TCG emulates; qemu64,+xsave,+pku hangs
+#                                 at boot here)
 #                [--probe-accel]   (only say which accelerator a launch would use, below)
 #
 # --hosts 3: sender -- proxy -- receiver, proxy with two NICs, each link a pair of QEMU socket
@@ -67,7 +70,7 @@
 set -euo pipefail
 
 kernel=""; initrd=""; logdir=""; hosts=1; test=""; run=""; accel=auto; timeout_s=120
-nic=e1000; mem=256; smp=1; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; icount_sleep=on; tsc_khz=""; plugin=""; probe_only=0
+nic=e1000; mem=256; smp=1; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; icount_sleep=on; tsc_khz=""; plugin=""; probe_only=0; cpu=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel="$2"; shift 2 ;;
@@ -90,8 +93,9 @@ while [ $# -gt 0 ]; do
     --icount-sleep) icount_sleep="$2"; shift 2 ;;
     --tsc-khz) tsc_khz="$2"; shift 2 ;;
     --count-insns) plugin="$2"; shift 2 ;;
+    --cpu) cpu="$2"; shift 2 ;;
     --probe-accel) probe_only=1; shift ;;
-    -h|--help) sed -n '2,67p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,69p' "$0"; exit 0 ;;
     *) echo "kernel/vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -113,6 +117,7 @@ case "$icount_sleep" in on|off) ;; *) die "--icount-sleep must be on or off" ;; 
 [ "$icount_sleep" = on ] || [ "$hosts" -eq 1 ] || die "--icount-sleep off is for --hosts 1"
 [ -z "$plugin" ] || [ -f "$plugin" ] || die "--count-insns: no such file '$plugin'"
 case "$tsc_khz" in ''|*[!0-9]*) [ -z "$tsc_khz" ] || die "--tsc-khz must be a whole number of kHz" ;; esac
+case "$cpu" in *[!A-Za-z0-9_.,+=-]*) die "--cpu: '$cpu' is not a QEMU CPU model (letters, digits and _.,+=- only)" ;; esac
 case "$timeout_s" in ''|*[!0-9]*) die "--timeout must be whole seconds" ;; esac
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: run tools/setup.sh"
 [ "$(id -u)" -eq 0 ] || die "needs root (a private network namespace for the links)"
@@ -136,7 +141,7 @@ fi
 qemu_base() {  # accel [role]
   local counting=""
   [ -n "$plugin" ] && [ -n "${2:-}" ] && counting=" -plugin $plugin -d plugin -D $logdir/$2.insn.log"
-  echo "qemu-system-x86_64 -accel $1 $icount_args -m $mem -smp $smp -nographic -no-reboot -nodefaults" \
+  echo "qemu-system-x86_64 -accel $1 $icount_args${cpu:+ -cpu $cpu} -m $mem -smp $smp -nographic -no-reboot -nodefaults" \
        "-serial stdio -kernel $kernel -initrd $initrd$counting"
 }
 

@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cpuid.h>
 #include <linux/io_uring.h>
 #include <sys/rseq.h>
 #include <sys/ioctl.h>
@@ -88,7 +89,16 @@ struct hrec {
   uint64_t spin_iters;   // 56: set by the test: busy rounds before returning
 };
 
-extern const char ext_hrec[], ext_hrec_end[], ext_spin[], ext_spin_end[], ext_fault[], ext_fault_end[];
+// struct pkrec, the state of ext_pkru.
+struct pkrec {
+  uint64_t count;     // 0
+  uint32_t seen;      // 8: PKRU as the extension started
+  uint32_t write;     // 12: set by the test: what the extension writes to PKRU
+  uint64_t do_fault;  // 16: set by the test: fault after writing it
+};
+
+extern const char ext_hrec[], ext_hrec_end[], ext_spin[], ext_spin_end[], ext_fault[], ext_fault_end[],
+    ext_pkru[], ext_pkru_end[];
 __asm__(
     ".text\n"
     "ext_hrec:\n"
@@ -144,6 +154,25 @@ __asm__(
     "  movq $1, 0\n"
     "  ud2\n"
     "ext_fault_end:\n"
+    // struct pkrec: reads PKRU as it starts, writes the value the test left in its state, then
+    // returns, or (do_fault) faults (a write to address 0). rdpkru/wrpkru as bytes: the
+    // assembler may predate them.
+    "ext_pkru:\n"
+    "  mov %rdi, %rbx\n"
+    "  incq 0(%rbx)\n"
+    "  xor %ecx, %ecx\n"
+    "  .byte 0x0f, 0x01, 0xee\n"  // rdpkru
+    "  mov %eax, 8(%rbx)\n"
+    "  mov 12(%rbx), %eax\n"
+    "  xor %ecx, %ecx\n  xor %edx, %edx\n"
+    "  .byte 0x0f, 0x01, 0xef\n"  // wrpkru
+    "  cmpq $0, 16(%rbx)\n"
+    "  je 1f\n"
+    "  movq $1, 0\n"
+    "1:\n"
+    GUEST_ASM_ULS_RETURN
+    "  ud2\n"
+    "ext_pkru_end:\n"
     // args_check(fd, cmd, arg, out[8]): the raw ioctl with fixed values in r8-r10, then
     // out = {rax, rdi, rsi, rdx, r8, r9, r10, rflags} as the process sees them after it.
     "args_check:\n"
@@ -797,6 +826,75 @@ static void case_registers(const char* c) {
   check(c, code == 0, "rdi, rsi, rdx, r8-r10 and rax are as the system call left them, DF is clear, the extension ran twice");
 }
 
+// Finding 8, PKRU (needs a CPU with protection keys: kernel/vm.sh --cpu max; TCG
+// emulates them). The process sets its own PKRU; an extension, raised by it, writes another value
+// and returns, then again and faults. The process must get its own back each time, and the
+// extension must start from the initial value (what this process had before it changed its own),
+// not the process's. Linux keeps PKRU out of the FPU state it restores on the way to user mode
+// (the register is the task's, saved at a context switch), so restoring the FPU state alone does
+// not give it back.
+static uint32_t rdpkru_now(void) {
+  uint32_t eax, edx;
+  __asm__ volatile(".byte 0x0f, 0x01, 0xee" : "=a"(eax), "=d"(edx) : "c"(0));
+  return eax;
+}
+static void wrpkru_now(uint32_t v) { __asm__ volatile(".byte 0x0f, 0x01, 0xef" : : "a"(v), "c"(0), "d"(0) : "memory"); }
+static int cpu_has_ospke(void) {
+  unsigned a, b, c, d;
+  return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 4));  // CPUID.7.0:ECX.OSPKE
+}
+static void case_pkru(const char* c) {
+  const unsigned slot = 8;
+  if (!cpu_has_ospke()) {
+    check(c, 0, "the CPU has protection keys and the kernel enabled them (OSPKE; kernel/vm.sh --cpu max)");
+    return;
+  }
+  const uint32_t init = rdpkru_now();
+  // The process's own: key 1 without access or writes, every other key open. The extension's:
+  // every key but 0 closed. Neither is the initial value.
+  const uint32_t mine = 0x0000000c, theirs = 0xfffffffc;
+  printf("uls_hardening: %s: initial PKRU 0x%08x, the process's 0x%08x, the extension's 0x%08x\n", c, init, mine,
+         theirs);
+  unsigned budget = uls_t_budget_ms("uls_hardening", 1000);  // upcalls judged one by one: uls_t_budget_ms says why
+  pid_t pid = fork();
+  if (pid == 0) {  // (its own descriptor: an extension is raised by the process that registered it)
+    int f = open("/dev/uls", O_RDWR | O_CLOEXEC);
+    uint32_t id = f >= 0 ? reg_blob_on(f, ext_pkru, ext_pkru_end, slot, "pkru") : 0;
+    if (!id) _exit(127);
+    int code = 0;
+    for (int fault = 0; fault < 2; ++fault) {
+      struct pkrec r = {.count = 0, .seen = 0, .write = theirs, .do_fault = (uint64_t)fault};
+      if (pwrite(f, &r, sizeof r, (off_t)state_off(slot)) != sizeof r) _exit(126);
+      wrpkru_now(mine);
+      int rc = ioctl(f, ULS_IOC_RAISE, &id);
+      uint32_t after = rdpkru_now();
+      wrpkru_now(init);  // (before the C library runs again: none of it needs key 1, but still)
+      if (pread(f, &r, sizeof r, (off_t)state_off(slot)) != sizeof r) _exit(125);
+      printf("uls_hardening: %s: %s: the extension saw 0x%08x; the process has 0x%08x after it\n", c,
+             fault ? "faulting" : "returning", r.seen, after);
+      if (rc != 0 || r.count != 1) code |= 1 << (3 * fault);
+      if (r.seen != init) code |= 2 << (3 * fault);
+      if (after != mine) code |= 4 << (3 * fault);
+    }
+    struct uls_stats s = uls_t_stats("uls_hardening", f, id);
+    print_stats(c, s);
+    if (!(s.returned == 1 && s.faults == 1)) code |= 64;
+    _exit(code);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  uls_t_budget_ms("uls_hardening", budget);
+  print_status(c, "the child", st);
+  int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  check(c, code >= 0 && code < 125, "the child registered the extension and lived through both upcalls");
+  code = code >= 0 && code < 125 ? code : 0177;
+  check(c, !(code & 011), "the extension ran once each time, in the raising process");
+  check(c, !(code & 022), "it started with the initial PKRU, not the process's");
+  check(c, !(code & 004), "after it wrote PKRU and returned, the process has its own again");
+  check(c, !(code & 040), "after it wrote PKRU and faulted, the process has its own again");
+  check(c, !(code & 0100), "one return and one fault counted");
+}
+
 // Finding 10, errors. An unknown ioctl is ENOTTY whoever asks; a privileged one from an
 // unprivileged holder of the descriptor is EPERM. Before the fix the unknown one was EPERM too.
 static void case_ioctl_enotty(const char* c) {
@@ -1180,6 +1278,7 @@ static const struct hcase cases[] = {
     {"syscall_number", case_syscall_number, 1}, {"smp_race", case_smp_race, 1},
     {"link_down", case_link_down, 0},         {"hold", case_hold, 1},
     {"chain", case_chain, 1},                 {"fault_log", case_fault_log, 1},
+    {"pkru", case_pkru, 0},
 };
 
 static void run_case(const struct hcase* h) {
