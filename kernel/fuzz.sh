@@ -5,7 +5,7 @@
 # in CI; this is the longer run on demand.
 #
 #   bazel run //kernel:fuzz -- [--seconds S] [--seed X] [--workers W] [--smp N] [--debug]
-#                              [--unprotected] [--log-dir DIR]
+#                              [--unprotected] [--cpu MODEL] [--log-dir DIR]
 #
 #   --seconds S    how long the storm lasts (default 300)
 #   --seed X       the seed (default: the guest's clock; printed either way)
@@ -13,6 +13,8 @@
 #   --smp N        virtual CPUs (default 2)
 #   --debug        the debug kernel (KASAN, lockdep, ...)
 #   --unprotected  boot with uls.protect=0
+#   --cpu MODEL    the guest's CPU model (kernel/vm.sh --cpu): `max` has protection keys, so the
+#                  extensions' wrpkru really writes PKRU (before 0017 that killed the fuzzer)
 #   --log-dir DIR  where the console goes (default: a new directory under /tmp)
 #
 # Exit status: 0 if uls_fuzz passed, 1 if it failed (the console says why: "uls_fuzz: FAIL ..."),
@@ -30,7 +32,7 @@ if [ ! -x "$here/uls_fuzz" ]; then
   exit 2
 fi
 
-seconds=300; seed=""; workers=3; smp=2; debug=0; protect=1; logdir=""
+seconds=300; seed=""; workers=3; smp=2; debug=0; protect=1; logdir=""; cpu=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
     --smp) smp="$2"; shift 2 ;;
     --debug) debug=1; shift ;;
     --unprotected) protect=0; shift ;;
+    --cpu) cpu="$2"; shift 2 ;;
     --log-dir) logdir="$2"; shift 2 ;;
     -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "kernel/fuzz.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -61,10 +64,10 @@ append="slub_debug=FZPU ulsnet.args=$args"
 [ "$protect" = 0 ] && append="$append uls.protect=0"
 # Boot, the storm, the checks afterwards, and a margin for the slow debug kernel.
 timeout_s=$((seconds * 2 + 300))
-echo "kernel/fuzz.sh: $image, $smp vCPUs, $args$([ "$protect" = 0 ] && echo ', unprotected'); console: $logdir/single.log"
+echo "kernel/fuzz.sh: $image, $smp vCPUs, $args$([ "$protect" = 0 ] && echo ', unprotected')${cpu:+, CPU $cpu}; console: $logdir/single.log"
 set +e
 PATH="$PATH:/usr/sbin:/sbin" bash "$here/vm.sh" --kernel "$image" --initrd "$tmp/initrd" --log-dir "$logdir" \
-  --hosts 1 --smp "$smp" --nics 2 --run /bin/uls_fuzz --append "$append" --timeout "$timeout_s"
+  --hosts 1 --smp "$smp" --nics 2 ${cpu:+--cpu "$cpu"} --run /bin/uls_fuzz --append "$append" --timeout "$timeout_s"
 set -e
 grep -a "uls_fuzz: \(calls=\|first failure\|FAIL\)" "$logdir/single.log" || true
 if grep -aq "ULSNET-TEST uls_fuzz pass" "$logdir/single.log"; then

@@ -93,7 +93,8 @@ extern const char ext_chaos[], ext_chaos_end[];
 // unaligned load, return; 15 a random selector into ds, es, fs, gs, return; 16 ldmxcsr random;
 // 17 fldcw random, an x87 division by zero, return; 18 call itself (CHAOS_OVERFLOW deep),
 // return; 19 write its own code; 20 cpuid and rdtsc, return; 21 spin `spin` rounds, return;
-// 22 the return call with rsp = 0 and every register garbage; 23 wrpkru (no PKU: #UD), return.
+// 22 the return call with rsp = 0 and every register garbage; 23 wrpkru of all ones (every key
+// closed: its next access faults; without PKU: #UD).
 __asm__(
     ".text\n"
     "ext_chaos:\n"
