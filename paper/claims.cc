@@ -614,7 +614,16 @@ std::vector<ClaimResult> evaluate_claims(const Inputs& in) {
         vs_switch.goal = 0.1;
         const json *up = insns("upcall"), *sys = insns("syscall"), *pipe = insns("pipe");
         auto num = [](const json& j, const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : 0.0; };
+        // A run whose own checks failed (e.g. raises that did not each run the extension in the
+        // raiser) measured something else than an upcall: it is shown, not judged.
+        std::string problems;
+        for (const auto& p : r.value("problems", json::array()))
+          if (p.is_string()) problems += (problems.empty() ? "" : "; ") + p.get<std::string>();
         auto fill = [&](Comparison& cmp, const json* b, double scale) {
+          if (!problems.empty()) {
+            cmp.note = "not judged: the run's own checks failed: " + problems;
+            return;
+          }
           if (!up || !b || num(*b, "min") <= 0) {
             cmp.note = r.value("insns_per_op_unavailable", std::string("no instruction counts in this run"));
             return;
@@ -626,7 +635,7 @@ std::vector<ClaimResult> evaluate_claims(const Inputs& in) {
         };
         fill(vs_sys, sys, 1);
         fill(vs_switch, pipe, 0.5);
-        if (prot == "none")
+        if (prot == "none" && problems.empty())
           vs_sys.note = vs_switch.note = "no protection: the floor of the mechanism, not the claim";
         c.comparisons.push_back(vs_sys);
         c.comparisons.push_back(vs_switch);

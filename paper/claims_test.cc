@@ -375,6 +375,41 @@ TEST(Claims, MicroBenchmarksGiveC4) {
   EXPECT_EQ(c4.verdict, Verdict::kPartly);  // the unprotected mode is shown, not judged
 }
 
+// //bench:vm_micro's runs: instruction ratios per protection mode; a run whose own checks failed
+// (the kernel's counters showed raises that ran no upcall) is shown but not judged.
+TEST(Claims, VmMicroJudgesOnlyRunsWhoseOwnChecksPassed) {
+  auto run = [](const char* prot, double up, json problems) {
+    auto op = [](const char* name, double v) {
+      return json{{"op", name}, {"insns_per_op", {{"min", v}, {"median", v}, {"max", v}}}};
+    };
+    return json{{"protection", prot},
+                {"accel", "tcg"},
+                {"ops", json::array({op("upcall", up), op("syscall", 200), op("pipe", 8000)})},
+                {"problems", problems}};
+  };
+  Inputs in;
+  in.vm_micro = json{{"runs", json::array({run("kernel", 300, json::array()),
+                                           run("none", 100, json::array({"the kernel's counters do not show one "
+                                                                         "returned upcall in the raiser per raise"}))})}};
+  in.files["vm-micro"] = "vm-micro.json";
+  const auto c4 = evaluate_claims(in)[3];
+  auto find = [&](const std::string& part) -> const Comparison* {
+    for (const auto& c : c4.comparisons)
+      if (c.name.find(part) != std::string::npos) return &c;
+    return nullptr;
+  };
+  const Comparison* ok = find("a null system call, guest instructions (uls.protect=1)");
+  ASSERT_NE(ok, nullptr);
+  ASSERT_TRUE(ok->value);
+  EXPECT_DOUBLE_EQ(*ok->value, 300.0 / 200);
+  const Comparison* bad = find("a null system call, guest instructions (uls.protect=0)");
+  ASSERT_NE(bad, nullptr);
+  EXPECT_FALSE(bad->value);
+  EXPECT_FALSE(bad->interval);
+  EXPECT_NE(bad->note.find("not judged: the run's own checks failed: the kernel's counters"), std::string::npos)
+      << bad->note;
+}
+
 TEST(Inputs, RecognisedByContentNewestWins) {
   const auto dir = std::filesystem::path(testing::TempDir()) / "claims_inputs";
   std::filesystem::remove_all(dir);
