@@ -23,10 +23,6 @@
 namespace ulsnet {
 namespace {
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 TEST(VmMicroFlags, BadFlagsExit2) {
   for (const char* args : {"--protection bogus", "--protection kernel,kernel", "--reps 0", "--iterations x",
@@ -45,8 +41,8 @@ class VmMicro : public ::testing::Test {
 };
 
 TEST_F(VmMicro, ATinyRunGivesEveryOperationAndTheRatiosInBothModes) {
-  const std::string out = tmpdir() + "/tiny.json";
-  auto [rc, output] = vm::sh("TMPDIR=" + tmpdir() + " " + vm::runfile("bench/vm_micro") +
+  const std::string out = vm::test_tmpdir() + "/tiny.json";
+  auto [rc, output] = vm::sh("TMPDIR=" + vm::test_tmpdir() + " " + vm::runfile("bench/vm_micro") +
                              " --iterations 50 --reps 2 --protection kernel,none --timeout 90 --out " + out);
   ASSERT_EQ(rc, 0) << output;
   const nlohmann::json doc = nlohmann::json::parse(vm::slurp(out), nullptr, false);
@@ -84,7 +80,7 @@ TEST_F(VmMicro, ATinyRunGivesEveryOperationAndTheRatiosInBothModes) {
   cut["runs"][1]["complete"] = false;
   cut["complete"] = false;
   std::ofstream(out) << cut.dump();
-  const std::string again = "TMPDIR=" + tmpdir() + " " + vm::runfile("bench/vm_micro") +
+  const std::string again = "TMPDIR=" + vm::test_tmpdir() + " " + vm::runfile("bench/vm_micro") +
                             " --iterations 50 --reps 2 --protection kernel,none --timeout 90 --out " + out;
   auto [rc2, output2] = vm::sh(again);
   ASSERT_EQ(rc2, 0) << output2;
@@ -110,7 +106,7 @@ TEST_F(VmMicro, ATinyRunGivesEveryOperationAndTheRatiosInBothModes) {
 // SIGINT while the guest runs (a run long enough to be caught in the middle): the runner dies of
 // it, and the VM's QEMU is gone with it.
 TEST_F(VmMicro, AnInterruptedRunLeavesNoQemu) {
-  const std::string tmp = tmpdir() + "/interrupt";
+  const std::string tmp = vm::test_tmpdir() + "/interrupt";
   std::filesystem::create_directories(tmp);
   const std::string bin = vm::runfile("bench/vm_micro");
   const pid_t pid = fork();

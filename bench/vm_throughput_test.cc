@@ -18,10 +18,6 @@
 namespace ulsnet {
 namespace {
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 class VmThroughput : public ::testing::Test {
  protected:
@@ -32,9 +28,9 @@ class VmThroughput : public ::testing::Test {
 
   // Runs the throughput binary with `args`; returns {exit status, the result JSON (null if none)}.
   static std::pair<int, nlohmann::json> run(const std::string& name, const std::string& args, std::string& output) {
-    const std::string out = tmpdir() + "/" + name + ".json";
+    const std::string out = vm::test_tmpdir() + "/" + name + ".json";
     // TMPDIR: the runner's work directory (kept when a run fails) goes where the test's files go.
-    auto [rc, o] = vm::sh("TMPDIR=" + tmpdir() + " " + vm::runfile("bench/throughput") + " --hosts=vm " + args +
+    auto [rc, o] = vm::sh("TMPDIR=" + vm::test_tmpdir() + " " + vm::runfile("bench/throughput") + " --hosts=vm " + args +
                           " --out " + out);
     output = o;
     nlohmann::json j = nlohmann::json::parse(vm::slurp(out), nullptr, false);

@@ -48,6 +48,11 @@ std::pair<int, std::string> sh(const std::string& cmd) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
+std::string test_tmpdir() {
+  const char* t = std::getenv("TEST_TMPDIR");
+  return t ? t : "/tmp";
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream f(path);
   std::stringstream s;

@@ -20,6 +20,8 @@ std::string runfile(const std::string& workspace_path);
 std::pair<int, std::string> sh(const std::string& cmd);
 
 std::string slurp(const std::string& path);
+// The test's scratch directory ($TEST_TMPDIR under bazel test), else /tmp.
+std::string test_tmpdir();
 std::string last_line(std::string s);
 // The numeric key=value pairs of the last line of `log` starting with `marker` (preferring the
 // last one that also contains `prefer`, if any does).

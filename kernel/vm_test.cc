@@ -27,10 +27,6 @@ using vm::slurp;
 
 std::string runfile(const std::string& rel) { return vm::runfile("kernel/" + rel); }
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 // The number of calls uls_fuzz reports having made ("uls_fuzz: calls=N ..."), or 0.
 // (The line itself goes to the test's log: the closing notes quote it.)
@@ -107,7 +103,7 @@ class Vm : public ::testing::Test {
 };
 
 TEST_F(Vm, OneHostBootsTheBuiltKernelAndRunsItsTest) {
-  const std::string logs = tmpdir() + "/one";
+  const std::string logs = vm::test_tmpdir() + "/one";
   std::string out = launch(1, "--test boot", logs, 150);
   EXPECT_NE(out.find("ULSNET-VMS status=done"), std::string::npos) << out;
   EXPECT_NE(out.find("ULSNET-ACCEL name="), std::string::npos) << out;
@@ -120,7 +116,7 @@ TEST_F(Vm, OneHostBootsTheBuiltKernelAndRunsItsTest) {
 }
 
 TEST_F(Vm, ThreeHostsForwardThroughTheProxyOverE1000) {
-  const std::string logs = tmpdir() + "/three";
+  const std::string logs = vm::test_tmpdir() + "/three";
   std::string out = launch(3, "--test forward-ping", logs, 240);
   EXPECT_NE(out.find("ULSNET-VMS status=done"), std::string::npos) << out;
   const std::string sender = slurp(logs + "/sender.log");
@@ -136,7 +132,7 @@ TEST_F(Vm, ThreeHostsForwardThroughTheProxyOverE1000) {
 }
 
 TEST_F(Vm, TheSandboxRegionIsSharedAtOneAddressAndBadRequestsAreRefused) {
-  const std::string logs = tmpdir() + "/region";
+  const std::string logs = vm::test_tmpdir() + "/region";
   std::string out = launch(1, "--run /bin/uls_region_test --append uls.protect=0", logs, 150);
   const std::string log = slurp(logs + "/single.log");
   EXPECT_NE(log.find("ULSNET-TEST uls_region pass"), std::string::npos) << shown(log);
@@ -147,7 +143,7 @@ TEST_F(Vm, TheSandboxRegionIsSharedAtOneAddressAndBadRequestsAreRefused) {
 }
 
 TEST_F(Vm, ExtensionRegistrationValidatesEveryArgument) {
-  const std::string logs = tmpdir() + "/register";
+  const std::string logs = vm::test_tmpdir() + "/register";
   launch(1, "--run /bin/uls_register_test", logs, 150);
   const std::string log = slurp(logs + "/single.log");
   EXPECT_NE(log.find("ULSNET-TEST uls_register pass"), std::string::npos) << shown(log);
@@ -161,7 +157,7 @@ TEST_F(Vm, ExtensionRegistrationValidatesEveryArgument) {
 // back, faults and overruns are contained and counted, bad arguments are refused; the region is
 // inaccessible to processes outside upcalls and multi-threaded processes never take one.
 TEST_F(Vm, UpcallsRunInTheCurrentProcessAndItResumesIntact) {
-  const std::string logs = tmpdir() + "/upcall";
+  const std::string logs = vm::test_tmpdir() + "/upcall";
   launch(1, "--run /bin/uls_upcall_test", logs, 200);
   const std::string log = slurp(logs + "/single.log");
   EXPECT_NE(log.find("ULSNET-TEST uls_upcall pass"), std::string::npos) << shown(log);
@@ -174,7 +170,7 @@ TEST_F(Vm, UpcallsRunInTheCurrentProcessAndItResumesIntact) {
 // tx ring lands in eth1's rx ring byte for byte, invalid descriptors and indices are refused and
 // counted, unbinding hands buffers back.
 TEST_F(Vm, ZeroCopyRingsValidateEverythingAndCarryFramesNicToNic) {
-  const std::string logs = tmpdir() + "/net";
+  const std::string logs = vm::test_tmpdir() + "/net";
   launch(1, "--run /bin/uls_net_test --nics 2", logs, 200);
   const std::string log = slurp(logs + "/single.log");
   EXPECT_NE(log.find("ULSNET-NIC eth0=e1000 eth1=e1000"), std::string::npos) << shown(log);
@@ -208,7 +204,7 @@ const std::string kForwardBudget = "uls.budget_ms=1000";
 // processed none of them (its IP and softnet counters did not move); the frames went through the
 // zero-copy rings and upcalls; afterwards the interfaces work on the kernel's path again.
 TEST_F(Vm, AProxyVmForwardsANumberedStreamThroughTheZeroCopyPath) {
-  const std::string logs = tmpdir() + "/forward";
+  const std::string logs = vm::test_tmpdir() + "/forward";
   const long long count = 5000;
   launch(3, "--test uls-forward --append 'ulsnet.count=5000 ulsnet.pps=1000 " + kForwardBudget + "'", logs, 300);
   const std::string sender = slurp(logs + "/sender.log"), proxy = slurp(logs + "/proxy.log"),
@@ -251,7 +247,7 @@ TEST_F(Vm, AProxyVmForwardsANumberedStreamThroughTheZeroCopyPath) {
 // loses, it loses at counted places on the proxy, and no buffer is lost: every frame the
 // extension received was forwarded or counted, every frame it posted was sent and handed back.
 TEST_F(Vm, UnderLoadTheZeroCopyPathLosesOnlyAtCountedPlacesAndKeepsEveryBuffer) {
-  const std::string logs = tmpdir() + "/forward-load";
+  const std::string logs = vm::test_tmpdir() + "/forward-load";
   launch(3, "--test uls-forward --append 'ulsnet.count=10000 ulsnet.pps=5000 " + kForwardBudget + "'", logs, 300);
   const std::string sender = slurp(logs + "/sender.log"), proxy = slurp(logs + "/proxy.log"),
                     receiver = slurp(logs + "/receiver.log");
@@ -295,7 +291,7 @@ class Hardening : public Vm {
   std::string run_once(const std::string& key, const std::string& launch_args, int timeout_s) {
     auto it = logs_.find(key);
     if (it != logs_.end()) return it->second;
-    const std::string dir = tmpdir() + "/hardening-" + key;
+    const std::string dir = vm::test_tmpdir() + "/hardening-" + key;
     launch(1, launch_args, dir, timeout_s);
     std::string log = slurp(dir + "/single.log");
     expect_nothing_left(dir);
@@ -389,7 +385,7 @@ TEST_F(Hardening, RandomizedHostileCallsUnprotectedOnACpuWithProtectionKeys) {
 
 // ---- concurrency: the guest tests on 2 vCPUs (TCG runs them in threads) ----------------------
 TEST_F(Hardening, OnTwoCpusUpcallsAndRegistrationRaceCleanly) {
-  const std::string dir = tmpdir() + "/smp2";
+  const std::string dir = vm::test_tmpdir() + "/smp2";
   launch(1, "--smp 2 --run /bin/uls_register_test:/bin/uls_upcall_test:/bin/uls_hardening_test --append slub_debug=FZPU",
          dir, 600);
   const std::string log = slurp(dir + "/single.log");
@@ -418,7 +414,7 @@ class DebugKernel : public ::testing::Test {
     ASSERT_TRUE(build_error_.empty()) << build_error_;
   }
   std::string run(const std::string& name, const std::string& args, int timeout_s) {
-    const std::string dir = tmpdir() + "/debug-" + name;
+    const std::string dir = vm::test_tmpdir() + "/debug-" + name;
     // (The debug kernel has pci=noacpi built in: kernel/config/debug.config says why.)
     auto [rc, out] = vm::launch(prep_.image, prep_.initrd, dir, "--hosts 1 --smp 2 " + args, timeout_s);
     EXPECT_EQ(rc, 0) << out;
@@ -475,7 +471,7 @@ TEST(KernelBuild, EveryPatchPassesCheckpatch) {
 TEST(KernelBuild, APatchThatDoesNotApplyStopsTheBuildWithTheReason) {
   if (geteuid() != 0 && access("/var/tmp", W_OK) != 0) GTEST_SKIP() << "no writable /var/tmp";
   // A copy of kernel/ whose series names a patch against a file that does not exist.
-  const std::string dir = tmpdir() + "/badkernel";
+  const std::string dir = vm::test_tmpdir() + "/badkernel";
   ASSERT_EQ(sh("rm -rf " + dir + " && mkdir -p " + dir + "/patches " + dir + "/config && cp " +
                runfile("build.sh") + " " + dir + "/ && cp " + runfile("config/ulsnet.config") + " " +
                dir + "/config/")
@@ -485,15 +481,15 @@ TEST(KernelBuild, APatchThatDoesNotApplyStopsTheBuildWithTheReason) {
       << "Subject: a patch for a file 6.1 does not have\n\n"
          "--- a/no/such/file.c\n+++ b/no/such/file.c\n@@ -1,1 +1,1 @@\n-old\n+new\n";
   std::ofstream(dir + "/patches/series") << "0001-bogus.patch\n";
-  auto [rc, out] = sh("bash " + dir + "/build.sh --work " + tmpdir() + "/badwork");
+  auto [rc, out] = sh("bash " + dir + "/build.sh --work " + vm::test_tmpdir() + "/badwork");
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("patch 0001-bogus.patch does not apply"), std::string::npos) << out;
   // A series naming a file that is not there is refused before any work.
   std::ofstream(dir + "/patches/series") << "0002-missing.patch\n";
-  auto [rc2, out2] = sh("bash " + dir + "/build.sh --work " + tmpdir() + "/badwork");
+  auto [rc2, out2] = sh("bash " + dir + "/build.sh --work " + vm::test_tmpdir() + "/badwork");
   EXPECT_NE(rc2, 0);
   EXPECT_NE(out2.find("series names 0002-missing.patch"), std::string::npos) << out2;
-  sh("rm -rf " + tmpdir() + "/badwork " + dir);
+  sh("rm -rf " + vm::test_tmpdir() + "/badwork " + dir);
 }
 
 }  // namespace

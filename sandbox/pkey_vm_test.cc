@@ -14,16 +14,12 @@
 namespace ulsnet {
 namespace {
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 TEST(PkeyInAGuest, TheProtectionTestsRunAndPassOnACpuWithProtectionKeys) {
   vm::Prepared prep = vm::prepare({vm::runfile("sandbox/extension_test_static")});
   if (prep.usage_error) GTEST_SKIP() << prep.error;
   ASSERT_TRUE(prep.error.empty()) << prep.error;
-  const std::string dir = tmpdir() + "/pkey";
+  const std::string dir = vm::test_tmpdir() + "/pkey";
   auto [rc, out] = vm::launch(prep.image, prep.initrd, dir,
                               "--hosts 1 --cpu max --run /bin/extension_test_static --append ulsnet.args=--gtest_color=no",
                               300);

@@ -19,10 +19,6 @@ namespace {
 
 using vm::slurp;
 
-std::string tmpdir() {
-  const char* t = std::getenv("TEST_TMPDIR");
-  return t ? t : "/tmp";
-}
 
 // The value of `key=` in the last line of `log` containing `marker`, or -1.
 long long field(const std::string& log, const std::string& marker, const std::string& key) {
@@ -51,7 +47,7 @@ class StackOnUls : public ::testing::Test {
   };
   Logs run(const std::string& name, const std::string& append) {
     Logs l;
-    l.dir = tmpdir() + "/" + name;
+    l.dir = vm::test_tmpdir() + "/" + name;
     auto [rc, out] = vm::launch(prep_.image, prep_.initrd, l.dir,
                                 "--hosts 3 --test uls-forward --append '" + append + "'", 300);
     EXPECT_EQ(rc, 0) << out;
