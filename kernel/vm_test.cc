@@ -315,6 +315,9 @@ TEST_F(Hardening, Finding1_AFailedForkLeavesTheParentsUpcallStateAlone) {
 }
 TEST_F(Hardening, Finding2_NoTracerStopsATaskInsideAnUpcall) { expect_case(main_run(), "ptrace_syscall"); }
 TEST_F(Hardening, Finding2_NoOtherProcessReadsOrWritesTheRegion) { expect_case(main_run(), "proc_mem"); }
+TEST_F(Hardening, Finding2_NoKernelWorkForTheProcessWritesTheRegionInsideAnUpcall) {
+  expect_case(main_run(), "io_uring");
+}
 TEST_F(Hardening, Finding3_UnprotectedTheRegionIsNeverMappedIntoAnUnprivilegedProcess) {
   const std::string log = run_once("protect-off", "--run /bin/uls_hardening_test --append 'uls.protect=0 ulsnet.args=protect_off'", 200);
   expect_case(log, "protect_off");
