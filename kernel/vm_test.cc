@@ -17,6 +17,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace ulsnet {
 namespace {
@@ -284,7 +285,7 @@ TEST_F(Vm, UnderLoadTheZeroCopyPathLosesOnlyAtCountedPlacesAndKeepsEveryBuffer) 
 // ---- the security findings (issue 13): kernel/tests/uls_hardening_test.c -------------------
 // One boot runs every case that needs no special boot, with SLUB's consistency checks on (a use
 // of freed memory or a double free is reported on the console). Each test below checks its
-// case's verdict line; the cases are named after the findings in the patches (0006-0014).
+// case's verdict line; the cases are named after the findings (kernel/README.md).
 class Hardening : public Vm {
  protected:
   // The log of one run of `args` (cached: one boot serves every test that asks the same).
@@ -451,21 +452,46 @@ TEST_F(DebugKernel, EveryGuestTestPassesWithNoKernelReport) {
   expect_no_kernel_warnings(log);
 }
 
-// Every patch of the series passes the kernel's own style checker (scripts/checkpatch.pl of the
-// extracted tree, which the build above leaves in the work directory).
-TEST(KernelBuild, EveryPatchPassesCheckpatch) {
+// The series as upstream expects it: `git format-patch` files whose subjects are "[PATCH n/N] uls:
+// ..." in series order (N: the number of patches), each passing the kernel's own style checker
+// with --strict (scripts/checkpatch.pl of the extracted tree, which the build above leaves in
+// the work directory).
+std::vector<std::string> series_patches() {
+  std::istringstream series(slurp(runfile("patches/series")));
+  std::vector<std::string> patches;
+  std::string line;
+  while (std::getline(series, line)) {
+    line = line.substr(0, line.find('#'));
+    line.erase(0, line.find_first_not_of(" \t"));
+    line.erase(line.find_last_not_of(" \t") + 1);
+    if (!line.empty()) patches.push_back(line);
+  }
+  return patches;
+}
+
+TEST(KernelBuild, EveryPatchIsNumberedInSeriesOrder) {
+  const std::vector<std::string> patches = series_patches();
+  ASSERT_FALSE(patches.empty());
+  for (size_t i = 0; i < patches.size(); ++i) {
+    const std::string text = slurp(runfile("patches/" + patches[i]));
+    const std::string want =
+        "Subject: [PATCH " + std::to_string(i + 1) + "/" + std::to_string(patches.size()) + "] uls: ";
+    EXPECT_NE(text.find("\n" + want), std::string::npos) << patches[i] << ": no line starting " << want;
+    EXPECT_EQ(text.rfind("From ", 0), 0u) << patches[i] << ": not git format-patch output";
+  }
+}
+
+TEST(KernelBuild, EveryPatchPassesCheckpatchStrict) {
   const char* dir = std::getenv("ULSNET_KERNEL_DIR");
   const std::string checkpatch = std::string(dir ? dir : "/var/tmp/ulsnet-kernel") + "/src/scripts/checkpatch.pl";
   if (access(checkpatch.c_str(), R_OK) != 0)
     GTEST_SKIP() << "no extracted kernel tree with " << checkpatch << " (bazel run //kernel:build first)";
-  std::istringstream series(slurp(runfile("patches/series")));
-  std::string line;
   int checked = 0;
-  while (std::getline(series, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto [rc, out] = sh("HOME=${HOME:-/tmp} perl " + checkpatch + " --no-signoff " + runfile("patches/" + line));
-    EXPECT_EQ(rc, 0) << line << ":\n" << out;
-    EXPECT_NE(out.find("0 errors, 0 warnings"), std::string::npos) << line << ":\n" << out;
+  for (const std::string& p : series_patches()) {
+    auto [rc, out] =
+        sh("HOME=${HOME:-/tmp} perl " + checkpatch + " --strict --no-tree --no-signoff " + runfile("patches/" + p));
+    EXPECT_EQ(rc, 0) << p << ":\n" << out;
+    EXPECT_NE(out.find("0 errors, 0 warnings, 0 checks"), std::string::npos) << p << ":\n" << out;
     ++checked;
   }
   EXPECT_GE(checked, 5);
