@@ -23,7 +23,6 @@
 namespace ulsnet {
 namespace {
 
-
 TEST(VmMicroFlags, BadFlagsExit2) {
   for (const char* args : {"--protection bogus", "--protection kernel,kernel", "--reps 0", "--iterations x",
                            "--accel xen", "--no-such-flag"}) {

@@ -18,7 +18,6 @@
 namespace ulsnet {
 namespace {
 
-
 class VmThroughput : public ::testing::Test {
  protected:
   void SetUp() override {

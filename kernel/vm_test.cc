@@ -28,7 +28,6 @@ using vm::slurp;
 
 std::string runfile(const std::string& rel) { return vm::runfile("kernel/" + rel); }
 
-
 // The number of calls uls_fuzz reports having made ("uls_fuzz: calls=N ..."), or 0.
 // (The line itself goes to the test's log: the closing notes quote it.)
 uint64_t fuzz_calls(const std::string& log) {

@@ -14,7 +14,6 @@
 namespace ulsnet {
 namespace {
 
-
 TEST(PkeyInAGuest, TheProtectionTestsRunAndPassOnACpuWithProtectionKeys) {
   vm::Prepared prep = vm::prepare({vm::runfile("sandbox/extension_test_static")});
   if (prep.usage_error) GTEST_SKIP() << prep.error;

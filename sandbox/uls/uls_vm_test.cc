@@ -19,7 +19,6 @@ namespace {
 
 using vm::slurp;
 
-
 // The value of `key=` in the last line of `log` containing `marker`, or -1.
 long long field(const std::string& log, const std::string& marker, const std::string& key) {
   auto at = log.rfind(marker);
