@@ -87,7 +87,18 @@ class TxList {
  public:
   bool push_back(const Frame& f) noexcept {
     if (size_ == capacity_) return false;
+#ifdef ULSNET_SANDBOX_IMAGE
+    // In the sandbox image the kernel may end an upcall at any instruction, and the next one
+    // reads this list as the ended one left it (sandbox/uls/image_main.cc): the entry is whole
+    // before the size counts it, and the caller's count of the outcome comes after both.
+    // Compiler barriers only; the other methods' builds do not have them.
+    data_[size_] = f;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ++size_;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+#else
     data_[size_++] = f;
+#endif
     return true;
   }
   void erase(size_t i) noexcept {  // keeps the order of the rest

@@ -103,43 +103,114 @@ void UlsRingDevice::settle_rx(uint64_t frames_taken, std::span<const Frame> unco
   }
 }
 
-size_t UlsRingDevice::tx_burst(std::span<Frame> frames) {
+UlsRingDevice::TxVerdict UlsRingDevice::tx_verdict(const Frame& f, uint32_t queued) const noexcept {
+  // The descriptor carries only a buffer offset and a length: the frame must start its buffer,
+  // in this region's pool.
+  const bool whole = f.owner == &pool_ && pool_.valid(uint32_t(f.handle)) &&
+                     f.data == pool_.region_base() + f.handle && f.len >= kMinFrame && f.len <= kMaxFrame;
+  if (!whole) return TxVerdict::kNotBuffer;
+  return queued >= ULS_NET_RING_SIZE ? TxVerdict::kRingFull : TxVerdict::kPost;
+}
+
+size_t UlsRingDevice::tx_burst(std::span<Frame> frames) { return tx_burst(frames, tx_mark()); }
+
+size_t UlsRingDevice::tx_burst(std::span<Frame> frames, const TxMark& m) {
   uls_ring& tx = r_->tx;
-  uint32_t prod = tx.producer;
-  const uint32_t cons = load_acquire(tx.consumer);
-  if (ring_count(prod, cons) < 0) {
+  const uint32_t prod0 = m.prod0, cons = m.cons0;
+  if (ring_count(prod0, cons) < 0) {
     ++c_.ring_corrupt;
-    for (const Frame& f : frames) f.release();
     s_.tx_dropped += frames.size();
+    for (const Frame& f : frames) f.release();
     return 0;
   }
+  // Descriptors and counts first, then the commit (the producer index), then the releases of
+  // the refused frames: cut short before the commit, the call left nothing the caller cannot
+  // post again; after it, settle_tx knows from the same verdicts which frames to release.
+  uint32_t prod = prod0;
   size_t sent = 0;
   for (const Frame& f : frames) {
-    // The descriptor carries only a buffer offset and a length: the frame must start its
-    // buffer, in this region's pool.
-    const bool whole = f.owner == &pool_ && pool_.valid(f.handle) &&
-                       f.data == pool_.region_base() + f.handle && f.len >= kMinFrame &&
-                       f.len <= kMaxFrame;
-    if (!whole) {
-      ++c_.tx_not_buffer;
-    } else if (prod - cons >= ULS_NET_RING_SIZE) {
-      ++c_.tx_ring_full;
-    } else {
-      uls_desc& d = tx.desc[prod & kMask];
-      d.off = f.handle;
-      d.len = uint16_t(f.len);
-      d.flags = 0;
-      ++prod;
-      ++sent;
-      ++s_.tx_frames;
-      s_.tx_bytes += f.len;
-      continue;
+    switch (tx_verdict(f, prod - cons)) {
+      case TxVerdict::kPost: {
+        uls_desc& d = tx.desc[prod & kMask];
+        d.off = uint32_t(f.handle);
+        d.len = uint16_t(f.len);
+        d.flags = 0;
+        ++prod;
+        ++sent;
+        ++s_.tx_frames;
+        s_.tx_bytes += f.len;
+        break;
+      }
+      case TxVerdict::kNotBuffer:
+        ++c_.tx_not_buffer;
+        ++s_.tx_dropped;
+        break;
+      case TxVerdict::kRingFull:
+        ++c_.tx_ring_full;
+        ++s_.tx_dropped;
+        break;
     }
-    f.release();
-    ++s_.tx_dropped;
   }
   store_release(tx.producer, prod);
+  if (sent < frames.size()) {
+    uint32_t p = prod0;
+    for (const Frame& f : frames) {
+      if (tx_verdict(f, p - cons) == TxVerdict::kPost)
+        ++p;
+      else
+        f.release();
+    }
+  }
   return sent;
+}
+
+UlsRingDevice::TxMark UlsRingDevice::tx_mark() const noexcept {
+  TxMark m;
+  m.prod0 = r_->tx.producer;
+  m.cons0 = load_acquire(r_->tx.consumer);
+  m.s0 = s_;
+  m.c0 = c_;
+  return m;
+}
+
+bool UlsRingDevice::settle_tx(const TxMark& m, std::span<const Frame> frames) noexcept {
+  // tx_burst's verdicts again, from the indices it began with (the mark's).
+  const bool corrupt = ring_count(m.prod0, m.cons0) < 0;
+  uint32_t p = m.prod0;
+  uint64_t posted = 0, bytes = 0, not_buffer = 0, full = 0;
+  for (const Frame& f : frames) {
+    if (corrupt) break;
+    switch (tx_verdict(f, p - m.cons0)) {
+      case TxVerdict::kPost: ++p; ++posted; bytes += f.len; break;
+      case TxVerdict::kNotBuffer: ++not_buffer; break;
+      case TxVerdict::kRingFull: ++full; break;
+    }
+  }
+  s_ = m.s0;
+  c_ = m.c0;
+  if (posted > 0 && __atomic_load_n(&r_->tx.producer, __ATOMIC_RELAXED) == m.prod0) return false;
+  // Committed (or nothing to commit): the whole call's counts, and the refused frames released.
+  if (corrupt) {
+    ++c_.ring_corrupt;
+    s_.tx_dropped += frames.size();
+  } else {
+    s_.tx_frames += posted;
+    s_.tx_bytes += bytes;
+    s_.tx_dropped += not_buffer + full;
+    c_.tx_not_buffer += not_buffer;
+    c_.tx_ring_full += full;
+  }
+  p = m.prod0;
+  for (const Frame& f : frames) {
+    if (!corrupt && tx_verdict(f, p - m.cons0) == TxVerdict::kPost) {
+      ++p;
+      continue;
+    }
+    // Released already, or to release now; a frame not on this pool's buffers cannot be told
+    // either way and is left (the image has no other).
+    if (f.owner == &pool_ && pool_.valid(uint32_t(f.handle)) && !pool_.is_free(uint32_t(f.handle))) f.release();
+  }
+  return true;
 }
 
 size_t UlsRingDevice::alloc_tx(std::span<Frame> out) {

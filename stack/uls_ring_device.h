@@ -8,7 +8,7 @@
 //   rx_burst   takes descriptors off the rx ring and hands out Frames on their buffers;
 //   tx_burst   posts the frames' buffers on the tx ring (the kernel takes them when the upcall
 //              ends); a frame that is not a whole pool buffer, or finds the ring full, is
-//              released and counted (tx_dropped);
+//              released and counted (tx_dropped); one cut short is finished by settle_tx;
 //   alloc_tx   takes free buffers for frames the Stack generates (ARP, ICMP);
 //   reclaim    takes buffers back from the completion ring (sent, refused, unused);
 //   refill     keeps the fill ring stocked from the free pool, leaving a reserve for alloc_tx.
@@ -118,9 +118,33 @@ class UlsRingDevice final : public Device {
   // frames_taken, the missing ones taken from the end of `uncounted` (the burst's frames).
   void settle_rx(uint64_t frames_taken, std::span<const Frame> uncounted) noexcept;
 
+  // Where a tx_burst begins (taken just before it): what settle_tx needs to finish one the
+  // kernel cut short. tx_burst has one commit point, its store of the tx ring's producer index:
+  // before it nothing is released and no descriptor is the kernel's; after it the frames it
+  // posted are the kernel's and the ones it refused are released, one by one.
+  struct TxMark {
+    uint32_t prod0 = 0, cons0 = 0;
+    DeviceStats s0;
+    Counters c0;
+  };
+  TxMark tx_mark() const noexcept;
+  // tx_burst from the ring indices of `m`, taken on this device just before (tx_burst(frames)
+  // takes its own).
+  size_t tx_burst(std::span<Frame> frames, const TxMark& m);
+  // After tx_burst(frames), begun at `m`, was cut short, and before anything else runs on this
+  // device: false if it had not committed (the counters are back to `m`, nothing was released:
+  // every frame is still the caller's, to post again); true if it had (the counters are the whole
+  // call's, every refused frame of this pool not yet released is released now: the caller drops
+  // the frames). Settling twice is settling once.
+  bool settle_tx(const TxMark& m, std::span<const Frame> frames) noexcept;
+
   const Counters& counters() const noexcept { return c_; }
 
  private:
+  enum class TxVerdict { kPost, kNotBuffer, kRingFull };
+  // What tx_burst does with `f` when `queued` entries are on the tx ring before it.
+  TxVerdict tx_verdict(const Frame& f, uint32_t queued) const noexcept;
+
   std::string ifname_;
   uls_net_rings* r_;
   UlsBufferPool& pool_;

@@ -176,6 +176,66 @@ TEST(UlsRingDevice, TransmitsOnlyWholePoolBuffersAndCountsWhatItCannotSend) {
   EXPECT_EQ(reg.pool.free_count(), size_t(ULS_NET_RING_SIZE + 8));
 }
 
+// A tx_burst the kernel cut short (an upcall ended anywhere) is finished by settle_tx from its
+// mark: before the commit (the producer index) every frame is still the caller's; after it, the
+// posted ones are the kernel's, every refused one is released exactly once, and the counters are
+// those of the whole call. Each state a cut can leave is built here by hand.
+TEST(UlsRingDevice, ATransmitCutShortIsSettledFromItsMarkExactlyOnce) {
+  FakeRegion reg(ULS_NET_RING_SIZE + 8);
+  UlsRingDevice dev("eth1", reg.rings(1), reg.pool, 0, 0);
+  // The ring holds all but two: of four frames two are posted, two refused (ring full).
+  std::vector<Frame> filler(ULS_NET_RING_SIZE - 2);
+  ASSERT_EQ(dev.alloc_tx(filler), filler.size());
+  for (Frame& f : filler) f.len = 60;
+  ASSERT_EQ(dev.tx_burst(filler), filler.size());
+  std::vector<Frame> fs(4);
+  ASSERT_EQ(dev.alloc_tx(fs), fs.size());
+  for (Frame& f : fs) f.len = 60;
+  const size_t free0 = reg.pool.free_count();
+  const DeviceStats s0 = dev.stats();
+  const uint32_t prod0 = reg.rings(1)->tx.producer;
+
+  // Cut before anything (or anywhere before the commit): not committed, counters as before,
+  // nothing released, and again the same.
+  const UlsRingDevice::TxMark m = dev.tx_mark();
+  EXPECT_FALSE(dev.settle_tx(m, fs));
+  EXPECT_FALSE(dev.settle_tx(m, fs));
+  EXPECT_EQ(dev.stats().tx_frames, s0.tx_frames);
+  EXPECT_EQ(dev.stats().tx_dropped, s0.tx_dropped);
+  EXPECT_EQ(reg.pool.free_count(), free0);
+  EXPECT_EQ(reg.rings(1)->tx.producer, prod0);
+
+  // The whole call, then a cut after its commit and before its releases: the two refused
+  // buffers (released last, so the first two a take returns) are held again.
+  ASSERT_EQ(dev.tx_burst(fs, m), 2u);
+  const DeviceStats s1 = dev.stats();
+  const UlsRingDevice::Counters c1 = dev.counters();
+  EXPECT_EQ(s1.tx_frames, s0.tx_frames + 2);
+  EXPECT_EQ(s1.tx_dropped, s0.tx_dropped + 2);
+  EXPECT_EQ(reg.pool.free_count(), free0 + 2);
+  uint32_t a = 0, b = 0;
+  ASSERT_TRUE(reg.pool.take(a));
+  ASSERT_TRUE(reg.pool.take(b));
+  EXPECT_TRUE((a == fs[3].handle && b == fs[2].handle) || (a == fs[2].handle && b == fs[3].handle));
+  EXPECT_TRUE(dev.settle_tx(m, fs));
+  EXPECT_EQ(reg.pool.free_count(), free0 + 2) << "the refused frames released once";
+  // Settled again (the settling upcall was ended too): the same state.
+  EXPECT_TRUE(dev.settle_tx(m, fs));
+  EXPECT_EQ(reg.pool.free_count(), free0 + 2);
+  EXPECT_EQ(reg.pool.counters().overflow, 0u);
+  EXPECT_EQ(dev.stats().tx_frames, s1.tx_frames);
+  EXPECT_EQ(dev.stats().tx_dropped, s1.tx_dropped);
+  EXPECT_EQ(dev.counters().tx_ring_full, c1.tx_ring_full);
+  // The posted two are on the ring once, after the filler.
+  FakeNic nic{reg.rings(1), reg.mem.data()};
+  auto sent = nic.send_all();
+  ASSERT_EQ(sent.size(), size_t(ULS_NET_RING_SIZE));
+  EXPECT_EQ(sent[ULS_NET_RING_SIZE - 2].off, fs[0].handle);
+  EXPECT_EQ(sent[ULS_NET_RING_SIZE - 1].off, fs[1].handle);
+  dev.reclaim();
+  EXPECT_EQ(reg.pool.free_count(), size_t(ULS_NET_RING_SIZE + 8));
+}
+
 // The project's Stack, routing between two zero-copy devices: frames are forwarded in the very
 // buffers the NIC received them into, and every buffer comes back.
 TEST(UlsRingDevice, TheStackRoutesBetweenTwoRingDevicesInPlace) {

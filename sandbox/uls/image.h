@@ -44,7 +44,7 @@ static_assert(sizeof(uls_net_rings) <= kRingsOff[1] - kRingsOff[0]);
 static_assert(kRingsOff[1] + sizeof(uls_net_rings) <= kImageOff);
 
 inline constexpr uint64_t kControlMagic = 0x31474d4953534c55ull;  // "ULSSIMG1"
-inline constexpr uint32_t kControlVersion = 3;
+inline constexpr uint32_t kControlVersion = 4;
 
 // The Stack's configuration as plain data (StackConfig holds vectors and strings, which live on
 // a process's heap): the loader writes it, the image builds its StackConfig from it.
@@ -128,6 +128,10 @@ struct ImageControl {
   // an ended upcall cuts one in the middle, then fixed until the next cut (so a burst's record
   // needs only rx_frames, not the sum of every drop reason).
   uint64_t stack_gap;
+  // TX posts an ended upcall cut short (collect: a list handed to its device's tx_burst, then
+  // cleared), finished by the next upcall: those that had committed (the list dropped: its
+  // frames were the kernel's) and those that had not (the list posted again).
+  uint64_t ended_posts_committed, ended_posts_redone;
 };
 
 // The kind ended_burst() counts: an Ethernet frame carrying an IPv4 UDP datagram (the stream's

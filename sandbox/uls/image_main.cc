@@ -9,7 +9,8 @@
 // The pass takes up to a ring's worth of each interface's frames in bursts; the invoker records
 // each burst before it is taken and hands its frames to Stack::process one by one (so that an
 // upcall the kernel ends can be picked up exactly: recover_ended_burst); the loop posts what the
-// Stack forwards or generates on the tx rings (the kernel sends them when the upcall ends). Only
+// Stack forwards or generates on the tx rings (the kernel sends them when the upcall ends; one
+// post the kernel cut short is finished by the next upcall: recover_post). Only
 // the device (UlsRingDevice) and the invocation (a kernel upcall) differ from the other methods.
 #include <cstring>
 #include <new>
@@ -92,6 +93,10 @@ struct Runtime {
   TxBatch out;
   Frame burst[kMaxBurst];
   uint64_t upcalls = 0, passes = 0;
+  // The TX post under way (ImageInvoker::collect): phase 1 from before its device's tx_burst
+  // until it returns, 2 until its list is cleared, then 0; its interface and where it began.
+  uint32_t post_phase = 0, post_iface = 0;
+  UlsRingDevice::TxMark post_mark;
   ImageInvoker invoker;
   ForwardingLoop<ImageInvoker> loop;
 };
@@ -120,11 +125,28 @@ void ImageInvoker::submit(int i, std::span<Frame> burst, uint64_t now_ns) {
   __atomic_store_n(&c->inflight, 0u, __ATOMIC_RELAXED);
 }
 
+// Posts each interface's list as the loop's transmit does (tx_burst, then clear), recorded so
+// that the next upcall can finish one the kernel cut short (recover_post): posted twice, its
+// buffers would be sent twice and come back twice.
 template <class Send>
-bool ImageInvoker::collect(Send send) {
-  bool any = false;
-  for (auto& l : rt->out.per_iface) any |= !l.empty();
-  if (any) send(rt->out);
+bool ImageInvoker::collect(Send) {
+  for (uint32_t k = 0; k < 2; ++k) {
+    TxList& l = rt->out.per_iface[k];
+    if (l.empty()) continue;
+    rt->post_iface = k;
+    rt->post_mark = rt->dev(int(k)).tx_mark();
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&rt->post_phase, 1u, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    rt->dev(int(k)).tx_burst(l, rt->post_mark);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&rt->post_phase, 2u, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    l.clear();
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&rt->post_phase, 0u, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  }
   return false;  // nothing outstanding: output is posted in the same pass
 }
 
@@ -193,9 +215,34 @@ void recover_ended_burst(ImageControl* c, Runtime* rt) {
   for (uint64_t k = done + 1; k < n; ++k) taken[k].release();
 }
 
+// The previous upcall was ended inside a TX post (rt->post_phase is set; then c->inflight is
+// not: a burst is finished before its output is posted). Committed, the list is dropped (its
+// frames are the kernel's, or released); not, it stays for collect to post again. Ended again
+// in here, this runs again: settling twice is settling once.
+void recover_post(ImageControl* c, Runtime* rt) {
+  const uint32_t k = rt->post_iface & 1;
+  TxList& l = rt->out.per_iface[k];
+  if (rt->post_phase == 1) {
+    if (!rt->dev(int(k)).settle_tx(rt->post_mark, l)) {
+      ++c->ended_posts_redone;
+      __atomic_signal_fence(__ATOMIC_SEQ_CST);
+      __atomic_store_n(&rt->post_phase, 0u, __ATOMIC_RELAXED);
+      return;
+    }
+    ++c->ended_posts_committed;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&rt->post_phase, 2u, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  }
+  l.clear();
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  __atomic_store_n(&rt->post_phase, 0u, __ATOMIC_RELAXED);
+}
+
 void run(ImageControl* c, uint64_t now_ns) {
   auto* rt = reinterpret_cast<Runtime*>(c->runtime);
   ++rt->upcalls;
+  if (rt->post_phase != 0) recover_post(c, rt);
   if (c->inflight != 0) recover_ended_burst(c, rt);
   // What an ended upcall had forwarded (counted) and not yet posted goes out now.
   rt->loop.collect();

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <random>
 
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -280,6 +281,9 @@ TEST_F(Image, WhatAnUpcallEndedInsideABurstLeftIsNamedByKindAndItsBuffersComeBac
   }
   EXPECT_GE(cut, 1u) << "no timer landed inside a burst (upcall of a ring: " << span_us << " us; " << exited
                       << " upcalls finished, " << killed_outside << " were cut outside a burst)";
+  std::printf("cuts: %llu in bursts with frames lost, %llu outside bursts; TX posts cut: %llu committed, %llu redone\n",
+              (unsigned long long)cut, (unsigned long long)killed_outside,
+              (unsigned long long)ctl_->ended_posts_committed, (unsigned long long)ctl_->ended_posts_redone);
   EXPECT_EQ(ctl_->ended_udp, expect_udp);
   EXPECT_EQ(ctl_->ended_other, expect_other);
   // And it still forwards.

@@ -55,10 +55,10 @@ class UlsSandboxMethod final : public ProxyMethod {
 
   nlohmann::json report() override {
     uls::ImageControl c = host_->control();
-    // The last upcall was ended inside a burst and none came after it: one more upcall counts
-    // what it left (and publishes the counters, which an ended upcall does not).
+    // An upcall was ended (inside a burst, or anywhere: an ended upcall publishes nothing) and
+    // perhaps none came after it: one more upcall counts what it left and publishes the counters.
     bool final_upcall = false;
-    if (c.inflight != 0) {
+    if (c.inflight != 0 || host_->extension_stats().overruns > base_.overruns) {
       final_upcall = host_->run_once(500);
       c = host_->control();
     }
@@ -128,6 +128,8 @@ class UlsSandboxMethod final : public ProxyMethod {
                           {"frames_udp", c.ended_udp},
                           {"frames_other", c.ended_other},
                           {"frames_cut_mid_work", c.ended_partial},
+                          {"tx_posts_cut_committed", c.ended_posts_committed},
+                          {"tx_posts_cut_redone", c.ended_posts_redone},
                           {"counted_by_a_final_upcall", final_upcall}};
     j["accounting"]["ended_upcall_frames"] = c.ended_udp + c.ended_other;
     j["protection"] = host_->protected_region() ? "page-table (kernel: region mapped only inside upcalls)"

@@ -27,7 +27,6 @@ namespace {
 using namespace ulsnet;
 using namespace ulsnet::uls;
 
-
 struct Baseline {
   uint64_t ip_in, softnet, missed0, errors0, missed1;
 };
@@ -89,6 +88,14 @@ void report(const UlsStackHost& h, const Baseline& b, bool final) {
       put(s, (d + "ring_corrupt").c_str(), c.ring[i].ring_corrupt);
       put(s, (d + "copies").c_str(), c.dev[i].copies);
     }
+    // What upcalls the kernel ended inside a burst left (image.h): bursts cut short, the frames
+    // of them the Stack never finished, by kind, and of those the ones cut mid-work.
+    put(s, "ended_bursts", c.ended_bursts);
+    put(s, "ended_udp", c.ended_udp);
+    put(s, "ended_other", c.ended_other);
+    put(s, "ended_partial", c.ended_partial);
+    put(s, "ended_posts_committed", c.ended_posts_committed);
+    put(s, "ended_posts_redone", c.ended_posts_redone);
     put(s, "pool_free", c.pool_free);
     put(s, "pool_overflow", c.pool.overflow);
     put(s, "pool_bad_release", c.pool.bad_release);
@@ -177,6 +184,9 @@ int main(int argc, char** argv) {
       next_report += 1000000000ull;
     }
   }
+  // An ended upcall publishes nothing, and one ended inside a burst leaves it to the next to
+  // name what it took: one more upcall makes the final counters current and complete.
+  std::printf("ULSNET-STACK-PROXY-FINAL-UPCALL %s\n", h->run_once(500) ? "ran" : "none");
   report(*h, b, true);
   const bool unbound = h->unload();
   std::printf("ULSNET-PROXY-UNBOUND %s\n", unbound ? "yes" : "no");

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -76,17 +77,28 @@ class StackOnUls : public ::testing::Test {
     EXPECT_EQ(sent, count) << l.sender;
     EXPECT_NE(l.proxy.rfind("phase=running"), std::string::npos) << l.proxy;
     // Every datagram is accounted for: received, or dropped at a counted place on the proxy
-    // (whose counts also hold other frames: the sender's readiness pings, ARP) or the receiver
-    // (its socket's buffer, or no socket yet: a relayed stream can overtake the receiver's boot).
+    // (whose counts also hold other frames: the sender's readiness pings, ARP; and the datagrams
+    // an upcall the kernel ended had taken, below) or the receiver (its socket's buffer, or no
+    // socket yet: a relayed stream can overtake the receiver's boot).
     const long long no_ports = field(l.receiver, "ULSNET-UDP-RECV", "no_ports");
-    long long drops = field(l.receiver, "ULSNET-UDP-RECV", "rcvbuf_errors") + no_ports;
+    const long long ended_udp = field(l.proxy, fin, "ended_udp");
+    long long drops = field(l.receiver, "ULSNET-UDP-RECV", "rcvbuf_errors") + no_ports + ended_udp;
     for (const char* k : {"stack_drops", "dev0_tx_dropped", "dev1_tx_dropped", "eth0_rx_ring_full",
                           "eth0_rx_errors", "eth0_nic_missed", "eth1_tx_invalid", "eth1_comp_full"})
       drops += field(l.proxy, fin, k);
     EXPECT_LE(sent, received + drops) << l.proxy << l.receiver;
-    // Every datagram reached the receiver host: its socket, or its kernel before the socket
-    // existed (counted there).
-    EXPECT_EQ(received + no_ports, sent) << "loss at this rate: " << l.proxy << l.receiver;
+    // Every datagram reached the receiver host (its socket, or its kernel before the socket
+    // existed: counted there), or was taken by an upcall the kernel ended (uls.budget_ms, or
+    // uls.hold_ms: under TCG a vCPU the host deschedules inside an upcall can look like one that
+    // ran too long) and named by the next (image.h, ended_burst). Nothing else is lost.
+    ASSERT_NE(l.proxy.find("ULSNET-STACK-PROXY-FINAL-UPCALL ran"), std::string::npos) << l.proxy;
+    const long long overruns = field(l.proxy, fin, "overruns");
+    EXPECT_EQ(received + no_ports + ended_udp, sent) << "loss at this rate: " << l.proxy << l.receiver;
+    if (overruns > 0)
+      std::printf("note: %lld upcall(s) ended by the kernel; %lld datagram(s) they had taken counted lost\n",
+                  overruns, ended_udp);
+    else
+      EXPECT_EQ(field(l.proxy, fin, "ended_bursts"), 0) << l.proxy;
     EXPECT_GT(received, 0);
     EXPECT_EQ(field(l.receiver, "ULSNET-UDP-RECV", "dup"), 0);
     // The Stack did it, on the zero-copy rings, in upcalls, copying nothing.
@@ -96,11 +108,11 @@ class StackOnUls : public ::testing::Test {
     EXPECT_EQ(field(l.proxy, fin, "dev0_copies") + field(l.proxy, fin, "dev1_copies"), 0);
     EXPECT_GT(field(l.proxy, fin, "image_upcalls"), 0);
     EXPECT_EQ(field(l.proxy, fin, "faults"), 0) << l.proxy;
-    EXPECT_EQ(field(l.proxy, fin, "overruns"), 0) << l.proxy;
-    // Every frame the Stack received was forwarded, consumed (ARP, ping to it) or counted.
-    EXPECT_EQ(field(l.proxy, fin, "stack_rx"),
+    // Every frame the devices took is named: forwarded, consumed (ARP, a ping to it), dropped
+    // by the Stack for a counted reason, or left by an ended upcall (image_test's identity).
+    EXPECT_EQ(field(l.proxy, fin, "dev0_rx") + field(l.proxy, fin, "dev1_rx"),
               field(l.proxy, fin, "stack_forwarded") + field(l.proxy, fin, "stack_consumed") +
-                  field(l.proxy, fin, "stack_drops"))
+                  field(l.proxy, fin, "stack_drops") + ended_udp + field(l.proxy, fin, "ended_other"))
         << l.proxy;
     // No buffer lost or invented.
     EXPECT_EQ(field(l.proxy, fin, "pool_overflow"), 0);
