@@ -1,8 +1,9 @@
 // //bench:stability: the stability record of several result files of one experiment (see
 // bench/stability.h).
 //
-//   bazel run //bench:stability -- --kind netns --out bench/reference/stability-netns.json \
+//   bazel run //bench:stability -- --kind netns --out bench/reference/stability-netns.json
 //       results/throughput-A.json results/throughput-B.json results/throughput-C.json
+//   (one command: the result files follow the options)
 //
 // Reads only results; relative paths are taken from where `bazel run` was started. Exit 0 when
 // the record could be made (whether or not the goal is met), 2 for bad input.
