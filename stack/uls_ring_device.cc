@@ -114,6 +114,19 @@ UlsRingDevice::TxVerdict UlsRingDevice::tx_verdict(const Frame& f, uint32_t queu
 
 size_t UlsRingDevice::tx_burst(std::span<Frame> frames) { return tx_burst(frames, tx_mark()); }
 
+// tx_burst's decisions, in its order: fn(frame, verdict, slot) for each frame, slot being the
+// ring index a posted frame takes. Replayed, the same indices give the same decisions.
+template <class Fn>
+void UlsRingDevice::for_each_tx_verdict(std::span<const Frame> frames, uint32_t prod0, uint32_t cons,
+                                        Fn fn) const {
+  uint32_t prod = prod0;
+  for (const Frame& f : frames) {
+    const TxVerdict v = tx_verdict(f, prod - cons);
+    fn(f, v, prod);
+    if (v == TxVerdict::kPost) ++prod;
+  }
+}
+
 size_t UlsRingDevice::tx_burst(std::span<Frame> frames, const TxMark& m) {
   uls_ring& tx = r_->tx;
   const uint32_t prod0 = m.prod0, cons = m.cons0;
@@ -126,16 +139,14 @@ size_t UlsRingDevice::tx_burst(std::span<Frame> frames, const TxMark& m) {
   // Descriptors and counts first, then the commit (the producer index), then the releases of
   // the refused frames: cut short before the commit, the call left nothing the caller cannot
   // post again; after it, settle_tx knows from the same verdicts which frames to release.
-  uint32_t prod = prod0;
   size_t sent = 0;
-  for (const Frame& f : frames) {
-    switch (tx_verdict(f, prod - cons)) {
+  for_each_tx_verdict(frames, prod0, cons, [&](const Frame& f, TxVerdict v, uint32_t slot) {
+    switch (v) {
       case TxVerdict::kPost: {
-        uls_desc& d = tx.desc[prod & kMask];
+        uls_desc& d = tx.desc[slot & kMask];
         d.off = uint32_t(f.handle);
         d.len = uint16_t(f.len);
         d.flags = 0;
-        ++prod;
         ++sent;
         ++s_.tx_frames;
         s_.tx_bytes += f.len;
@@ -150,17 +161,12 @@ size_t UlsRingDevice::tx_burst(std::span<Frame> frames, const TxMark& m) {
         ++s_.tx_dropped;
         break;
     }
-  }
-  store_release(tx.producer, prod);
-  if (sent < frames.size()) {
-    uint32_t p = prod0;
-    for (const Frame& f : frames) {
-      if (tx_verdict(f, p - cons) == TxVerdict::kPost)
-        ++p;
-      else
-        f.release();
-    }
-  }
+  });
+  store_release(tx.producer, prod0 + uint32_t(sent));
+  if (sent < frames.size())
+    for_each_tx_verdict(frames, prod0, cons, [](const Frame& f, TxVerdict v, uint32_t) {
+      if (v != TxVerdict::kPost) f.release();
+    });
   return sent;
 }
 
@@ -176,40 +182,39 @@ UlsRingDevice::TxMark UlsRingDevice::tx_mark() const noexcept {
 bool UlsRingDevice::settle_tx(const TxMark& m, std::span<const Frame> frames) noexcept {
   // tx_burst's verdicts again, from the indices it began with (the mark's).
   const bool corrupt = ring_count(m.prod0, m.cons0) < 0;
-  uint32_t p = m.prod0;
   uint64_t posted = 0, bytes = 0, not_buffer = 0, full = 0;
-  for (const Frame& f : frames) {
-    if (corrupt) break;
-    switch (tx_verdict(f, p - m.cons0)) {
-      case TxVerdict::kPost: ++p; ++posted; bytes += f.len; break;
-      case TxVerdict::kNotBuffer: ++not_buffer; break;
-      case TxVerdict::kRingFull: ++full; break;
-    }
-  }
+  if (!corrupt)
+    for_each_tx_verdict(frames, m.prod0, m.cons0, [&](const Frame& f, TxVerdict v, uint32_t) {
+      if (v == TxVerdict::kPost) {
+        ++posted;
+        bytes += f.len;
+      } else {
+        ++(v == TxVerdict::kNotBuffer ? not_buffer : full);
+      }
+    });
   s_ = m.s0;
   c_ = m.c0;
   if (posted > 0 && __atomic_load_n(&r_->tx.producer, __ATOMIC_RELAXED) == m.prod0) return false;
   // Committed (or nothing to commit): the whole call's counts, and the refused frames released.
+  // A refused frame was released already or is released now; one not on this pool's buffers
+  // cannot be told either way and is left (the image has no other).
+  auto release_refused = [this](const Frame& f) {
+    if (f.owner == &pool_ && pool_.valid(uint32_t(f.handle)) && !pool_.is_free(uint32_t(f.handle))) f.release();
+  };
   if (corrupt) {
     ++c_.ring_corrupt;
     s_.tx_dropped += frames.size();
-  } else {
-    s_.tx_frames += posted;
-    s_.tx_bytes += bytes;
-    s_.tx_dropped += not_buffer + full;
-    c_.tx_not_buffer += not_buffer;
-    c_.tx_ring_full += full;
+    for (const Frame& f : frames) release_refused(f);
+    return true;
   }
-  p = m.prod0;
-  for (const Frame& f : frames) {
-    if (!corrupt && tx_verdict(f, p - m.cons0) == TxVerdict::kPost) {
-      ++p;
-      continue;
-    }
-    // Released already, or to release now; a frame not on this pool's buffers cannot be told
-    // either way and is left (the image has no other).
-    if (f.owner == &pool_ && pool_.valid(uint32_t(f.handle)) && !pool_.is_free(uint32_t(f.handle))) f.release();
-  }
+  s_.tx_frames += posted;
+  s_.tx_bytes += bytes;
+  s_.tx_dropped += not_buffer + full;
+  c_.tx_not_buffer += not_buffer;
+  c_.tx_ring_full += full;
+  for_each_tx_verdict(frames, m.prod0, m.cons0, [&](const Frame& f, TxVerdict v, uint32_t) {
+    if (v != TxVerdict::kPost) release_refused(f);
+  });
   return true;
 }
 

@@ -144,6 +144,8 @@ class UlsRingDevice final : public Device {
   enum class TxVerdict { kPost, kNotBuffer, kRingFull };
   // What tx_burst does with `f` when `queued` entries are on the tx ring before it.
   TxVerdict tx_verdict(const Frame& f, uint32_t queued) const noexcept;
+  template <class Fn>
+  void for_each_tx_verdict(std::span<const Frame> frames, uint32_t prod0, uint32_t cons, Fn fn) const;
 
   std::string ifname_;
   uls_net_rings* r_;

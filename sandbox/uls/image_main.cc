@@ -42,6 +42,15 @@ constexpr uint32_t kMaxBurst = 64;
 
 struct Runtime;
 
+// Stores a record the next upcall reads should the kernel end this one at any instruction:
+// after every store before it and before every store after it (compiler barriers suffice: the
+// next upcall runs on a CPU that saw this one's stores in order).
+inline void record(uint32_t& v, uint32_t x) {
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  __atomic_store_n(&v, x, __ATOMIC_RELAXED);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
 // How the loop invokes the Stack inside the image: each burst is recorded in the control block
 // before it is taken (rx_buffer) and its frames go to Stack::process one by one, the count of
 // finished ones following each (submit), so that recover_ended_burst can settle a burst the
@@ -108,9 +117,7 @@ std::span<Frame> ImageInvoker::rx_buffer(int i) {
   c->inflight_dev_rx0 = rt->dev(i).rx_frames_taken();
   c->inflight_stack_rx0 = rt->stack.counters().rx_frames;
   c->inflight_done = 0;
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  __atomic_store_n(&c->inflight, 1u, __ATOMIC_RELAXED);
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  record(c->inflight, 1u);
   return {rt->burst, c->burst};
 }
 
@@ -121,8 +128,7 @@ void ImageInvoker::submit(int i, std::span<Frame> burst, uint64_t now_ns) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     c->inflight_done = k + 1;
   }
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  __atomic_store_n(&c->inflight, 0u, __ATOMIC_RELAXED);
+  record(c->inflight, 0u);
 }
 
 // Posts each interface's list as the loop's transmit does (tx_burst, then clear), recorded so
@@ -135,17 +141,11 @@ bool ImageInvoker::collect(Send) {
     if (l.empty()) continue;
     rt->post_iface = k;
     rt->post_mark = rt->dev(int(k)).tx_mark();
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(&rt->post_phase, 1u, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    record(rt->post_phase, 1u);
     rt->dev(int(k)).tx_burst(l, rt->post_mark);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(&rt->post_phase, 2u, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    record(rt->post_phase, 2u);
     l.clear();
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(&rt->post_phase, 0u, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    record(rt->post_phase, 0u);
   }
   return false;  // nothing outstanding: output is posted in the same pass
 }
@@ -198,8 +198,7 @@ void recover_ended_burst(ImageControl* c, Runtime* rt) {
   c->stack_gap = rt->stack.counters().rx_frames - fin;
   // Cleared before the buffers go back: should this upcall be ended too, a buffer is kept
   // (one fewer in the pool) rather than released twice.
-  __atomic_store_n(&c->inflight, 0u, __ATOMIC_RELAXED);
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  record(c->inflight, 0u);
   if (e.partial) {
     const Frame& f = taken[done];
     bool queued = false;
@@ -225,18 +224,14 @@ void recover_post(ImageControl* c, Runtime* rt) {
   if (rt->post_phase == 1) {
     if (!rt->dev(int(k)).settle_tx(rt->post_mark, l)) {
       ++c->ended_posts_redone;
-      __atomic_signal_fence(__ATOMIC_SEQ_CST);
-      __atomic_store_n(&rt->post_phase, 0u, __ATOMIC_RELAXED);
+      record(rt->post_phase, 0u);
       return;
     }
     ++c->ended_posts_committed;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(&rt->post_phase, 2u, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    record(rt->post_phase, 2u);
   }
   l.clear();
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  __atomic_store_n(&rt->post_phase, 0u, __ATOMIC_RELAXED);
+  record(rt->post_phase, 0u);
 }
 
 void run(ImageControl* c, uint64_t now_ns) {

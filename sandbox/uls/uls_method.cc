@@ -58,11 +58,12 @@ class UlsSandboxMethod final : public ProxyMethod {
     // An upcall was ended (inside a burst, or anywhere: an ended upcall publishes nothing) and
     // perhaps none came after it: one more upcall counts what it left and publishes the counters.
     bool final_upcall = false;
-    if (c.inflight != 0 || host_->extension_stats().overruns > base_.overruns) {
+    uls_stats e = host_->extension_stats();
+    if (c.inflight != 0 || e.overruns > base_.overruns) {
       final_upcall = host_->run_once(500);
       c = host_->control();
+      e = host_->extension_stats();
     }
-    const uls_stats e = host_->extension_stats();
     uls_net_stats n[2];
     for (int i = 0; i < 2; ++i) n[i] = host_->interface_stats(i);
     const char* side[2] = {"in", "out"};
