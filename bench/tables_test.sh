@@ -12,9 +12,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 has() { grep -qF -- "$2" <<<"$1" || fail "no '$2' in the output of $3"; }
 
 # What the stored file holds, read here independently of the tables code: its search launches
-# and the sandbox's brackets.
 # and the sandbox's brackets, and its PDR ratio to the kernel relay's as the bracket arithmetic
-# gives it (lower / lower, [lower / upper, upper / lower]).
+# gives it (lower / lower, [lower / upper, upper / lower]; a relay censored at the tester's
+# ceiling has no upper bound, so the ratio's lower end is 0).
 read -r launches ndr pdr ceiling trials ratio < <(python3 - "$REF/throughput-vm-search-tcg.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -22,8 +22,8 @@ cap = lambda m: [c for c in d["capacity"] if c["method"] == m][0]
 c, k = cap("sandbox")["pdr"], cap("kernel-socket")["pdr"]
 s = cap("sandbox")
 b = lambda k: "[%d,_%d)" % (s[k]["lower_pps"], s[k]["upper_pps"])
-r = "%.2f_|_[%.2f,_%.2f]" % (c["lower_pps"] / k["lower_pps"], c["lower_pps"] / k["upper_pps"],
-                             c["upper_pps"] / k["lower_pps"])
+lo = c["lower_pps"] / k["upper_pps"] if k.get("upper_pps") else 0.0
+r = "%.2f_|_[%.2f,_%.2f]" % (c["lower_pps"] / k["lower_pps"], lo, c["upper_pps"] / k["lower_pps"])
 print(sum(1 for r in d["results"] if r.get("purpose") == "search"), b("ndr"), b("pdr"),
       round(s["search_ceiling_pps"]), len(s["steps"]), r)
 PY
