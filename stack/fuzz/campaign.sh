@@ -15,8 +15,10 @@ for a in "$@"; do [ "$a" = --artifacts ] && have_artifacts=1; done
 [ $have_artifacts -eq 1 ] || args+=(--artifacts /tmp/ulsnet-fuzz-artifacts)
 fail=0
 summary=()
-for t in eth_fuzz arp_fuzz ipv4_fuzz icmp_fuzz udp_fuzz stack_fuzz uls_ring_fuzz; do
-  out=$("$dir/run_fuzz.sh" "$dir/$t" "${args[@]}" 2>&1)
+# Every fuzzer this target was given (its data: the *_fuzz binaries).
+for bin in "$dir"/*_fuzz; do
+  [ -x "$bin" ] || continue
+  out=$("$dir/run_fuzz.sh" "$bin" "${args[@]}" 2>&1)
   rc=$?
   echo "$out" | grep -v '^FUZZ-SUMMARY' | tail -n 3
   line=$(echo "$out" | grep '^FUZZ-SUMMARY' | tail -1)

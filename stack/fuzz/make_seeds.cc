@@ -28,6 +28,16 @@ void write(const std::string& target, const std::string& name, const Bytes& b) {
 Bytes bytes(const Frame& f) { return Bytes(f.data, f.data + f.len); }
 Bytes tail(const Frame& f, size_t from) { return Bytes(f.data + from, f.data + f.len); }
 
+// An input of udp_fuzz: the IPv4 source and destination of a UDP frame (its pseudo-header's
+// addresses, in header order), then its UDP segment.
+Bytes udp_seed(const Frame& f) {
+  const uint8_t* ipp = f.data + kEthHeaderLen;
+  Bytes b(ipp + kIpOffSrc, ipp + kIpOffDst + 4);
+  const Bytes seg = tail(f, kEthHeaderLen + kIpv4MinHeaderLen);
+  b.insert(b.end(), seg.begin(), seg.end());
+  return b;
+}
+
 // A record of the stack target: interface, clock advance (ms), length, frame.
 void record(Bytes& out, int iface, uint8_t advance_ms, const Bytes& frame) {
   out.push_back(uint8_t(iface));
@@ -74,20 +84,8 @@ int main(int argc, char** argv) {
     write("ipv4_fuzz", "options-fragment", b);
   }
   write("icmp_fuzz", "echo", tail(echo, kEthHeaderLen + kIpv4MinHeaderLen));
-  {
-    Bytes b(8);
-    store_be32(b.data(), ip("10.0.1.2").v);
-    store_be32(b.data() + 4, ip("10.0.1.1").v);
-    Bytes seg = tail(relay0, kEthHeaderLen + kIpv4MinHeaderLen);
-    b.insert(b.end(), seg.begin(), seg.end());
-    write("udp_fuzz", "checksummed", b);
-    Bytes z(8);
-    store_be32(z.data(), ip("10.0.2.2").v);
-    store_be32(z.data() + 4, ip("10.0.2.1").v);
-    Bytes seg0 = tail(relay1, kEthHeaderLen + kIpv4MinHeaderLen);
-    z.insert(z.end(), seg0.begin(), seg0.end());
-    write("udp_fuzz", "no-checksum", z);
-  }
+  write("udp_fuzz", "checksummed", udp_seed(relay0));
+  write("udp_fuzz", "no-checksum", udp_seed(relay1));
   {
     Bytes r{0x00 | 4 << 1};  // router, TX lists of 5
     record(r, 0, 0, bytes(arp_req));
