@@ -25,6 +25,10 @@ namespace ulsnet {
   X(kIpOptions, "ipv4_options")                  /* options are dropped by rule (relay) */ \
   X(kIpTtlExpired, "ipv4_ttl_expired")           /* TTL <= 1 when forwarding */        \
   X(kIpNoRoute, "ipv4_no_route")                                                       \
+  X(kIpTooBig, "ipv4_too_big")                   /* DF set, over the outgoing MTU */  \
+  X(kIpNeedsFragmenting, "ipv4_needs_fragmenting") /* DF clear, over the MTU: no frag */ \
+  X(kIpBroadcastDestination, "ipv4_broadcast_destination") /* RFC 2644: not forwarded */ \
+  X(kIpMulticastDestination, "ipv4_multicast_destination") /* no multicast routing */ \
   X(kIpNotForUs, "ipv4_not_for_us")              /* relay mode: not to our address */  \
   X(kIpUnsupportedProto, "ipv4_unsupported_protocol") /* to us, not ICMP/UDP */        \
   X(kIcmpMalformed, "icmp_malformed")                                                  \

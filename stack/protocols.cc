@@ -62,6 +62,8 @@ std::optional<DropReason> parse_ipv4(std::span<const uint8_t> pk, Ipv4View& out)
   out.protocol = p[kIpOffProtocol];
   uint16_t frag = load_be16(p + 6);
   out.fragment = (frag & 0x2000) != 0 || (frag & 0x1fff) != 0;
+  out.dont_fragment = (frag & 0x4000) != 0;
+  out.frag_offset = uint16_t(frag & 0x1fff);
   out.src = Ipv4Addr{load_be32(p + kIpOffSrc)};
   out.dst = Ipv4Addr{load_be32(p + kIpOffDst)};
   uint8_t s0 = uint8_t(out.src.v >> 24);

@@ -63,6 +63,8 @@ struct Ipv4View {
   uint8_t ttl = 0;
   uint8_t protocol = 0;
   bool fragment = false;  // MF set or offset != 0
+  bool dont_fragment = false;  // DF set
+  uint16_t frag_offset = 0;    // in 8-byte units; 0 for an unfragmented packet or a first fragment
   Ipv4Addr src, dst;
 };
 // Full validation of the header at `packet` (the bytes after Ethernet): length >= 20,
@@ -92,7 +94,14 @@ uint16_t udp_checksum(const uint8_t* udp, uint16_t length, Ipv4Addr src, Ipv4Add
 // ---- ICMP
 inline constexpr uint8_t kIcmpEchoReply = 0;
 inline constexpr uint8_t kIcmpEchoRequest = 8;
+inline constexpr uint8_t kIcmpDestUnreachable = 3;
+inline constexpr uint8_t kIcmpCodeFragNeeded = 4;  // with type 3: "fragmentation needed and DF set"
 inline constexpr uint8_t kIcmpTimeExceeded = 11;
+// ICMP error messages (RFC 1812 4.3.2.7: a router sends no ICMP error about one of these):
+// destination unreachable, source quench, redirect, time exceeded, parameter problem.
+constexpr bool icmp_is_error(uint8_t type) noexcept {
+  return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+}
 struct IcmpView {
   uint8_t type = 0, code = 0;
 };

@@ -4,6 +4,12 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace ulsnet {
 namespace {
@@ -21,6 +27,23 @@ bool kernel_has_address(const std::string& ifname, Ipv4Addr ip) {
 }
 
 }  // namespace
+
+uint32_t interface_mtu(const std::string& ifname) {
+  ifreq r{};
+  if (ifname.empty() || ifname.size() >= sizeof r.ifr_name)
+    throw MethodError("interface name '" + ifname + "' is empty or too long");
+  std::memcpy(r.ifr_name, ifname.data(), ifname.size());
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw MethodError(std::string("socket for SIOCGIFMTU: ") + std::strerror(errno));
+  const int rc = ioctl(fd, SIOCGIFMTU, &r);
+  const int err = errno;
+  close(fd);
+  if (rc != 0)
+    throw MethodError("SIOCGIFMTU " + ifname + ": " + std::strerror(err));
+  if (r.ifr_mtu < 68)  // RFC 791: every link carries 68 bytes
+    throw MethodError("interface " + ifname + " reports MTU " + std::to_string(r.ifr_mtu));
+  return uint32_t(r.ifr_mtu);
+}
 
 std::string check_method_config(const MethodInfo& info, const ProxyConfig& cfg) {
   const MethodInfo* m = &info;

@@ -30,6 +30,9 @@ struct ProxyPort {
   int prefix_len = 24;
   Ipv4Addr peer_ip;
   MacAddr peer_mac;
+  // The link's IP MTU for the Stack; 0 (the default) = the interface's own, read when the
+  // method starts (interface_mtu). A method never assumes 1500.
+  uint32_t mtu = 0;
 };
 
 struct ProxyConfig {
@@ -85,6 +88,10 @@ struct MethodInfo {
   bool needs_veth_napi = false;
   std::string_view doc;
 };
+
+// The IP MTU of interface `ifname` in the calling thread's network namespace (SIOCGIFMTU).
+// Throws MethodError naming the interface if it cannot be read.
+uint32_t interface_mtu(const std::string& ifname);
 
 // Validates cfg against the method's row, before a method touches the system: the mode is
 // supported, the variant is known (empty means the default), both interfaces are named, distinct

@@ -38,6 +38,20 @@ bool Stack::is_local(Ipv4Addr a) const noexcept {
   return false;
 }
 
+bool Stack::is_broadcast(Ipv4Addr a) const noexcept {
+  if (a.v == 0xffffffffu) return true;
+  for (const InterfaceConfig& i : cfg_.ifaces) {
+    if (i.prefix_len <= 0 || i.prefix_len >= 31) continue;  // RFC 3021: /31 has no broadcast
+    const uint32_t host = (1u << (32 - i.prefix_len)) - 1;
+    if (a.in_subnet(i.ip, i.prefix_len) && (a.v & host) == host) return true;
+  }
+  return false;
+}
+
+namespace {
+bool is_multicast(Ipv4Addr a) noexcept { return (a.v >> 28) == 0xe; }
+}  // namespace
+
 void Stack::drop(const Frame& f, DropReason r) noexcept {
   counters_.drops.count(r);
   f.release();
@@ -90,6 +104,10 @@ void Stack::handle_ipv4(int iface, Frame& f, TxBatch& out, uint64_t now_ns) {
   f.len = kEthHeaderLen + v.total_len;  // trim Ethernet padding (length only)
   const InterfaceConfig& ic = cfg_.ifaces[size_t(iface)];
 
+  // Never forwarded, never ARPed for, in either mode.
+  if (is_multicast(v.dst)) return drop(f, DropReason::kIpMulticastDestination);
+  if (is_broadcast(v.dst)) return drop(f, DropReason::kIpBroadcastDestination);
+
   if (is_local(v.dst)) {
     if (v.fragment) return drop(f, DropReason::kIpFragment);
     if (v.header_len != kIpv4MinHeaderLen) return drop(f, DropReason::kIpOptions);
@@ -99,6 +117,8 @@ void Stack::handle_ipv4(int iface, Frame& f, TxBatch& out, uint64_t now_ns) {
       IcmpView icmp;
       if (auto r = parse_icmp(l4span, icmp)) return drop(f, *r);
       if (icmp.type != kIcmpEchoRequest) return drop(f, DropReason::kIcmpUnsupportedType);
+      // The reply is the request's size: it goes back on the same link only if that carries it.
+      if (v.total_len > ic.mtu) return drop(f, DropReason::kIpNeedsFragmenting);
       // Echo reply in place: swap addresses (the header sum is unchanged by a swap), type 0
       // with an incremental ICMP checksum update, fresh TTL.
       store_be32(ip + kIpOffSrc, v.dst.v);
@@ -134,8 +154,16 @@ void Stack::handle_ipv4(int iface, Frame& f, TxBatch& out, uint64_t now_ns) {
   int out_if = route(v.dst);
   if (out_if < 0) return drop(f, DropReason::kIpNoRoute);
   if (v.ttl <= 1) {
-    if (cfg_.icmp_time_exceeded) send_time_exceeded(iface, f, out);
+    if (cfg_.icmp_time_exceeded)
+      send_icmp_error(iface, f, v, kIcmpTimeExceeded, 0, 0, out, now_ns);
     return drop(f, DropReason::kIpTtlExpired);
+  }
+  // After the TTL check, as Linux's ip_forward orders them.
+  if (const uint32_t mtu = cfg_.ifaces[size_t(out_if)].mtu; v.total_len > mtu) {
+    if (!v.dont_fragment) return drop(f, DropReason::kIpNeedsFragmenting);
+    send_icmp_error(iface, f, v, kIcmpDestUnreachable, kIcmpCodeFragNeeded,
+                    uint16_t(std::min<uint32_t>(mtu, 0xffff)), out, now_ns);
+    return drop(f, DropReason::kIpTooBig);
   }
   ipv4_decrement_ttl(ip);
   send_to(out_if, v.dst, f, out, now_ns);
@@ -143,6 +171,10 @@ void Stack::handle_ipv4(int iface, Frame& f, TxBatch& out, uint64_t now_ns) {
 
 void Stack::relay_udp(int iface, Frame& f, const RelayRoute& rr, TxBatch& out, uint64_t now_ns) {
   (void)iface;
+  // A socket proxy's kernel would fragment a datagram its outgoing link cannot carry; this one
+  // re-addresses the received buffer and does not (see the header).
+  if (f.len - kEthHeaderLen > cfg_.ifaces[size_t(rr.out_iface)].mtu)
+    return drop(f, DropReason::kIpNeedsFragmenting);
   uint8_t* ip = f.data + kEthHeaderLen;
   uint8_t* udp = ip + kIpv4MinHeaderLen;
   const Ipv4Addr new_src = cfg_.ifaces[size_t(rr.out_iface)].ip;
@@ -198,11 +230,43 @@ void Stack::send_arp_request(int out_if, Ipv4Addr target, TxBatch& out, uint64_t
   ++counters_.arp_requests_sent;
 }
 
-void Stack::send_time_exceeded(int iface, const Frame& f, TxBatch& out) {
-  const InterfaceConfig& ic = cfg_.ifaces[size_t(iface)];
+bool Stack::icmp_rate_allow(Ipv4Addr dst, uint64_t now_ns) noexcept {
+  const uint64_t interval = cfg_.icmp_rate_interval_ns;
+  if (interval == 0) return true;
+  const uint64_t cap = uint64_t(cfg_.icmp_rate_burst) * interval;
+  IcmpBucket& b = icmp_buckets_[(dst.v * 2654435761u) >> 24];  // 256 slots
+  if (!b.used || b.dst != dst.v) {
+    b = {dst.v, true, cap, now_ns};
+  } else {
+    if (now_ns > b.last_ns) b.credit_ns = std::min(cap, b.credit_ns + (now_ns - b.last_ns));
+    b.last_ns = std::max(b.last_ns, now_ns);
+  }
+  if (b.credit_ns < interval) return false;
+  b.credit_ns -= interval;
+  return true;
+}
+
+void Stack::send_icmp_error(int iface, const Frame& f, const Ipv4View& v, uint8_t type,
+                            uint8_t code, uint16_t mtu, TxBatch& out, uint64_t now_ns) {
   const uint8_t* ip = f.data + kEthHeaderLen;
-  const uint32_t hl = uint32_t(ip[0] & 0xf) * 4;
-  const uint32_t quote = std::min<uint32_t>(hl + 8, load_be16(ip + 2));
+  // RFC 1812 4.3.2.7: not about an ICMP error (its type is in the first fragment only), a
+  // non-first fragment, a packet to a broadcast/multicast address, or from a source that is not
+  // one host (parse_ipv4 already refused zero-net, loopback, multicast and limited broadcast).
+  const bool about_icmp_error = v.protocol == kProtoIcmp && v.frag_offset == 0 &&
+                                v.total_len > v.header_len && icmp_is_error(ip[v.header_len]);
+  if (about_icmp_error || v.frag_offset != 0 || is_broadcast(v.dst) || is_multicast(v.dst) ||
+      is_broadcast(v.src)) {
+    ++counters_.icmp_errors_suppressed;
+    return;
+  }
+  // Linux's icmpv4_mask_allow: "Don't limit PMTU discovery".
+  const bool limited = !(type == kIcmpDestUnreachable && code == kIcmpCodeFragNeeded);
+  if (limited && !icmp_rate_allow(v.src, now_ns)) {
+    ++counters_.icmp_errors_rate_limited;
+    return;
+  }
+  const InterfaceConfig& ic = cfg_.ifaces[size_t(iface)];
+  const uint32_t quote = std::min<uint32_t>(v.header_len + 8, v.total_len);
   const uint32_t total = kIpv4MinHeaderLen + kIcmpHeaderLen + quote;
   Frame g;
   if (ic.allocator == nullptr || ic.allocator->alloc_tx({&g, 1}) != 1) {
@@ -217,17 +281,21 @@ void Stack::send_time_exceeded(int iface, const Frame& f, TxBatch& out) {
   MacAddr back;
   std::memcpy(back.b.data(), f.data + 6, 6);
   write_eth(g.data, back, ic.mac, kEtherTypeIpv4);
-  write_ipv4(g.data + kEthHeaderLen, ic.ip, Ipv4Addr{load_be32(ip + kIpOffSrc)}, kProtoIcmp,
-             uint16_t(total), 64);
+  write_ipv4(g.data + kEthHeaderLen, ic.ip, v.src, kProtoIcmp, uint16_t(total), 64);
   uint8_t* icmp = g.data + kEthHeaderLen + kIpv4MinHeaderLen;
   std::memset(icmp, 0, kIcmpHeaderLen);
-  icmp[0] = kIcmpTimeExceeded;
+  icmp[0] = type;
+  icmp[1] = code;
+  store_be16(icmp + 6, mtu);  // RFC 1191: the next-hop MTU (zero for other errors)
   std::memcpy(icmp + kIcmpHeaderLen, ip, quote);  // copies the quoted header: an ICMP error
   store_be16(icmp + 2, internet_checksum(icmp, kIcmpHeaderLen + quote));
   g.len = kEthHeaderLen + total;
   if (!queue_reply(iface, g, out)) return;
   ++counters_.generated;
-  ++counters_.icmp_time_exceeded_sent;
+  if (type == kIcmpTimeExceeded)
+    ++counters_.icmp_time_exceeded_sent;
+  else
+    ++counters_.icmp_frag_needed_sent;
 }
 
 bool Stack::queue_reply(int iface, const Frame& f, TxBatch& out) noexcept {

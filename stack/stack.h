@@ -9,7 +9,22 @@
 //  - router: forwards any valid IPv4 packet between its interfaces: Ethernet addresses
 //    rewritten, TTL decremented with an RFC 1624 incremental header-checksum update, ICMP
 //    time-exceeded sent back (or a counted drop) when TTL <= 1. Transparent to end hosts: ping
-//    and traceroute work across it.
+//    and traceroute work across it. As RFC 1812 asks of a router:
+//     * a packet larger than the outgoing interface's MTU with DF set is answered with ICMP
+//       "fragmentation needed" (3/4) carrying that MTU, so path-MTU discovery works across it;
+//       one without DF is dropped and counted (ipv4_needs_fragmenting): the zero-copy path
+//       forwards a frame in its own buffer and never splits it, and a fragmenting router is
+//       a slow path this benchmark has no use for;
+//     * packets to a limited or directed broadcast address (of any of its subnets) or to a
+//       multicast group are dropped and counted, never forwarded and never ARPed for (RFC 2644:
+//       directed broadcasts are not forwarded by default);
+//     * no ICMP error is sent about an ICMP error, a fragment other than the first, a packet to
+//       a broadcast/multicast address, or from a source that is not one host (RFC 1812
+//       4.3.2.7; counted icmp_errors_suppressed);
+//     * ICMP errors to one destination are rate-limited by a token bucket, as Linux's
+//       icmp_ratelimit (a burst of 6, then one per second), except "fragmentation needed",
+//       which Linux does not limit either, so as not to slow path-MTU discovery (counted
+//       icmp_errors_rate_limited).
 //  - relay: a UDP proxy. A datagram to one of our addresses on a relayed port is re-addressed
 //    (source = our address on the outgoing interface, destination = the rule's target) and sent
 //    on, as an application-level proxy would, but rewritten in place: no copy.
@@ -42,6 +57,9 @@ struct InterfaceConfig {
   Ipv4Addr ip;
   int prefix_len = 24;
   FrameAllocator* allocator = nullptr;  // buffers for frames generated on this interface
+  // The link's IP MTU: the largest IPv4 packet (total length) the Stack sends on it. Methods
+  // read it off the interface (SIOCGIFMTU); 1500 is only the default of a hand-made config.
+  uint32_t mtu = 1500;
 };
 
 // Relay: UDP to any of our addresses on `listen_port` goes to `to_ip:to_port`, from our
@@ -65,6 +83,10 @@ struct StackConfig {
   uint64_t arp_ttl_ns = 60'000'000'000ull;
   bool verify_udp_checksum = true;        // checked on datagrams we relay or consume
   bool icmp_time_exceeded = true;         // else a TTL-expired packet is only a counted drop
+  // ICMP error rate limit per destination (see above): `icmp_rate_burst` errors at once, then
+  // one per `icmp_rate_interval_ns`. An interval of 0 turns the limit off.
+  uint32_t icmp_rate_burst = 6;
+  uint64_t icmp_rate_interval_ns = 1'000'000'000ull;
 };
 
 struct StackCounters {
@@ -75,6 +97,9 @@ struct StackCounters {
   uint64_t arp_replies_sent = 0;
   uint64_t icmp_echo_replies = 0;
   uint64_t icmp_time_exceeded_sent = 0;
+  uint64_t icmp_frag_needed_sent = 0;     // ICMP 3/4 with the next-hop MTU
+  uint64_t icmp_errors_suppressed = 0;    // an error RFC 1812 4.3.2.7 forbids (about an error...)
+  uint64_t icmp_errors_rate_limited = 0;  // an error its destination's token bucket refused
   uint64_t consumed = 0;    // frames handled here: ARP/echo answered in place, ARP replies learned
   uint64_t generate_failed = 0;  // a frame the stack wanted to build or answer with could not
                                  // be (no buffer, or its TX list was full)
@@ -228,14 +253,31 @@ class Stack {
   // Sends frame `f` to `next_hop` on `out_iface`, or asks ARP and drops (kNoArpEntry).
   void send_to(int out_iface, Ipv4Addr next_hop, Frame& f, TxBatch& out, uint64_t now_ns);
   void send_arp_request(int out_iface, Ipv4Addr target, TxBatch& out, uint64_t now_ns);
-  void send_time_exceeded(int iface, const Frame& f, TxBatch& out);
+  // Sends an ICMP error (type, code; `mtu` goes in bytes 6-7, for 3/4) about the packet in `f`
+  // back out of `iface`, unless RFC 1812 forbids it or the destination's rate limit refuses it.
+  void send_icmp_error(int iface, const Frame& f, const Ipv4View& v, uint8_t type, uint8_t code,
+                       uint16_t mtu, TxBatch& out, uint64_t now_ns);
+  bool icmp_rate_allow(Ipv4Addr dst, uint64_t now_ns) noexcept;
   int route(Ipv4Addr dst) const noexcept;  // interface whose subnet holds dst, or -1
   bool is_local(Ipv4Addr a) const noexcept;
+  // 255.255.255.255 or the directed broadcast address of one of our subnets.
+  bool is_broadcast(Ipv4Addr a) const noexcept;
+
+  // One token bucket per destination, direct-mapped by address: a destination that lands on an
+  // occupied slot takes it over with a full bucket (so the limit holds per destination for up
+  // to kIcmpBuckets destinations at once; beyond that a slot's owner can start afresh).
+  struct IcmpBucket {
+    uint32_t dst = 0;
+    bool used = false;
+    uint64_t credit_ns = 0, last_ns = 0;
+  };
+  static constexpr size_t kIcmpBuckets = 256;
 
   StackConfig cfg_;
   std::vector<RelayRoute> relay_routes_;
   ArpCache arp_;
   StackCounters counters_;
+  IcmpBucket icmp_buckets_[kIcmpBuckets] = {};
 };
 
 }  // namespace ulsnet

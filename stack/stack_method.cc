@@ -16,6 +16,7 @@ StackConfig stack_config(const ProxyConfig& cfg, FrameAllocator* in_alloc, Frame
     s.ifaces[size_t(i)].mac = ports[i]->mac;
     s.ifaces[size_t(i)].ip = ports[i]->ip;
     s.ifaces[size_t(i)].prefix_len = ports[i]->prefix_len;
+    s.ifaces[size_t(i)].mtu = ports[i]->mtu != 0 ? ports[i]->mtu : interface_mtu(ports[i]->ifname);
     s.ifaces[size_t(i)].allocator = allocs[i];
   }
   if (cfg.mode == ForwardMode::kRelay) {
@@ -74,6 +75,9 @@ nlohmann::json stack_json(const StackCounters& c) {
           {"arp_replies_sent", c.arp_replies_sent},
           {"icmp_echo_replies", c.icmp_echo_replies},
           {"icmp_time_exceeded_sent", c.icmp_time_exceeded_sent},
+          {"icmp_frag_needed_sent", c.icmp_frag_needed_sent},
+          {"icmp_errors_suppressed", c.icmp_errors_suppressed},
+          {"icmp_errors_rate_limited", c.icmp_errors_rate_limited},
           {"drops", stack_drops_json(c.drops)}};
 }
 

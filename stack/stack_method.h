@@ -49,6 +49,8 @@ inline nlohmann::json times_since(const ThreadTimes& t0) {
           {"involuntary_switches", t.involuntary_switches - t0.involuntary_switches}};
 }
 
+// The Stack's config for a method's ports. An interface's MTU is its port's, or (0) the
+// interface's own, read in the calling thread's namespace (interface_mtu: throws MethodError).
 StackConfig stack_config(const ProxyConfig& cfg, FrameAllocator* in_alloc, FrameAllocator* out_alloc);
 nlohmann::json device_json(const Device& d, const DeviceStats& s);
 nlohmann::json stack_json(const StackCounters& c);

@@ -207,6 +207,191 @@ TEST_F(StackTest, RandomMutationsNeverCrashAndAlwaysBalance) {
   }
 }
 
+
+// The ICMP message in an IPv4 frame the Stack sent: its header fields and what it quotes.
+struct SentIcmp {
+  Ipv4View ip;
+  IcmpView icmp;
+  uint16_t mtu = 0;           // bytes 6-7 (the next-hop MTU of a 3/4)
+  Ipv4View quoted;            // the quoted header
+};
+SentIcmp parse_sent_icmp(const Frame& g) {
+  SentIcmp s;
+  EXPECT_FALSE(parse_ipv4({g.data + 14, g.len - 14}, s.ip));
+  EXPECT_EQ(s.ip.protocol, kProtoIcmp);
+  const uint8_t* m = g.data + 14 + s.ip.header_len;
+  EXPECT_FALSE(parse_icmp({m, s.ip.total_len - s.ip.header_len}, s.icmp));  // checksum valid
+  s.mtu = load_be16(m + 6);
+  // The quote is a header plus 8 bytes; its checksum still verifies, its length is the original's.
+  const uint32_t qlen = s.ip.total_len - s.ip.header_len - kIcmpHeaderLen;
+  std::vector<uint8_t> q(m + kIcmpHeaderLen, m + kIcmpHeaderLen + qlen);
+  q.resize(4096);  // parse_ipv4 checks total length against what follows
+  EXPECT_FALSE(parse_ipv4(q, s.quoted));
+  return s;
+}
+
+// RFC 1191 / RFC 1812 5.2.7.1: DF over the next hop's MTU -> ICMP 3/4 with that MTU, never
+// counted as forwarded; without DF a counted drop (no fragmenting); exactly the MTU passes.
+TEST_F(StackTest, RouterAnswersTooBigWithFragmentationNeededAndTheNextHopMtu) {
+  StackConfig c = config(ForwardMode::kRouter);
+  c.ifaces[1].mtu = 1000;
+  Stack s(c);
+  // 20 + 8 + 973 = 1001 bytes, DF set (write_ipv4 sets it).
+  run(s, 0, udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.2.2"), 7, 9000, 973));
+  EXPECT_EQ(s.counters().forwarded, 0u);
+  EXPECT_EQ(s.counters().drops[DropReason::kIpTooBig], 1u);
+  EXPECT_TRUE(out.per_iface[1].empty());
+  ASSERT_EQ(out.per_iface[0].size(), 1u);  // back toward the sender
+  SentIcmp e = parse_sent_icmp(out.per_iface[0][0]);
+  EXPECT_EQ(e.ip.src, ip("10.201.1.2"));
+  EXPECT_EQ(e.ip.dst, ip("10.201.1.1"));
+  EXPECT_EQ(e.icmp.type, kIcmpDestUnreachable);
+  EXPECT_EQ(e.icmp.code, kIcmpCodeFragNeeded);
+  EXPECT_EQ(e.mtu, 1000);
+  EXPECT_EQ(e.quoted.total_len, 1001u);
+  EXPECT_EQ(e.quoted.dst, ip("10.201.2.2"));
+  EXPECT_EQ(s.counters().icmp_frag_needed_sent, 1u);
+  EXPECT_EQ(s.counters().generated, 1u);
+  release_all(out.per_iface[0]);
+  out.clear();
+
+  Frame no_df = udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.2.2"), 7, 9000, 973);
+  store_be16(no_df.data + 14 + 6, 0);
+  fix_ip_checksum(no_df);
+  run(s, 0, no_df);
+  EXPECT_EQ(s.counters().drops[DropReason::kIpNeedsFragmenting], 1u);
+  EXPECT_TRUE(out.per_iface[0].empty() && out.per_iface[1].empty());
+
+  run(s, 0, udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.2.2"), 7, 9000, 972));
+  EXPECT_EQ(s.counters().forwarded, 1u);  // 1000 bytes: fits
+  ASSERT_EQ(out.per_iface[1].size(), 1u);
+  release_all(out.per_iface[1]);
+  out.clear();
+  // The other direction has the default 1500.
+  run(s, 1, udp_frame(pool, mac(20), mac(2), ip("10.201.2.2"), ip("10.201.1.1"), 7, 9000, 1400));
+  EXPECT_EQ(s.counters().forwarded, 2u);
+  release_all(out.per_iface[0]);
+  out.clear();
+  expect_balanced(s);
+  EXPECT_EQ(pool.available(), 64u);
+}
+
+TEST_F(StackTest, RelayDropsADatagramItsOutgoingLinkCannotCarry) {
+  StackConfig c = config(ForwardMode::kRelay);
+  c.ifaces[1].mtu = 576;
+  Stack s(c);
+  run(s, 0, udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.1.2"), 7, 9000, 549));
+  EXPECT_EQ(s.counters().drops[DropReason::kIpNeedsFragmenting], 1u);
+  EXPECT_EQ(s.counters().forwarded, 0u);
+  run(s, 0, udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.1.2"), 7, 9000, 548));
+  EXPECT_EQ(s.counters().forwarded, 1u);
+  release_all(out.per_iface[1]);
+  out.clear();
+  expect_balanced(s);
+}
+
+// RFC 1812 4.3.2.7: no ICMP error about an ICMP error, a non-first fragment, or a source that
+// is not one host; an echo request whose TTL expires is not an error and is answered.
+TEST_F(StackTest, RouterSendsNoIcmpErrorAboutAnIcmpErrorAFragmentOrABroadcastSource) {
+  Stack s(config(ForwardMode::kRouter));
+  Frame err = icmp_echo_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.2.2"), 1);
+  uint8_t* m = err.data + 34;
+  m[0] = kIcmpTimeExceeded;
+  store_be16(m + 2, 0);
+  store_be16(m + 2, internet_checksum(m, kIcmpHeaderLen + 16));
+  run(s, 0, err);
+  Frame frag = udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.2.2"), 7, 9000, 64, 1);
+  store_be16(frag.data + 14 + 6, 0x2000 | 185);  // offset 1480, more fragments
+  fix_ip_checksum(frag);
+  run(s, 0, frag);
+  run(s, 0, udp_frame(pool, mac(10), mac(1), ip("10.201.1.255"), ip("10.201.2.2"), 7, 9000, 64, 1));
+  EXPECT_EQ(s.counters().drops[DropReason::kIpTtlExpired], 3u);
+  EXPECT_EQ(s.counters().icmp_errors_suppressed, 3u);
+  EXPECT_TRUE(out.per_iface[0].empty());
+  // An echo request is a query, not an error: traceroute by ping gets its time-exceeded, and so
+  // does a first fragment.
+  run(s, 0, icmp_echo_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.2.2"), 1));
+  Frame first = udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.2.2"), 7, 9000, 64, 1);
+  store_be16(first.data + 14 + 6, 0x2000);
+  fix_ip_checksum(first);
+  run(s, 0, first);
+  ASSERT_EQ(out.per_iface[0].size(), 2u);
+  EXPECT_EQ(parse_sent_icmp(out.per_iface[0][0]).icmp.type, kIcmpTimeExceeded);
+  EXPECT_EQ(s.counters().icmp_time_exceeded_sent, 2u);
+  EXPECT_EQ(s.counters().icmp_errors_suppressed, 3u);
+  release_all(out.per_iface[0]);
+  out.clear();
+  expect_balanced(s);
+}
+
+// Like Linux's icmp_ratelimit: per destination a burst of 6, then one per second; a second
+// destination has its own bucket; "fragmentation needed" is not limited.
+TEST_F(StackTest, IcmpErrorsAreRateLimitedPerDestination) {
+  StackConfig c = config(ForwardMode::kRouter);
+  c.ifaces[1].mtu = 576;
+  Stack s(c);
+  auto expire = [&](const char* src, uint64_t now) {
+    Frame f = udp_frame(pool, mac(10), mac(1), ip(src), ip("10.201.2.2"), 7, 9000, 64, 1);
+    s.process(0, {&f, 1}, out, now);
+    release_all(out.per_iface[0]);
+    out.clear();
+  };
+  const uint64_t t0 = 5'000'000'000ull;
+  for (int i = 0; i < 10; ++i) expire("10.201.1.1", t0 + uint64_t(i) * 1000);
+  EXPECT_EQ(s.counters().icmp_time_exceeded_sent, 6u);
+  EXPECT_EQ(s.counters().icmp_errors_rate_limited, 4u);
+  expire("10.201.1.7", t0 + 20'000);  // another destination: its own burst
+  EXPECT_EQ(s.counters().icmp_time_exceeded_sent, 7u);
+  expire("10.201.1.1", t0 + 500'000'000ull);  // half a second: no token yet
+  EXPECT_EQ(s.counters().icmp_errors_rate_limited, 5u);
+  expire("10.201.1.1", t0 + 1'000'100'000ull);  // a second after the burst: one more
+  expire("10.201.1.1", t0 + 1'000'200'000ull);
+  EXPECT_EQ(s.counters().icmp_time_exceeded_sent, 8u);
+  EXPECT_EQ(s.counters().icmp_errors_rate_limited, 6u);
+  for (int i = 0; i < 10; ++i) {
+    Frame f = udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.2.2"), 7, 9000, 600);
+    s.process(0, {&f, 1}, out, t0 + 2'000'000'000ull);
+  }
+  EXPECT_EQ(out.per_iface[0].size(), 10u);
+  EXPECT_EQ(s.counters().icmp_frag_needed_sent, 10u);
+  EXPECT_EQ(s.counters().icmp_errors_rate_limited, 6u);
+  release_all(out.per_iface[0]);
+  out.clear();
+  expect_balanced(s);
+}
+
+// RFC 2644: directed broadcasts are not forwarded (and the router never ARPs for a broadcast
+// or multicast address); neither is multicast, which it does not route.
+TEST_F(StackTest, RouterDropsBroadcastAndMulticastDestinationsWithoutArp) {
+  Stack s(config(ForwardMode::kRouter, /*neighbors=*/false));
+  for (const char* dst : {"10.201.2.255", "10.201.1.255", "255.255.255.255"})
+    run(s, 0, udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip(dst), 7, 9000, 64));
+  for (const char* dst : {"224.0.0.5", "239.1.2.3"})
+    run(s, 0, udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip(dst), 7, 9000, 64));
+  EXPECT_EQ(s.counters().drops[DropReason::kIpBroadcastDestination], 3u);
+  EXPECT_EQ(s.counters().drops[DropReason::kIpMulticastDestination], 2u);
+  EXPECT_EQ(s.counters().arp_requests_sent, 0u);
+  EXPECT_TRUE(out.per_iface[0].empty() && out.per_iface[1].empty());
+  // A unicast host on the same subnet is still ARPed for and forwarded once resolved.
+  run(s, 0, udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.201.2.254"), 7, 9000, 64));
+  EXPECT_EQ(s.counters().arp_requests_sent, 1u);
+  release_all(out.per_iface[1]);
+  out.clear();
+  // On a /31 (RFC 3021) both addresses are hosts.
+  StackConfig p31 = config(ForwardMode::kRouter);
+  p31.ifaces[1].ip = ip("10.9.0.0");
+  p31.ifaces[1].prefix_len = 31;
+  p31.relays.clear();
+  p31.neighbors = {{ip("10.9.0.1"), mac(2)}};
+  Stack t(p31);
+  run(t, 0, udp_frame(pool, mac(10), mac(1), ip("10.201.1.1"), ip("10.9.0.1"), 7, 9000, 64));
+  EXPECT_EQ(t.counters().forwarded, 1u);
+  release_all(out.per_iface[1]);
+  out.clear();
+  expect_balanced(s);
+  expect_balanced(t);
+}
+
 }  // namespace
 }  // namespace ulsnet
 

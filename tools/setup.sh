@@ -7,8 +7,8 @@ set -euo pipefail
 # What each is for: bazel-bootstrap (Bazel 4.2.3 on the system JDK); build-essential (gcc 12);
 # fmt, gtest/gmock, benchmark, CLI11, nlohmann-json (C++ libraries); libxdp/libbpf/libelf/zlib,
 # clang, llvm (AF_XDP and BPF objects); iproute2 (namespaces and veth: every experiment's hosts);
-# ethtool (veth checksum offload off, see bench/README.md); iputils-ping (router transparency
-# tests); procps; python3-matplotlib (plots/); git (the commit recorded in results);
+# ethtool (veth checksum offload off, see bench/README.md); iputils-ping and traceroute (router
+# transparency tests, bench:router_test); procps; python3-matplotlib (plots/); git (the commit recorded in results);
 # linux-source-6.1, bc, bison, flex, libssl-dev, cpio, ccache, xz-utils (the kernel patch's
 # build, kernel/); busybox-static and qemu-system-x86 (the virtual hosts, kernel/);
 # pandoc, groff and poppler-utils (paper/report.pdf: Markdown to groff -ms to PDF, figures
@@ -19,7 +19,7 @@ packages=(
   bazel-bootstrap build-essential
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   libxdp-dev libbpf-dev libelf-dev zlib1g-dev clang llvm
-  iproute2 ethtool iputils-ping procps
+  iproute2 ethtool iputils-ping traceroute procps
   python3-matplotlib git ca-certificates
   linux-source-6.1 bc bison flex libssl-dev cpio ccache xz-utils
   busybox-static qemu-system-x86

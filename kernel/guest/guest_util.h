@@ -106,6 +106,17 @@ static inline int guest_if_mac(const char* ifname, uint8_t mac[6]) {
   return ok ? guest_parse_mac(buf, mac) : -1;
 }
 
+// The interface's MTU from sysfs, or 0 if it cannot be read.
+static inline unsigned guest_if_mtu(const char* ifname) {
+  char path[64], buf[16] = {0};
+  snprintf(path, sizeof path, "/sys/class/net/%s/mtu", ifname);
+  FILE* f = fopen(path, "r");
+  if (!f) return 0;
+  int ok = fgets(buf, sizeof buf, f) != NULL;
+  fclose(f);
+  return ok ? (unsigned)strtoul(buf, NULL, 10) : 0;
+}
+
 // Waits up to 10 s for the interface's carrier (a restarted e1000 reports its link once its
 // watchdog ran); 1 if it is up.
 static inline int guest_wait_carrier(const char* ifname) {

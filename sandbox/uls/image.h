@@ -44,7 +44,7 @@ static_assert(sizeof(uls_net_rings) <= kRingsOff[1] - kRingsOff[0]);
 static_assert(kRingsOff[1] + sizeof(uls_net_rings) <= kImageOff);
 
 inline constexpr uint64_t kControlMagic = 0x31474d4953534c55ull;  // "ULSSIMG1"
-inline constexpr uint32_t kControlVersion = 4;
+inline constexpr uint32_t kControlVersion = 5;
 
 // The Stack's configuration as plain data (StackConfig holds vectors and strings, which live on
 // a process's heap): the loader writes it, the image builds its StackConfig from it.
@@ -54,6 +54,7 @@ struct PodIface {
   uint8_t prefix_len;
   uint8_t pad;
   uint32_t ip;
+  uint32_t mtu;
 };
 struct PodRelay {
   uint16_t listen_port, to_port;
@@ -71,7 +72,9 @@ struct PodStackConfig {
   PodRelay relays[16];
   PodNeighbor neighbors[16];
   uint64_t arp_ttl_ns;
-  uint8_t verify_udp_checksum, icmp_time_exceeded, pad[6];
+  uint8_t verify_udp_checksum, icmp_time_exceeded, pad[2];
+  uint32_t icmp_rate_burst;
+  uint64_t icmp_rate_interval_ns;
 };
 
 // Plain data -> StackConfig; interface i generates frames from allocators[i].

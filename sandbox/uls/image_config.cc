@@ -17,6 +17,7 @@ StackConfig from_pod(const PodStackConfig& p, FrameAllocator* const allocators[2
     std::memcpy(ic.mac.b.data(), f.mac, 6);
     ic.ip = Ipv4Addr{f.ip};
     ic.prefix_len = f.prefix_len;
+    ic.mtu = f.mtu;
     ic.allocator = allocators[i];
     c.ifaces.push_back(std::move(ic));
   }
@@ -31,6 +32,8 @@ StackConfig from_pod(const PodStackConfig& p, FrameAllocator* const allocators[2
   c.arp_ttl_ns = p.arp_ttl_ns;
   c.verify_udp_checksum = p.verify_udp_checksum != 0;
   c.icmp_time_exceeded = p.icmp_time_exceeded != 0;
+  c.icmp_rate_burst = p.icmp_rate_burst;
+  c.icmp_rate_interval_ns = p.icmp_rate_interval_ns;
   return c;
 }
 
@@ -53,6 +56,7 @@ PodStackConfig to_pod(const StackConfig& c) {
     std::memcpy(p.ifaces[i].mac, ic.mac.b.data(), 6);
     p.ifaces[i].prefix_len = uint8_t(ic.prefix_len);
     p.ifaces[i].ip = ic.ip.v;
+    p.ifaces[i].mtu = ic.mtu;
   }
   p.n_relays = uint32_t(c.relays.size());
   for (size_t i = 0; i < c.relays.size(); ++i)
@@ -65,6 +69,8 @@ PodStackConfig to_pod(const StackConfig& c) {
   p.arp_ttl_ns = c.arp_ttl_ns;
   p.verify_udp_checksum = c.verify_udp_checksum;
   p.icmp_time_exceeded = c.icmp_time_exceeded;
+  p.icmp_rate_burst = c.icmp_rate_burst;
+  p.icmp_rate_interval_ns = c.icmp_rate_interval_ns;
   return p;
 }
 #endif

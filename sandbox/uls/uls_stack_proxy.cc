@@ -150,7 +150,8 @@ int main(int argc, char** argv) {
     ic.name = names[i];
     ic.ip = *Ipv4Addr::parse(ips[i]);
     ic.prefix_len = 24;
-    if (guest_if_mac(names[i], ic.mac.b.data()) != 0) {
+    ic.mtu = guest_if_mtu(names[i]);
+    if (guest_if_mac(names[i], ic.mac.b.data()) != 0 || ic.mtu == 0) {
       std::printf("uls_stack_proxy: no %s\n", names[i]);
       return 1;
     }

@@ -1,14 +1,17 @@
 // libFuzzer target: Stack::process fed whole frames, in router or relay mode, with a live ARP
 // cache (entries learned from the input's ARP, expiring as its clock advances) and TX lists small
 // enough to fill. Input: one byte of set-up (bit 0: relay; bits 1-3: TX list capacity 1..8;
-// bit 4: no UDP checksum verification; bit 5: no ICMP time-exceeded), then records of
+// bit 4: no UDP checksum verification; bit 5: no ICMP time-exceeded; bit 6: the out link's MTU
+// is 576; bit 7: the in link's is 1280), then records of
 // [interface (1 byte)][clock advance in ms (1 byte)][length (2 bytes, big-endian)][frame bytes].
 //
 // After every record, for every input:
 //   - every frame the stack took is accounted once: rx_frames = forwarded + consumed + drops;
 //   - every frame it asks to send is a frame on one of our buffers, from the interface's MAC, and
 //     an IPv4 one parses (header checksum correct after the TTL decrement or the relay's
-//     re-addressing; a relayed datagram's UDP checksum verifies); an ARP one parses;
+//     re-addressing; a relayed datagram's UDP checksum verifies) and is no longer than the
+//     link's MTU; an ARP one parses;
+//   - every generated frame is an ARP request or an ICMP error the counters name;
 //   - every buffer comes back exactly once (none lost, none released twice).
 #include <cstring>
 #include <memory>
@@ -49,6 +52,7 @@ void check_sent(const Stack& s, int iface, const Frame& f, const PacketPool& rx,
   Ipv4View v;
   FUZZ_CHECK(!parse_ipv4(body, v).has_value());
   FUZZ_CHECK(v.total_len == body.size());  // padding trimmed
+  FUZZ_CHECK(v.total_len <= s.config().ifaces[size_t(iface)].mtu);  // never over the link's MTU
   if (s.config().mode == ForwardMode::kRelay && v.protocol == kProtoUdp && !v.fragment &&
       s.config().verify_udp_checksum && v.header_len == kIpv4MinHeaderLen) {
     UdpView u;
@@ -75,6 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cfg.arp_ttl_ns = 2'000'000'000ull;
   cfg.verify_udp_checksum = (setup & 16) == 0;
   cfg.icmp_time_exceeded = (setup & 32) == 0;
+  if (setup & 64) cfg.ifaces[1].mtu = 576;   // the smallest MTU every IPv4 host must accept
+  if (setup & 128) cfg.ifaces[0].mtu = 1280;
   Stack stack(cfg);
   uint64_t now = 1'000'000'000ull;
   stack.arp_cache().insert(ip("10.0.1.2"), mac(0x12), now);
@@ -97,7 +103,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     const StackCounters& c = stack.counters();
     FUZZ_CHECK(c.rx_frames == c.forwarded + c.consumed + c.drops.total());
-    FUZZ_CHECK(c.generated == c.arp_requests_sent + c.icmp_time_exceeded_sent);
+    FUZZ_CHECK(c.generated ==
+               c.arp_requests_sent + c.icmp_time_exceeded_sent + c.icmp_frag_needed_sent);
     for (int k = 0; k < 2; ++k) {
       for (const Frame& g : out.per_iface[size_t(k)]) {
         check_sent(stack, k, g, rx, gen[k].pool);
