@@ -153,6 +153,15 @@ nlohmann::json StackMethod::base_report(const DropLedger& method_drops) {
   drops.add(DropStage::kProxyKernel, "rx_truncated", truncated);
   // Transmit drops include the stack's own generated frames (ARP, ICMP), which are rare.
   drops.add(DropStage::kProxyTx, "tx_dropped", tx_dropped);
+  if (umem_) {
+    // Frames the steering program did not take (runts, not IPv4 or ARP, for another MAC) go to
+    // the kernel, which owns no address here and drops them: a proxy-kernel drop, so that every
+    // frame that entered an interface is in the ledger (none is ever an experiment's datagram
+    // unless it was broken on the way).
+    uint64_t passed = 0;
+    for (int i = 0; i < 2; ++i) passed += static_cast<AfXdpDevice*>(dev_[i].get())->counters().passed_to_kernel;
+    drops.add(DropStage::kProxyKernel, "xdp_passed_to_kernel", passed);
+  }
   nlohmann::json j = stack_report(stack_raw_->counters(), drops, device_rx, queue_drops);
   j["device"] = devices;
   // The part of those the interface dropped and counts too (the harness subtracts it from
