@@ -12,6 +12,10 @@
 #include <mutex>
 #include <stdexcept>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace ulsnet {
 namespace {
 
@@ -347,6 +351,13 @@ InvokeResult ProtectionDomain::invoke(void (*fn)(void*), void* arg) noexcept {
     r.faulted = true;
     r.fault_address = frame.addr;
     r.fault_signal = frame.sig;
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer poisons the redzones of the extension's frames on its stack and clears
+    // them as the frames return; the fault left them poisoned, and the next invocation's frames
+    // would land on them (a false stack-buffer-overflow). The frames are gone: clear it all.
+    if (kOwnStack)
+      __asan_unpoison_memory_region(slot_.data() + kPage, size_t(stack_top_ - (slot_.data() + kPage)));
+#endif
   }
   close_slot();
   r.threw = call.threw;

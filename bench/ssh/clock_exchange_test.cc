@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 namespace ulsnet::ssh {
 namespace {
@@ -18,6 +19,10 @@ TEST(ClockExchange, OneClockComesOutZeroWithinItsBound) {
   ASSERT_NE(r.port(), 0);
   std::vector<SyncSample> s = exchange_clocks("127.0.0.1", r.port(), 42, 16, 1, 500);
   EXPECT_EQ(s.size(), 16u);
+  // The responder counts an answer after its sendto returns, which can be after the answer
+  // arrived here: wait (bounded) for its count to catch up.
+  for (int i = 0; i < 200 && r.answered() < 16u; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(r.answered(), 16u);
   for (const SyncSample& x : s) {
     EXPECT_LE(x.t1, x.t2);  // one clock: the answer is stamped after the request left

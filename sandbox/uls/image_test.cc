@@ -251,7 +251,7 @@ TEST_F(Image, WhatAnUpcallEndedInsideABurstLeftIsNamedByKindAndItsBuffersComeBac
       EXPECT_EQ(ctl_->ended_bursts, bursts0 + 1);
       const uint64_t lost_udp = ctl_->ended_udp - udp0, lost_other = ctl_->ended_other - other0;
       const uint64_t lost = lost_udp + lost_other;
-      if (cut_iface == 1) ASSERT_EQ(lost, 0u);  // eth1 receives nothing here
+      if (cut_iface == 1) { ASSERT_EQ(lost, 0u); }  // eth1 receives nothing here
       ASSERT_LE(lost, uint32_t(cut_at - cons0));
       // The lost are the last `lost` of the frames the cut burst had taken off the ring (ring
       // position p holds frame p % 256 of its attempt: ICMP when p % 4 == 3).

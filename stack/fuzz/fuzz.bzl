@@ -34,6 +34,8 @@ def fuzz_target(name, src, seconds = 60):
         name = name + "_test",
         size = "medium",
         srcs = ["//stack/fuzz:run_fuzz.sh"],
+        # Sanitized already (clang, ASan + UBSan): --config=sanitize does not run them again.
+        tags = ["no_sanitize"],
         args = [
             "$(rootpath :" + name + ")",
             "--seconds",
