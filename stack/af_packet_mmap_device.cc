@@ -17,20 +17,20 @@ namespace ulsnet {
 namespace {
 
 constexpr uint32_t kEthernetHeaderBytes = 14;
-// Where a TPACKET_V3 transmit slot's frame starts: the kernel takes it at tp_hdrlen minus the
-// sockaddr_ll it reserves for receive, i.e. right after the aligned tpacket3_hdr.
-constexpr uint32_t kTxDataOffset = TPACKET_ALIGN(sizeof(tpacket3_hdr));
+// Where a TPACKET_V2 transmit slot's frame starts: the kernel takes it at tp_hdrlen minus the
+// sockaddr_ll it reserves for receive, i.e. right after the aligned tpacket2_hdr.
+constexpr uint32_t kTxDataOffset = TPACKET_ALIGN(sizeof(tpacket2_hdr));
 
 // Ring status words are shared with the kernel; these are the only accesses to them.
 //
-// load_acquire on a receive block's status pairs with the kernel's smp_wmb() before it sets
-// TP_STATUS_USER: once we see the block as ours, every frame byte and header the kernel wrote
+// load_acquire on a receive slot's status pairs with the kernel's smp_wmb() before it sets
+// TP_STATUS_USER: once we see the slot as ours, every frame byte and header the kernel wrote
 // into it is visible to the reads that follow. On a transmit slot it orders our later writes
 // of the slot after seeing it free.
 inline uint32_t load_acquire(const volatile uint32_t* p) noexcept {
   return __atomic_load_n(const_cast<const uint32_t*>(p), __ATOMIC_ACQUIRE);
 }
-// store_release when handing a block or slot to the kernel: every earlier read and write of
+// store_release when handing a slot to the kernel: every earlier read and write of
 // its bytes (our reads of received frames, the stack's in-place rewrites, the copy into a
 // transmit slot) completes before the kernel can see the new status and reuse or send it.
 // (x86 needs only the compiler barrier this implies; weakly ordered CPUs get a real fence.)
@@ -46,15 +46,31 @@ inline void store_release(volatile uint32_t* p, uint32_t v) noexcept {
 }
 
 void check_options(const MmapRingOptions& o, const std::string& ifname) {
-  const long page = sysconf(_SC_PAGESIZE);
   auto bad = [&](const std::string& why) {
     throw std::runtime_error("af_packet_mmap on " + ifname + ": bad ring options: " + why);
   };
-  if (o.rx_block_count == 0 || o.rx_block_size == 0 || o.rx_block_size % page != 0)
-    bad("rx_block_size must be a non-zero multiple of the page size, rx_block_count > 0");
-  if (o.tx_frame_count == 0 || o.tx_frame_size < kTxDataOffset + 64 ||
-      o.tx_frame_size % TPACKET_ALIGNMENT != 0 || o.tx_frame_size > (64u << 10))
-    bad("tx_frame_size must be 112..65536 bytes and 16-byte aligned, tx_frame_count > 0");
+  auto pow2 = [](uint32_t v) { return v != 0 && (v & (v - 1)) == 0; };
+  if (o.rx_frame_count == 0 || !pow2(o.rx_frame_size) || o.rx_frame_size < 256 ||
+      o.rx_frame_size > (64u << 10))
+    bad("rx_frame_size must be a power of two of 256..65536 bytes, rx_frame_count > 0");
+  if (o.tx_frame_count == 0 || !pow2(o.tx_frame_size) || o.tx_frame_size < 128 ||
+      o.tx_frame_size > (64u << 10))
+    bad("tx_frame_size must be a power of two of 128..65536 bytes, tx_frame_count > 0");
+}
+
+// A ring of at least `count` slots of `frame_size` bytes, in blocks of a page or more that hold
+// whole slots (up to 64 KiB each, so that no high-order allocation is needed).
+tpacket_req ring_request(uint32_t frame_size, uint32_t count) {
+  const uint32_t page = uint32_t(sysconf(_SC_PAGESIZE));
+  uint32_t block = std::max(page, frame_size);
+  while (block < (64u << 10) && uint64_t(block) * 2 <= uint64_t(frame_size) * count) block *= 2;
+  const uint32_t per_block = block / frame_size;
+  tpacket_req r{};
+  r.tp_block_size = block;
+  r.tp_block_nr = (count + per_block - 1) / per_block;
+  r.tp_frame_size = frame_size;
+  r.tp_frame_nr = r.tp_block_nr * per_block;
+  return r;
 }
 
 }  // namespace
@@ -68,9 +84,9 @@ AfPacketMmapDevice::AfPacketMmapDevice(const std::string& ifname, uint32_t pool_
   max_frame_ = s.mtu + kEthernetHeaderBytes;
 
   // Version and loss mode must be set before the rings exist.
-  int v3 = TPACKET_V3;
-  if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v3, sizeof v3) != 0)
-    fail(fd_, ifname, "PACKET_VERSION TPACKET_V3");
+  int v2 = TPACKET_V2;
+  if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) != 0)
+    fail(fd_, ifname, "PACKET_VERSION TPACKET_V2");
   // PACKET_LOSS: a slot the kernel finds malformed is skipped (status back to available)
   // instead of stopping the transmit ring for good at TP_STATUS_WRONG_FORMAT. tx_burst checks
   // lengths first, so this is a safety net, not a drop path.
@@ -81,41 +97,24 @@ AfPacketMmapDevice::AfPacketMmapDevice(const std::string& ifname, uint32_t pool_
       setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0)
     fail(fd_, ifname, "PACKET_QDISC_BYPASS");
 
-  tpacket_req3 rx{};
-  rx.tp_block_size = opt_.rx_block_size;
-  rx.tp_block_nr = opt_.rx_block_count;
-  // For V3 receive the frame size only has to divide the block; frames are packed by length.
-  rx.tp_frame_size = TPACKET_ALIGNMENT << 7;  // 2048
-  while (rx.tp_frame_size > rx.tp_block_size) rx.tp_frame_size /= 2;
-  rx.tp_frame_nr = rx.tp_block_size / rx.tp_frame_size * rx.tp_block_nr;
-  rx.tp_retire_blk_tov = opt_.rx_block_timeout_ms;
+  // Both rings are fixed-size slots; slot i is at i * frame_size because each block holds whole
+  // slots and the blocks are mapped one after another.
+  tpacket_req rx = ring_request(opt_.rx_frame_size, opt_.rx_frame_count);
   if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &rx, sizeof rx) != 0)
-    fail(fd_, ifname, "PACKET_RX_RING (TPACKET_V3)");
-
-  // Transmit slots are fixed-size; blocks only group them for the kernel's allocation.
-  const uint32_t page = uint32_t(sysconf(_SC_PAGESIZE));
-  uint32_t tx_block = std::max(page, opt_.tx_frame_size);
-  while (tx_block < (64u << 10) && tx_block * 2 <= opt_.tx_frame_size * opt_.tx_frame_count)
-    tx_block *= 2;
-  const uint32_t per_block = tx_block / opt_.tx_frame_size;
-  tpacket_req3 tx{};  // retire timeout, private area and features must be 0 for transmit
-  tx.tp_block_size = tx_block;
-  tx.tp_block_nr = (opt_.tx_frame_count + per_block - 1) / per_block;
-  tx.tp_frame_size = opt_.tx_frame_size;
-  tx.tp_frame_nr = tx.tp_block_nr * per_block;
-  opt_.tx_frame_count = tx.tp_frame_nr;
+    fail(fd_, ifname, "PACKET_RX_RING (TPACKET_V2)");
+  opt_.rx_frame_count = rx.tp_frame_nr;
+  tpacket_req tx = ring_request(opt_.tx_frame_size, opt_.tx_frame_count);
   if (setsockopt(fd_, SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) != 0)
-    fail(fd_, ifname, "PACKET_TX_RING (TPACKET_V3)");
+    fail(fd_, ifname, "PACKET_TX_RING (TPACKET_V2)");
+  opt_.tx_frame_count = tx.tp_frame_nr;
 
-  // One mapping: the receive ring first, the transmit ring right after it. Slot i of the
-  // transmit ring is at i * tx_frame_size because the block size is a multiple of the slot.
+  // One mapping: the receive ring first, the transmit ring right after it.
   rx_ring_bytes_ = size_t(rx.tp_block_size) * rx.tp_block_nr;
   ring_bytes_ = rx_ring_bytes_ + size_t(tx.tp_block_size) * tx.tp_block_nr;
   void* m = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, 0);
   if (m == MAP_FAILED) fail(fd_, ifname, "mmap of the rings");
   ring_ = static_cast<uint8_t*>(m);
-  outstanding_.assign(opt_.rx_block_count, 0);
-  read_done_.assign(opt_.rx_block_count, 0);
+  held_.assign(opt_.rx_frame_count, 0);
 
   try {
     bind_packet_socket(s, ifname);  // closes the socket on failure
@@ -133,80 +132,51 @@ AfPacketMmapDevice::~AfPacketMmapDevice() {
 
 // ---- Receive
 
-bool AfPacketMmapDevice::open_block() noexcept {
-  // A block read to its end but still held (frames not released) is not the kernel's yet:
-  // the whole ring is in user hands, so there is nothing new to read.
-  if (read_done_[cur_block_]) return false;
-  auto* bd = reinterpret_cast<tpacket_block_desc*>(rx_block(cur_block_));
-  if (!(load_acquire(&bd->hdr.bh1.block_status) & TP_STATUS_USER)) return false;
-  in_block_ = true;
-  pkts_left_ = bd->hdr.bh1.num_pkts;
-  next_pkt_ = rx_block(cur_block_) + bd->hdr.bh1.offset_to_first_pkt;
-  if (pkts_left_ == 0) finish_block();
-  return true;
-}
-
-void AfPacketMmapDevice::finish_block() noexcept {
-  read_done_[cur_block_] = 1;
-  in_block_ = false;
-  cur_block_ = (cur_block_ + 1) % opt_.rx_block_count;
-  return_blocks();
-}
-
 size_t AfPacketMmapDevice::rx_burst(std::span<Frame> out) {
   if (kick_needed_) kick_tx();
   size_t n = 0;
   while (n < out.size()) {
-    if (!in_block_ && !open_block()) break;
-    if (!in_block_) continue;  // an empty block was opened and finished
-    auto* h = reinterpret_cast<tpacket3_hdr*>(next_pkt_);
-    uint8_t* data = next_pkt_ + h->tp_mac;
-    next_pkt_ += h->tp_next_offset;
-    --pkts_left_;
+    // A slot still handed out is not the kernel's to fill: the whole ring is in user hands.
+    if (held_[rx_head_]) break;
+    auto* h = reinterpret_cast<tpacket2_hdr*>(rx_slot(rx_head_));
+    if (!(load_acquire(&h->tp_status) & TP_STATUS_USER)) break;
+    const uint32_t slot = rx_head_;
+    rx_head_ = (rx_head_ + 1) % opt_.rx_frame_count;
     if (h->tp_snaplen < h->tp_len) {
-      // Longer than a block: the kernel kept only a prefix. Dropped, never handed on cut short.
+      // Longer than a slot: the kernel kept only a prefix. Dropped, never handed on cut short.
       ++st_.rx_truncated;
-    } else {
-      Frame f;
-      f.data = data;
-      f.len = h->tp_snaplen;
-      f.capacity = h->tp_snaplen;
-      f.headroom = 0;
-      f.handle = cur_block_;
-      f.owner = this;
-      ++outstanding_[cur_block_];
-      ++st_.rx_frames;
-      ++st_.copies;  // the kernel's copy into the ring
-      st_.rx_bytes += f.len;
-      out[n++] = f;
+      store_release(&h->tp_status, TP_STATUS_KERNEL);
+      continue;
     }
-    if (pkts_left_ == 0) finish_block();
+    Frame f;
+    f.data = rx_slot(slot) + h->tp_mac;
+    f.len = h->tp_snaplen;
+    f.capacity = opt_.rx_frame_size - h->tp_mac;  // the rest of the slot is this frame's
+    f.headroom = 0;
+    f.handle = slot;
+    f.owner = this;
+    held_[slot] = 1;
+    ++outstanding_;
+    ++st_.rx_frames;
+    ++st_.copies;  // the kernel's copy into the ring
+    st_.rx_bytes += f.len;
+    out[n++] = f;
   }
   return n;
 }
 
 void AfPacketMmapDevice::release(const Frame& f) noexcept {
-  if (f.owner != this || f.handle >= outstanding_.size() || outstanding_[f.handle] == 0) {
+  if (f.owner != this || f.handle >= held_.size() || !held_[f.handle]) {
     ++bad_releases_;
     return;
   }
-  if (--outstanding_[f.handle] == 0 && read_done_[f.handle]) return_blocks();
+  held_[f.handle] = 0;
+  --outstanding_;
+  store_release(&reinterpret_cast<tpacket2_hdr*>(rx_slot(uint32_t(f.handle)))->tp_status,
+                TP_STATUS_KERNEL);
 }
 
-void AfPacketMmapDevice::return_blocks() noexcept {
-  while (read_done_[return_block_] && outstanding_[return_block_] == 0) {
-    auto* bd = reinterpret_cast<tpacket_block_desc*>(rx_block(return_block_));
-    read_done_[return_block_] = 0;
-    store_release(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL);
-    return_block_ = (return_block_ + 1) % opt_.rx_block_count;
-  }
-}
-
-uint64_t AfPacketMmapDevice::frames_outstanding() const noexcept {
-  uint64_t n = 0;
-  for (uint32_t v : outstanding_) n += v;
-  return n;
-}
+uint64_t AfPacketMmapDevice::frames_outstanding() const noexcept { return outstanding_; }
 
 // ---- Transmit
 
@@ -214,7 +184,7 @@ size_t AfPacketMmapDevice::tx_burst(std::span<Frame> frames) {
   if (kick_needed_) kick_tx();
   size_t queued = 0;
   for (const Frame& f : frames) {
-    auto* h = reinterpret_cast<tpacket3_hdr*>(tx_slot(tx_head_));
+    auto* h = reinterpret_cast<tpacket2_hdr*>(tx_slot(tx_head_));
     // The kernel would reject these only inside the kick (or, with PACKET_LOSS, skip them
     // silently): check here so the drop is counted against the frame that caused it.
     const bool malformed = f.len < kEthernetHeaderBytes || f.len > max_frame_ ||
@@ -227,7 +197,7 @@ size_t AfPacketMmapDevice::tx_burst(std::span<Frame> frames) {
       // and look again rather than drop while the ring could drain (on veth the kernel sends
       // synchronously within the kick).
       kick_tx();  // may rewind tx_head_ (failed kick): look at the slot it names now
-      h = reinterpret_cast<tpacket3_hdr*>(tx_slot(tx_head_));
+      h = reinterpret_cast<tpacket2_hdr*>(tx_slot(tx_head_));
       free_slot = load_acquire(&h->tp_status) == TP_STATUS_AVAILABLE;
     }
     if (!free_slot) {
@@ -238,7 +208,6 @@ size_t AfPacketMmapDevice::tx_burst(std::span<Frame> frames) {
     std::memcpy(tx_slot(tx_head_) + kTxDataOffset, f.data, f.len);
     h->tp_len = f.len;
     h->tp_snaplen = f.len;
-    h->tp_next_offset = 0;  // the kernel refuses variable-size transmit slots
     store_release(&h->tp_status, TP_STATUS_SEND_REQUEST);
     tx_head_ = (tx_head_ + 1) % opt_.tx_frame_count;
     ++tx_pending_count_;
@@ -263,7 +232,7 @@ void AfPacketMmapDevice::kick_tx() noexcept {
   }
   int err = r < 0 ? errno : 0;
   while (tx_pending_count_ > 0) {
-    auto* h = reinterpret_cast<tpacket3_hdr*>(tx_slot(tx_pending_));
+    auto* h = reinterpret_cast<tpacket2_hdr*>(tx_slot(tx_pending_));
     if (load_acquire(&h->tp_status) == TP_STATUS_SEND_REQUEST) break;
     ++st_.tx_frames;
     st_.tx_bytes += h->tp_len;
@@ -287,7 +256,7 @@ void AfPacketMmapDevice::kick_tx() noexcept {
   // our cursor equal to the kernel's.
   while (tx_pending_count_ > 0) {
     tx_head_ = (tx_head_ + opt_.tx_frame_count - 1) % opt_.tx_frame_count;
-    store_release(&reinterpret_cast<tpacket3_hdr*>(tx_slot(tx_head_))->tp_status,
+    store_release(&reinterpret_cast<tpacket2_hdr*>(tx_slot(tx_head_))->tp_status,
                   TP_STATUS_AVAILABLE);
     --tx_pending_count_;
     ++st_.tx_dropped;
@@ -295,7 +264,7 @@ void AfPacketMmapDevice::kick_tx() noexcept {
 }
 
 DeviceStats AfPacketMmapDevice::stats() {
-  tpacket_stats_v3 s{};
+  tpacket_stats s{};
   socklen_t len = sizeof s;
   // Reading resets the kernel's counters, so accumulate.
   if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &s, &len) == 0)

@@ -1,20 +1,20 @@
-// AfPacketMmapDevice: one packet socket with memory-mapped rings, TPACKET_V3 for both
+// AfPacketMmapDevice: one packet socket with memory-mapped rings, TPACKET_V2 for both
 // directions, one mmap holding the receive ring and then the transmit ring.
 //
 // Design: the kernel still copies every received frame into the receive ring and every sent
 // frame out of the transmit ring ("copy" mode), but the system call per frame is gone: receive
-// needs none while blocks are waiting, transmit needs one kick (send with no data) per burst.
+// needs none while frames are waiting, transmit needs one kick (send with no data) per burst.
 //
-// Receive: the ring is a sequence of blocks; the kernel fills a block with many frames and
-// hands the whole block over (full, or after rx_block_timeout_ms). rx_burst returns Frames that
-// are views straight into the block (no user-space copy) with owner = this device and handle =
-// the block index. Headroom is 0 and capacity = the frame's length: the bytes before a frame
-// are the kernel's tpacket3_hdr and the bytes after it the next frame, so a ring view can be
-// rewritten in place but never grown. Each block counts the frames handed out from it; a block
-// goes back to the kernel when it has been read to the end and all its frames were released,
-// and blocks go back strictly in ring order (the kernel fills them in that order). A slow
-// consumer therefore holds blocks and the kernel drops new frames (PACKET_STATISTICS) instead
-// of overwriting frames still in use.
+// Receive: the ring is rx_frame_count fixed slots; the kernel writes each frame into the next
+// slot and hands that slot over at once (its status word), waking a poll()ing reader per frame.
+// (TPACKET_V3, which this device used before, packs frames into blocks and hands a block over
+// only when it is full or its retire timer fires -- one jiffy at the least, 4 ms at HZ=250 --
+// so at low rates every frame waited for the timer: a latency floor of milliseconds.) rx_burst
+// returns Frames that are views straight into their slots (no user-space copy) with owner =
+// this device and handle = the slot index; headroom 0, capacity = to the slot's end. A slot
+// goes back to the kernel when its frame is released, in any order. The kernel writes slots
+// strictly in ring order and drops a frame (PACKET_STATISTICS) when the next slot is still held,
+// so a slow consumer never has a frame still in use overwritten.
 //
 // Transmit: tx_burst copies each frame into the next free slot of the transmit ring, marks it
 // TP_STATUS_SEND_REQUEST and releases the frame to its owner; one send() per burst makes the
@@ -41,14 +41,13 @@
 namespace ulsnet {
 
 struct MmapRingOptions {
-  // Receive ring: rx_block_count blocks of rx_block_size bytes (a multiple of the page size).
-  // 32 x 128 KiB = 4 MiB holds ~29000 minimum-size frames.
-  uint32_t rx_block_size = 128u << 10;
-  uint32_t rx_block_count = 32;
-  // A partly filled block is handed over after this long (the kernel rounds up to a jiffy): the
-  // latency floor at low rates.
-  uint32_t rx_block_timeout_ms = 2;
-  // Transmit ring: tx_frame_count slots of tx_frame_size bytes (48 of them the slot header).
+  // Receive ring: rx_frame_count slots of rx_frame_size bytes (a power of two; each slot holds
+  // the kernel's 32-byte tpacket2_hdr, alignment, then the frame: 2048 takes an MTU-1500 frame,
+  // a longer one is truncated by the kernel and counted). 4096 x 2 KiB = 8 MiB.
+  uint32_t rx_frame_size = 2048;
+  uint32_t rx_frame_count = 4096;
+  // Transmit ring: tx_frame_count slots of tx_frame_size bytes (a power of two; 32 of them the
+  // slot header).
   uint32_t tx_frame_size = 2048;
   uint32_t tx_frame_count = 512;
   // PACKET_QDISC_BYPASS: hand frames straight to the driver, skipping the qdisc layer.
@@ -77,7 +76,7 @@ class AfPacketMmapDevice final : public Device, public FrameOwner {
   int wait_fd() const noexcept override { return fd_; }
   // Reads PACKET_STATISTICS (one getsockopt, not counted as a data-path system call).
   DeviceStats stats() override;
-  // Takes back a receive-ring frame; returns finished blocks to the kernel.
+  // Takes back a receive-ring frame: its slot goes back to the kernel.
   void release(const Frame& f) noexcept override;
 
   // Frames handed out by rx_burst and not yet released.
@@ -86,16 +85,13 @@ class AfPacketMmapDevice final : public Device, public FrameOwner {
   uint64_t bad_releases() const noexcept { return bad_releases_; }
 
  private:
-  bool open_block() noexcept;
-  void finish_block() noexcept;
-  void return_blocks() noexcept;
-  void kick_tx() noexcept;
-  uint8_t* rx_block(uint32_t i) const noexcept {
-    return ring_ + size_t(i) * opt_.rx_block_size;
+  uint8_t* rx_slot(uint32_t i) const noexcept {
+    return ring_ + size_t(i) * opt_.rx_frame_size;
   }
   uint8_t* tx_slot(uint32_t i) const noexcept {
     return ring_ + rx_ring_bytes_ + size_t(i) * opt_.tx_frame_size;
   }
+  void kick_tx() noexcept;
 
   std::string ifname_;
   MmapRingOptions opt_;
@@ -105,14 +101,11 @@ class AfPacketMmapDevice final : public Device, public FrameOwner {
   size_t rx_ring_bytes_ = 0;
   size_t ring_bytes_ = 0;
 
-  // Receive cursor: the block being read, packets left in it, the next packet.
-  uint32_t cur_block_ = 0;
-  bool in_block_ = false;
-  uint32_t pkts_left_ = 0;
-  uint8_t* next_pkt_ = nullptr;
-  uint32_t return_block_ = 0;          // oldest block not yet given back to the kernel
-  std::vector<uint32_t> outstanding_;  // frames handed out and not released, per block
-  std::vector<uint8_t> read_done_;     // block read to its end (and not yet given back)
+  // Receive: the next slot the kernel hands over (the kernel's own cursor follows the same
+  // order), and which slots are handed out and not yet released.
+  uint32_t rx_head_ = 0;
+  std::vector<uint8_t> held_;
+  uint64_t outstanding_ = 0;
 
   // Transmit: slots [tx_pending_, tx_head_) are requested and not yet taken by the kernel; the
   // kernel's own cursor is at tx_pending_.

@@ -17,9 +17,7 @@ std::unique_ptr<Device> make_af_packet(const std::string& ifname, const DeviceOp
 
 std::unique_ptr<Device> make_af_packet_mmap(const std::string& ifname, const DeviceOptions& o) {
   MmapRingOptions r;
-  r.rx_block_size = o.rx_block_size;
-  r.rx_block_count = o.rx_block_count;
-  r.rx_block_timeout_ms = o.rx_block_timeout_ms;
+  r.rx_frame_count = o.rx_frame_count;
   r.tx_frame_count = std::max(o.tx_frame_count, 4 * o.batch);
   r.qdisc_bypass = o.qdisc_bypass;
   // Only generated frames (ARP, ICMP) come from this pool: received frames live in the ring.

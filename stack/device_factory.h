@@ -17,9 +17,7 @@ struct DeviceOptions {
   uint32_t pool_frames = 4096;  // PacketPool buffers (af_packet: receive; both: alloc_tx)
   uint32_t batch = 32;          // frames per burst the caller will use (sizes the TX ring)
   // af_packet_mmap only (see MmapRingOptions for the meaning and defaults).
-  uint32_t rx_block_size = 128u << 10;
-  uint32_t rx_block_count = 32;
-  uint32_t rx_block_timeout_ms = 2;
+  uint32_t rx_frame_count = 4096;
   uint32_t tx_frame_count = 512;  // raised to at least 4 bursts
   bool qdisc_bypass = false;
   // af_xdp only (see AfXdpOptions).
