@@ -62,7 +62,11 @@ class IndexRing {
 
 class HandOffInvoker {
  public:
-  static constexpr uint32_t kSlots = 64;
+  // Bursts in flight between the threads. A burst can be a single frame (a device that hands
+  // frames over as they arrive, at a low rate), so the count of slots bounds frames too: at 64,
+  // a 3 ms stall of the stack thread at 20 kpps overflowed it. The devices' rings, whose
+  // buffers the slots carry, bound the frames held either way.
+  static constexpr uint32_t kSlots = 1024;
 
   // The Stack must allocate generated frames from generated() (the Stack is built after this).
   HandOffInvoker(size_t ifaces, uint32_t batch);
