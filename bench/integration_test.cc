@@ -376,13 +376,7 @@ TEST_P(RouterTransparency, PingWorksAcrossTheProxyWithDynamicArp) {
   pc.in = t.proxy_port_in();
   pc.out = t.proxy_port_out();
   pc.static_neighbors = false;
-  NetnsChild proxy(t.proxy_in.ns, -1, [pc](const std::atomic<bool>& stop, const ReadyFn& ready) {
-    auto m = make_proxy_method(pc.method);
-    m->start(pc);
-    ready();
-    m->run(stop);
-    return m->report();
-  });
+  NetnsChild proxy(t.proxy_in.ns, -1, proxy_role(pc));
   ASSERT_TRUE(proxy.wait_ready(5000));
   // -w bounds each ping; it succeeds if any reply came back.
   EXPECT_NO_THROW(run_command("ip netns exec " + t.sender.ns + " ping -c 3 -i 0.2 -w 5 " +
@@ -434,13 +428,7 @@ TEST_P(AfXdpSteering, FramesPassedToTheKernelAreAProxyKernelDrop) {
   pc.mode = ForwardMode::kRouter;
   pc.in = topo.proxy_port_in();
   pc.out = topo.proxy_port_out();
-  NetnsChild proxy(topo.proxy_in.ns, -1, [pc](const std::atomic<bool>& stop, const ReadyFn& ready) {
-    auto m = make_proxy_method(pc.method);
-    m->start(pc);
-    ready();
-    m->run(stop);
-    return m->report();
-  });
+  NetnsChild proxy(topo.proxy_in.ns, -1, proxy_role(pc));
   ASSERT_TRUE(proxy.wait_ready(5000)) << proxy.result(1000).dump();
   const MacAddr to_mac = topo.proxy_in.mac, from_mac = topo.sender.mac;
   const std::string ifname = topo.sender.ifname;

@@ -17,6 +17,7 @@
 #include "baselines/registry.h"
 #include "bench/netns_child.h"
 #include "bench/topology.h"
+#include "bench/trial.h"
 #include "stack/checksum.h"
 #include "stack/protocols.h"
 
@@ -135,13 +136,7 @@ TEST_P(RouterRfc1812, PathMtuTracerouteIcmpRulesAndBroadcastThroughTheHosts) {
   pc.in = t.proxy_port_in();
   pc.out = t.proxy_port_out();
   // The kernel's forwarding resolves 10.201.1.50 by ARP (the hosts are static neighbours).
-  NetnsChild proxy(t.proxy_in.ns, -1, [pc](const std::atomic<bool>& stop, const ReadyFn& ready) {
-    auto m = make_proxy_method(pc.method);
-    m->start(pc);
-    ready();
-    m->run(stop);
-    return m->report();
-  });
+  NetnsChild proxy(t.proxy_in.ns, -1, proxy_role(pc));
   ASSERT_TRUE(proxy.wait_ready(5000)) << proxy.result(1000).dump();
   const std::string at_sender = "ip netns exec " + t.sender.ns + " ";
   const Ipv4Addr recv_ip = t.receiver.ip, send_ip = t.sender.ip;

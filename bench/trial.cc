@@ -164,6 +164,16 @@ double drain(const TrialConfig& cfg, std::initializer_list<pid_t> pids) {
 
 }  // namespace
 
+RoleFn proxy_role(ProxyConfig pc) {
+  return [pc = std::move(pc)](const std::atomic<bool>& stop, const ReadyFn& ready) {
+    auto m = make_proxy_method(pc.method);
+    m->start(pc);
+    ready();
+    m->run(stop);
+    return m->report();
+  };
+}
+
 nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   nlohmann::json rec;
   const bool relay = cfg.mode == ForwardMode::kRelay;

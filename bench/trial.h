@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/netns_child.h"
 #include "bench/topology.h"
 #include "stack/stack.h"
 
@@ -59,6 +60,11 @@ std::string host_stall_reason(const nlohmann::json& record);
 // Runs one trial on `topo` (a three-host topology whose proxy addressing suits the method).
 // Returns the sample record; {"error": ...} inside it if a role failed.
 nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg);
+
+// The plain proxy role for a NetnsChild in the proxy's namespace: makes `pc`'s method, starts
+// it, reports ready, runs until stopped and returns its report (tests that drive the hosts
+// themselves; run_trial's own proxy also sets its priority and reads the interfaces' counters).
+RoleFn proxy_role(ProxyConfig pc);
 
 // Calibration: the generator straight to the sink on a two-host topology (no proxy), the
 // ceiling this machine's sender and receiver reach. Same accounting without proxy stages.
