@@ -61,7 +61,8 @@ class SandboxMethod final : public StackMethod {
     RegionLayout layout;
     // The rings area holds the upcall's grant (the burst and the TX batch: stack_extension.h).
     layout.ring_bytes = std::max<uint64_t>(64 << 10, (UpcallInvoker::grant_bytes(2, batch_) + 4095) & ~uint64_t(4095));
-    layout.pool_bytes = uint64_t(2) * cfg.pool_frames * 2048;
+    // With af_xdp this area is the devices' shared UMEM.
+    layout.pool_bytes = af_xdp_pair_umem_bytes(device_options(cfg));
     layout.extension_slots = 4;
     layout.extension_slot_bytes = 1 << 20;
     try {

@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <xdp/xsk.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -282,10 +284,16 @@ uint32_t AfXdpDevice::fill_pending() const noexcept {
   return fill_->size - xsk_prod_nb_free(fill_, fill_->size);
 }
 
+uint32_t af_xdp_pair_chunks(const AfXdpOptions& o) {
+  const uint64_t fill = o.fill_target ? o.fill_target : o.rx_size;
+  const uint64_t rings = 2 * (fill + o.rx_size + o.tx_size);
+  return uint32_t(std::bit_ceil(rings + rings / 4));
+}
+
 void AfXdpDevice::refill() {
   uint32_t want = xsk_prod_nb_free(fill_, fill_->size);
   const uint32_t on_ring = fill_->size - want;
-  const uint32_t target = opt_.fill_target ? opt_.fill_target : umem_->chunks() / 2;
+  const uint32_t target = opt_.fill_target ? opt_.fill_target : std::min(opt_.rx_size, umem_->chunks() / 2);
   want = on_ring >= target ? 0 : std::min(want, target - on_ring);
   if (want == 0) return;
   // Keep an eighth of the umem free for transmit copies and generated frames (ARP, ICMP).

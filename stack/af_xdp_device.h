@@ -96,10 +96,12 @@ struct AfXdpOptions {
   uint32_t queue_id = 0;
   uint32_t rx_size = 2048, tx_size = 2048;       // socket ring sizes (powers of two)
   uint32_t fill_size = 4096, comp_size = 4096;   // for sockets after the first on a umem
-  // Buffers this socket keeps on its fill ring at most; 0: half the umem. Sockets that
-  // share a umem share its buffers: one that receives little (the proxy's outbound side) must
-  // not park the buffers the other needs, which it otherwise does whenever completions are
-  // reaped just before its refill.
+  // Buffers this socket keeps on its fill ring at most; 0: rx_size, or half the umem if that is
+  // less (two sockets on a umem too small for their rings share it). rx_size is enough: the
+  // kernel takes one fill buffer per frame it puts on the RX ring, so a fill ring topped up to
+  // rx_size cannot run empty before the RX ring is full. More only parks buffers another socket
+  // on the same umem needs (the proxy's outbound side, which receives little, once parked half
+  // of it: af_xdp_pair_chunks).
   uint32_t fill_target = 0;
   bool need_wakeup = true;  // XDP_USE_NEED_WAKEUP: kick the kernel only when it asks
   bool busy_poll = false;   // SO_PREFER_BUSY_POLL + SO_BUSY_POLL (+ budget = batch)
@@ -115,6 +117,14 @@ struct AfXdpOptions {
   // CLOCK_MONOTONIC) into 8 bytes of XDP metadata in front of it: take_rx_timestamp() reads it.
   bool rx_timestamp = false;
 };
+
+// The chunks a umem shared by two sockets with options `o` needs so that neither can starve
+// the other: each socket's fill target, its RX ring and the other's TX ring may all be full of
+// its frames at once (a burst received while the previous one waits for transmit), 2 x (fill +
+// RX + TX); a quarter more stays free for the frames in the stack's hands and the ones it
+// generates (AfXdpDevice::refill keeps an eighth of the umem back); rounded up to a power of
+// two. Defaults: 2 x 3 x 2048 -> 16384 chunks, 32 MiB.
+uint32_t af_xdp_pair_chunks(const AfXdpOptions& o);
 
 struct AfXdpCounters {
   uint64_t steered_ipv4 = 0, steered_arp = 0, passed_to_kernel = 0, redirect_failed = 0;

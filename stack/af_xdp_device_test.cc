@@ -22,6 +22,7 @@
 #include "stack/af_packet_device.h"
 #include "stack/af_xdp_device.h"
 #include "stack/clock.h"
+#include "stack/device_factory.h"
 #include "stack/net_types.h"
 #include "stack/protocols.h"
 
@@ -297,7 +298,8 @@ TEST(AfXdp, ClearErrorsForABadInterfaceAndAnOccupiedOne) {
 }
 
 // Two sockets sharing a umem share its buffers: neither parks more than its fill target on its
-// fill ring (half the umem by default). Before, the outbound side of a proxy, which
+// fill ring (by default its RX ring's size, and never more than half the umem: here, a umem
+// smaller than the two sockets' rings, half of it). Before, the outbound side of a proxy, which
 // receives next to nothing, swallowed every buffer its completions returned, and the inbound
 // side starved (on e1000, whose completions arrive late, after 3584 frames).
 TEST(AfXdp, SocketsSharingAUmemKeepOnlyTheirShareOnTheirFillRings) {
@@ -312,6 +314,45 @@ TEST(AfXdp, SocketsSharingAUmemKeepOnlyTheirShareOnTheirFillRings) {
   EXPECT_LE(a.fill_pending(), 512u);
   EXPECT_LE(b.fill_pending(), 512u);
   EXPECT_GT(b.fill_pending(), 0u) << "the second socket is not starved";
+}
+
+// A proxy's two sockets (make_device_pair) get a umem that holds both sockets' fill targets, RX
+// rings and TX rings at once and still has the refill reserve free: neither can starve the
+// other. The umem once held 8192 chunks: the first socket parked 4096 on its fill ring, the
+// second 3072, and every frame in flight then came out of the reserve (a TCP stream through the
+// sandbox found it empty hundreds of times: bench/router_test). Memory too small for that is
+// refused with the size it needs.
+TEST(AfXdp, AProxysSocketPairHasBuffersForBothSocketsRingsAtOnce) {
+  NEEDS_LINKS();
+  DeviceOptions o;
+  DevicePair p = make_device_pair("af_xdp", "xa", "xb", o);
+  ASSERT_TRUE(p.umem);
+  auto* a = static_cast<AfXdpDevice*>(p.dev[0].get());
+  auto* b = static_cast<AfXdpDevice*>(p.dev[1].get());
+  std::vector<Frame> rx(64);
+  for (int i = 0; i < 4; ++i) {
+    a->rx_burst(rx);
+    b->rx_burst(rx);
+  }
+  const AfXdpOptions d;  // the rings make_device_pair gives them
+  EXPECT_EQ(a->fill_pending(), d.rx_size);
+  EXPECT_EQ(b->fill_pending(), d.rx_size);
+  // Both RX rings and both TX rings full of frames in flight, and the reserve (an eighth) free.
+  EXPECT_GE(p.umem->available(), 2 * (d.rx_size + d.tx_size) + p.umem->chunks() / 8)
+      << p.umem->chunks() << " chunks";
+  EXPECT_EQ(af_xdp_pair_umem_bytes(o), uint64_t(p.umem->chunks()) * kAfXdpChunkBytes);
+  p = {};
+
+  std::vector<uint8_t> small(size_t(8192) * kAfXdpChunkBytes + 4096);
+  auto* page = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(small.data()) + 4095) & ~uintptr_t(4095));
+  try {
+    make_device_pair("af_xdp", "xa", "xb", o, {page, size_t(8192) * kAfXdpChunkBytes});
+    FAIL() << "a umem of 8192 chunks was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("8192 chunks"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(std::to_string(af_xdp_pair_umem_bytes(o) / kAfXdpChunkBytes)),
+              std::string::npos) << e.what();
+  }
 }
 
 // A driver without native XDP (a bridge or dummy here, e1000 in the VMs): the steering program

@@ -62,6 +62,22 @@ std::unique_ptr<Device> make_device(std::string_view kind, const std::string& if
                            ")");
 }
 
+namespace {
+
+AfXdpOptions pair_options(const DeviceOptions& opt) {
+  AfXdpOptions a;
+  a.batch = opt.batch;
+  a.busy_poll = opt.busy_poll;
+  a.need_wakeup = opt.need_wakeup;
+  return a;
+}
+
+}  // namespace
+
+uint64_t af_xdp_pair_umem_bytes(const DeviceOptions& opt) {
+  return uint64_t(std::max(2 * opt.pool_frames, af_xdp_pair_chunks(pair_options(opt)))) * kAfXdpChunkBytes;
+}
+
 DevicePair make_device_pair(std::string_view kind, const std::string& in_ifname,
                             const std::string& out_ifname, const DeviceOptions& opt,
                             std::span<uint8_t> umem_memory) {
@@ -71,12 +87,18 @@ DevicePair make_device_pair(std::string_view kind, const std::string& in_ifname,
     p.dev[1] = make_device(kind, out_ifname, opt);
     return p;
   }
-  p.umem = umem_memory.empty() ? std::make_shared<XskUmem>(std::max<uint32_t>(2 * opt.pool_frames, 4096))
-                               : std::make_shared<XskUmem>(umem_memory);
-  AfXdpOptions a;
-  a.batch = opt.batch;
-  a.busy_poll = opt.busy_poll;
-  a.need_wakeup = opt.need_wakeup;
+  const AfXdpOptions a = pair_options(opt);
+  const uint64_t chunks = af_xdp_pair_umem_bytes(opt) / kAfXdpChunkBytes;
+  if (umem_memory.empty()) {
+    p.umem = std::make_shared<XskUmem>(uint32_t(chunks));
+  } else {
+    if (umem_memory.size() / kAfXdpChunkBytes < chunks)
+      throw std::runtime_error("af_xdp: the shared umem has " +
+                               std::to_string(umem_memory.size() / kAfXdpChunkBytes) +
+                               " chunks; two sockets with these rings need " + std::to_string(chunks) +
+                               " (af_xdp_pair_umem_bytes)");
+    p.umem = std::make_shared<XskUmem>(umem_memory);
+  }
   p.dev[0] = std::make_unique<AfXdpDevice>(in_ifname, p.umem, a);
   p.dev[1] = std::make_unique<AfXdpDevice>(out_ifname, p.umem, a);
   return p;

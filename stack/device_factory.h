@@ -40,10 +40,16 @@ struct DevicePair {
   std::shared_ptr<XskUmem> umem;  // af_xdp only (declared first: outlives the devices)
   std::unique_ptr<Device> dev[2];
 };
-// Throws std::runtime_error as make_device does.
+// Throws std::runtime_error as make_device does, and if `umem_memory` is smaller than
+// af_xdp_pair_umem_bytes(opt).
 DevicePair make_device_pair(std::string_view kind, const std::string& in_ifname,
                             const std::string& out_ifname, const DeviceOptions& opt,
                             std::span<uint8_t> umem_memory = {});
+
+// The bytes of the UMEM make_device_pair gives two af_xdp sockets: 2 x pool_frames chunks, or
+// more where the sockets' rings need it so that neither starves the other (af_xdp_pair_chunks).
+inline constexpr uint32_t kAfXdpChunkBytes = 2048;
+uint64_t af_xdp_pair_umem_bytes(const DeviceOptions& opt);
 
 // Every kind make_device accepts, in a stable order.
 std::vector<std::string_view> device_kinds();

@@ -99,6 +99,15 @@ nlohmann::json stack_report(const StackCounters& c, DropLedger method_drops, uin
   return j;
 }
 
+DeviceOptions StackMethod::device_options(const ProxyConfig& cfg) {
+  DeviceOptions o;
+  o.pool_frames = cfg.pool_frames;
+  o.batch = std::min<uint32_t>(cfg.batch, 1024);
+  o.busy_poll = cfg.busy_poll;
+  o.need_wakeup = cfg.need_wakeup;
+  return o;
+}
+
 void StackMethod::open_devices(const ProxyConfig& cfg, std::span<uint8_t> umem_memory) {
   kind_ = check_method_config(info_, cfg);
   for (const ProxyPort* p : {&cfg.in, &cfg.out})
@@ -106,11 +115,7 @@ void StackMethod::open_devices(const ProxyConfig& cfg, std::span<uint8_t> umem_m
       throw MethodError(name_ + ": interface " + p->ifname +
                         " needs the Stack's MAC and IP address in the config");
   batch_ = std::min<uint32_t>(cfg.batch, 1024);
-  DeviceOptions o;
-  o.pool_frames = cfg.pool_frames;
-  o.batch = batch_;
-  o.busy_poll = cfg.busy_poll;
-  o.need_wakeup = cfg.need_wakeup;
+  const DeviceOptions o = device_options(cfg);
   try {
     DevicePair p = make_device_pair(kind_, cfg.in.ifname, cfg.out.ifname, o, umem_memory);
     umem_ = std::move(p.umem);

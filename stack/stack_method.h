@@ -71,8 +71,11 @@ class StackMethod : public ProxyMethod {
   explicit StackMethod(const MethodInfo& info) : info_(info), name_(info.name) {}
 
   // Checks the config against the method's row and opens both devices (make_device_pair: with
-  // af_xdp one shared UMEM, in `umem_memory` if given). Throws MethodError.
+  // af_xdp one shared UMEM, in `umem_memory` if given, of at least
+  // af_xdp_pair_umem_bytes(device_options(cfg)) bytes). Throws MethodError.
   void open_devices(const ProxyConfig& cfg, std::span<uint8_t> umem_memory = {});
+  // The options open_devices gives the devices.
+  static DeviceOptions device_options(const ProxyConfig& cfg);
   // Builds the Stack the method runs (it may also live elsewhere: set stack_raw_).
   void make_stack(const ProxyConfig& cfg, FrameAllocator* in_alloc, FrameAllocator* out_alloc);
 
