@@ -162,6 +162,12 @@ nlohmann::json latency_of(const nlohmann::json& sender, const nlohmann::json& si
   return l;
 }
 
+// A host VM died during a launch (kernel/vm.sh: ULSNET-VM-DIED): the run ends there. `row` is
+// the launch's row, with the error and "peer_died".
+struct VmPeerDied {
+  nlohmann::json row;
+};
+
 class VmRunner {
  public:
   VmRunner(const VmThroughputOptions& o, const vm::Prepared& prep) : o_(o), prep_(prep) {}
@@ -189,6 +195,11 @@ class VmRunner {
     launch(p, r);
     launch_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++launched_;
+    if (r.contains("peer_died")) {
+      r["peer_died"]["run_s"] = seconds_since_start();
+      r["peer_died"]["during"] = key;
+      throw VmPeerDied{r};
+    }
     return r;
   }
 
@@ -238,10 +249,25 @@ class VmRunner {
                                 timeout);
     r["logs"] = logs;
     r["labels"] = {{"hosts", "vm"}, {"path", path_label(j)}, {"link", "QEMU socket netdev, UDP on 127.0.0.1"}};
-    try {
-      read_run(r, logs, p.icount);
-    } catch (const std::exception& e) {
-      r["error"] = std::string(e.what()) + " (launcher exit " + std::to_string(rc) + "; logs kept in " + logs + ")";
+    if (const auto at = out.find("ULSNET-VM-DIED "); at != std::string::npos) {
+      const std::string line = out.substr(at, out.find('\n', at) - at);
+      auto field = [&](const std::string& k) -> std::string {
+        const auto f = line.find(" " + k + "=");
+        if (f == std::string::npos) return "?";
+        const size_t b = f + k.size() + 2, e = line.find(' ', b);
+        return line.substr(b, e == std::string::npos ? std::string::npos : e - b);
+      };
+      const std::string role = field("role"), pid = field("qemu_pid"), after = field("after_s");
+      r["error"] = "the " + role + " VM (QEMU pid " + pid + ") died " + after +
+                   " s into its launch: its QEMU ended before the guest finished (console: " + logs + "/" + role + ".log)";
+      r["peer_died"] = {{"role", role + " VM"}, {"pid", std::atoi(pid.c_str())}, {"after_s", std::atof(after.c_str())},
+                        {"how", "its QEMU ended before the guest printed ULSNET-GUEST-DONE"}};
+    } else {
+      try {
+        read_run(r, logs, p.icount);
+      } catch (const std::exception& e) {
+        r["error"] = std::string(e.what()) + " (launcher exit " + std::to_string(rc) + "; logs kept in " + logs + ")";
+      }
     }
     if (r.contains("error")) {
       ++failures_;
@@ -566,6 +592,7 @@ class VmRun {
   void start(size_t jobs);
   void run_job(const VmJob& j, size_t ji, size_t jobs);
   int finish();
+  int end_by_peer(const nlohmann::json& row);
 
  private:
   void save() {
@@ -726,6 +753,18 @@ void VmRun::sweep(const VmJob& j, const nlohmann::json& cap) {
     }
 }
 
+// A host VM died: its launch's row and "ended_by" saved ("complete": false), the logs kept.
+// Returns the exit status (1).
+int VmRun::end_by_peer(const nlohmann::json& row) {
+  const nlohmann::json d = row["peer_died"];
+  doc_["ended_by"] = {{"peer_died", d}};
+  add(row);
+  fmt::print(stderr, "throughput: the run ends: {}, {:.0f} s into the run; the results so far are in {} (\"complete\": false)\n",
+             row.value("error", "?"), d.value("run_s", 0.0), path_);
+  vm::cleanup(prep_, true);
+  return 1;
+}
+
 // The summary, the targets and the report; the file written whole. Returns the exit status.
 int VmRun::finish() {
   std::string accel = "unknown";
@@ -780,7 +819,11 @@ int run_vm_throughput(VmThroughputOptions o) {
     return 2;
   }
   run.start(jobs.size());
-  for (size_t ji = 0; ji < jobs.size(); ++ji) run.run_job(jobs[ji], ji, jobs.size());
+  try {
+    for (size_t ji = 0; ji < jobs.size(); ++ji) run.run_job(jobs[ji], ji, jobs.size());
+  } catch (const VmPeerDied& d) {
+    return run.end_by_peer(d.row);
+  }
   return run.finish();
 }
 

@@ -38,8 +38,10 @@
 #
 # End of the run (--end): `sender` (default) when the sender (or the single host) prints
 # ULSNET-GUEST-DONE; `all` when every host has printed it (the guests then wait, ulsnet.linger,
-# so that their link counters can be read before their QEMUs exit); or at the timeout. The other
-# hosts are then stopped.
+# so that their link counters can be read before their QEMUs exit); or at the timeout; or as soon
+# as a host's QEMU has ended before its guest printed ULSNET-GUEST-DONE (killed, crashed, a guest
+# panic): then "ULSNET-VM-DIED role=ROLE qemu_pid=PID after_s=S" follows the status line
+# (status=died) and the launcher exits 1. The other hosts are then stopped.
 #
 # --icount: every QEMU runs with `-icount shift=0,sleep=on` (TCG only): guest time advances by
 # 1 ns per executed instruction while the vCPU runs, so busy time measured in a guest counts
@@ -271,6 +273,20 @@ save_link_counters() {
   done
   return 0
 }
+# A host whose QEMU ended before its guest printed ULSNET-GUEST-DONE died (killed, crashed, or its
+# kernel panicked): prints "ROLE PID" of the first such host. The run then ends at once, naming
+# it (ULSNET-VM-DIED), instead of waiting for the timeout.
+dead_host() {
+  for r in $roles; do
+    pid="$(cat "$logdir/$r.pid" 2>/dev/null || true)"
+    [ -n "$pid" ] || continue
+    kill -0 "$pid" 2>/dev/null && continue
+    grep -q "ULSNET-GUEST-DONE" "$logdir/$r.log" 2>/dev/null && continue
+    echo "$r $pid"
+    return 0
+  done
+  return 1
+}
 # Whether the run is through (--end).
 finished() {
   if [ "$end" = all ]; then
@@ -282,16 +298,22 @@ finished() {
 
 setsid unshare -n bash "$script" &
 leader=$!
+# Whether a process of the hosts' group still runs. Not `kill -0 -- -GROUP`: that succeeds while
+# the group holds only zombies (the leader, until this shell reaps it), which made every teardown
+# wait out both of the waits below (10 s).
+group_alive() {
+  ps -e -o pgid=,stat= | awk -v g="$leader" '$1 == g && $2 !~ /^Z/ { alive = 1 } END { exit !alive }'
+}
 cleanup() {
   # The whole group: the unshare'd shell and every QEMU in it; return only once none is left.
   kill -TERM -- "-$leader" 2>/dev/null || true
   for _ in $(seq 50); do
-    kill -0 -- "-$leader" 2>/dev/null || break
+    group_alive || break
     sleep 0.1
   done
   kill -KILL -- "-$leader" 2>/dev/null || true
   for _ in $(seq 50); do
-    kill -0 -- "-$leader" 2>/dev/null || break
+    group_alive || break
     sleep 0.1
   done
   wait "$leader" 2>/dev/null || true
@@ -300,15 +322,19 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+start=$SECONDS
 deadline=$((SECONDS + timeout_s))
 status=timeout
+died=""
 while [ $SECONDS -lt $deadline ]; do
   record_cmdlines
   if finished; then status=done; break; fi
+  if died="$(dead_host)"; then status=died; break; fi
   kill -0 "$leader" 2>/dev/null || { status=exited; break; }
   sleep 0.5
 done
 [ "$hosts" -eq 3 ] && save_link_counters
 echo "ULSNET-VMS status=$status hosts=$hosts accel=$accel link=$link icount=$icount logs=$logdir"
+[ -n "$died" ] && echo "ULSNET-VM-DIED role=${died% *} qemu_pid=${died#* } after_s=$((SECONDS - start))"
 grep -h "ULSNET-RESULT" "$logdir"/*.log 2>/dev/null || true
 [ "$status" = done ] || [ "$status" = exited ]

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <array>
 #include <atomic>
@@ -20,6 +21,10 @@
 #include <stdexcept>
 
 namespace ulsnet::vm {
+
+namespace {
+void track_workdir(const std::string& dir, bool add);  // for the interrupt handler (below)
+}  // namespace
 
 std::string runfile(const std::string& workspace_path) {
   std::vector<std::string> roots;
@@ -105,6 +110,7 @@ Prepared prepare(const std::vector<std::string>& bins, bool debug_kernel) {
     return p;
   }
   p.workdir = tmpl;
+  track_workdir(p.workdir, true);
   p.initrd = p.workdir + "/initrd.gz";
   if (std::string err = make_initramfs(p.initrd, bins); !err.empty()) {
     p.error = "initramfs: " + err;
@@ -116,6 +122,7 @@ Prepared prepare(const std::vector<std::string>& bins, bool debug_kernel) {
 
 void cleanup(const Prepared& p, bool keep_logs) {
   if (p.workdir.empty()) return;
+  track_workdir(p.workdir, false);
   if (keep_logs) {
     std::fprintf(stderr, "guest logs kept in %s\n", p.workdir.c_str());
     return;
@@ -132,8 +139,29 @@ constexpr size_t kLauncherSlots = 16;
 std::array<std::atomic<pid_t>, kLauncherSlots> g_launchers{};
 static_assert(std::atomic<pid_t>::is_always_lock_free);
 
+// The work directories of prepare() not yet cleaned up (guest image, logs), for the interrupt
+// handler: fixed buffers it can read without allocating.
+constexpr size_t kWorkdirSlots = 8;
+char g_workdirs[kWorkdirSlots][256];
+std::array<std::atomic<bool>, kWorkdirSlots> g_workdir_used{};
+
+void track_workdir(const std::string& dir, bool add) {
+  for (size_t i = 0; i < kWorkdirSlots; ++i) {
+    if (add && !g_workdir_used[i].load() && dir.size() < sizeof g_workdirs[i]) {
+      std::memcpy(g_workdirs[i], dir.c_str(), dir.size() + 1);
+      g_workdir_used[i].store(true);
+      return;
+    }
+    if (!add && g_workdir_used[i].load() && dir == g_workdirs[i]) {
+      g_workdir_used[i].store(false);
+      return;
+    }
+  }
+}
+
 // SIGINT/SIGTERM/SIGHUP while virtual hosts run: each launcher tears its hosts down (its own
-// trap), we wait for them all, then die of the same signal.
+// trap), we wait for them all, remove the work directories (rm -rf: fork, exec and wait are
+// safe here), then die of the same signal.
 void on_interrupt(int sig) {
   for (auto& slot : g_launchers)
     if (const pid_t p = slot.load(); p > 0) kill(p, SIGTERM);
@@ -141,6 +169,18 @@ void on_interrupt(int sig) {
     if (const pid_t p = slot.load(); p > 0) {
       int st;
       waitpid(p, &st, 0);
+    }
+  for (size_t i = 0; i < kWorkdirSlots; ++i)
+    if (g_workdir_used[i].load()) {
+      const pid_t rm = fork();
+      if (rm == 0) {
+        execl("/bin/rm", "rm", "-rf", "--", g_workdirs[i], static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      if (rm > 0) {
+        int st;
+        waitpid(rm, &st, 0);
+      }
     }
   signal(sig, SIG_DFL);
   raise(sig);
