@@ -1,5 +1,8 @@
 #include "bench/environment.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -51,6 +54,16 @@ std::string write_result(const nlohmann::json& doc, std::string out, const std::
   std::filesystem::create_directories(std::filesystem::path(out).parent_path());
   // Compact: a run keeps every trial whole (histograms included), tens of MB when indented.
   const std::string tmp = out + ".partial";
+  // An interrupt waits until the file is whole and in place: a signal in the middle would leave
+  // the temporary behind (the handlers clean up and re-raise; they do not return here).
+  sigset_t term, old;
+  sigemptyset(&term);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&term, sig);
+  pthread_sigmask(SIG_BLOCK, &term, &old);
+  struct Restore {
+    sigset_t* old;
+    ~Restore() { pthread_sigmask(SIG_SETMASK, old, nullptr); }
+  } restore{&old};
   {
     std::ofstream f(tmp);
     f << doc.dump() << "\n";

@@ -51,6 +51,7 @@
 #include "bench/environment.h"
 #include "bench/jitter_stats.h"
 #include "bench/resume.h"
+#include "bench/run_lock.h"
 #include "sandbox/extension.h"
 #include "sandbox/protection.h"
 #include "sandbox/region.h"
@@ -848,6 +849,8 @@ int main(int argc, char** argv) {
     }
     register_extension_type(kTickType, tick_entry);
   }
+  const std::optional<RunLock> lock = RunLock::take_or_explain("jitter", argc, argv);
+  if (!lock) return 3;
   install_signal_handlers();
   int rc;
   try {

@@ -53,6 +53,7 @@
 
 #include "bench/micro_resume.h"
 #include "bench/resume.h"
+#include "bench/run_lock.h"
 
 #include "baselines/handoff_invoker.h"
 #include "sandbox/extension.h"
@@ -848,6 +849,14 @@ int run_resumable(const std::string& argv0, const std::vector<std::string>& args
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A measuring run holds the machine (bench/run_lock.h); listing the benchmarks or the help does not.
+  bool measures = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--benchmark_list_tests", 0) == 0 || a == "--help" || a == "-h") measures = false;
+  }
+  std::optional<ulsnet::RunLock> lock;
+  if (measures && !(lock = ulsnet::RunLock::take_or_explain("micro", argc, argv))) return 3;
   // --benchmark_out=FILE (JSON): instance by instance, resumable, unless this process is one of
   // those instances or only lists them.
   if (!std::getenv("ULSNET_MICRO_ONE")) {

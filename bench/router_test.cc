@@ -336,8 +336,9 @@ TEST_P(RouterRfc1812, TcpStreamCrossesWithoutStarvingTheDevices) {
   // umem at its reserve; the others: an empty pool), and no AF_XDP fill ring ran empty.
   for (const char* side : {"in", "out"}) {
     EXPECT_EQ(r["device"][side]["rx_no_buffer"], 0) << side << ": " << r["device"].dump();
-    if (r.contains("af_xdp"))
+    if (r.contains("af_xdp")) {
       EXPECT_EQ(r["af_xdp"][side]["rx_fill_ring_empty"], 0) << side << ": " << r["af_xdp"].dump();
+    }
   }
 }
 

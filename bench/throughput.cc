@@ -46,6 +46,7 @@
 #include "bench/throughput_point.h"
 #include "bench/throughput_report.h"
 #include "bench/throughput_runner.h"
+#include "bench/run_lock.h"
 #include "kernel/vm_harness.h"
 #include "sandbox/protection.h"
 
@@ -146,6 +147,7 @@ class NetnsRun {
     doc_["results"].push_back(std::move(r));
     save();
   }
+  bool ended_by_peer();
   nlohmann::json calibration_at(const Topology& topo, uint32_t size);
   int run_job(const Job& job);
   nlohmann::json search(const Job& job, const Topology& topo);
@@ -164,6 +166,23 @@ class NetnsRun {
   std::string common_basis_;
 };
 
+// A peer (generator, proxy or sink process) died in a trial: the run ends there, its file
+// saved with "ended_by" saying which peer, how and when. True then.
+bool NetnsRun::ended_by_peer() {
+  const nlohmann::json& d = runner_.peer_died();
+  if (d.is_null()) return false;
+  if (!doc_.contains("ended_by")) {
+    doc_["ended_by"] = {{"peer_died", d}};
+    save();
+    fmt::print(stderr,
+               "throughput: the run ends: the {} (pid {}) died during {}, {:.1f} s into the run: {}; the results "
+               "so far are in {} (\"complete\": false)\n",
+               d.value("role", "?"), d.value("pid", 0), d.value("during", "?"), d.value("run_s", 0.0),
+               d.value("how", "?"), out_path_);
+  }
+  return true;
+}
+
 // Generator straight to sink (no proxy): what the two ends reach by themselves.
 int NetnsRun::calibrate() {
   TopologyOptions two;
@@ -180,6 +199,7 @@ int NetnsRun::calibrate() {
     }
     doc_["calibration"].push_back(calibration_at(*topo, size));
     save();
+    if (ended_by_peer()) return 1;
   }
   return 0;
 }
@@ -200,11 +220,13 @@ nlohmann::json NetnsRun::calibration_at(const Topology& topo, uint32_t size) {
     tc.sink = o_.sink;
     if (pin_) tc.generator_cpu = 0, tc.sink_cpu = 1;
     nlohmann::json r = run_direct(topo, tc);
+    runner_.note_peer_death(r, fmt::format("calibration {}B", size));
     if (r.contains("error")) fmt::print(stderr, "calibration {}B: ERROR {}\n", size, r["error"].get<std::string>());
     else
       fmt::print(stderr, "calibration (sender -> receiver, no proxy) {}B: {:.0f} pps delivered, unaccounted {}\n",
                  size, r["delivered_pps"].get<double>(), r["unaccounted"].get<int64_t>());
     c["samples"].push_back(r);
+    if (!runner_.peer_died().is_null()) break;
   }
   return summarize_point(std::move(c), {{"hosts", "netns"}, {"kernel", kernel_}});
 }
@@ -238,11 +260,15 @@ int NetnsRun::run_job(const Job& job) {
       if (rate > 0 && !o_.rates_all_sizes && size != o_.sizes.front()) continue;
       add_point(runner_.point(job, *topo, labels, size, rate, rate > 0 ? "fixed rate" : "max load",
                               rate > 0 ? fmt::format("rate:{:.0f}", rate) : "max"));
+      if (ended_by_peer()) return 1;
     }
   nlohmann::json cap0;
   if (o_.search) cap0 = search(job, *topo);
+  if (ended_by_peer()) return 1;
   if (o_.sweep && !o_.loads.empty()) sweep(job, *topo, labels, cap0);
+  if (ended_by_peer()) return 1;
   if (common_rate_ > 0) common_load(job, *topo, labels);
+  if (ended_by_peer()) return 1;
   return 0;
 }
 
@@ -256,6 +282,7 @@ nlohmann::json NetnsRun::search(const Job& job, const Topology& topo) {
     if (size == size0) cap0 = cap;
     doc_["capacity"].push_back(cap);
     save();
+    if (!runner_.peer_died().is_null()) break;
   }
   if (common_rate_ == 0 && job.info->name == "kernel-socket" && job.variant == "batched" &&
       job.mode == ForwardMode::kRelay && cap0["pdr"]["lower_pps"].is_number()) {
@@ -275,10 +302,12 @@ void NetnsRun::sweep(const Job& job, const Topology& topo, const nlohmann::json&
                o_.search ? "" : " (--no-search)");
     return;
   }
-  for (double f : o_.loads)
+  for (double f : o_.loads) {
     add_point(runner_.point(job, topo, labels, size0, sweep_rate(f, *pdr_lo), fmt::format("{:.0f}% of its PDR", 100 * f),
                             fmt::format("fraction:{}", f),
                             {{"load_fraction", f}, {"load_basis", sweep_basis(f, size0, *pdr_lo, cap0)}}));
+    if (!runner_.peer_died().is_null()) return;
+  }
 }
 
 // Every method at one common load: latency, delay variation and CPU per packet at equal work;
@@ -286,9 +315,11 @@ void NetnsRun::sweep(const Job& job, const Topology& topo, const nlohmann::json&
 void NetnsRun::common_load(const Job& job, const Topology& topo, const nlohmann::json& labels) {
   std::vector<int> counts = o_.competitors;
   if (std::find(counts.begin(), counts.end(), 0) == counts.end()) counts.insert(counts.begin(), 0);
-  for (int c : counts)
+  for (int c : counts) {
     add_point(runner_.point(job, topo, labels, o_.sizes.front(), common_rate_, "common load",
                             fmt::format("common:{}", c), {{"load_basis", common_basis_}}, c));
+    if (!runner_.peer_died().is_null()) return;
+  }
 }
 
 // The common load, the targets and the summary; the file written whole. Returns the exit status.
@@ -379,6 +410,8 @@ int run(int argc, char** argv) {
     return 2;
   }
   if (!flags_fit_hosts(app, o.hosts)) return 2;
+  const std::optional<RunLock> lock = RunLock::take_or_explain("throughput", argc, argv);
+  if (!lock) return 3;
   if (o.hosts == "vm") return run_vm_throughput(vm_options_from(o, app, argc, argv));
   if (!netns_prerequisites_met()) return 2;
   if (o.quick) apply_quick_defaults(o, app);

@@ -213,9 +213,15 @@ nlohmann::json summarize_point(nlohmann::json res, const nlohmann::json& base_la
     }
     t.add(s);
   }
-  put_rates(res, t);
-  put_delays(res, t);
-  res["cpu"] = cpu_json(t);
+  // No repetition measured anything (each errored): no rates, delays or CPU figures, which would
+  // read as zeros measured.
+  if (!t.delivered.empty()) {
+    put_rates(res, t);
+    put_delays(res, t);
+    res["cpu"] = cpu_json(t);
+  } else {
+    res["repetitions"] = 0;
+  }
   res["labels"] = labels_json(samples, base_labels);
   if (!t.error.empty()) res["error"] = t.error;
   return res;

@@ -128,6 +128,7 @@ nlohmann::json Runner::trial(const Job& job, const Topology& topo, uint32_t size
   ++trials_;
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
   const std::string at = rate > 0 ? fmt::format("{:.0f} pps", rate) : "max";
+  note_peer_death(s, fmt::format("{} {} {}B {}", job.name(), what, size, at));
   if (s.contains("error")) {
     fmt::print(stderr, "[{} {:.0f}s] {} {} {}B {} {:.2f}s: ERROR {}\n", trials_, el, job.name(), what, size, at,
                duration, s["error"].get<std::string>());
@@ -139,6 +140,15 @@ nlohmann::json Runner::trial(const Job& job, const Topology& topo, uint32_t size
                stall.empty() ? "" : " [" + stall + "]");
   }
   return s;
+}
+
+void Runner::note_peer_death(nlohmann::json& sample, const std::string& during) {
+  if (!sample.contains("peer_died") || !peer_died_.is_null()) return;
+  nlohmann::json& d = sample["peer_died"];
+  d["run_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  d["trial"] = trials_;
+  d["during"] = during;
+  peer_died_ = d;
 }
 
 nlohmann::json Runner::point(const Job& job, const Topology& topo, const nlohmann::json& labels, uint32_t size,
@@ -185,7 +195,7 @@ void Runner::measure_point(nlohmann::json& res, const Job& job, const Topology& 
     res["competitors_placement"] =
         fmt::format("{} busy-loop process(es), SCHED_OTHER, {}", competitors, cpu >= 0 ? "on the proxy's CPU 1" : "unpinned");
   }
-  for (int rep = 0; rep < o_.reps; ++rep) {
+  for (int rep = 0; rep < o_.reps && peer_died_.is_null(); ++rep) {
     nlohmann::json s = trial(job, topo, size, rate, o_.duration, competitors ? what + fmt::format(" +{} competitors", competitors) : what);
     s["rep"] = rep;
     res["samples"].push_back(s);

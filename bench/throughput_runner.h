@@ -34,6 +34,13 @@ class Runner {
 
   int failures() const { return failures_; }
 
+  // The peer (generator, proxy or sink process) that died during a trial, null while none has:
+  // {"role", "pid", "after_s" (into its trial), "how", "run_s" (into the run), "trial", "during"}.
+  // The run ends there (a method that crashes is not measured further).
+  const nlohmann::json& peer_died() const { return peer_died_; }
+  // Records `sample`'s dead peer (if any) as the run's, adding when and during what.
+  void note_peer_death(nlohmann::json& sample, const std::string& during);
+
   // One trial of `job` on `topo`.
   nlohmann::json trial(const Job& job, const Topology& topo, uint32_t size, double rate, double duration,
                        const std::string& what);
@@ -58,6 +65,7 @@ class Runner {
   std::chrono::steady_clock::time_point t0_;
   uint32_t run_id_ = 0;
   int trials_ = 0, failures_ = 0;
+  nlohmann::json peer_died_;
 };
 
 }  // namespace ulsnet

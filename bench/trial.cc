@@ -67,6 +67,16 @@ uint64_t get_u(const nlohmann::json& j, const std::string& k) {
   return j.contains(k) && j[k].is_number() ? j[k].get<uint64_t>() : 0;
 }
 
+// The trial's error from its roles' reports, null if none: a role that died comes first (the
+// others' errors follow from it), with its "peer_died".
+nlohmann::json first_error(std::initializer_list<const nlohmann::json*> parts) {
+  for (const nlohmann::json* p : parts)
+    if (p->contains("peer_died")) return {{"error", (*p)["error"]}, {"peer_died", (*p)["peer_died"]}};
+  for (const nlohmann::json* p : parts)
+    if (p->contains("error")) return {{"error", (*p)["error"]}};
+  return nullptr;
+}
+
 // The sink in the receiver host, bound and ready; nullptr (and `error`) if it failed.
 std::unique_ptr<NetnsChild> start_sink(const Topology& topo, const TrialConfig& cfg,
                                        std::string& error) {
@@ -80,19 +90,21 @@ std::unique_ptr<NetnsChild> start_sink(const Topology& topo, const TrialConfig& 
     XskSinkConfig xc{sc, topo.receiver.ifname};
     sink = std::make_unique<NetnsChild>(
         topo.receiver.ns, cfg.sink_cpu,
-        [xc](const std::atomic<bool>& stop, const ReadyFn& ready) { return run_xsk_sink(xc, stop, ready); });
+        [xc](const std::atomic<bool>& stop, const ReadyFn& ready) { return run_xsk_sink(xc, stop, ready); }, "sink");
   } else {
     sink = std::make_unique<NetnsChild>(
         topo.receiver.ns, cfg.sink_cpu,
-        [sc](const std::atomic<bool>& stop, const ReadyFn& ready) { return run_sink(sc, stop, ready); });
+        [sc](const std::atomic<bool>& stop, const ReadyFn& ready) { return run_sink(sc, stop, ready); }, "sink");
   }
   if (sink->wait_ready(5000)) return sink;
   error = "sink: " + sink->result(1000).value("error", "?");
   return nullptr;
 }
 
-// Runs the generator in the sender host to completion (bounded by count and time).
-nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ipv4Addr dst) {
+// Runs the generator in the sender host to completion (bounded by count and time), or until a
+// peer of `watch` ends early (dies): then the generator is stopped at once.
+nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ipv4Addr dst,
+                                std::initializer_list<const NetnsChild*> watch) {
   GeneratorConfig gc;
   gc.dst = dst;
   gc.payload = cfg.payload;
@@ -114,8 +126,9 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
     // The next hop: the proxy, or the receiver itself in the two-host form.
     xc.dst_mac = topo.proxy_in.ifname.empty() ? topo.receiver.mac : topo.proxy_in.mac;
     NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
-                   [xc](const std::atomic<bool>& stop, const ReadyFn&) { return run_xdp_generator(xc, stop); });
-    return gen.result(int(cfg.duration_s * 1000) + 10000);
+                   [xc](const std::atomic<bool>& stop, const ReadyFn&) { return run_xdp_generator(xc, stop); },
+                   "generator");
+    return gen.result(int(cfg.duration_s * 1000) + 10000, watch);
   }
   if (cfg.generator == "af_xdp" || !fallback.empty()) {
     XskGeneratorConfig xc;
@@ -125,15 +138,17 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
     xc.src_ip = topo.sender.ip;
     xc.dst_mac = topo.proxy_in.ifname.empty() ? topo.receiver.mac : topo.proxy_in.mac;
     NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
-                   [xc](const std::atomic<bool>& stop, const ReadyFn&) { return run_xsk_generator(xc, stop); });
-    nlohmann::json r = gen.result(int(cfg.duration_s * 1000) + 10000);
+                   [xc](const std::atomic<bool>& stop, const ReadyFn&) { return run_xsk_generator(xc, stop); },
+                   "generator");
+    nlohmann::json r = gen.result(int(cfg.duration_s * 1000) + 10000, watch);
     if (!fallback.empty()) r["generator_fallback"] = "xdp-live unavailable: " + fallback;
     return r;
   }
   if (cfg.generator != "socket" && cfg.generator != "xdp-live") return {{"error", "unknown generator '" + cfg.generator + "'"}};
   NetnsChild gen(topo.sender.ns, cfg.generator_cpu,
-                 [gc](const std::atomic<bool>& stop, const ReadyFn&) { return run_generator(gc, stop); });
-  return gen.result(int(cfg.duration_s * 1000) + 10000);
+                 [gc](const std::atomic<bool>& stop, const ReadyFn&) { return run_generator(gc, stop); },
+                 "generator");
+  return gen.result(int(cfg.duration_s * 1000) + 10000, watch);
 }
 
 // Waits until the interface counters of the hosts of `pids` (the proxy's, the receiver's) stood
@@ -209,10 +224,14 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
                      nlohmann::json r = m->report();
                      r["netdev"] = counter_delta(netdev0, read_netdev());
                      return r;
-                   });
+                   },
+                   "proxy");
   if (!proxy.wait_ready(5000)) {
     sink->stop();
-    return {{"error", "proxy: " + proxy.result(1000).value("error", "?")}};
+    const nlohmann::json p = proxy.result(1000);
+    nlohmann::json e = {{"error", "proxy: " + p.value("error", "?")}};
+    if (p.contains("peer_died")) e["peer_died"] = p["peer_died"];
+    return e;
   }
 
   std::vector<std::unique_ptr<StallProbe>> probes;
@@ -225,8 +244,10 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
       stalls["cpu" + std::to_string(c)] = {{"error", pr->error()}};
   }
   auto cpu0 = read_cpu_times();
-  nlohmann::json g = run_generator_in(topo, cfg, relay ? topo.proxy_in.ip : topo.receiver.ip);
-  const double drained = drain(cfg, {proxy.pid(), sink->pid()});
+  nlohmann::json g = run_generator_in(topo, cfg, relay ? topo.proxy_in.ip : topo.receiver.ip, {&proxy, sink.get()});
+  // A peer that ended during the stream died (or failed): nothing to drain into.
+  const bool peer_ended = proxy.ended() || sink->ended();
+  const double drained = peer_ended ? 0 : drain(cfg, {proxy.pid(), sink->pid()});
   auto cpu1 = read_cpu_times();
   for (auto& pr : probes) {
     nlohmann::json j = pr->stop();
@@ -237,9 +258,10 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   sink->stop();
   nlohmann::json s = sink->result(5000);
 
-  for (auto* part : {&g, &p, &s})
-    if (part->contains("error"))
-      return {{"error", (*part)["error"]}, {"reports", {{"generator", g}, {"proxy", p}, {"sink", s}}}};
+  if (nlohmann::json e = first_error({&g, &p, &s}); !e.is_null()) {
+    e["reports"] = {{"generator", g}, {"proxy", p}, {"sink", s}};
+    return e;
+  }
 
   TrialLinks links;
   links.into_proxy = {topo.sender.ifname, topo.proxy_in.ifname};
@@ -300,13 +322,14 @@ nlohmann::json run_direct(const Topology& topo, const TrialConfig& cfg) {
   std::string err;
   auto sink = start_sink(topo, cfg, err);
   if (!sink) return {{"error", err}};
-  nlohmann::json g = run_generator_in(topo, cfg, topo.receiver.ip);
-  drain(cfg, {sink->pid()});
+  nlohmann::json g = run_generator_in(topo, cfg, topo.receiver.ip, {sink.get()});
+  if (!sink->ended()) drain(cfg, {sink->pid()});
   sink->stop();
   nlohmann::json s = sink->result(5000);
-  for (auto* part : {&g, &s})
-    if (part->contains("error"))
-      return {{"error", (*part)["error"]}, {"reports", {{"generator", g}, {"proxy", nullptr}, {"sink", s}}}};
+  if (nlohmann::json e = first_error({&g, &s}); !e.is_null()) {
+    e["reports"] = {{"generator", g}, {"proxy", nullptr}, {"sink", s}};
+    return e;
+  }
   TrialLinks links;
   links.direct = {topo.sender.ifname, topo.receiver.ifname};
   nlohmann::json rec;

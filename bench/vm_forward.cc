@@ -29,6 +29,7 @@
 
 #include "bench/environment.h"
 #include "bench/resume.h"
+#include "bench/run_lock.h"
 #include "kernel/vm_harness.h"
 
 namespace ulsnet {
@@ -226,6 +227,8 @@ int main(int argc, char** argv) {
     o.rates = {1000, 5000};
     o.seconds = 2;
   }
+  const std::optional<ulsnet::RunLock> lock = ulsnet::RunLock::take_or_explain("vm_forward", argc, argv);
+  if (!lock) return 3;
   try {
     return ulsnet::run(o);
   } catch (const std::exception& e) {

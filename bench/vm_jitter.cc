@@ -45,6 +45,7 @@
 #include "bench/resume.h"
 #include "bench/stats.h"
 #include "bench/vm_report.h"
+#include "bench/run_lock.h"
 #include "kernel/vm_harness.h"
 
 namespace ulsnet {
@@ -517,6 +518,8 @@ int main(int argc, char** argv) {
                  o.period_us);
     return 2;
   }
+  const std::optional<ulsnet::RunLock> lock = ulsnet::RunLock::take_or_explain("vm_jitter", argc, argv);
+  if (!lock) return 3;
   try {
     return ulsnet::run(o);
   } catch (const std::exception& e) {

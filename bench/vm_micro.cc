@@ -29,6 +29,7 @@
 #include "bench/environment.h"
 #include "bench/resume.h"
 #include "bench/vm_micro_parse.h"
+#include "bench/run_lock.h"
 #include "kernel/vm_harness.h"
 
 namespace ulsnet {
@@ -295,6 +296,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vm_micro: --protection needs kernel and/or none\n");
     return 2;
   }
+  const std::optional<ulsnet::RunLock> lock = ulsnet::RunLock::take_or_explain("vm_micro", argc, argv);
+  if (!lock) return 3;
   try {
     return ulsnet::run(o);
   } catch (const std::exception& e) {

@@ -26,6 +26,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/run_lock.h"
 #include "paper/claims.h"
 #include "paper/report.h"
 
@@ -347,6 +348,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   int experiment_failures = 0;
+  std::optional<ulsnet::RunLock> lock;  // the benchmarks it runs work under it (bench/run_lock.h)
   if (from.empty()) {
     if (geteuid() != 0) {
       fmt::print(stderr,
@@ -361,6 +363,7 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "reproduce: cannot create {}: {}\n", from_cwd(from), ec.message());
       return 2;
     }
+    if (!(lock = ulsnet::RunLock::take_or_explain("reproduce", argc, argv))) return 3;
     experiment_failures = run_experiments(argv[0], quick, fresh, from_cwd(from), ssh_hosts, ssh_args, only);
     froms = {from};
   }
