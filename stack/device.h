@@ -25,7 +25,10 @@ struct DeviceStats {
   uint64_t tx_refused = 0;     // of tx_dropped: the kernel refused the frame (ENOBUFS: the
                                // interface dropped it and counts it in its own tx_dropped too)
   uint64_t rx_kernel_drops = 0;  // dropped by the kernel before we saw them (PACKET_STATISTICS)
-  uint64_t rx_no_buffer = 0;   // frames left in the kernel because the pool was empty
+  // Times receiving stopped for want of a free buffer (an rx_burst cut short; with AF_XDP a
+  // fill-ring refill skipped): events, not frames. The frames wait in the kernel meanwhile; one
+  // the kernel then drops is counted there (rx_kernel_drops, AF_XDP's rx_fill_ring_empty).
+  uint64_t rx_no_buffer = 0;
   uint64_t rx_truncated = 0;   // frames longer than a buffer (dropped, counted)
   uint64_t syscalls = 0;       // system calls made on the data path
   uint64_t copies = 0;         // frames copied between kernel and user memory
