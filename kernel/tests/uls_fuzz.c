@@ -342,7 +342,12 @@ static void write_chaos(unsigned slot, int benign) {
   c.nr = chance(70) ? nrs[below(sizeof nrs / sizeof nrs[0])] : below(1100);
   for (int i = 0; i < 5; ++i) c.args[i] = chance(50) ? below(64) : rnd();
   c.flags = rnd() & 0x2c0ed5;  // CF PF AF ZF SF TF DF OF NT AC ID (IF, IOPL: ignored at CPL 3)
-  c.selector = rnd();
+  // Mostly selectors that load (null ones of every RPL, the user data and code segments), so that
+  // the extension really changes the segment registers; else anything (a #GP ends it).
+  static const uint16_t sels[] = {0, 1, 2, 3, 0x23, 0x2b, 0x33};
+  c.selector = 0;
+  for (int i = 0; i < 4; ++i)
+    c.selector |= (uint64_t)(chance(70) ? sels[below(sizeof sels / sizeof sels[0])] : (uint16_t)rnd()) << (16 * i);
   c.spin = rnd();
   wr(uls_t_state_off(slot), &c, offsetof(struct chaos, rec_nr));
   count(OP_CHAOS_STATE, 1, 1);
@@ -696,9 +701,24 @@ static void op_ptrace(void) {
         fail("a tracer wrote the protected region at %#llx", (unsigned long long)addr);
       calls += 3;
       if (chance(30)) {  // off into the region: it faults there, outside any upcall
+        const uint64_t rip0 = regs.rip;
         regs.rip = info.base + CODE + below(16) * 0x1000;
-        redirected = ptrace(PTRACE_SETREGS, pid, 0, &regs) == 0;
-        ++calls;
+        if (ptrace(PTRACE_SETREGS, pid, 0, &regs) == 0) {
+          redirected = 1;
+        } else {
+          // These are the registers just read from this stopped task, but for rip: writing them
+          // back must work. ptrace refuses (EIO) a selector it would not let a process have
+          // (a %ds of 1, say, left behind by an extension), after writing the registers before
+          // it, rip among them: so the task may be redirected all the same.
+          if (errno == EIO)
+            fail("a tracer could not write back the registers it had just read (ds %#llx es %#llx "
+                 "fs %#llx gs %#llx cs %#llx ss %#llx): an upcall left the process's selectors changed",
+                 (unsigned long long)regs.ds, (unsigned long long)regs.es, (unsigned long long)regs.fs,
+                 (unsigned long long)regs.gs, (unsigned long long)regs.cs, (unsigned long long)regs.ss);
+          struct user_regs_struct now;
+          if (ptrace(PTRACE_GETREGS, pid, 0, &now) != 0 || now.rip != rip0) redirected = 1;
+        }
+        calls += 2;
       }
       ptrace(chance(50) ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0);
       usleep((useconds_t)below(2000));
@@ -1098,7 +1118,16 @@ static void settle_and_check(void) {
 // Until the deadline and the minimum number of calls (the guest's clock can jump under TCG, which
 // would end a clock-bounded run early), but never past `cap_ns`.
 static uint64_t min_calls;
+// This process's %ds and %es: upcalls land in it, and mode 15 loads selectors into them inside
+// the extension; the kernel must put the process's back (uls_hardening_test's registers case
+// checks %fs and %gs, which the C library would miss at once).
+static uint32_t ds_es(void) {
+  uint32_t ds = 0, es = 0;
+  __asm__ volatile("mov %%ds, %w0\n\tmov %%es, %w1" : "+r"(ds), "+r"(es));
+  return ds | es << 16;
+}
 static void run(uint64_t deadline_ns, uint64_t cap_ns) {
+  const uint32_t own_ds_es = ds_es();
   for (;;) {
     const uint64_t now = guest_now_ns();
     if (__atomic_load_n(&sh->failed, __ATOMIC_RELAXED) || now >= cap_ns) break;
@@ -1106,6 +1135,12 @@ static void run(uint64_t deadline_ns, uint64_t cap_ns) {
     enum op o = draw();
     if (me == 0 && have_nics && chance(10)) o = chance(97) ? OP_TRAFFIC : OP_LINK;
     do_op(o);
+    const uint32_t now_ds_es = ds_es();
+    if (now_ds_es != own_ds_es) {
+      fail("this process's %%ds and %%es changed from %#x to %#x (an upcall's selectors were left in it)",
+           own_ds_es, now_ds_es);
+      break;
+    }
   }
   struct itimerval off;
   memset(&off, 0, sizeof off);

@@ -84,6 +84,7 @@ struct hrec {
   uint64_t do_fs;        // 40: set by the test: load the user data selector into %fs and %gs
   uint64_t do_getpid;    // 48: set by the test (0: no system call but the return call)
   uint64_t spin_iters;   // 56: set by the test: busy rounds before returning
+  uint64_t seen_ds_es;   // 64: %ds | %es << 16 as the extension started
 };
 
 // struct pkrec, the state of ext_pkru.
@@ -100,6 +101,8 @@ __asm__(
     ".text\n"
     "ext_hrec:\n"
     "  mov %rdi, %rbx\n"
+    "  xor %eax, %eax\n  mov %es, %ax\n  shl $16, %eax\n  mov %ds, %ax\n"
+    "  mov %rax, 64(%rbx)\n"
     "  incq 8(%rbx)\n"
     "  cmpq $0, 48(%rbx)\n"
     "  je 1f\n"
@@ -128,6 +131,10 @@ __asm__(
     "  mov $0x2b, %eax\n"  // __USER_DS: base 0
     "  mov %eax, %fs\n"
     "  mov %eax, %gs\n"
+    // A null selector of RPL 1 in %ds (loads without a fault; ptrace refuses to write it back)
+    // and the null selector in %es.
+    "  mov $1, %eax\n  mov %eax, %ds\n"
+    "  xor %eax, %eax\n  mov %eax, %es\n"
     "3:\n"
     // Clobber every register a process could rely on, and set the direction flag.
     "  mov $-1, %rcx\n  mov $-1, %rdx\n  mov $-1, %rsi\n  mov $-1, %rdi\n  mov $-1, %rbp\n"
@@ -186,9 +193,9 @@ __asm__(
     "  pushfq\n  pop %rax\n  mov %rax, 56(%rbx)\n"
     "  pop %rbx\n"
     "  ret\n"
-    // fs_check(fd, cmd, arg, out[4]): out = {%fs and %gs selectors, FS base (ARCH_GET_FS), rax
-    // of the ioctl}, all read right after it with no use of the C library (whose thread pointer
-    // is what is checked).
+    // fs_check(fd, cmd, arg, out[6]): out = {%fs and %gs selectors, FS base (ARCH_GET_FS), rax
+    // of the ioctl, %ds, %es}, all read right after it with no use of the C library (whose
+    // thread pointer is what is checked).
     "fs_check:\n"
     "  push %rbx\n"
     "  mov %rcx, %rbx\n"
@@ -197,6 +204,8 @@ __asm__(
     "  mov %rax, 24(%rbx)\n"
     "  xor %eax, %eax\n  mov %fs, %eax\n  mov %rax, 0(%rbx)\n"
     "  xor %eax, %eax\n  mov %gs, %eax\n  mov %rax, 8(%rbx)\n"
+    "  xor %eax, %eax\n  mov %ds, %ax\n  mov %rax, 32(%rbx)\n"
+    "  xor %eax, %eax\n  mov %es, %ax\n  mov %rax, 40(%rbx)\n"
     "  mov $0x1003, %edi\n"  // ARCH_GET_FS
     "  lea 16(%rbx), %rsi\n"
     "  mov $158, %eax\n"  // arch_prctl
@@ -204,7 +213,7 @@ __asm__(
     "  pop %rbx\n"
     "  ret\n");
 void args_check(int fd, unsigned long cmd, void* arg, uint64_t out[8]);
-void fs_check(int fd, unsigned long cmd, void* arg, uint64_t out[4]);
+void fs_check(int fd, unsigned long cmd, void* arg, uint64_t out[6]);
 
 // The rseq case's abort handler: process code, preceded by glibc's signature, which writes a
 // mark into the region (where the process must never reach) and ends the upcall it would be
@@ -811,10 +820,14 @@ static void case_seccomp(const char* c, int strict) {
   unregister(id);
 }
 
-// Finding 8. An extension loads the user data selector into %fs and %gs (base 0), clobbers every
-// general register and sets the direction flag. Before the fix the process came back with the
-// extension's FS selector and base: its thread pointer (the C library's TLS) was gone. The
-// argument registers and flags were already restored; checked here.
+// Finding 8. An extension loads the user data selector into %fs and %gs (base 0), a null selector
+// of RPL 1 into %ds and the null selector into %es, clobbers every general register and sets the
+// direction flag. Before the fix the process came back with the extension's FS selector and
+// base: its thread pointer (the C library's TLS) was gone. Its DS and ES came back as the
+// extension left them until CI's fuzzer showed it (a tracer could not write back registers it had
+// just read: ptrace refuses a DS of 1, after writing rip). The process's own DS and ES
+// (__USER_DS, set here: a fresh 64-bit process has null ones) must not reach the extension
+// either. The argument registers and flags were already restored; checked here.
 static void case_registers(const char* c) {
   const unsigned slot = 6;
   pid_t pid = fork();
@@ -831,11 +844,13 @@ static void case_registers(const char* c) {
     __asm__ volatile("mov %%fs, %%eax" : "=a"(fssel));
     __asm__ volatile("mov %%gs, %%eax" : "=a"(gssel));
     syscall(SYS_arch_prctl, 0x1003, &fsbase);
-    uint64_t out[4] = {0, 0, 0, 1};
+    __asm__ volatile("mov %0, %%ds\n\tmov %0, %%es" : : "r"(0x2bu));
+    uint64_t out[6] = {0, 0, 0, 1, 0, 0};
     fs_check(f, ULS_IOC_RAISE, &id, out);
     int code = 0;
     if (out[3] != 0) code |= 1;
     if ((out[0] & 0xffff) != (fssel & 0xffff) || (out[1] & 0xffff) != (gssel & 0xffff)) code |= 2;
+    if ((out[4] & 0xffff) != 0x2b || (out[5] & 0xffff) != 0x2b) code |= 2;
     if (out[2] != fsbase) code |= 4;
     if (code) syscall(SYS_exit_group, 20 + code);  // no C library: its thread pointer may be gone
     uint64_t a[8];
@@ -845,6 +860,7 @@ static void case_registers(const char* c) {
     if (a[4] != 0x0808080808080808ull || a[5] != 0x0909090909090909ull || a[6] != 0x0a0a0a0a0a0a0a0aull) code |= 32;
     if (a[7] & (1u << 10)) code |= 64;  // DF
     if (pread(f, &r, sizeof r, (off_t)state_off(slot)) != sizeof r || r.count != 2) code |= 128;
+    if (r.seen_ds_es != 0) code |= 256;  // the second upcall's: the process's DS and ES are 0x2b
     _exit(code ? 100 + (code >> 3) : 0);
   }
   int st = 0;
@@ -852,7 +868,8 @@ static void case_registers(const char* c) {
   print_status(c, "the child", st);
   int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   check(c, code >= 0, "the process lived through two upcalls that changed %fs, %gs and the flags");
-  check(c, code >= 0 && !(code >= 20 && code < 40), "its %fs and %gs selectors and FS base are its own again");
+  check(c, code >= 0 && !(code >= 20 && code < 40), "its %ds, %es, %fs and %gs selectors and FS base are its own again");
+  check(c, code < 132, "the extension started with null %ds and %es, not the process's");
   check(c, code == 0, "rdi, rsi, rdx, r8-r10 and rax are as the system call left them, DF is clear, the extension ran twice");
 }
 

@@ -29,10 +29,10 @@
  *
  *	rdi = state, rsi = the event's time (CLOCK_MONOTONIC ns), rdx = its id,
  *
- * every other general register zero, FS and GS null (selectors and bases), the FPU in its
+ * every other general register zero, DS, ES, FS, GS null (selectors and bases), the FPU in its
  * initial state and signals held back. It ends with the return call, syscall
  * ULS_SYSCALL_RETURN (no arguments), which restores the interrupted process exactly as it was
- * (registers, flags, FS and GS, FPU state). Inside an extension only
+ * (registers, flags, segments, FPU state). Inside an extension only
  * getpid, gettid, clock_gettime and the return call are allowed (others, and every 32-bit call
  * through int $0x80 or sysenter, fail with EPERM); the process's tracer, seccomp filters and
  * audit do not see these calls, which are the extension's, not the process's. A
