@@ -5,6 +5,8 @@
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@ namespace ulsnet::vm {
 
 namespace {
 void track_workdir(const std::string& dir, bool add);  // for the interrupt handler (below)
+std::atomic<pid_t>* track_command(pid_t pid);           // likewise
 }  // namespace
 
 std::string runfile(const std::string& workspace_path) {
@@ -41,15 +44,52 @@ std::string runfile(const std::string& workspace_path) {
   throw std::runtime_error("runfile " + workspace_path + " not found (run it through bazel)");
 }
 
+// The command runs in a process group of its own, recorded for the interrupt handler, which
+// ends the whole group (a kernel build: make and its compilers too) before the program dies: a
+// signal sent to this process alone (kill, a supervisor) would otherwise leave it running.
 std::pair<int, std::string> sh(const std::string& cmd) {
-  std::string full = "PATH=$PATH:/usr/sbin:/sbin; " + cmd + " 2>&1";
-  FILE* p = popen(full.c_str(), "r");
-  if (p == nullptr) return {-1, "popen failed"};
+  const std::string full = "PATH=$PATH:/usr/sbin:/sbin; " + cmd + " 2>&1";
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return {-1, std::string("pipe: ") + std::strerror(errno)};
+  // Termination signals wait until the child is recorded, so the handler never misses it.
+  sigset_t term, old;
+  sigemptyset(&term);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&term, sig);
+  pthread_sigmask(SIG_BLOCK, &term, &old);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);  // not this program's handler
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    const int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, 0);
+    dup2(fds[1], 1);
+    execl("/bin/sh", "sh", "-c", full.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (pid > 0) setpgid(pid, pid);  // (either side may run first)
+  std::atomic<pid_t>* slot = pid > 0 ? track_command(pid) : nullptr;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return {-1, std::string("fork: ") + std::strerror(errno)};
+  }
   std::string out;
   std::array<char, 4096> buf;
-  size_t k;
-  while ((k = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), k);
-  int st = pclose(p);
+  for (;;) {
+    const ssize_t k = read(fds[0], buf.data(), buf.size());
+    if (k > 0) {
+      out.append(buf.data(), static_cast<size_t>(k));
+    } else if (k == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  close(fds[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (slot != nullptr) slot->store(0);
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
@@ -139,6 +179,18 @@ constexpr size_t kLauncherSlots = 16;
 std::array<std::atomic<pid_t>, kLauncherSlots> g_launchers{};
 static_assert(std::atomic<pid_t>::is_always_lock_free);
 
+// The commands sh() runs now (their process groups), for the interrupt handler.
+constexpr size_t kCommandSlots = 16;
+std::array<std::atomic<pid_t>, kCommandSlots> g_commands{};
+
+std::atomic<pid_t>* track_command(pid_t pid) {
+  for (auto& slot : g_commands) {
+    pid_t free = 0;
+    if (slot.compare_exchange_strong(free, pid)) return &slot;
+  }
+  return nullptr;  // all taken: the command is not ended by an interrupt (16 at once: not here)
+}
+
 // The work directories of prepare() not yet cleaned up (guest image, logs), for the interrupt
 // handler: fixed buffers it can read without allocating.
 constexpr size_t kWorkdirSlots = 8;
@@ -159,10 +211,18 @@ void track_workdir(const std::string& dir, bool add) {
   }
 }
 
-// SIGINT/SIGTERM/SIGHUP while virtual hosts run: each launcher tears its hosts down (its own
-// trap), we wait for them all, remove the work directories (rm -rf: fork, exec and wait are
-// safe here), then die of the same signal.
+// SIGINT/SIGTERM/SIGHUP while virtual hosts run or are prepared: the commands of sh() (a kernel
+// build) end with their process groups, each launcher tears its hosts down (its own trap), we
+// wait for them all, remove the work directories (rm -rf: fork, exec and wait are safe here),
+// then die of the same signal.
 void on_interrupt(int sig) {
+  for (auto& slot : g_commands)
+    if (const pid_t p = slot.load(); p > 0) kill(-p, SIGTERM);
+  for (auto& slot : g_commands)
+    if (const pid_t p = slot.load(); p > 0) {
+      int st;
+      waitpid(p, &st, 0);
+    }
   for (auto& slot : g_launchers)
     if (const pid_t p = slot.load(); p > 0) kill(p, SIGTERM);
   for (auto& slot : g_launchers)

@@ -15,8 +15,9 @@ namespace ulsnet::vm {
 // Throws std::runtime_error when it is not there.
 std::string runfile(const std::string& workspace_path);
 
-// Runs a shell command (PATH extended with /usr/sbin and /sbin); returns {exit status, output}
-// with stderr merged into stdout.
+// Runs a shell command (PATH extended with /usr/sbin and /sbin, stdin /dev/null); returns
+// {exit status, output} with stderr merged into stdout. The command runs in a process group of
+// its own, which an interrupt (install_interrupt_cleanup) ends with the program.
 std::pair<int, std::string> sh(const std::string& cmd);
 
 std::string slurp(const std::string& path);
