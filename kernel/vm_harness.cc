@@ -26,7 +26,24 @@ namespace ulsnet::vm {
 
 namespace {
 void track_workdir(const std::string& dir, bool add);  // for the interrupt handler (below)
-std::atomic<pid_t>* track_command(pid_t pid);           // likewise
+
+// Children the interrupt handler ends: the launchers running now (launch() may run in several
+// threads at once) and the commands sh() runs now (their process groups). Lock-free atomics,
+// safe to read in a signal handler.
+using PidSlots = std::array<std::atomic<pid_t>, 16>;
+static_assert(std::atomic<pid_t>::is_always_lock_free);
+PidSlots g_launchers{};
+PidSlots g_commands{};
+
+// A slot for `pid`, or nullptr when all are taken (then an interrupt does not end it: a
+// launcher's process group still gets the terminal's signal, but is not waited for).
+std::atomic<pid_t>* take_slot(PidSlots& slots, pid_t pid) {
+  for (auto& slot : slots) {
+    pid_t free = 0;
+    if (slot.compare_exchange_strong(free, pid)) return &slot;
+  }
+  return nullptr;
+}
 }  // namespace
 
 std::string runfile(const std::string& workspace_path) {
@@ -68,7 +85,7 @@ std::pair<int, std::string> sh(const std::string& cmd) {
     _exit(127);
   }
   if (pid > 0) setpgid(pid, pid);  // (either side may run first)
-  std::atomic<pid_t>* slot = pid > 0 ? track_command(pid) : nullptr;
+  std::atomic<pid_t>* slot = pid > 0 ? take_slot(g_commands, pid) : nullptr;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(fds[1]);
   if (pid < 0) {
@@ -173,24 +190,6 @@ void cleanup(const Prepared& p, bool keep_logs) {
 
 namespace {
 
-// The launchers running now (launch() may run in several threads at once), for the interrupt
-// handler: lock-free atomics, safe to read in a signal handler.
-constexpr size_t kLauncherSlots = 16;
-std::array<std::atomic<pid_t>, kLauncherSlots> g_launchers{};
-static_assert(std::atomic<pid_t>::is_always_lock_free);
-
-// The commands sh() runs now (their process groups), for the interrupt handler.
-constexpr size_t kCommandSlots = 16;
-std::array<std::atomic<pid_t>, kCommandSlots> g_commands{};
-
-std::atomic<pid_t>* track_command(pid_t pid) {
-  for (auto& slot : g_commands) {
-    pid_t free = 0;
-    if (slot.compare_exchange_strong(free, pid)) return &slot;
-  }
-  return nullptr;  // all taken: the command is not ended by an interrupt (16 at once: not here)
-}
-
 // The work directories of prepare() not yet cleaned up (guest image, logs), for the interrupt
 // handler: fixed buffers it can read without allocating.
 constexpr size_t kWorkdirSlots = 8;
@@ -211,25 +210,24 @@ void track_workdir(const std::string& dir, bool add) {
   }
 }
 
+// SIGTERM to every child in `slots` (to its whole process group if `group`), then reap each.
+void end_and_reap(PidSlots& slots, bool group) {
+  for (auto& slot : slots)
+    if (const pid_t p = slot.load(); p > 0) kill(group ? -p : p, SIGTERM);
+  for (auto& slot : slots)
+    if (const pid_t p = slot.load(); p > 0) {
+      int st;
+      waitpid(p, &st, 0);
+    }
+}
+
 // SIGINT/SIGTERM/SIGHUP while virtual hosts run or are prepared: the commands of sh() (a kernel
 // build) end with their process groups, each launcher tears its hosts down (its own trap), we
 // wait for them all, remove the work directories (rm -rf: fork, exec and wait are safe here),
 // then die of the same signal.
 void on_interrupt(int sig) {
-  for (auto& slot : g_commands)
-    if (const pid_t p = slot.load(); p > 0) kill(-p, SIGTERM);
-  for (auto& slot : g_commands)
-    if (const pid_t p = slot.load(); p > 0) {
-      int st;
-      waitpid(p, &st, 0);
-    }
-  for (auto& slot : g_launchers)
-    if (const pid_t p = slot.load(); p > 0) kill(p, SIGTERM);
-  for (auto& slot : g_launchers)
-    if (const pid_t p = slot.load(); p > 0) {
-      int st;
-      waitpid(p, &st, 0);
-    }
+  end_and_reap(g_commands, true);
+  end_and_reap(g_launchers, false);
   for (size_t i = 0; i < kWorkdirSlots; ++i)
     if (g_workdir_used[i].load()) {
       const pid_t rm = fork();
@@ -244,16 +242,6 @@ void on_interrupt(int sig) {
     }
   signal(sig, SIG_DFL);
   raise(sig);
-}
-
-// A slot for a launcher's pid, or nullptr when all are taken (then an interrupt still kills the
-// launcher's process group through the terminal, but is not waited for).
-std::atomic<pid_t>* take_slot(pid_t pid) {
-  for (auto& slot : g_launchers) {
-    pid_t free = 0;
-    if (slot.compare_exchange_strong(free, pid)) return &slot;
-  }
-  return nullptr;
 }
 
 }  // namespace
@@ -322,7 +310,7 @@ std::pair<int, std::string> launch(const std::string& image, const std::string& 
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  std::atomic<pid_t>* slot = take_slot(pid);  // `exec`: the shell becomes vm.sh, which handles SIGTERM
+  std::atomic<pid_t>* slot = take_slot(g_launchers, pid);  // `exec`: the shell becomes vm.sh, which handles SIGTERM
   close(pipefd[1]);
   std::string out;
   std::array<char, 4096> buf;
