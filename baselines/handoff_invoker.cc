@@ -132,6 +132,7 @@ void HandOffInvoker::finish() {
 void HandOffInvoker::stack_loop(Stack& stack) {
   const stack_methods::ThreadTimes t0 = stack_methods::thread_times();
   for (;;) {
+    if (live_.asked()) live_.answer([&stack](StackCounters& c) { c = stack.counters(); });
     uint32_t idx;
     if (!to_stack_.pop(idx)) {
       if (!stopping_.load(std::memory_order_acquire)) {
@@ -153,6 +154,12 @@ void HandOffInvoker::stack_loop(Stack& stack) {
     ++io_signals_;
   }
   stack_thread_ = stack_methods::times_since(t0);
+}
+
+std::optional<StackCounters> HandOffInvoker::stack_counters(int timeout_ms) {
+  // The stack thread answers at the top of its loop; one sleeping in read() is woken for it
+  // (it finds nothing queued and sleeps again: one more of its "stack_sleeps").
+  return live_.ask(timeout_ms, [this] { signal(stack_efd_); });
 }
 
 FrameOwner* HandOffInvoker::stand_in_for(FrameOwner* real) {

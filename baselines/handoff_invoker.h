@@ -22,6 +22,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stack/frame.h"
+#include "stack/live_exchange.h"
 #include "stack/packet_pool.h"
 #include "stack/stack.h"
 
@@ -103,6 +105,11 @@ class HandOffInvoker {
   void on_wake();  // io_efd polled readable: clears it
   void finish();  // stops and joins the stack thread; collect() then returns every slot
 
+  // From any thread while the stack thread runs: a copy of the Stack's counters, taken by the
+  // stack thread between two bursts (woken for it if it sleeps); nullopt if it did not answer
+  // within timeout_ms (not started, or finished).
+  std::optional<StackCounters> stack_counters(int timeout_ms);
+
   uint64_t queue_drops() const { return queue_drops_; }
   nlohmann::json report(uint64_t io_polls) const;  // the hand-off's counters
   const nlohmann::json& stack_thread_times() const { return stack_thread_; }
@@ -141,6 +148,7 @@ class HandOffInvoker {
   int stack_efd_ = -1;                   // (io writes, stack reads blocking)
   int io_efd_ = -1;                      // (stack writes, io polls and reads)
   std::atomic<bool> stopping_{false};    // (io writes once)
+  LiveExchange<StackCounters> live_;     // (stack answers) the Stack's counters for another thread
   std::thread thread_;
   std::deque<StackSideOwner> stand_ins_;      // (io creates; stack calls release())
   std::vector<Frame>* stack_sink_ = nullptr;  // (stack) the slot being processed

@@ -14,10 +14,12 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <vector>
 
 #include "stack/drop_stage.h"
+#include "stack/live_exchange.h"
 #include "baselines/proc_counters.h"
 #include "baselines/methods.h"
 #include "stack/socket_buffers.h"
@@ -117,6 +119,8 @@ class KernelSocketRelay final : public ProxyMethod {
   void run(const std::atomic<bool>& stop) override {
     pollfd pfd{in_, POLLIN, 0};
     while (!stop.load(std::memory_order_relaxed)) {
+      if (live_.asked())
+        live_.answer([this](LiveCopy& c) { c = {received_, forwarded_, send_failed_}; });
       if (relay_once() > 0) continue;
       ++idle_waits_;
       ++syscalls_;
@@ -134,31 +138,23 @@ class KernelSocketRelay final : public ProxyMethod {
     }
   }
 
+  // Counters so far: the loop's (answered between two receive calls) and the kernel's.
+  nlohmann::json live() override {
+    std::optional<LiveCopy> l = live_.ask(kLiveWaitMs);
+    if (!l) return nullptr;
+    const auto d = counter_delta(snmp0_, read_snmp());
+    return {{"forwarded", l->forwarded}, {"drops", drops(d, l->send_failed).to_json()}};
+  }
+
   nlohmann::json report() override {
     auto d = counter_delta(snmp0_, read_snmp());
     auto c = [&](const char* k) { return counter(d, k); };
     nlohmann::json j;
     j["forwarded"] = forwarded_;
     j["received"] = received_;
-    // Kernel drops on the way in, before the relay saw the datagram. Udp.InErrors includes the
-    // receive-buffer, memory and checksum errors: only its remainder is reported separately.
-    const uint64_t in_errors_known =
-        c("Udp.RcvbufErrors") + c("Udp.MemErrors") + c("Udp.InCsumErrors");
-    DropLedger drops;
-    drops.add(DropStage::kProxyKernel, "udp_rcvbuf_errors", c("Udp.RcvbufErrors"));
-    drops.add(DropStage::kProxyKernel, "udp_mem_errors", c("Udp.MemErrors"));
-    drops.add(DropStage::kProxyKernel, "udp_in_csum_errors", c("Udp.InCsumErrors"));
-    drops.add(DropStage::kProxyKernel, "udp_no_ports", c("Udp.NoPorts"));
-    drops.add(DropStage::kProxyKernel, "udp_in_errors_other",
-              c("Udp.InErrors") - std::min(c("Udp.InErrors"), in_errors_known));
-    drops.add(DropStage::kProxyKernel, "ip_in_hdr_errors", c("Ip.InHdrErrors"));
-    drops.add(DropStage::kProxyKernel, "ip_in_addr_errors", c("Ip.InAddrErrors"));
-    drops.add(DropStage::kProxyKernel, "ip_in_discards", c("Ip.InDiscards"));
-    // Datagrams the relay received and could not send (each also shows in send_errors; the
-    // kernel's Udp.SndbufErrors counts some of the same, so it is informational only).
-    drops.add(DropStage::kProxyTx, "send_failed", send_failed_);
-    drops.add(DropStage::kProxyQueue, "left_in_socket_at_stop", left_at_stop_);
-    j["drops"] = drops.to_json();
+    DropLedger ledger = drops(d, send_failed_);
+    ledger.add(DropStage::kProxyQueue, "left_in_socket_at_stop", left_at_stop_);
+    j["drops"] = ledger.to_json();
     // ENOBUFS: the interface dropped the datagram and counts it too (see bench/trial.cc).
     j["tx_refused_by_link"] = send_errors_.count(ENOBUFS) ? send_errors_.at(ENOBUFS) : 0;
     nlohmann::json errs = nlohmann::json::object();
@@ -179,6 +175,33 @@ class KernelSocketRelay final : public ProxyMethod {
 
  private:
   const MethodInfo& info_;
+  struct LiveCopy {
+    uint64_t received = 0, forwarded = 0, send_failed = 0;
+  };
+
+  // The drops so far, from the kernel's counters since start() (`d`) and the relay's own.
+  static DropLedger drops(const std::map<std::string, uint64_t>& d, uint64_t send_failed) {
+    auto c = [&](const char* k) { return counter(d, k); };
+    // Kernel drops on the way in, before the relay saw the datagram. Udp.InErrors includes the
+    // receive-buffer, memory and checksum errors: only its remainder is reported separately.
+    const uint64_t in_errors_known =
+        c("Udp.RcvbufErrors") + c("Udp.MemErrors") + c("Udp.InCsumErrors");
+    DropLedger drops;
+    drops.add(DropStage::kProxyKernel, "udp_rcvbuf_errors", c("Udp.RcvbufErrors"));
+    drops.add(DropStage::kProxyKernel, "udp_mem_errors", c("Udp.MemErrors"));
+    drops.add(DropStage::kProxyKernel, "udp_in_csum_errors", c("Udp.InCsumErrors"));
+    drops.add(DropStage::kProxyKernel, "udp_no_ports", c("Udp.NoPorts"));
+    drops.add(DropStage::kProxyKernel, "udp_in_errors_other",
+              c("Udp.InErrors") - std::min(c("Udp.InErrors"), in_errors_known));
+    drops.add(DropStage::kProxyKernel, "ip_in_hdr_errors", c("Ip.InHdrErrors"));
+    drops.add(DropStage::kProxyKernel, "ip_in_addr_errors", c("Ip.InAddrErrors"));
+    drops.add(DropStage::kProxyKernel, "ip_in_discards", c("Ip.InDiscards"));
+    // Datagrams the relay received and could not send (each also shows in send_errors; the
+    // kernel's Udp.SndbufErrors counts some of the same, so it is informational only).
+    drops.add(DropStage::kProxyTx, "send_failed", send_failed);
+    return drops;
+  }
+
   // One receive call and the sends it needs; returns datagrams received (0: none queued).
   size_t relay_once() { return batched_ ? relay_batch() : relay_datagram(); }
 
@@ -247,6 +270,7 @@ class KernelSocketRelay final : public ProxyMethod {
   std::map<std::string, uint64_t> snmp0_;
   std::map<int, uint64_t> send_errors_;
   uint64_t received_ = 0, forwarded_ = 0, send_failed_ = 0, syscalls_ = 0, idle_waits_ = 0, left_at_stop_ = 0;
+  LiveExchange<LiveCopy> live_;
 };
 
 // The kernel's own IP forwarding, the reference for router mode: start() switches ip_forward
@@ -286,23 +310,21 @@ class KernelForward final : public ProxyMethod {
     while (!stop.load(std::memory_order_relaxed)) usleep(10'000);
   }
 
+  // Everything is the kernel's: the same counters as report(), read now.
+  nlohmann::json live() override {
+    if (snmp0_.empty()) return nullptr;  // not started
+    const auto d = counter_delta(snmp0_, read_snmp());
+    return {{"forwarded", counter(d, "Ip.ForwDatagrams")},
+            {"drops", drops(d, counter_delta(netstat0_, read_netstat())).to_json()}};
+  }
+
   nlohmann::json report() override {
     auto d = counter_delta(snmp0_, read_snmp());
     auto x = counter_delta(netstat0_, read_netstat());
     auto nd = counter_delta(netdev0_, read_netdev());
     nlohmann::json j;
     j["forwarded"] = counter(d, "Ip.ForwDatagrams");
-    // Forwarding-path drops in the IP layer. InHdrErrors includes TTL expiry; InNoRoutes and
-    // InAddrErrors are destinations the kernel would not forward.
-    DropLedger drops;
-    drops.add(DropStage::kProxyKernel, "ip_in_hdr_errors", counter(d, "Ip.InHdrErrors"));
-    drops.add(DropStage::kProxyKernel, "ip_in_addr_errors", counter(d, "Ip.InAddrErrors"));
-    drops.add(DropStage::kProxyKernel, "ip_in_no_routes", counter(x, "IpExt.InNoRoutes"));
-    drops.add(DropStage::kProxyKernel, "ip_in_discards", counter(d, "Ip.InDiscards"));
-    drops.add(DropStage::kProxyKernel, "ip_out_discards", counter(d, "Ip.OutDiscards"));
-    drops.add(DropStage::kProxyKernel, "ip_out_no_routes", counter(d, "Ip.OutNoRoutes"));
-    drops.add(DropStage::kProxyKernel, "ip_frag_fails", counter(d, "Ip.FragFails"));
-    j["drops"] = drops.to_json();
+    j["drops"] = drops(d, x).to_json();
     // Interface drop counters are the link stages, which the harness counts around every
     // method from /proc/net/dev; repeating them under "drops" would count them twice.
     j["interfaces"] = nlohmann::json::object();
@@ -318,6 +340,20 @@ class KernelForward final : public ProxyMethod {
 
  private:
   const MethodInfo& info_;
+  // Forwarding-path drops in the IP layer, from the snmp (`d`) and netstat (`x`) counters since
+  // start(). InHdrErrors includes TTL expiry; InNoRoutes and InAddrErrors are destinations the
+  // kernel would not forward.
+  static DropLedger drops(const std::map<std::string, uint64_t>& d, const std::map<std::string, uint64_t>& x) {
+    DropLedger drops;
+    drops.add(DropStage::kProxyKernel, "ip_in_hdr_errors", counter(d, "Ip.InHdrErrors"));
+    drops.add(DropStage::kProxyKernel, "ip_in_addr_errors", counter(d, "Ip.InAddrErrors"));
+    drops.add(DropStage::kProxyKernel, "ip_in_no_routes", counter(x, "IpExt.InNoRoutes"));
+    drops.add(DropStage::kProxyKernel, "ip_in_discards", counter(d, "Ip.InDiscards"));
+    drops.add(DropStage::kProxyKernel, "ip_out_discards", counter(d, "Ip.OutDiscards"));
+    drops.add(DropStage::kProxyKernel, "ip_out_no_routes", counter(d, "Ip.OutNoRoutes"));
+    drops.add(DropStage::kProxyKernel, "ip_frag_fails", counter(d, "Ip.FragFails"));
+    return drops;
+  }
   static constexpr const char* kIpForward = "/proc/sys/net/ipv4/ip_forward";
   std::string in_, out_;
   std::string previous_;  // value to restore, if start() changed it

@@ -339,9 +339,26 @@ TEST_P(MethodForwarding, NumberedStreamArrivesIntactAndEveryFrameIsAccounted) {
     usleep(50'000);
   }
   drain(kCount, 100);
+  // While it runs (//bench:proxy's status lines): the live counters already hold every frame.
+  const nlohmann::json live = m->live();
   stop = true;
   runner.join();
   nlohmann::json r = m->report();
+
+  ASSERT_TRUE(live.is_object()) << "live() gave " << live.dump();
+  EXPECT_EQ(live["forwarded"], kCount) << live.dump();
+  for (auto& [stage, reasons] : r["drops"].items())
+    for (auto& [reason, n] : reasons.items()) {
+      const bool at_stop_only = reason == "left_in_device_at_stop" || reason == "left_in_socket_at_stop";
+      if (at_stop_only) continue;  // decided by stopping: not in live()
+      ASSERT_TRUE(live["drops"].contains(stage) && live["drops"][stage].contains(reason))
+          << stage << "/" << reason << " missing from live(): " << live.dump();
+      EXPECT_EQ(live["drops"][stage][reason], n) << stage << "/" << reason;
+    }
+  if (stack_method) {
+    EXPECT_EQ(live["device"]["in"]["rx_frames"], r["device"]["in"]["rx_frames"]) << live.dump();
+    EXPECT_EQ(live["device"]["out"]["tx_frames"], r["device"]["out"]["tx_frames"]) << live.dump();
+  }
 
   EXPECT_EQ(got.seqs.size(), kCount) << r.dump();
   for (auto& [seq, n] : got.seqs) EXPECT_EQ(n, 1) << "sequence " << seq << " arrived " << n;

@@ -59,9 +59,7 @@ class UserThreadMethod final : public StackMethod {
   }
 
   nlohmann::json report() override {
-    DropLedger queue;
-    queue.add(DropStage::kProxyQueue, "handoff_queue_full", invoker_->queue_drops());
-    nlohmann::json j = base_report(queue);
+    nlohmann::json j = base_report(live_method_drops());
     j["handoff"] = invoker_->report(loop_.idle_waits);
     j["threads"]["io"] = loop_thread_;
     j["threads"]["stack"] = invoker_->stack_thread_times();
@@ -69,6 +67,14 @@ class UserThreadMethod final : public StackMethod {
   }
 
  private:
+  DropLedger live_method_drops() const override {
+    DropLedger queue;
+    queue.add(DropStage::kProxyQueue, "handoff_queue_full", invoker_->queue_drops());
+    return queue;
+  }
+  bool stack_on_loop_thread() const override { return false; }
+  std::optional<StackCounters> live_stack_counters() override { return invoker_->stack_counters(kLiveWaitMs); }
+
   std::unique_ptr<HandOffInvoker> invoker_;
 };
 

@@ -91,23 +91,16 @@ class XdpRedirect final : public ProxyMethod {
     while (!stop.load(std::memory_order_relaxed)) usleep(10'000);
   }
 
+  // The program's counters (a BPF map: any thread may read it), now.
+  nlohmann::json live() override {
+    if (!obj_ || attached_.empty()) return nullptr;  // not started
+    nlohmann::json j = counts();
+    j.erase("xdp_counters");
+    return j;
+  }
+
   nlohmann::json report() override {
-    nlohmann::json j;
-    nlohmann::json counters = nlohmann::json::object();
-    uint64_t v[kCounters];
-    const int fd = obj_->map_fd("fwd_counters");
-    for (uint32_t k = 0; k < kCounters; ++k) counters[kCounterNames[k]] = v[k] = obj_->percpu_sum(fd, k);
-    j["forwarded"] = v[0];
-    j["xdp_counters"] = counters;
-    // IPv4 the program handed to the kernel instead of forwarding it: in an experiment these
-    // are the stream's datagrams the kernel then drops (no relay socket), so they count here.
-    DropLedger drops;
-    drops.add(DropStage::kProxyKernel, "xdp_passed_not_ours", v[2]);
-    drops.add(DropStage::kProxyKernel, "xdp_passed_options", v[3]);
-    drops.add(DropStage::kProxyKernel, "xdp_passed_ttl", v[4]);
-    drops.add(DropStage::kProxyKernel, "xdp_dropped_malformed", v[5]);
-    drops.add(DropStage::kProxyKernel, "xdp_redirect_failed", v[6]);
-    j["drops"] = drops.to_json();
+    nlohmann::json j = counts();
     j["variant"] = variant_;
     j["xdp_mode"] = xdp_mode_name(mode_);
     // How the kernel reports the program attached on each interface now (not what was asked).
@@ -129,6 +122,26 @@ class XdpRedirect final : public ProxyMethod {
 
  private:
   const MethodInfo& info_;
+  // {"forwarded", "xdp_counters", "drops"} from the program's counters.
+  nlohmann::json counts() const {
+    nlohmann::json j;
+    nlohmann::json counters = nlohmann::json::object();
+    uint64_t v[kCounters];
+    const int fd = obj_->map_fd("fwd_counters");
+    for (uint32_t k = 0; k < kCounters; ++k) counters[kCounterNames[k]] = v[k] = obj_->percpu_sum(fd, k);
+    j["forwarded"] = v[0];
+    j["xdp_counters"] = counters;
+    // IPv4 the program handed to the kernel instead of forwarding it: in an experiment these
+    // are the stream's datagrams the kernel then drops (no relay socket), so they count here.
+    DropLedger drops;
+    drops.add(DropStage::kProxyKernel, "xdp_passed_not_ours", v[2]);
+    drops.add(DropStage::kProxyKernel, "xdp_passed_options", v[3]);
+    drops.add(DropStage::kProxyKernel, "xdp_passed_ttl", v[4]);
+    drops.add(DropStage::kProxyKernel, "xdp_dropped_malformed", v[5]);
+    drops.add(DropStage::kProxyKernel, "xdp_redirect_failed", v[6]);
+    j["drops"] = drops.to_json();
+    return j;
+  }
   static uint32_t if_index(const std::string& name) {
     uint32_t i = if_nametoindex(name.c_str());
     if (i == 0) throw std::runtime_error("no such interface " + name);

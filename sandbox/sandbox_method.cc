@@ -90,10 +90,7 @@ class SandboxMethod final : public StackMethod {
   void run(const std::atomic<bool>& stop) override { run_loop(*invoker_, stop); }
 
   nlohmann::json report() override {
-    DropLedger ext;
-    ext.add(DropStage::kProxyExtension, "extension_not_active", invoker_->not_active_drops());
-    ext.add(DropStage::kProxyExtension, "extension_faulted", invoker_->faulted_drops());
-    nlohmann::json j = base_report(ext);
+    nlohmann::json j = base_report(live_method_drops());
     const ExtensionInfo info = reg_->info(h_);
     const ProtectionDomain& d = reg_->domain(h_);
     j["protection"] = protection_mode_name(mode_);
@@ -115,6 +112,13 @@ class SandboxMethod final : public StackMethod {
   }
 
  private:
+  DropLedger live_method_drops() const override {
+    DropLedger ext;
+    ext.add(DropStage::kProxyExtension, "extension_not_active", invoker_->not_active_drops());
+    ext.add(DropStage::kProxyExtension, "extension_faulted", invoker_->faulted_drops());
+    return ext;
+  }
+
   void open_sandbox_devices(const ProxyConfig& cfg) {
     // af_xdp: both sockets share one umem, and it is the region's packet-pool area.
     // af_packet_mmap: the devices keep their own rings and pools (not in the region); the
@@ -143,6 +147,7 @@ class SandboxByVariant final : public ProxyMethod {
   }
   void run(const std::atomic<bool>& stop) override { impl_->run(stop); }
   nlohmann::json report() override { return impl_->report(); }
+  nlohmann::json live() override { return impl_ ? impl_->live() : nullptr; }
 
  private:
   const MethodInfo& info_;

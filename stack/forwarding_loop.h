@@ -94,12 +94,14 @@ class ForwardingLoop {
   }
 
   // poll_once until `stop` (seen within about idle_wait_ms), then the drain passes, then the
-  // invoker's outstanding work.
-  template <class Clock>
-  void run(const std::atomic<bool>& stop, Clock now_ns) {
+  // invoker's outstanding work. `between()` runs after every pass and idle wait, where no burst
+  // is in the loop's hands (a method answers live counter requests there: stack/live_exchange.h).
+  template <class Clock, class Between = void (*)()>
+  void run(const std::atomic<bool>& stop, Clock now_ns, Between between = [] {}) {
     while (!stop.load(std::memory_order_relaxed)) {
       const bool busy = poll_once(now_ns()) != 0;
       if (!busy && !collect()) wait_idle();
+      between();
     }
     for (int k = 0; k < opt_.drain_passes; ++k)
       if (poll_once(now_ns()) == 0 && !collect()) break;

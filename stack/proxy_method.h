@@ -73,6 +73,14 @@ class ProxyMethod {
   // stages are the proxy's of DropStage (stack/drop_stage.h: is_proxy_stage); every frame that
   // entered and did not leave is in one of them.
   virtual nlohmann::json report() = 0;
+  // While run() runs, from another thread (//bench:proxy's status lines): the counters so far,
+  // {"forwarded": N, "drops": {stage: {reason: N}}} as in report() (without what only stopping
+  // decides, e.g. frames left in a device), and, where the method has devices of its own,
+  // "device": {"in"|"out": {"rx_frames", "tx_frames"}}. Counts never go down from one call to the
+  // next, and report() counts at least as many. Waits at most about kLiveWaitMs; null when the
+  // method has no live counters or its loop did not answer in time (not running).
+  static constexpr int kLiveWaitMs = 250;
+  virtual nlohmann::json live() { return nullptr; }
 };
 
 // What the registry knows of a method: its name and variants as used in flags and results, and

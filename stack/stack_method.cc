@@ -135,38 +135,70 @@ void StackMethod::make_stack(const ProxyConfig& cfg, FrameAllocator* in_alloc, F
   }
 }
 
+uint64_t StackMethod::xdp_passed_to_kernel() const {
+  uint64_t passed = 0;
+  if (umem_)
+    for (int i = 0; i < 2; ++i) passed += static_cast<AfXdpDevice*>(dev_[i].get())->counters().passed_to_kernel;
+  return passed;
+}
+
+DropLedger StackMethod::device_drops(const DeviceStats (&s)[2], uint64_t xdp_passed) const {
+  DropLedger drops;
+  // Dropped before the method saw them: the packet socket's queue or ring was full, or the
+  // frame was longer than the buffer the device gave the kernel.
+  drops.add(DropStage::kProxyKernel, "packet_socket_drops", s[0].rx_kernel_drops + s[1].rx_kernel_drops);
+  drops.add(DropStage::kProxyKernel, "rx_truncated", s[0].rx_truncated + s[1].rx_truncated);
+  // Transmit drops include the stack's own generated frames (ARP, ICMP), which are rare.
+  drops.add(DropStage::kProxyTx, "tx_dropped", s[0].tx_dropped + s[1].tx_dropped);
+  // Frames the steering program did not take (runts, not IPv4 or ARP, for another MAC) go to
+  // the kernel, which owns no address here and drops them: a proxy-kernel drop, so that every
+  // frame that entered an interface is in the ledger (none is ever an experiment's datagram
+  // unless it was broken on the way).
+  if (umem_) drops.add(DropStage::kProxyKernel, "xdp_passed_to_kernel", xdp_passed);
+  return drops;
+}
+
+void StackMethod::answer_live() {
+  live_.answer([this](LiveCopy& c) {
+    c.stack.reset();
+    if (stack_on_loop_thread()) c.stack = stack_raw_->counters();
+    for (int i = 0; i < 2; ++i) c.dev[i] = dev_[i]->stats();
+    c.xdp_passed_to_kernel = xdp_passed_to_kernel();
+    c.method = live_method_drops();
+  });
+}
+
+nlohmann::json StackMethod::live() {
+  std::optional<LiveCopy> c = live_.ask(kLiveWaitMs);
+  if (!c) return nullptr;
+  if (!c->stack) c->stack = live_stack_counters();
+  if (!c->stack) return nullptr;
+  DropLedger drops = c->method;
+  drops.merge(device_drops(c->dev, c->xdp_passed_to_kernel));
+  add_stack_drops(drops, c->stack->drops);
+  nlohmann::json j = {{"forwarded", c->stack->forwarded}, {"drops", drops.to_json()}};
+  const char* side[2] = {"in", "out"};
+  for (int i = 0; i < 2; ++i)
+    j["device"][side[i]] = {{"rx_frames", c->dev[i].rx_frames}, {"tx_frames", c->dev[i].tx_frames}};
+  return j;
+}
+
 nlohmann::json StackMethod::base_report(const DropLedger& method_drops) {
   left_at_stop_ += discard_queued(*dev_[0]) + discard_queued(*dev_[1]);
   DropLedger drops = method_drops;
   drops.add(DropStage::kProxyQueue, "left_in_device_at_stop", left_at_stop_);
   const uint64_t queue_drops = drops.total();
-  uint64_t kernel_drops = 0, truncated = 0, tx_dropped = 0, device_rx = 0, tx_refused = 0;
+  uint64_t device_rx = 0, tx_refused = 0;
   const char* side[2] = {"in", "out"};
   nlohmann::json devices;
+  DeviceStats s[2];
   for (int i = 0; i < 2; ++i) {
-    DeviceStats s = dev_[i]->stats();
-    devices[side[i]] = device_json(*dev_[i], s);
-    kernel_drops += s.rx_kernel_drops;
-    truncated += s.rx_truncated;
-    tx_dropped += s.tx_dropped;
-    tx_refused += s.tx_refused;
-    device_rx += s.rx_frames;
+    s[i] = dev_[i]->stats();
+    devices[side[i]] = device_json(*dev_[i], s[i]);
+    tx_refused += s[i].tx_refused;
+    device_rx += s[i].rx_frames;
   }
-  // Dropped before the method saw them: the packet socket's queue or ring was full, or the
-  // frame was longer than the buffer the device gave the kernel.
-  drops.add(DropStage::kProxyKernel, "packet_socket_drops", kernel_drops);
-  drops.add(DropStage::kProxyKernel, "rx_truncated", truncated);
-  // Transmit drops include the stack's own generated frames (ARP, ICMP), which are rare.
-  drops.add(DropStage::kProxyTx, "tx_dropped", tx_dropped);
-  if (umem_) {
-    // Frames the steering program did not take (runts, not IPv4 or ARP, for another MAC) go to
-    // the kernel, which owns no address here and drops them: a proxy-kernel drop, so that every
-    // frame that entered an interface is in the ledger (none is ever an experiment's datagram
-    // unless it was broken on the way).
-    uint64_t passed = 0;
-    for (int i = 0; i < 2; ++i) passed += static_cast<AfXdpDevice*>(dev_[i].get())->counters().passed_to_kernel;
-    drops.add(DropStage::kProxyKernel, "xdp_passed_to_kernel", passed);
-  }
+  drops.merge(device_drops(s, xdp_passed_to_kernel()));
   nlohmann::json j = stack_report(stack_raw_->counters(), drops, device_rx, queue_drops);
   j["device"] = devices;
   // The part of those the interface dropped and counts too (the harness subtracts it from

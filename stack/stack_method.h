@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -19,6 +20,7 @@
 #include "stack/device_factory.h"
 #include "stack/drop_stage.h"
 #include "stack/forwarding_loop.h"
+#include "stack/live_exchange.h"
 #include "stack/proxy_method.h"
 #include "stack/stack.h"
 
@@ -67,6 +69,10 @@ nlohmann::json stack_report(const StackCounters& c, DropLedger method_drops, uin
                             uint64_t queue_drops, uint64_t other_ended = 0);
 
 class StackMethod : public ProxyMethod {
+ public:
+  // Answered by the loop's thread between two passes (live_exchange.h).
+  nlohmann::json live() override;
+
  protected:
   explicit StackMethod(const MethodInfo& info) : info_(info), name_(info.name) {}
 
@@ -87,7 +93,9 @@ class StackMethod : public ProxyMethod {
     o.idle_wait_ms = kIdleWaitMs;
     ForwardingLoop<Invoker> loop(invoker, {dev_[0].get(), dev_[1].get()}, o);
     const ThreadTimes t0 = thread_times();
-    loop.run(stop, monotonic_ns);
+    loop.run(stop, monotonic_ns, [this] {
+      if (live_.asked()) answer_live();
+    });
     loop_thread_ = times_since(t0);
     loop_ = loop.counters();
   }
@@ -96,6 +104,13 @@ class StackMethod : public ProxyMethod {
   // the loop and the AF_XDP sockets. Frames still queued in a device (the method fell behind,
   // e.g. under CPU competition) are taken off it now and counted as dropped at the proxy's queue.
   nlohmann::json base_report(const DropLedger& method_drops);
+
+  // For live(), on the loop's thread: the method's own drops so far (its stages of report()).
+  virtual DropLedger live_method_drops() const { return {}; }
+  // Whether the Stack's counters are the loop thread's to copy; if not (user-thread: the Stack
+  // runs in a thread of its own), live() asks live_stack_counters() for them.
+  virtual bool stack_on_loop_thread() const { return true; }
+  virtual std::optional<StackCounters> live_stack_counters() { return std::nullopt; }
 
   const MethodInfo& info_;
   std::string name_;
@@ -108,6 +123,20 @@ class StackMethod : public ProxyMethod {
   uint64_t left_at_stop_ = 0;   // frames base_report took off the devices unprocessed
   LoopCounters loop_;
   nlohmann::json loop_thread_ = nlohmann::json::object();  // the loop's thread CPU times
+
+ private:
+  // What the loop's thread copies for live().
+  struct LiveCopy {
+    std::optional<StackCounters> stack;
+    DeviceStats dev[2];
+    uint64_t xdp_passed_to_kernel = 0;
+    DropLedger method;
+  };
+  void answer_live();
+  // The drops the devices counted (base_report's and live()'s).
+  DropLedger device_drops(const DeviceStats (&s)[2], uint64_t xdp_passed_to_kernel) const;
+  uint64_t xdp_passed_to_kernel() const;
+  LiveExchange<LiveCopy> live_;
 };
 
 }  // namespace stack_methods
