@@ -229,6 +229,46 @@ case "$test" in
                 ulsnet_traffic recv 9000 "$count" 3000 150000 "$warmup_ms" ;;
     esac
     ;;
+  stand)
+    # //bench:proxy --hosts=vm: any proxy method standing in the proxy (bench/guest/ulsnet_proxy.cc
+    # with "stand": a status line every ulsnet.interval_ms, until stopped or ulsnet.seconds), and
+    # commands from the host, one per line on this console (kernel/vm.sh --console-in):
+    #   exec ID BASE64   (sender, receiver) run the decoded shell command in the background, stdin
+    #                    /dev/null; when it ends: "ULSNET-EXEC-END id=ID status=S"
+    #   stop             the proxy stops the method (it prints its report); the others end what
+    #                    they still run; then every host is done
+    method=""; variant=""; mode=router; seconds=600; interval_ms=1000; pid=""
+    for w in $(cat /proc/cmdline); do
+      case "$w" in
+        ulsnet.method=*) method="${w#*=}" ;;
+        ulsnet.variant=*) variant="${w#*=}" ;;
+        ulsnet.mode=*) mode="${w#*=}" ;;
+        ulsnet.seconds=*) seconds="${w#*=}" ;;
+        ulsnet.interval_ms=*) interval_ms="${w#*=}" ;;
+      esac
+    done
+    stty -echo 2>/dev/null
+    case "$role" in
+      proxy)    ulsnet_proxy "$method" "$variant" "$mode" "$seconds" stand "$interval_ms" < /dev/null &
+                pid=$! ;;
+      sender)   arp -i eth0 -s 10.201.1.2 52:54:00:c9:01:02 ;;
+      receiver) arp -i eth0 -s 10.201.2.1 52:54:00:c9:02:01 ;;
+    esac
+    echo "ULSNET-STAND-READY role=$role"
+    jobs_=""
+    while read -r cmd id b64; do
+      case "$cmd" in
+        exec) ( sh -c "$(echo "$b64" | base64 -d)" < /dev/null; echo "ULSNET-EXEC-END id=$id status=$?" ) &
+              jobs_="$jobs_ $!" ;;
+        stop) break ;;
+      esac
+    done
+    if [ -n "$pid" ]; then
+      kill -USR1 "$pid" 2>/dev/null
+      wait "$pid"
+    fi
+    for j in $jobs_; do kill "$j" 2>/dev/null; done
+    ;;
   "")
     for prog in $(echo "$run" | tr ':' ' '); do
       # shellcheck disable=SC2086 -- the arguments are meant to split

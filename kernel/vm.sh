@@ -18,6 +18,7 @@
 #                                 protection keys, which TCG emulates; qemu64,+xsave,+pku hangs
 #                                 at boot here)
 #                [--probe-accel]   (only say which accelerator a launch would use, below)
+#                [--console-in]   (each guest's console takes input from the FIFO DIR/ROLE.in)
 #
 # --hosts 3: sender -- proxy -- receiver, proxy with two NICs, each link a pair of QEMU socket
 # netdevs on 127.0.0.1 inside a private network namespace (so the ports never meet anything else
@@ -61,6 +62,11 @@
 # marker GUEST_INSN_MARK(tag) (kernel/guest/guest_util.h) gets its user and kernel instruction
 # counts so far written there, "ULSNET-INSN tag=T user=U kernel=K".
 #
+# --console-in: each QEMU's serial input is the FIFO DIR/ROLE.in (made here; QEMU holds it open
+# for reading and writing, so it never blocks or ends): a line written there reaches the guest's
+# console as if typed (//bench:proxy --hosts=vm sends its commands that way:
+# kernel/guest-init.sh's "stand"). Without it a guest's console has no input.
+#
 # What ran: DIR/accel (and "ULSNET-ACCEL name=... reason=..."), and DIR/ROLE.cmdline, each QEMU's
 # command line as the kernel reports it (/proc/PID/cmdline) while it runs.
 #
@@ -72,7 +78,7 @@
 set -euo pipefail
 
 kernel=""; initrd=""; logdir=""; hosts=1; test=""; run=""; accel=auto; timeout_s=120
-nic=e1000; mem=256; smp=1; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; icount_sleep=on; tsc_khz=""; plugin=""; probe_only=0; cpu=""
+nic=e1000; mem=256; smp=1; append=""; nics=0; link=tcp; mgmt=0; end=sender; icount=0; icount_sleep=on; tsc_khz=""; plugin=""; probe_only=0; cpu=""; console_in=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel="$2"; shift 2 ;;
@@ -97,7 +103,8 @@ while [ $# -gt 0 ]; do
     --count-insns) plugin="$2"; shift 2 ;;
     --cpu) cpu="$2"; shift 2 ;;
     --probe-accel) probe_only=1; shift ;;
-    -h|--help) sed -n '2,69p' "$0"; exit 0 ;;
+    --console-in) console_in=1; shift ;;
+    -h|--help) sed -n '2,77p' "$0"; exit 0 ;;
     *) echo "kernel/vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -139,6 +146,12 @@ if [ "$icount" -eq 1 ]; then
   tsc_khz=1000000  # shift=0: one instruction is one guest nanosecond, and the TSC counts those
 fi
 [ -n "$tsc_khz" ] && guest_args="$guest_args tsc_early_khz=$tsc_khz tsc=reliable"
+
+# A guest's console input: its FIFO with --console-in (opened read-write: never blocks, never
+# ends), else nothing.
+stdin_of() {  # role
+  if [ "$console_in" -eq 1 ]; then echo "<> '$logdir/$1.in'"; else echo "< /dev/null"; fi
+}
 
 qemu_base() {  # accel [role]
   local counting=""
@@ -192,7 +205,7 @@ script="$logdir/launch.sh"
     for i in $(seq 1 "$nics"); do
       hub="$hub -netdev hubport,id=h$i,hubid=0 -device $nic,netdev=h$i,mac=$(printf '52:54:00:c9:00:%02x' "$i")"
     done
-    echo "$(qemu_base "$accel" single)$hub -append '$guest_args ulsnet.role=single' > '$logdir/single.log' 2>&1 &"
+    echo "$(qemu_base "$accel" single)$hub -append '$guest_args ulsnet.role=single' $(stdin_of single) > '$logdir/single.log' 2>&1 &"
     echo "echo \$! > '$logdir/single.pid'"
   else
     mac() { printf '52:54:00:c9:%02x:%02x' "$1" "$2"; }
@@ -221,16 +234,16 @@ script="$logdir/launch.sh"
     if [ "$mgmt" -eq 1 ]; then
       s_mgmt=" $(end_of m0 "$(mac 9 1)" udp 40121 40122)"; r_mgmt=" $(end_of m0 "$(mac 9 2)" udp 40122 40121)"
     fi
-    echo "$(qemu_base "$accel" proxy) $p_in $p_out -append '$guest_args ulsnet.role=proxy' > '$logdir/proxy.log' 2>&1 &"
+    echo "$(qemu_base "$accel" proxy) $p_in $p_out -append '$guest_args ulsnet.role=proxy' $(stdin_of proxy) > '$logdir/proxy.log' 2>&1 &"
     echo "echo \$! > '$logdir/proxy.pid'"
     echo "sleep 1"
     # The receiver before the sender: a stream relayed to it must find it up (in relay mode the
     # sender's readiness ping reaches only the proxy). A second between them also keeps the
     # receiver's clock ahead of the sender's (each guest's CLOCK_MONOTONIC starts at its boot).
-    echo "$(qemu_base "$accel" receiver) $r_in$r_mgmt -append '$guest_args ulsnet.role=receiver' > '$logdir/receiver.log' 2>&1 &"
+    echo "$(qemu_base "$accel" receiver) $r_in$r_mgmt -append '$guest_args ulsnet.role=receiver' $(stdin_of receiver) > '$logdir/receiver.log' 2>&1 &"
     echo "echo \$! > '$logdir/receiver.pid'"
     [ "$mgmt" -eq 1 ] && echo "sleep 1"
-    echo "$(qemu_base "$accel" sender) $s_out$s_mgmt -append '$guest_args ulsnet.role=sender' > '$logdir/sender.log' 2>&1 &"
+    echo "$(qemu_base "$accel" sender) $s_out$s_mgmt -append '$guest_args ulsnet.role=sender' $(stdin_of sender) > '$logdir/sender.log' 2>&1 &"
     echo "echo \$! > '$logdir/sender.pid'"
   fi
   echo "wait"
@@ -251,7 +264,10 @@ if [ "$hosts" -eq 3 ]; then
   fi > "$logdir/links.txt"
   [ "$mgmt" -eq 1 ] && printf 'link=mgmt_sender_receiver from=sender to=receiver rx_port=40122 transport=udp\nlink=mgmt_receiver_sender from=receiver to=sender rx_port=40121 transport=udp\n' >> "$logdir/links.txt"
 fi
-for r in $roles; do rm -f "$logdir/$r.log" "$logdir/$r.cmdline" "$logdir/$r.pid" "$logdir/$r.insn.log"; done
+for r in $roles; do rm -f "$logdir/$r.log" "$logdir/$r.cmdline" "$logdir/$r.pid" "$logdir/$r.insn.log" "$logdir/$r.in"; done
+if [ "$console_in" -eq 1 ]; then
+  for r in $roles; do mkfifo "$logdir/$r.in"; done
+fi
 rm -f "$logdir"/links-*.txt
 
 # Each QEMU's command line, from the kernel, once it runs.

@@ -304,6 +304,9 @@ std::pair<int, std::string> launch(const std::string& image, const std::string& 
     return {-1, "fork failed"};
   }
   if (pid == 0) {
+    // A process group of its own, as sh()'s commands: a terminal's Ctrl-C reaches only the
+    // program, whose handler (install_interrupt_cleanup, or a program's own) ends the launch.
+    setpgid(0, 0);
     dup2(pipefd[1], STDOUT_FILENO);
     close(pipefd[0]);
     close(pipefd[1]);

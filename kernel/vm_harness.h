@@ -62,7 +62,8 @@ uint64_t host_tsc_khz();
 // kernel/vm.sh; `args` are its remaining arguments (--hosts, --run/--test, --append...). Unless
 // `args` say otherwise, the guests are given the host's TSC rate (--tsc-khz host_tsc_khz()).
 // Returns {exit status, the launcher's output}. Several threads may launch at once (each vm.sh
-// has its own network namespace); an interrupt tears every launch in progress down.
+// has its own network namespace); an interrupt tears every launch in progress down. vm.sh runs
+// in a process group of its own: a terminal's Ctrl-C reaches only the calling program.
 std::pair<int, std::string> launch(const std::string& image, const std::string& initrd,
                                    const std::string& logdir, const std::string& args, int timeout_s);
 
