@@ -44,6 +44,7 @@
 #include "baselines/registry.h"
 #include "bench/netns_child.h"
 #include "bench/proxy_status.h"
+#include "bench/proxy_tool.h"
 #include "bench/run_lock.h"
 #include "bench/topology.h"
 #include "bench/traffic.h"
@@ -51,38 +52,9 @@
 namespace ulsnet {
 namespace {
 
-struct Options {
-  std::string method, mode = "router", protection = "auto", hosts = "netns";
-  uint32_t batch = 32;
-  uint16_t relay_port = 9000;
-  double interval = 1.0, duration = 0;
-  bool json = false, arp = false;
-  int proxy_cpu = -1;
-  std::vector<std::string> exec_sender, exec_receiver;
-  uint64_t udp_count = 0;
-  double udp_rate = 10000;
-  uint32_t udp_payload = 64;
-};
-
-// ---- termination: the first SIGINT/SIGTERM/SIGHUP asks for a clean stop (final report, hosts
-// removed); a second one is the topology's hard clean-up (children killed, namespaces removed).
-std::atomic<bool> g_stop{false};
-struct sigaction g_hard[3];
-constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
-
-void on_stop_signal(int sig) {
-  if (!g_stop.exchange(true)) return;
-  for (int i = 0; i < 3; ++i)
-    if (kSignals[i] == sig) sigaction(sig, &g_hard[i], nullptr);
-  raise(sig);
-}
-
-void install_stop_handler() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &g_hard[i]);
-}
+using proxy_tool::Options;
+using proxy_tool::Out;
+using proxy_tool::stop_requested;
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -100,40 +72,6 @@ nlohmann::json netdev_json() {
   for (const auto& [k, v] : read_netdev()) j[k] = v;
   return j;
 }
-
-// Output: JSON lines on stdout (--json) or lines for people; one writer at a time.
-class Out {
- public:
-  explicit Out(bool json) : json_(json) {}
-  bool json() const { return json_; }
-  void event(const nlohmann::json& j, const std::string& human) {
-    std::lock_guard<std::mutex> g(mu_);
-    if (json_) {
-      std::fputs((j.dump() + "\n").c_str(), stdout);
-      std::fflush(stdout);
-    } else if (!human.empty()) {
-      std::fputs((human + "\n").c_str(), stdout);
-      std::fflush(stdout);
-    }
-  }
-  // Errors: stderr.
-  void error(const std::string& s) {
-    std::lock_guard<std::mutex> g(mu_);
-    std::fputs((s + "\n").c_str(), stderr);
-    std::fflush(stderr);
-  }
-  // Messages for people: stderr with --json, stdout otherwise.
-  void note(const std::string& s) {
-    std::lock_guard<std::mutex> g(mu_);
-    std::FILE* f = json_ ? stderr : stdout;
-    std::fputs((s + "\n").c_str(), f);
-    std::fflush(f);
-  }
-
- private:
-  bool json_;
-  std::mutex mu_;
-};
 
 // ---- the proxy role: the method, and a thread that writes a snapshot (proxy_status.h) to
 // `status_fd` every interval while it runs. The last snapshot goes with the report.
@@ -191,7 +129,7 @@ pid_t spawn_in(const std::string& ns, const std::string& cmd, bool stdout_to_std
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(127);
-    for (int s : kSignals) signal(s, SIG_DFL);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) signal(s, SIG_DFL);
     if (stdout_to_stderr) dup2(2, 1);
     const std::string path = std::string(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin") + ":/usr/sbin:/sbin";
     setenv("PATH", path.c_str(), 1);
@@ -220,12 +158,6 @@ int end_group(pid_t p) {
   kill(-p, SIGKILL);
   waitpid(p, &st, 0);
   return st;
-}
-
-std::string describe_status(int st) {
-  if (WIFEXITED(st)) return "exit status " + std::to_string(WEXITSTATUS(st));
-  if (WIFSIGNALED(st)) return std::string("killed by ") + strsignal(WTERMSIG(st));
-  return "status " + std::to_string(st);
 }
 
 // ---- --udp-test: the project's generator and sink (bench/traffic.h, the trials' own) through
@@ -294,11 +226,10 @@ std::string udp_test_line(const nlohmann::json& r) {
 
 int run(const Options& o, int argc, char** argv) {
   Out out(o.json);
-  if (o.hosts != "netns") {
-    out.error(fmt::format(
-        "proxy: --hosts={}: not available yet in //bench:proxy (only netns: the three network namespaces); "
-        "the VM hosts run methods only inside //bench:throughput --hosts=vm",
-        o.hosts));
+  if (o.hosts == "ssh") {
+    out.error(
+        "proxy: --hosts=ssh: not available yet in //bench:proxy (netns: three network namespaces here; "
+        "vm: three VMs on the ULS kernel); real hosts run methods only inside //bench/ssh:ssh_throughput");
     return 2;
   }
   // The method and its variant, checked against the registry before anything is built.
@@ -317,14 +248,15 @@ int run(const Options& o, int argc, char** argv) {
                          info.relay && info.router ? ", " : "", info.router ? "router" : ""));
     return 2;
   }
-  if (needs_uls_kernel(info.name, variant)) {
-    out.error(fmt::format("proxy: {}:{} needs the ULS kernel (/dev/uls), which only the VM hosts have; "
-                         "--hosts=vm is not available yet in //bench:proxy",
-                         info.name, variant));
+  if (geteuid() != 0) {
+    out.error("proxy: needs root (network namespaces, veth, packet sockets, XDP; VMs: a private network namespace)");
     return 2;
   }
-  if (geteuid() != 0) {
-    out.error("proxy: needs root (network namespaces, veth, packet sockets, XDP)");
+  if (o.hosts == "vm") return proxy_tool::run_on_vms(o, info, variant, out, argc, argv);
+  if (needs_uls_kernel(info.name, variant)) {
+    out.error(fmt::format("proxy: {}:{} needs the ULS kernel (/dev/uls), which only the VM hosts have: "
+                          "add --hosts=vm",
+                          info.name, variant));
     return 2;
   }
   const std::optional<RunLock> lock = RunLock::take_or_explain("proxy", argc, argv);
@@ -341,7 +273,7 @@ int run(const Options& o, int argc, char** argv) {
     out.error(std::string("proxy: building the hosts: ") + e.what());
     return 1;
   }
-  install_stop_handler();
+  proxy_tool::install_stop_handler();
 
   ProxyConfig pc;
   pc.method = std::string(info.name);
@@ -452,7 +384,7 @@ int run(const Options& o, int argc, char** argv) {
   int exit_code = 0;
   const double t_start = now_s();
   auto should_stop = [&] {
-    return g_stop.load() || proxy_ended.load() || (o.duration > 0 && now_s() - t_start >= o.duration);
+    return stop_requested() || proxy_ended.load() || (o.duration > 0 && now_s() - t_start >= o.duration);
   };
   std::vector<std::pair<std::string, pid_t>> receivers;
   try {
@@ -466,8 +398,7 @@ int run(const Options& o, int argc, char** argv) {
     nlohmann::json ev = r;
     ev["event"] = "udp_test";
     out.event(ev, udp_test_line(r));
-    if (r.contains("error") || r.value("lost", uint64_t(1)) != 0 || r.value("corrupted", uint64_t(1)) != 0)
-      exit_code = std::max(exit_code, 1);
+    if (r.contains("error")) exit_code = std::max(exit_code, 1);  // losses are results, not failures
   }
   for (const std::string& c : o.exec_sender) {
     if (should_stop()) break;
@@ -487,8 +418,8 @@ int run(const Options& o, int argc, char** argv) {
     }
     if (!ended) st = end_group(p);
     else kill(-p, SIGKILL);
-    out.note(fmt::format("proxy: sender command '{}': {}", c, describe_status(st)));
-    out.event({{"event", "command"}, {"host", "sender"}, {"command", c}, {"status", describe_status(st)},
+    out.note(fmt::format("proxy: sender command '{}': {}", c, proxy_tool::describe_wait_status(st)));
+    out.event({{"event", "command"}, {"host", "sender"}, {"command", c}, {"status", proxy_tool::describe_wait_status(st)},
                {"exit_status", WIFEXITED(st) ? WEXITSTATUS(st) : -1}},
               "");
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) exit_code = std::max(exit_code, 1);
@@ -505,11 +436,11 @@ int run(const Options& o, int argc, char** argv) {
     }
   for (auto& [c, p] : receivers) {
     const int st = end_group(p);
-    out.note(fmt::format("proxy: receiver command '{}': {}", c, describe_status(st)));
+    out.note(fmt::format("proxy: receiver command '{}': {}", c, proxy_tool::describe_wait_status(st)));
   }
 
   // Stop the method; its final report closes the sums.
-  const bool died = proxy_ended.load() && !g_stop.load();
+  const bool died = proxy_ended.load() && !stop_requested();
   proxy->stop();
   nlohmann::json report = proxy->result(15000);
   status.join();
@@ -519,25 +450,59 @@ int run(const Options& o, int argc, char** argv) {
     out.event({{"event", "final"}, {"error", report["error"]}, {"report", report}}, "");
     return 1;
   }
-  nlohmann::json totals;
-  {
-    std::lock_guard<std::mutex> g(tracker_mu);
-    nlohmann::json last = report["last_snapshot"];
-    report.erase("last_snapshot");
-    last["method"] = report;
-    if (tracker) {
-      nlohmann::json iv = tracker->next(last);
-      nlohmann::json ev = iv;
-      ev["event"] = "status";
-      ev["last"] = true;
-      out.event(ev, format_status(iv, ifaces));
-      totals = tracker->totals();
-    }
-  }
-  const std::string why = g_stop.load() ? "stopped by a signal"
+  const std::string why = stop_requested() ? "stopped by a signal"
                           : (o.duration > 0 && now_s() - t_start >= o.duration) ? "--duration reached"
                           : jobs ? "the commands ended"
                                  : "the receiver's commands ended";
+  {
+    std::lock_guard<std::mutex> g(tracker_mu);
+    proxy_tool::print_final(out, tracker ? &*tracker : nullptr, report, 0, ifaces, label, why, exit_code);
+  }
+  proxy.reset();
+  topo.reset();  // the hosts go
+  out.note("proxy: hosts removed");
+  return exit_code;
+}
+
+}  // namespace
+namespace proxy_tool {
+namespace {
+std::atomic<bool> g_stop{false};
+struct sigaction g_hard[3];
+constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+
+void on_stop_signal(int sig) {
+  if (!g_stop.exchange(true)) return;
+  for (int i = 0; i < 3; ++i)
+    if (kSignals[i] == sig) sigaction(sig, &g_hard[i], nullptr);
+  raise(sig);
+}
+}  // namespace
+
+void install_stop_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &g_hard[i]);
+}
+bool stop_requested() { return g_stop.load(); }
+
+nlohmann::json print_final(Out& out, ProxyStatus* tracker, nlohmann::json report, double t0,
+                           const std::vector<std::string>& ifaces, const std::string& label, const std::string& why,
+                           int exit_code) {
+  nlohmann::json totals;
+  if (tracker && report.contains("last_snapshot")) {
+    nlohmann::json last = report["last_snapshot"];
+    last["t"] = last.value("t", 0.0) - t0;
+    report.erase("last_snapshot");
+    last["method"] = report;
+    nlohmann::json iv = tracker->next(last);
+    iv["event"] = "status";
+    iv["last"] = true;
+    out.event(iv, format_status(iv, ifaces));
+    totals = tracker->totals();
+  }
+  report.erase("last_snapshot");
   std::string summary = fmt::format("proxy: {} stopped ({}); final report of the method:\n{}", label, why,
                                     report.dump(2));
   if (totals.is_object()) {
@@ -549,13 +514,16 @@ int run(const Options& o, int argc, char** argv) {
   }
   out.event({{"event", "final"}, {"why", why}, {"report", report}, {"totals", totals}, {"exit_status", exit_code}},
             summary);
-  proxy.reset();
-  topo.reset();  // the hosts go
-  out.note("proxy: hosts removed");
-  return exit_code;
+  return totals;
 }
 
-}  // namespace
+std::string describe_wait_status(int st) {
+  if (WIFEXITED(st)) return "exit status " + std::to_string(WEXITSTATUS(st));
+  if (WIFSIGNALED(st)) return std::string("killed by ") + strsignal(WTERMSIG(st));
+  return "status " + std::to_string(st);
+}
+}  // namespace proxy_tool
+
 }  // namespace ulsnet
 
 int main(int argc, char** argv) {
@@ -564,7 +532,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ulsnet: any proxy method standing between the sender and receiver hosts, for your own traffic"};
   app.add_option("--method", o.method, "method or method:variant, as //bench:throughput --methods names them")->required();
   app.add_option("--mode", o.mode, "router or relay")->check(CLI::IsMember({"router", "relay"}));
-  app.add_option("--hosts", o.hosts, "netns (three network namespaces on this machine)")
+  app.add_option("--hosts", o.hosts, "netns (three network namespaces on this machine) or vm (three VMs on the ULS kernel)")
       ->check(CLI::IsMember({"netns", "vm", "ssh"}));
   app.add_option("--protection", o.protection, "sandbox: auto, pkey, mprotect or none")
       ->check(CLI::IsMember({"auto", "pkey", "mprotect", "none"}));

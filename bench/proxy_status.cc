@@ -28,6 +28,7 @@ void add_to(nlohmann::json& sum, const std::string& k, uint64_t n) { sum[k] = u(
 ProxyStatus::ProxyStatus(std::vector<std::string> ifaces, const nlohmann::json& first)
     : ifaces_(std::move(ifaces)), last_(first) {
   last_method_ = first.value("method", nlohmann::json());
+  last_method_t_ = first.value("t", 0.0);
   if (!last_method_.is_object()) last_method_ = {{"forwarded", 0}, {"drops", nlohmann::json::object()}};
   totals_ = {{"seconds", 0.0}, {"interfaces", nlohmann::json::object()}, {"forwarded", 0},
              {"drops", nlohmann::json::object()}, {"cpu_ns", 0}};
@@ -58,6 +59,7 @@ nlohmann::json ProxyStatus::next(const nlohmann::json& s) {
 
   const nlohmann::json& m = s.contains("method") ? s["method"] : nlohmann::json();
   iv["method_counters"] = m.is_object();
+  if (!m.is_object() && !s.value("method_live", true)) iv["method_live"] = false;
   iv["drops"] = nlohmann::json::object();
   if (m.is_object()) {
     const uint64_t f = delta(u(last_method_, "forwarded"), u(m, "forwarded"), "forwarded", down);
@@ -75,11 +77,15 @@ nlohmann::json ProxyStatus::next(const nlohmann::json& s) {
           add_to(totals_["drops"][st.key()], r.key(), d);
         }
       }
+    // Per second since the method's counters were last seen (which may be more than this line).
+    const double since = t - last_method_t_;
+    iv["forwarded_per_s"] = since > 0 ? double(f) / since : 0.0;
     last_method_ = m;
+    last_method_t_ = t;
   } else {
     iv["forwarded"] = 0;
+    iv["forwarded_per_s"] = 0.0;
   }
-  iv["forwarded_per_s"] = dt > 0 ? double(iv["forwarded"].get<uint64_t>()) / dt : 0.0;
 
   const uint64_t cpu = delta(u(last_, "cpu_ns"), u(s, "cpu_ns"), "cpu_ns", down);
   add_to(totals_, "cpu_ns", cpu);
@@ -101,6 +107,8 @@ std::string format_status(const nlohmann::json& iv, const std::vector<std::strin
   }
   if (iv.value("method_counters", false))
     line += fmt::format(" forwarded {} ({:.0f}/s) |", u(iv, "forwarded"), iv.value("forwarded_per_s", 0.0));
+  else if (!iv.value("method_live", true))
+    line += " forwarded: in the final report (no live counters here) |";
   else
     line += " forwarded ? (the method did not answer: counted in the next line) |";
   uint64_t total = 0;

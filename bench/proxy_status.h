@@ -11,9 +11,11 @@
 //    "cpu_ns": the proxy process's CPU time (user + system, every thread)}
 // An interval: {"t", "interval_s",
 //   "interfaces": {IF: {"rx", "tx", "rx_drop", "tx_drop"}} (frames in and out of each interface),
-//   "forwarded", "forwarded_per_s", "drops": {stage: {reason: n}} (only the reasons that moved),
+//   "forwarded", "forwarded_per_s" (over the time since the method's counters were last seen), "drops": {stage: {reason: n}} (only the reasons that moved),
 //   "cpu_percent" (of one CPU), "method_counters": false when the method did not answer (its
-//   counts then go into the next interval that has them: nothing is lost from the sums)}.
+//   counts then go into the next interval that has them: nothing is lost from the sums), and
+//   "method_live": false when the snapshot said the method has no live counters at all
+//   ("method_live": false in the snapshot: the VM guests' proxy; its report closes the sums)}.
 // A counter that went down (which the methods promise never happens) is reported under
 // "went_down" and counted as 0 in that interval.
 #pragma once
@@ -40,6 +42,7 @@ class ProxyStatus {
   std::vector<std::string> ifaces_;
   nlohmann::json last_;         // the previous snapshot
   nlohmann::json last_method_;  // the newest method counters seen (zero before the first)
+  double last_method_t_ = 0;    // and when
   nlohmann::json totals_;
 };
 

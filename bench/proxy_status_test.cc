@@ -55,8 +55,22 @@ TEST(ProxyStatus, AMethodThatDidNotAnswerIsCountedInTheNextLine) {
   nlohmann::json next = ps.next(snap(3, counts(15, nlohmann::json::object()), 15, 15, 0));
   EXPECT_TRUE(next["method_counters"].get<bool>());
   EXPECT_EQ(next["forwarded"], 10);  // both seconds' worth
+  EXPECT_DOUBLE_EQ(next["forwarded_per_s"].get<double>(), 5.0);  // over those two seconds
   EXPECT_EQ(ps.totals()["forwarded"], 15);
   EXPECT_NE(format_status(late, {"p0", "p1"}).find("did not answer"), std::string::npos);
+}
+
+TEST(ProxyStatus, AMethodWithoutLiveCountersIsSaidSoAndItsReportClosesTheSums) {
+  ProxyStatus ps({"eth0", "eth1"}, snap(0, nullptr, 0, 0, 0));
+  nlohmann::json s1 = snap(1, nullptr, 4, 0, 0);
+  s1["method_live"] = false;
+  nlohmann::json iv = ps.next(s1);
+  EXPECT_FALSE(iv["method_live"].get<bool>());
+  EXPECT_NE(format_status(iv, {"eth0", "eth1"}).find("in the final report"), std::string::npos);
+  nlohmann::json last = ps.next(snap(2, counts(9, nlohmann::json::object()), 9, 0, 0));  // the report
+  EXPECT_EQ(last["forwarded"], 9);
+  EXPECT_FALSE(last.contains("method_live"));
+  EXPECT_EQ(ps.totals()["forwarded"], 9);
 }
 
 TEST(ProxyStatus, ACounterThatWentDownIsShownNotSubtracted) {

@@ -24,108 +24,10 @@
 #include "baselines/proc_counters.h"
 #include "baselines/registry.h"
 #include "bench/netns_child.h"
+#include "bench/proxy_test_tool.h"
 
 namespace ulsnet {
 namespace {
-
-std::string tool_path() {
-  const char* src = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  return std::string(src ? src : ".") + "/" + (ws ? ws : "__main__") + "/bench/proxy";
-}
-
-// The tool running with --json: its events as they come, its exit status.
-class Tool {
- public:
-  explicit Tool(std::vector<std::string> args) {
-    int out[2], err[2];
-    if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], 1);
-      dup2(err[1], 2);
-      close(out[0]);
-      close(err[0]);
-      std::vector<char*> argv;
-      static std::string bin = tool_path();
-      argv.push_back(bin.data());
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(bin.c_str(), argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    out_ = out[0];
-    err_ = err[0];
-  }
-  ~Tool() {
-    if (pid_ > 0 && !waited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(out_);
-    close(err_);
-  }
-
-  // The next event, or null if none came within timeout_ms (or the tool closed stdout).
-  nlohmann::json next(int timeout_ms) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-      if (size_t nl = buf_.find('\n'); nl != std::string::npos) {
-        nlohmann::json j = nlohmann::json::parse(buf_.substr(0, nl));
-        buf_.erase(0, nl + 1);
-        events_.push_back(j);
-        return j;
-      }
-      const int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count());
-      if (left <= 0) return nullptr;
-      pollfd p[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
-      if (poll(p, 2, left) <= 0) continue;
-      char b[4096];
-      if (p[1].revents) {
-        const ssize_t n = read(err_, b, sizeof b);
-        if (n > 0) stderr_.append(b, size_t(n));
-      }
-      if (p[0].revents) {
-        const ssize_t n = read(out_, b, sizeof b);
-        if (n <= 0) return nullptr;
-        buf_.append(b, size_t(n));
-      }
-    }
-  }
-  // Events until one of `kind` (null if the tool ended or timed out first).
-  nlohmann::json until(const std::string& kind, int timeout_ms) {
-    for (nlohmann::json j; !(j = next(timeout_ms)).is_null();)
-      if (j.value("event", "") == kind) return j;
-    return nullptr;
-  }
-  // Reads to the end; the exit status (-1: did not end within timeout_ms).
-  int wait(int timeout_ms) {
-    while (!next(timeout_ms).is_null()) {
-    }
-    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    int st = 0;
-    while (waitpid(pid_, &st, WNOHANG) != pid_) {
-      if (std::chrono::steady_clock::now() > end) return -1;
-      usleep(20'000);
-    }
-    char b[4096];
-    for (ssize_t n; (n = read(err_, b, sizeof b)) > 0;) stderr_.append(b, size_t(n));
-    waited_ = true;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  }
-  void signal(int sig) { kill(pid_, sig); }
-  const std::vector<nlohmann::json>& events() const { return events_; }
-  const std::string& err() const { return stderr_; }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1, err_ = -1;
-  bool waited_ = false;
-  std::string buf_, stderr_;
-  std::vector<nlohmann::json> events_;
-};
 
 // Sums of the status intervals.
 struct Sums {
@@ -285,7 +187,9 @@ TEST_P(ProxyRouter, PingAndTcpPassAndTheStatusLinesAddUp) {
   const uint64_t generated = report.contains("stack") ? report["stack"]["generated"].get<uint64_t>() : 0;
   EXPECT_EQ(s.forwarded + generated, s.p0_tx + s.p1_tx);
   EXPECT_GT(s.forwarded, uint64_t(2800));  // 4 MiB of TCP segments and their ACKs, 6 pings
-  if (report.contains("accounting")) EXPECT_EQ(report["accounting"]["unaccounted"], 0);
+  if (report.contains("accounting")) {
+    EXPECT_EQ(report["accounting"]["unaccounted"], 0);
+  }
   expect_nothing_left(up);
 }
 
@@ -352,6 +256,9 @@ TEST(Proxy, WrongFlagsGetAClearErrorAndBuildNothing) {
   Tool no_relay({"--method", "kernel-forward", "--mode", "relay"});
   EXPECT_EQ(no_relay.wait(10000), 2);
   EXPECT_NE(no_relay.err().find("has no relay mode"), std::string::npos) << no_relay.err();
+  Tool ssh({"--hosts=ssh", "--method", "sandbox:af_xdp"});
+  EXPECT_EQ(ssh.wait(10000), 2);
+  EXPECT_NE(ssh.err().find("--hosts=ssh: not available yet"), std::string::npos) << ssh.err();
   Tool uls({"--method", "sandbox:uls"});
   EXPECT_EQ(uls.wait(10000), 2);
   EXPECT_NE(uls.err().find("needs the ULS kernel"), std::string::npos) << uls.err();

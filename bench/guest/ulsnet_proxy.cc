@@ -6,6 +6,12 @@
 //   ulsnet_proxy METHOD VARIANT relay|router MAX_SECONDS EXPECT
 // Stops at MAX_SECONDS, or once eth0 received min(EXPECT/2, 1000) frames and then none for 3 s
 // (eth0's rx_packets, which e1000 takes from the NIC's own counters, on every path).
+//   ulsnet_proxy METHOD VARIANT relay|router MAX_SECONDS stand INTERVAL_MS
+// //bench:proxy --hosts=vm: stands until SIGUSR1 (kernel/guest-init.sh's "stand" sends it) or
+// MAX_SECONDS, and prints "ULSNET-METHOD-STATUS {snapshot}" (bench/proxy_status.h's form: "t",
+// "netdev" with eth0/eth1's frames and drops, "cpu_ns" of this process, "method" null: the
+// method runs in this process's only thread, so nothing reads its counters while it runs) at
+// READY ("first": true) and every INTERVAL_MS; the report then carries "last_snapshot".
 // Who owns the proxy's addresses follows the method (MethodInfo::kernel_owns_addresses): for
 // the Stack's methods they are removed from the kernel, which would otherwise answer ARP and
 // ICMP for them. Peers' MACs are static on both sides (kernel/vm.sh's plan), as on the
@@ -87,6 +93,37 @@ uint64_t self_cpu_ns() {
          (uint64_t(r.ru_utime.tv_usec) + uint64_t(r.ru_stime.tv_usec)) * 1000ull;
 }
 
+// A process's CPU time (user + system) from /proc/PID/stat, in clock ticks as ns: the same
+// source for the watcher's status lines and the last snapshot, so that it never goes down.
+uint64_t proc_cpu_ns(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
+  FILE* f = std::fopen(path, "r");
+  if (!f) return 0;
+  char buf[1024] = {};
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  if (n == 0 || p == nullptr) return 0;
+  unsigned long long ut = 0, st = 0;
+  // After ")": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+  if (std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return 0;
+  return (ut + st) * (1000000000ull / uint64_t(sysconf(_SC_CLK_TCK)));
+}
+
+// bench/proxy_status.h's snapshot of this proxy host: eth0/eth1's counters, `pid`'s CPU.
+nlohmann::json stand_snapshot(pid_t pid) {
+  nlohmann::json nd = nlohmann::json::object();
+  for (const char* i : {"eth0", "eth1"}) {
+    const std::string n(i);
+    nd[n + ".rx_packets"] = guest_if_stat(i, "rx_packets");
+    nd[n + ".tx_packets"] = guest_if_stat(i, "tx_packets");
+    nd[n + ".rx_drop"] = guest_if_stat(i, "rx_dropped");
+    nd[n + ".tx_drop"] = guest_if_stat(i, "tx_dropped");
+  }
+  return {{"t", double(guest_now_ns()) / 1e9}, {"method", nullptr}, {"netdev", nd}, {"cpu_ns", proc_cpu_ns(pid)}};
+}
+
 std::atomic<bool> g_stop{false};
 void on_stop(int) { g_stop = true; }
 
@@ -101,16 +138,20 @@ int fail(const std::string& msg) {
 
 int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
-  if (argc != 6 || (std::strcmp(argv[3], "relay") != 0 && std::strcmp(argv[3], "router") != 0)) {
-    std::fprintf(stderr, "usage: ulsnet_proxy METHOD VARIANT relay|router MAX_SECONDS EXPECT\n");
+  const bool stand = argc == 7 && std::strcmp(argv[5], "stand") == 0;
+  if ((argc != 6 && !stand) || (std::strcmp(argv[3], "relay") != 0 && std::strcmp(argv[3], "router") != 0)) {
+    std::fprintf(stderr,
+                 "usage: ulsnet_proxy METHOD VARIANT relay|router MAX_SECONDS EXPECT\n"
+                 "       ulsnet_proxy METHOD VARIANT relay|router MAX_SECONDS stand INTERVAL_MS\n");
     return 2;
   }
+  const uint64_t interval_ns = stand ? std::max(100ull, std::strtoull(argv[6], nullptr, 10)) * 1000000ull : 0;
   ProxyConfig cfg;
   cfg.method = argv[1];
   cfg.variant = argv[2];
   cfg.mode = std::strcmp(argv[3], "relay") == 0 ? ForwardMode::kRelay : ForwardMode::kRouter;
   const int seconds = std::atoi(argv[4]);
-  const uint64_t expect = std::strtoull(argv[5], nullptr, 10);
+  const uint64_t expect = stand ? 0 : std::strtoull(argv[5], nullptr, 10);
   const MethodInfo* info = find_proxy_method(cfg.method);
   if (info == nullptr) return fail("unknown method " + cfg.method);
 
@@ -141,6 +182,17 @@ int main(int argc, char** argv) {
     const uint64_t end = guest_now_ns() + uint64_t(seconds) * 1000000000ull;
     uint64_t base = guest_if_stat("eth0", "rx_packets"), last = base, last_change = guest_now_ns();
     const uint64_t out_base = guest_if_stat("eth1", "tx_packets");
+    if (stand) {
+      // Status lines until stopped (SIGKILL from the proxy once it stops) or MAX_SECONDS.
+      for (uint64_t next = guest_now_ns() + interval_ns; guest_now_ns() < end && getppid() == self;) {
+        usleep(20000);
+        if (guest_now_ns() < next) continue;
+        next += interval_ns;
+        std::printf("ULSNET-METHOD-STATUS %s\n", stand_snapshot(self).dump().c_str());
+      }
+      kill(self, SIGUSR1);
+      _exit(0);
+    }
     while (guest_now_ns() < end && getppid() == self) {
       usleep(200000);
       const uint64_t rx = guest_if_stat("eth0", "rx_packets");
@@ -175,6 +227,11 @@ int main(int argc, char** argv) {
   const uint64_t t0 = guest_now_ns();
   GUEST_INSN_MARK(0x30);  // the instruction counts' window opens (kernel/vm.sh --count-insns)
   std::printf("ULSNET-METHOD-READY method=%s variant=%s mode=%s\n", argv[1], argv[2], argv[3]);
+  if (stand) {
+    nlohmann::json first = stand_snapshot(getpid());
+    first["first"] = true;
+    std::printf("ULSNET-METHOD-STATUS %s\n", first.dump().c_str());
+  }
   nlohmann::json j;
   try {
     m->run(g_stop);
@@ -214,6 +271,7 @@ int main(int argc, char** argv) {
                    {"kernel_softnet_processed", guest_softnet_processed() - sn0}};
   j["nic"] = {{"eth0", nic_delta(in0, in1)}, {"eth1", nic_delta(out0, out1)}};
   j["insn_marks"] = {{"start", 0x30}, {"end", 0x31}};
+  if (stand) j["last_snapshot"] = stand_snapshot(getpid());
   std::printf("ULSNET-METHOD-REPORT %s\n", j.dump().c_str());
   return 0;
 }

@@ -1,0 +1,90 @@
+// What //bench:proxy's two runners share (bench/proxy_main.cc: the namespace hosts;
+// bench/proxy_vm.cc: the three VMs on the ULS kernel): the options, the output, the stop signal.
+#pragma once
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "stack/proxy_method.h"
+
+namespace ulsnet {
+class ProxyStatus;
+}
+
+namespace ulsnet::proxy_tool {
+
+struct Options {
+  std::string method, mode = "router", protection = "auto", hosts = "netns";
+  uint32_t batch = 32;
+  uint16_t relay_port = 9000;
+  double interval = 1.0, duration = 0;
+  bool json = false, arp = false;
+  int proxy_cpu = -1;
+  std::vector<std::string> exec_sender, exec_receiver;
+  uint64_t udp_count = 0;
+  double udp_rate = 10000;
+  uint32_t udp_payload = 64;
+};
+
+// Output: JSON lines on stdout (--json) or lines for people; one writer at a time.
+class Out {
+ public:
+  explicit Out(bool json) : json_(json) {}
+  bool json() const { return json_; }
+  // An event: its JSON with --json, else `human` (if not empty).
+  void event(const nlohmann::json& j, const std::string& human) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (json_)
+      put(stdout, j.dump());
+    else if (!human.empty())
+      put(stdout, human);
+  }
+  // Errors: stderr.
+  void error(const std::string& s) {
+    std::lock_guard<std::mutex> g(mu_);
+    put(stderr, s);
+  }
+  // Messages for people: stderr with --json, stdout otherwise.
+  void note(const std::string& s) {
+    std::lock_guard<std::mutex> g(mu_);
+    put(json_ ? stderr : stdout, s);
+  }
+
+ private:
+  static void put(std::FILE* f, const std::string& s) {
+    std::fputs((s + "\n").c_str(), f);
+    std::fflush(f);
+  }
+  bool json_;
+  std::mutex mu_;
+};
+
+// The first SIGINT/SIGTERM/SIGHUP asks for a clean stop (final report, hosts removed): it sets
+// stop_requested(). A second one runs the handler that was installed before (the hosts' hard
+// clean-up: bench/topology.h's, kernel/vm_harness.h's), which ends the program.
+void install_stop_handler();
+bool stop_requested();
+
+// The end of a run, as both runners print it: the last status line (from the report's
+// "last_snapshot", with "t" moved back by t0 and the report as its method counters), then the
+// "final" event with the report, the totals of every line and `why` it stopped. Returns the totals.
+nlohmann::json print_final(Out& out, ProxyStatus* tracker, nlohmann::json report, double t0,
+                           const std::vector<std::string>& ifaces, const std::string& label, const std::string& why,
+                           int exit_code);
+
+// "exit status N" / "killed by SIGNAL" for a wait status.
+std::string describe_wait_status(int st);
+
+// The VM runner (bench/proxy_vm.cc): `variant` resolved, the mode checked. Returns the exit code.
+int run_on_vms(const Options& o, const MethodInfo& info, const std::string& variant, Out& out, int argc,
+               char** argv);
+
+}  // namespace ulsnet::proxy_tool
