@@ -10,8 +10,8 @@
 // Ctrl-C, SIGTERM, --duration, or the end of the commands it was asked to run (--exec-sender,
 // --exec-receiver, --udp-test). Then it stops the method, prints its final report (the same
 // report a trial records for its proxy) and removes everything it created. --json: every line on
-// stdout is one JSON object ("event": "up" | "status" | "udp_test" | "final"); everything for
-// people goes to stderr.
+// stdout is one JSON object ("event": "up" | "status" | "udp_test" | "command" | "final");
+// everything for people goes to stderr. --hosts=vm: the same on three VMs (bench/proxy_vm.cc).
 //
 // The tool takes the machine's measurement lock (bench/run_lock.h): traffic through a standing
 // proxy would distort a benchmark's numbers, so a benchmark (or a second proxy) refuses while it
