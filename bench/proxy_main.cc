@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -48,6 +49,7 @@
 #include "bench/run_lock.h"
 #include "bench/topology.h"
 #include "bench/traffic.h"
+#include "bench/trial.h"
 
 namespace ulsnet {
 namespace {
@@ -67,18 +69,12 @@ uint64_t process_cpu_ns() {
   return ns(r.ru_utime) + ns(r.ru_stime);
 }
 
-nlohmann::json netdev_json() {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : read_netdev()) j[k] = v;
-  return j;
-}
-
 // ---- the proxy role: the method, and a thread that writes a snapshot (proxy_status.h) to
 // `status_fd` every interval while it runs. The last snapshot goes with the report.
 RoleFn standing_proxy_role(ProxyConfig pc, int status_fd, int parent_end, double interval) {
   return [=](const std::atomic<bool>& stop, const ReadyFn& ready) {
     close(parent_end);
-    const nlohmann::json netdev0 = netdev_json();
+    const std::map<std::string, uint64_t> netdev0 = read_netdev();
     const uint64_t cpu0 = process_cpu_ns();
     auto m = make_proxy_method(pc.method);
     m->start(pc);
@@ -102,18 +98,15 @@ RoleFn standing_proxy_role(ProxyConfig pc, int status_fd, int parent_end, double
         }
         next += interval;
         nlohmann::json live = m->live();
-        write_line({{"t", now_s() - t0}, {"method", live}, {"netdev", netdev_json()}, {"cpu_ns", process_cpu_ns()}});
+        write_line({{"t", now_s() - t0}, {"method", live}, {"netdev", read_netdev()}, {"cpu_ns", process_cpu_ns()}});
       }
     });
     m->run(stop);
     done.store(true);
     status.join();
     nlohmann::json r = m->report();
-    const nlohmann::json netdev1 = netdev_json();
-    std::map<std::string, uint64_t> a, b;
-    for (auto it = netdev0.begin(); it != netdev0.end(); ++it) a[it.key()] = it->get<uint64_t>();
-    for (auto it = netdev1.begin(); it != netdev1.end(); ++it) b[it.key()] = it->get<uint64_t>();
-    r["netdev"] = counter_delta(a, b);
+    const std::map<std::string, uint64_t> netdev1 = read_netdev();
+    r["netdev"] = counter_delta(netdev0, netdev1);
     r["last_snapshot"] = {{"t", now_s() - t0}, {"netdev", netdev1}, {"cpu_ns", process_cpu_ns()}};
     close(status_fd);
     return r;
@@ -185,12 +178,7 @@ nlohmann::json udp_test(const Topology& topo, const Options& o, bool relay) {
                  "generator");
   nlohmann::json g = gen.result(int(gc.duration_s * 1000) + 10000, {&sink});
   // Until the receiver's interface stood still for 100 ms (at most 2 s): what is in flight lands.
-  auto last = read_netdev_of(sink.pid());
-  for (double t0 = now_s(), quiet = now_s(); now_s() - t0 < 2 && now_s() - quiet < 0.1;) {
-    usleep(10'000);
-    auto cur = read_netdev_of(sink.pid());
-    if (cur != last) last = std::move(cur), quiet = now_s();
-  }
+  wait_until_quiet({sink.pid()}, 2.0, 0.1);
   sink.stop();
   nlohmann::json s = sink.result(5000);
   if (g.contains("error")) return {{"error", "generator: " + g["error"].get<std::string>()}, {"sink", s}};
@@ -211,7 +199,9 @@ nlohmann::json udp_test(const Topology& topo, const Options& o, bool relay) {
   return r;
 }
 
-std::string udp_test_line(const nlohmann::json& r) {
+}  // namespace
+
+std::string proxy_tool::udp_test_line(const nlohmann::json& r) {
   if (r.contains("error")) return "udp test: " + r["error"].get<std::string>();
   std::string s = fmt::format("udp test to {}: sent {}, received {}, lost {}, duplicates {}, corrupted {}",
                               r.value("to", "?"), r.value("sent", uint64_t(0)), r.value("received", uint64_t(0)),
@@ -223,6 +213,8 @@ std::string udp_test_line(const nlohmann::json& r) {
                      l["p99"].get<double>() / 1e3);
   return s;
 }
+
+namespace {
 
 int run(const Options& o, int argc, char** argv) {
   Out out(o.json);
@@ -397,7 +389,7 @@ int run(const Options& o, int argc, char** argv) {
     const nlohmann::json r = udp_test(*topo, o, relay);
     nlohmann::json ev = r;
     ev["event"] = "udp_test";
-    out.event(ev, udp_test_line(r));
+    out.event(ev, proxy_tool::udp_test_line(r));
     if (r.contains("error")) exit_code = std::max(exit_code, 1);  // losses are results, not failures
   }
   for (const std::string& c : o.exec_sender) {

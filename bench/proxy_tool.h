@@ -80,6 +80,10 @@ nlohmann::json print_final(Out& out, ProxyStatus* tracker, nlohmann::json report
                            const std::vector<std::string>& ifaces, const std::string& label, const std::string& why,
                            int exit_code);
 
+// --udp-test's result as one line for people: sent, received, lost, duplicates, corrupted and,
+// when the sink timed them, the one-way delay's p50 and p99.
+std::string udp_test_line(const nlohmann::json& r);
+
 // "exit status N" / "killed by SIGNAL" for a wait status.
 std::string describe_wait_status(int st);
 

@@ -229,7 +229,7 @@ class VmRun {
       const nlohmann::json r = udp_test(relay, should_stop);
       nlohmann::json ev = r;
       ev["event"] = "udp_test";
-      out_.event(ev, udp_line(r));
+      out_.event(ev, udp_test_line(r));
       if (r.contains("error")) exit_code = 1;  // losses are results, not failures
     }
     for (const std::string& c : o_.exec_sender) {
@@ -403,13 +403,6 @@ class VmRun {
                         {"sink", traffic_receiver_}};
     if (sink.contains("latency_ns")) r["latency_ns"] = sink["latency_ns"];
     return r;
-  }
-
-  static std::string udp_line(const nlohmann::json& r) {
-    if (r.contains("error")) return "udp test: " + r["error"].get<std::string>();
-    return fmt::format("udp test to {}: sent {}, received {}, lost {}, duplicates {}, corrupted {}", r.value("to", "?"),
-                       r.value("sent", uint64_t(0)), r.value("received", uint64_t(0)), r.value("lost", uint64_t(0)),
-                       r.value("duplicates", uint64_t(0)), r.value("corrupted", uint64_t(0)));
   }
 
   const Options& o_;

@@ -151,9 +151,9 @@ nlohmann::json run_generator_in(const Topology& topo, const TrialConfig& cfg, Ip
   return gen.result(int(cfg.duration_s * 1000) + 10000, watch);
 }
 
-// Waits until the interface counters of the hosts of `pids` (the proxy's, the receiver's) stood
-// still for drain_quiet_s, at most drain_s; returns the seconds waited.
-double drain(const TrialConfig& cfg, std::initializer_list<pid_t> pids) {
+}  // namespace
+
+double wait_until_quiet(std::initializer_list<pid_t> pids, double max_s, double quiet_s) {
   auto snapshot = [&] {
     std::map<std::string, uint64_t> all;
     for (pid_t p : pids)
@@ -164,20 +164,18 @@ double drain(const TrialConfig& cfg, std::initializer_list<pid_t> pids) {
   auto since = [&](auto t) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(); };
   auto last = snapshot();
   auto last_change = std::chrono::steady_clock::now();
-  while (since(t0) < cfg.drain_s) {
+  while (since(t0) < max_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     auto now = snapshot();
     if (now != last) {
       last = std::move(now);
       last_change = std::chrono::steady_clock::now();
-    } else if (since(last_change) >= cfg.drain_quiet_s) {
+    } else if (since(last_change) >= quiet_s) {
       break;
     }
   }
   return since(t0);
 }
-
-}  // namespace
 
 RoleFn proxy_role(ProxyConfig pc) {
   return [pc = std::move(pc)](const std::atomic<bool>& stop, const ReadyFn& ready) {
@@ -247,7 +245,7 @@ nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg) {
   nlohmann::json g = run_generator_in(topo, cfg, relay ? topo.proxy_in.ip : topo.receiver.ip, {&proxy, sink.get()});
   // A peer that ended during the stream died (or failed): nothing to drain into.
   const bool peer_ended = proxy.ended() || sink->ended();
-  const double drained = peer_ended ? 0 : drain(cfg, {proxy.pid(), sink->pid()});
+  const double drained = peer_ended ? 0 : wait_until_quiet({proxy.pid(), sink->pid()}, cfg.drain_s, cfg.drain_quiet_s);
   auto cpu1 = read_cpu_times();
   for (auto& pr : probes) {
     nlohmann::json j = pr->stop();
@@ -323,7 +321,7 @@ nlohmann::json run_direct(const Topology& topo, const TrialConfig& cfg) {
   auto sink = start_sink(topo, cfg, err);
   if (!sink) return {{"error", err}};
   nlohmann::json g = run_generator_in(topo, cfg, topo.receiver.ip, {sink.get()});
-  if (!sink->ended()) drain(cfg, {sink->pid()});
+  if (!sink->ended()) wait_until_quiet({sink->pid()}, cfg.drain_s, cfg.drain_quiet_s);
   sink->stop();
   nlohmann::json s = sink->result(5000);
   if (nlohmann::json e = first_error({&g, &s}); !e.is_null()) {

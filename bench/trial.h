@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,11 @@ std::string host_stall_reason(const nlohmann::json& record);
 // Runs one trial on `topo` (a three-host topology whose proxy addressing suits the method).
 // Returns the sample record; {"error": ...} inside it if a role failed.
 nlohmann::json run_trial(const Topology& topo, const TrialConfig& cfg);
+
+// Waits until the interface counters of the hosts of `pids` (a trial's proxy and receiver, or
+// just a receiver) stood still for quiet_s, at most max_s: frames in flight have landed or been
+// dropped. Returns the seconds waited.
+double wait_until_quiet(std::initializer_list<pid_t> pids, double max_s, double quiet_s);
 
 // The plain proxy role for a NetnsChild in the proxy's namespace: makes `pc`'s method, starts
 // it, reports ready, runs until stopped and returns its report (tests that drive the hosts

@@ -35,8 +35,8 @@ static_assert(std::atomic<pid_t>::is_always_lock_free);
 PidSlots g_launchers{};
 PidSlots g_commands{};
 
-// A slot for `pid`, or nullptr when all are taken (then an interrupt does not end it: a
-// launcher's process group still gets the terminal's signal, but is not waited for).
+// A slot for `pid`, or nullptr when all are taken (then an interrupt neither ends it nor waits
+// for it: 16 at once does not happen here).
 std::atomic<pid_t>* take_slot(PidSlots& slots, pid_t pid) {
   for (auto& slot : slots) {
     pid_t free = 0;
