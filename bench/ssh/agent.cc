@@ -11,6 +11,7 @@
 //                      [--clock-peer A --clock-port P [--clock-shift]]
 //   ulsnet_agent recv  [--port 9000] [--run-id N] [--max-packets N] [--clock-port P] ...
 //   ulsnet_agent env   [--if IF]... [--find-ip A]...
+//   ulsnet_agent exec  [--max-seconds S] -- 'SHELL COMMAND'
 //
 // Output: JSON lines (bench/ssh/agent_protocol.h): "ready" once proxy or recv is set up, then
 // exactly one "report" or "error". Exit 0 with a report; 2 for bad arguments; 3 when the role
@@ -35,6 +36,20 @@
 // its machine); their report's `placement` says what the kernel then holds. send prints
 // "ready" right before its stream's first datagram. `env` reports the host's online CPUs and the
 // agent's affinity (`cpus`).
+//
+// exec (//bench:proxy --hosts=ssh's --exec-sender and --exec-receiver): the command under
+// /bin/sh -c in a session of its own (its own process group), stdin /dev/null, its output this
+// agent's, every signal unblocked and at its default; on "stop", the end of stdin or the time
+// bound: SIGTERM to its process group, SIGKILL 2 s later; once it has ended, SIGKILL to whatever
+// it left in its group. Exit: the command's status, or 128 + the signal that ended it; no JSON.
+// (A shell's `setsid CMD &` would do the same but leave SIGINT and SIGQUIT ignored in the command,
+// as a non-interactive shell's background jobs have them: SigIgn 6, read through sshd here.)
+//
+// Status (proxy --status-interval S, for //bench:proxy --hosts=ssh): a "status" line before
+// "ready" (t 0, the counters before the method started) and one every S seconds while it runs,
+// each a snapshot in bench/proxy_status.h's form (the method's live() counters, the host's
+// interface counters, the agent's CPU time); the report then has "last_snapshot", taken after
+// the method stopped, which closes the sums.
 //
 // Clocks (one-way delays across machines; bench/ssh/clock_exchange.h): recv --clock-port answers
 // clock requests of its run id on that UDP port while the sink runs; send --clock-peer measures the
@@ -67,6 +82,7 @@
 #include <mutex>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -97,7 +113,8 @@ using namespace ulsnet::ssh;
 
 constexpr int kExitUsage = 2;
 constexpr int kExitCannot = 3;
-constexpr double kMaxSecondsLimit = 3600;
+// A day: a standing proxy (//bench:proxy --hosts=ssh) runs as long as its user wants, still bounded.
+constexpr double kMaxSecondsLimit = 86400;
 
 std::atomic<bool> g_stop{false};
 
@@ -298,6 +315,7 @@ struct ProxyArgs {
   uint32_t batch = 32;
   int cpu = -1;         // pin the method here (-1: not pinned)
   int competitors = 0;  // CPU-bound processes beside it on that CPU while it runs
+  double status_interval = 0;  // seconds between status lines (0: none)
 };
 
 // ---- CPU placement and competitors ----------------------------------------------------------
@@ -593,6 +611,50 @@ ProxyConfig proxy_config(const ProxyArgs& a, const MethodInfo*& info) {
   return pc;
 }
 
+// The agent's CPU time (user + system, every thread): the status lines' "cpu_ns".
+uint64_t self_cpu_ns() {
+  const ProcessCpu c = ProcessCpu::now();
+  return tv_ns(c.self.ru_utime) + tv_ns(c.self.ru_stime);
+}
+
+// --status-interval: a thread that emits snapshot() as a status line every `interval` seconds
+// until destroyed (0: no thread). snapshot() runs on this thread: ProxyMethod::live() is made
+// for a reader beside run().
+class StatusLines {
+ public:
+  StatusLines(double interval, std::function<nlohmann::json()> snapshot) {
+    if (interval <= 0) return;
+    thread_ = std::thread([this, interval, snapshot = std::move(snapshot)] {
+      auto next = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                         std::chrono::duration<double>(interval));
+      std::unique_lock<std::mutex> l(mu_);
+      while (!cv_.wait_until(l, next, [this] { return done_; })) {
+        next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(interval));
+        l.unlock();
+        emit(agent_status_line("proxy", snapshot()));
+        l.lock();
+      }
+    });
+  }
+  ~StatusLines() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  StatusLines(const StatusLines&) = delete;
+  StatusLines& operator=(const StatusLines&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 // The proxy's CPU-time window: it starts at ready, or at the controller's "mark" (the sender's
 // start of stream) when one comes, on the stop watcher's thread; it ends at stop.
 class CpuWindow {
@@ -676,14 +738,24 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   // The CPU-time window: from ready (the method set up), or from "mark", to stop.
   window.start(false);
   const auto t0 = std::chrono::steady_clock::now();
+  auto since_t0 = [&t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  if (a.status_interval > 0)
+    emit(agent_status_line("proxy", {{"t", 0.0}, {"method", nullptr}, {"netdev", netdev0}, {"cpu_ns", self_cpu_ns()}}));
   emit(agent_ready_line("proxy", {{"in_mac", pc.in.mac.str()}, {"out_mac", pc.out.mac.str()}}));
   nlohmann::json r;
-  try {
-    m->run(g_stop);
-    r = m->report();
-  } catch (const std::exception& e) {
-    throw RoleError{kExitCannot, std::string("the method failed while running: ") + e.what()};
+  {
+    StatusLines status(a.status_interval, [&] {
+      return nlohmann::json{{"t", since_t0()}, {"method", m->live()}, {"netdev", read_netdev()}, {"cpu_ns", self_cpu_ns()}};
+    });
+    try {
+      m->run(g_stop);
+      r = m->report();
+    } catch (const std::exception& e) {
+      throw RoleError{kExitCannot, std::string("the method failed while running: ") + e.what()};
+    }
   }
+  if (a.status_interval > 0)
+    r["last_snapshot"] = {{"t", since_t0()}, {"netdev", read_netdev()}, {"cpu_ns", self_cpu_ns()}};
   window.end(r);
   r["placement"] = placement;
   if (hogs) {
@@ -699,6 +771,49 @@ int role_proxy(const ProxyArgs& a, const Common& c) {
   describe_proxy(r, a, pc, adjust);
   emit(agent_report_line("proxy", r));
   return 0;
+}
+
+struct ExecArgs {
+  std::string command;
+};
+
+int role_exec(const ExecArgs& a, const Common& c) {
+  StopWatcher watch(!c.ignore_stdin, c.max_seconds);
+  const pid_t pid = fork();
+  if (pid < 0) throw RoleError{kExitCannot, std::string("fork: ") + std::strerror(errno)};
+  if (pid == 0) {
+    setsid();
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, STDIN_FILENO);
+    execl("/bin/sh", "sh", "-c", a.command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto reaped = [pid](int& st) { return waitpid(pid, &st, WNOHANG) == pid; };
+  int st = 0;
+  bool ended = false;
+  while (!ended && !g_stop) {
+    ended = reaped(st);
+    if (!ended) usleep(20'000);
+  }
+  if (!ended) {
+    kill(-pid, SIGTERM);
+    for (int i = 0; i < 100 && !ended; ++i) {
+      ended = reaped(st);
+      if (!ended) usleep(20'000);
+    }
+    if (!ended) {
+      kill(-pid, SIGKILL);
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+  kill(-pid, SIGKILL);  // what it left in its group
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 struct SendArgs {
@@ -1032,6 +1147,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"as-is", "adjust"}));
   proxy->add_option("--cpu", pa.cpu, "pin the method (every thread of this agent) to this CPU; -1: not pinned")
       ->check(CLI::Range(-1, CPU_SETSIZE - 1));
+  proxy->add_option("--status-interval", pa.status_interval,
+                    "a status line (a snapshot of the counters) every this many seconds while the method runs; 0: none")
+      ->check(CLI::Range(0.0, 3600.0));
   proxy->add_option("--competitors", pa.competitors,
                     "CPU-bound busy-loop processes on that CPU (anywhere if not pinned) while the method runs, "
                     "killed at its stop")
@@ -1064,6 +1182,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   add_common(recv, recv_common, 60);
   add_cpus(recv, recv_common);
+  ExecArgs xa;
+  Common exec_common;
+  CLI::App* exec = app.add_subcommand("exec", "a shell command in a process group of its own, ended on 'stop'");
+  exec->add_option("command", xa.command, "the command (/bin/sh -c)")->required();
+  add_common(exec, exec_common, 60);
   CLI::App* env = app.add_subcommand("env", "this host's environment");
   env->add_option("--if", ea.ifs, "interfaces to report on (repeatable)");
   env->add_option("--find-ip", ea.find_ips, "addresses whose interface to name (repeatable)");
@@ -1082,9 +1205,13 @@ int main(int argc, char** argv) {
       alarm(30);
       return role_env(ea);
     }
-    const Common& common = proxy->parsed() ? proxy_common : send->parsed() ? send_common : recv_common;
+    const Common& common = proxy->parsed() ? proxy_common
+                           : send->parsed()  ? send_common
+                           : exec->parsed()  ? exec_common
+                                             : recv_common;
     alarm(unsigned(std::ceil(common.max_seconds)) + 20);
     PidFile pid(common.pidfile);
+    if (exec->parsed()) return role_exec(xa, common);
     if (proxy->parsed()) return role_proxy(pa, common);
     if (send->parsed()) return role_send(sa_, common);
     return role_recv(ra, common);

@@ -42,6 +42,10 @@ std::string agent_error_line(const std::string& role, const std::string& error) 
   return line(role, "error", ",\"error\":" + dump(error));
 }
 
+std::string agent_status_line(const std::string& role, const nlohmann::json& snapshot) {
+  return line(role, "status", ",\"status\":" + dump(snapshot));
+}
+
 std::optional<AgentLine> parse_agent_line(std::string_view text) {
   while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
   size_t i = 0;
@@ -64,6 +68,9 @@ std::optional<AgentLine> parse_agent_line(std::string_view text) {
   } else if (a.event == "error") {
     if (!j.contains("error") || !j["error"].is_string())
       throw AgentProtocolError("agent error line without an error message: " + clip(line));
+  } else if (a.event == "status") {
+    if (!j.contains("status") || !j["status"].is_object())
+      throw AgentProtocolError("agent status line without a status object: " + clip(line));
   } else if (a.event != "ready") {
     throw AgentProtocolError("agent line with unknown event '" + a.event + "': " + clip(line));
   }
@@ -117,6 +124,11 @@ AgentOutput parse_agent_output(std::string_view text, std::string_view role) {
     }
     if (a->event == "ready") {
       out.ready = true;
+      continue;
+    }
+    if (a->event == "status") {
+      if (final_seen) fail(std::string(role) + ": a status line after the final line");
+      ++out.statuses;
       continue;
     }
     if (final_seen) {

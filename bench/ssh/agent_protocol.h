@@ -4,6 +4,9 @@
 //   {"ulsnet_agent": 1, "role": ROLE, "event": "ready"}              proxy and recv, once set up
 //   {"ulsnet_agent": 1, "role": ROLE, "event": "report", "report": {...}}
 //   {"ulsnet_agent": 1, "role": ROLE, "event": "error", "error": "why"}
+//   {"ulsnet_agent": 1, "role": "proxy", "event": "status", "status": {...}}   proxy with
+//       --status-interval: a snapshot of its counters (bench/proxy_status.h's form), any number of
+//       them before the final line (//bench:proxy --hosts=ssh prints them as status lines)
 // ROLE is proxy, send, recv or env. A role ends with exactly one report or one error line. Other
 // lines (a library's or the remote shell's) are kept as foreign text; a line that claims to be
 // the agent's (a JSON object naming "ulsnet_agent") but does not parse or lacks a field is an
@@ -34,15 +37,16 @@ bool is_agent_role(std::string_view role);
 std::string agent_ready_line(const std::string& role, const nlohmann::json& extra = nlohmann::json::object());
 std::string agent_report_line(const std::string& role, const nlohmann::json& report);
 std::string agent_error_line(const std::string& role, const std::string& error);
+std::string agent_status_line(const std::string& role, const nlohmann::json& snapshot);
 
 struct AgentLine {
-  std::string role, event;  // event: ready, report, error
+  std::string role, event;  // event: ready, status, report, error
   nlohmann::json body;      // the whole object
 };
 
 // nullopt for a foreign line; throws AgentProtocolError for one that claims to be the agent's and
 // is malformed (not JSON, another protocol version, no role or event, an unknown event, a report
-// that is not an object, an error that is not a string).
+// or status that is not an object, an error that is not a string).
 std::optional<AgentLine> parse_agent_line(std::string_view line);
 
 // The fields a role's report must have for the run to use it; "" if it has them, else what is
@@ -52,6 +56,7 @@ std::string check_agent_report(std::string_view role, const nlohmann::json& repo
 
 struct AgentOutput {
   bool ready = false;
+  size_t statuses = 0;  // status lines seen (their content: parse_agent_line as they come)
   std::optional<nlohmann::json> report;  // exactly one of report and error is set
   std::string error;
   std::vector<std::string> foreign;  // other stdout lines, as they came

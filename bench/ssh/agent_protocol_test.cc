@@ -62,6 +62,32 @@ TEST(AgentOutput, ReadyThenReportAmongForeignLines) {
   ASSERT_EQ(o.foreign.size(), 1u);
 }
 
+// --status-interval's snapshots: parsed as they come, counted, never taken for the final line.
+TEST(AgentOutput, StatusLinesBeforeTheReport) {
+  const nlohmann::json snap = {{"t", 1.0}, {"method", {{"forwarded", 7}}}, {"netdev", {{"p0.rx_packets", 9}}}};
+  auto s = parse_agent_line(agent_status_line("proxy", snap));
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->event, "status");
+  EXPECT_EQ(s->body["status"], snap);
+  const nlohmann::json rep = {{"forwarded", 7}, {"drops", nlohmann::json::object()}};
+  AgentOutput o = parse_agent_output(agent_status_line("proxy", {{"t", 0.0}}) + "\n" + agent_ready_line("proxy") +
+                                         "\n" + agent_status_line("proxy", snap) + "\n" +
+                                         agent_report_line("proxy", rep) + "\n",
+                                     "proxy");
+  ASSERT_TRUE(o.report) << o.error;
+  EXPECT_EQ(o.statuses, 2u);
+  EXPECT_EQ((*o.report)["forwarded"], 7);
+  // Statuses alone are no report; a status without its object, or after the report, is an error.
+  EXPECT_NE(parse_agent_output(agent_status_line("proxy", snap) + "\n", "proxy").error.find("printed no report"),
+            std::string::npos);
+  EXPECT_THROW(parse_agent_line(R"({"ulsnet_agent": 1, "role": "proxy", "event": "status", "status": [1]})"),
+               AgentProtocolError);
+  AgentOutput late = parse_agent_output(agent_report_line("proxy", rep) + "\n" + agent_status_line("proxy", snap),
+                                        "proxy");
+  EXPECT_FALSE(late.report);
+  EXPECT_NE(late.error.find("status line after the final line"), std::string::npos) << late.error;
+}
+
 TEST(AgentOutput, TheAgentsErrorIsTheError) {
   AgentOutput o = parse_agent_output(agent_error_line("proxy", "needs root") + "\n", "proxy");
   EXPECT_FALSE(o.report);

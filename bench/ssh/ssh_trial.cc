@@ -35,10 +35,13 @@ std::string agent_event(const std::string& line) {
 
 bool is_final(const std::string& line) {
   const std::string e = agent_event(line);
-  return !e.empty() && e != "ready";
+  return !e.empty() && e != "ready" && e != "status";
 }
 
-bool is_final_or_ready(const std::string& line) { return !agent_event(line).empty(); }
+bool is_final_or_ready(const std::string& line) {
+  const std::string e = agent_event(line);
+  return !e.empty() && e != "status";
+}
 
 // Whether the role said "ready" within the setup timeout.
 bool got_ready(Child& c, const std::string& role, double setup_timeout) {
