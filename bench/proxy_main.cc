@@ -11,7 +11,8 @@
 // --exec-receiver, --udp-test). Then it stops the method, prints its final report (the same
 // report a trial records for its proxy) and removes everything it created. --json: every line on
 // stdout is one JSON object ("event": "up" | "status" | "udp_test" | "command" | "final");
-// everything for people goes to stderr. --hosts=vm: the same on three VMs (bench/proxy_vm.cc).
+// everything for people goes to stderr. --hosts=vm: the same on three VMs (bench/proxy_vm.cc);
+// --hosts=ssh: on three real hosts over SSH (bench/proxy_ssh.cc).
 //
 // The tool takes the machine's measurement lock (bench/run_lock.h): traffic through a standing
 // proxy would distort a benchmark's numbers, so a benchmark (or a second proxy) refuses while it
@@ -47,6 +48,7 @@
 #include "bench/proxy_status.h"
 #include "bench/proxy_tool.h"
 #include "bench/run_lock.h"
+#include "bench/ssh/ssh_hosts.h"
 #include "bench/topology.h"
 #include "bench/traffic.h"
 #include "bench/trial.h"
@@ -181,6 +183,13 @@ nlohmann::json udp_test(const Topology& topo, const Options& o, bool relay) {
   wait_until_quiet({sink.pid()}, 2.0, 0.1);
   sink.stop();
   nlohmann::json s = sink.result(5000);
+  return proxy_tool::udp_test_result(g, s, gc.dst.str() + ":" + std::to_string(gc.dst_port), o, true);
+}
+
+}  // namespace
+
+nlohmann::json proxy_tool::udp_test_result(const nlohmann::json& g, const nlohmann::json& s, const std::string& to,
+                                           const Options& o, bool one_clock) {
   if (g.contains("error")) return {{"error", "generator: " + g["error"].get<std::string>()}, {"sink", s}};
   if (s.contains("error")) return {{"error", "sink: " + s["error"].get<std::string>()}, {"generator", g}};
   const uint64_t sent = g.value("sent", uint64_t(0)), received = s.value("received", uint64_t(0));
@@ -190,16 +199,14 @@ nlohmann::json udp_test(const Topology& topo, const Options& o, bool relay) {
                       {"duplicates", s.value("duplicates", uint64_t(0))},
                       {"reordered", s.value("reordered", uint64_t(0))},
                       {"corrupted", s.value("corrupted", uint64_t(0))},
-                      {"to", gc.dst.str() + ":" + std::to_string(gc.dst_port)},
-                      {"payload", gc.payload},
-                      {"rate_pps", gc.rate_pps}};
-  if (s.contains("latency_ns")) r["latency_ns"] = s["latency_ns"];
+                      {"to", to},
+                      {"payload", o.udp_payload},
+                      {"rate_pps", o.udp_rate}};
+  if (one_clock && s.contains("latency_ns")) r["latency_ns"] = s["latency_ns"];
   r["generator"] = g;
   r["sink"] = s;
   return r;
 }
-
-}  // namespace
 
 std::string proxy_tool::udp_test_line(const nlohmann::json& r) {
   if (r.contains("error")) return "udp test: " + r["error"].get<std::string>();
@@ -214,15 +221,50 @@ std::string proxy_tool::udp_test_line(const nlohmann::json& r) {
   return s;
 }
 
+bool proxy_tool::print_udp_test(Out& out, const nlohmann::json& r) {
+  nlohmann::json ev = r;
+  ev["event"] = "udp_test";
+  out.event(ev, udp_test_line(r));
+  return !r.contains("error");  // losses are results, not failures
+}
+
 namespace {
 
-int run(const Options& o, int argc, char** argv) {
+constexpr const char* kSshGroup = "Real hosts (--hosts=ssh; the flags of //bench/ssh:ssh_throughput)";
+
+// `ssh_given`: the flags of kSshGroup on the command line.
+int run(const Options& o, const ssh::SshThroughputOptions& so, const std::vector<std::string>& ssh_given, int argc,
+        char** argv) {
   Out out(o.json);
-  if (o.hosts == "ssh") {
-    out.error(
-        "proxy: --hosts=ssh: not available yet in //bench:proxy (netns: three network namespaces here; "
-        "vm: three VMs on the ULS kernel); real hosts run methods only inside //bench/ssh:ssh_throughput");
+  if (o.hosts != "ssh" && !ssh_given.empty()) {
+    out.error(fmt::format("proxy: {} names a real host's setting: it needs --hosts=ssh", ssh_given.front()));
     return 2;
+  }
+  if (o.hosts == "ssh") {
+    for (auto [flag, v] : {std::pair{"--sender", &so.sender}, {"--proxy", &so.proxy}, {"--receiver", &so.receiver}})
+      if (v->empty()) {
+        out.error(fmt::format("proxy: --hosts=ssh needs --sender, --proxy and --receiver (HOST or USER@HOST, as "
+                              "for ssh): {} is missing",
+                              flag));
+        return 2;
+      }
+    if (o.arp) {
+      out.error("proxy: --arp is for the namespaces and VMs the tool builds; real hosts keep their own neighbours "
+                "(the proxy's agent gets the peers' MACs from the hosts, or --sender-mac/--receiver-mac)");
+      return 2;
+    }
+    for (const std::string& t : {so.sender, so.proxy, so.receiver}) try {
+        ssh::validate_target(t);
+      } catch (const std::exception& e) {
+        out.error(std::string("proxy: ") + e.what());
+        return 2;
+      }
+    try {
+      ssh::validate(ssh::ssh_options_of(so));
+    } catch (const std::exception& e) {
+      out.error(std::string("proxy: ") + e.what());
+      return 2;
+    }
   }
   // The method and its variant, checked against the registry before anything is built.
   std::vector<MethodVariant> mv;
@@ -240,6 +282,7 @@ int run(const Options& o, int argc, char** argv) {
                          info.relay && info.router ? ", " : "", info.router ? "router" : ""));
     return 2;
   }
+  if (o.hosts == "ssh") return proxy_tool::run_on_ssh(o, so, info, variant, out);  // root there, not here
   if (geteuid() != 0) {
     out.error("proxy: needs root (network namespaces, veth, packet sockets, XDP; VMs: a private network namespace)");
     return 2;
@@ -386,11 +429,7 @@ int run(const Options& o, int argc, char** argv) {
     exit_code = 1;
   }
   if (o.udp_count > 0 && !should_stop()) {
-    const nlohmann::json r = udp_test(*topo, o, relay);
-    nlohmann::json ev = r;
-    ev["event"] = "udp_test";
-    out.event(ev, proxy_tool::udp_test_line(r));
-    if (r.contains("error")) exit_code = std::max(exit_code, 1);  // losses are results, not failures
+    if (!proxy_tool::print_udp_test(out, udp_test(*topo, o, relay))) exit_code = std::max(exit_code, 1);
   }
   for (const std::string& c : o.exec_sender) {
     if (should_stop()) break;
@@ -524,7 +563,9 @@ int main(int argc, char** argv) {
   CLI::App app{"ulsnet: any proxy method standing between the sender and receiver hosts, for your own traffic"};
   app.add_option("--method", o.method, "method or method:variant, as //bench:throughput --methods names them")->required();
   app.add_option("--mode", o.mode, "router or relay")->check(CLI::IsMember({"router", "relay"}));
-  app.add_option("--hosts", o.hosts, "netns (three network namespaces on this machine) or vm (three VMs on the ULS kernel)")
+  app.add_option("--hosts", o.hosts,
+                 "netns (three network namespaces on this machine), vm (three VMs on the ULS kernel) or ssh (three "
+                 "real hosts: --sender H --proxy H --receiver H, below)")
       ->check(CLI::IsMember({"netns", "vm", "ssh"}));
   app.add_option("--protection", o.protection, "sandbox: auto, pkey, mprotect or none")
       ->check(CLI::IsMember({"auto", "pkey", "mprotect", "none"}));
@@ -548,9 +589,14 @@ int main(int argc, char** argv) {
   app.add_option("--udp-rate", o.udp_rate, "--udp-test's rate, datagrams per second")->check(CLI::Range(1.0, 1e7));
   app.add_option("--udp-payload", o.udp_payload, "--udp-test's UDP payload bytes")
       ->check(CLI::Range(kMinPayload, kMaxPayload));
+  ssh::SshThroughputOptions so;
+  ssh::add_ssh_host_flags(app, so, kSshGroup);
   CLI11_PARSE(app, argc, argv);
+  std::vector<std::string> ssh_given;
+  for (const CLI::Option* opt : app.get_options())
+    if (opt->get_group() == kSshGroup && opt->count() > 0) ssh_given.push_back(opt->get_name());
   try {
-    return run(o, argc, argv);
+    return run(o, so, ssh_given, argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "proxy: %s\n", e.what());
     return 1;

@@ -1,5 +1,6 @@
-// What //bench:proxy's two runners share (bench/proxy_main.cc: the namespace hosts;
-// bench/proxy_vm.cc: the three VMs on the ULS kernel): the options, the output, the stop signal.
+// What //bench:proxy's runners share (bench/proxy_main.cc: the namespace hosts; bench/proxy_vm.cc:
+// the three VMs on the ULS kernel; bench/proxy_ssh.cc: real hosts over SSH): the options, the
+// output, the stop signal.
 #pragma once
 
 #include <signal.h>
@@ -17,6 +18,9 @@
 
 namespace ulsnet {
 class ProxyStatus;
+namespace ssh {
+struct SshThroughputOptions;
+}
 }
 
 namespace ulsnet::proxy_tool {
@@ -80,9 +84,19 @@ nlohmann::json print_final(Out& out, ProxyStatus* tracker, nlohmann::json report
                            const std::vector<std::string>& ifaces, const std::string& label, const std::string& why,
                            int exit_code);
 
+// --udp-test's result from the generator's report `g` and the sink's `s` (either may be
+// {"error": ...}): sent, received, lost, duplicates, reordered, corrupted, both reports, and the
+// sink's one-way delays when the sender and the receiver read `one_clock` (one machine's clock).
+nlohmann::json udp_test_result(const nlohmann::json& g, const nlohmann::json& s, const std::string& to,
+                               const Options& o, bool one_clock);
+
 // --udp-test's result as one line for people: sent, received, lost, duplicates, corrupted and,
 // when the sink timed them, the one-way delay's p50 and p99.
 std::string udp_test_line(const nlohmann::json& r);
+
+// The "udp_test" event (its line for people); false when the test failed to run (an error, not
+// losses: those are results).
+bool print_udp_test(Out& out, const nlohmann::json& r);
 
 // "exit status N" / "killed by SIGNAL" for a wait status.
 std::string describe_wait_status(int st);
@@ -90,5 +104,10 @@ std::string describe_wait_status(int st);
 // The VM runner (bench/proxy_vm.cc): `variant` resolved, the mode checked. Returns the exit code.
 int run_on_vms(const Options& o, const MethodInfo& info, const std::string& variant, Out& out, int argc,
                char** argv);
+
+// The SSH runner (bench/proxy_ssh.cc): `variant` resolved, the mode checked, `so` the hosts, links
+// and SSH settings (bench/ssh/ssh_options.h). Returns the exit code.
+int run_on_ssh(const Options& o, const ssh::SshThroughputOptions& so, const MethodInfo& info,
+               const std::string& variant, Out& out);
 
 }  // namespace ulsnet::proxy_tool

@@ -131,7 +131,7 @@ void RunHosts::cleanup_host(Host& h) {
   if (!r.out.empty()) e["output"] = r.out;
   if (r.status != 0) {
     e["error"] = r.err;
-    std::fprintf(stderr, "ssh_throughput: clean-up on %s (%s) failed (%d): %s\n", h.role.c_str(), h.target.c_str(),
+    std::fprintf(stderr, "%s: clean-up on %s (%s) failed (%d): %s\n", tool.c_str(), h.role.c_str(), h.target.c_str(),
                  r.status, r.err.c_str());
   }
   cleanup_log.push_back(e);
@@ -158,7 +158,7 @@ void RunHosts::cleanup() {
 
 void prepare_hosts(RunHosts& run, const std::string& agent_path, Addressing& ad) {
   const SshThroughputOptions& o = run.o;
-  std::fprintf(stderr, "ssh_throughput: preparing the hosts (connect, copy the agent, environment)\n");
+  std::fprintf(stderr, "%s: preparing the hosts (connect, copy the agent, environment)\n", run.tool.c_str());
   prepare(run, run.hosts[0], agent_path, env_args({{&o.sender_if, &o.sender_ip}}));
   prepare(run, run.hosts[1], agent_path, env_args({{&o.proxy_in_if, &o.proxy_in_ip}, {&o.proxy_out_if, &o.proxy_out_ip}}));
   prepare(run, run.hosts[2], agent_path, env_args({{&o.receiver_if, &o.receiver_ip}}));

@@ -46,6 +46,7 @@ class RunHosts {
   ~RunHosts() { cleanup(); }
 
   const SshThroughputOptions& o;
+  std::string tool = "ssh_throughput";  // its messages' prefix
   std::vector<Host> hosts;  // sender, proxy, receiver
   std::map<std::string, Master> masters;  // by target
   std::string local_dir;

@@ -35,8 +35,9 @@ void add_clock_flags(CLI::App& app, SshThroughputOptions& o) {
       ->check(CLI::Range(1, 65535));
 }
 
-// The test links: each interface, address and MAC; the proxy's kernel addresses.
-void add_link_flags(CLI::App& app, SshThroughputOptions& o) {
+// The test links: each interface, address and MAC; the proxy's kernel addresses (the stream's
+// port apart: //bench:proxy names it --relay-port).
+void add_link_flags_but_port(CLI::App& app, SshThroughputOptions& o) {
   app.add_option("--sender-if", o.sender_if, "the sender's test interface (default: the one holding --sender-ip)");
   app.add_option("--sender-ip", o.sender_ip, "");
   app.add_option("--sender-mac", o.sender_mac, "(default: read on the host)");
@@ -50,12 +51,16 @@ void add_link_flags(CLI::App& app, SshThroughputOptions& o) {
   app.add_option("--receiver-ip", o.receiver_ip, "");
   app.add_option("--receiver-mac", o.receiver_mac);
   app.add_option("--prefix", o.prefix, "prefix length of the test subnets")->check(CLI::Range(1, 32));
-  app.add_option("--port", o.port, "UDP port of the stream");
   app.add_option("--proxy-addresses", o.proxy_addresses,
                  "as-is: the proxy's kernel addresses stay as configured; adjust: the agent adds or removes the "
                  "proxy's test addresses as each method needs (kernel methods own them, the Stack's do not) and "
                  "restores them")
       ->check(CLI::IsMember({"as-is", "adjust"}));
+}
+
+void add_link_flags(CLI::App& app, SshThroughputOptions& o) {
+  add_link_flags_but_port(app, o);
+  app.add_option("--port", o.port, "UDP port of the stream");
 }
 
 // SSH, and where the agent comes from and goes.
@@ -124,6 +129,19 @@ void add_ssh_throughput_flags(CLI::App& app, SshThroughputOptions& o) {
   add_ssh_flags(app, o);
   add_trial_flags(app, o);
   add_search_and_load_flags(app, o);
+}
+
+void add_ssh_host_flags(CLI::App& app, SshThroughputOptions& o, const std::string& group) {
+  const std::string was = app.option_defaults()->get_group();
+  app.option_defaults()->group(group);
+  app.add_option("--sender", o.sender, "the sender's host (HOST or USER@HOST, as for ssh)");
+  app.add_option("--proxy", o.proxy, "the proxy's host");
+  app.add_option("--receiver", o.receiver, "the receiver's host");
+  add_link_flags_but_port(app, o);
+  add_ssh_flags(app, o);
+  app.add_option("--setup-timeout", o.setup_timeout, "seconds for a remote step (a role getting ready, mktemp)")
+      ->check(CLI::Range(1.0, 300.0));
+  app.option_defaults()->group(was);
 }
 
 SshOptions ssh_options_of(const SshThroughputOptions& o) {

@@ -1,6 +1,7 @@
-// //bench/ssh:ssh_throughput's flags: the options struct (the hosts, the test links, SSH, the
-// trials, the NDR/PDR search, the offered-load sweep, clocks, CPU placement, the common load and
-// competitors) and their CLI11 definitions, in the order --help lists them.
+// //bench/ssh:ssh_throughput's flags (and those //bench:proxy --hosts=ssh shares): the options
+// struct (the hosts, the test links, SSH, the trials, the NDR/PDR search, the offered-load sweep,
+// clocks, CPU placement, the common load and competitors) and their CLI11 definitions, in the
+// order --help lists them.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +58,11 @@ struct SshThroughputOptions {
 
 // Every flag of ssh_throughput, bound to `o`.
 void add_ssh_throughput_flags(CLI::App& app, SshThroughputOptions& o);
+
+// The flags //bench:proxy --hosts=ssh shares with ssh_throughput, in the --help group `group`:
+// the three hosts (not required: that tool asks for them with --hosts=ssh), the test links but
+// --port, SSH and the agent, --setup-timeout.
+void add_ssh_host_flags(CLI::App& app, SshThroughputOptions& o, const std::string& group);
 
 // The SSH settings every host's ssh and scp get.
 SshOptions ssh_options_of(const SshThroughputOptions& o);
