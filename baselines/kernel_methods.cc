@@ -21,14 +21,12 @@
 #include "stack/drop_stage.h"
 #include "stack/live_exchange.h"
 #include "baselines/proc_counters.h"
+#include "baselines/kernel_socket.h"
 #include "baselines/methods.h"
 #include "stack/socket_buffers.h"
 
 namespace ulsnet {
-namespace {
-
-constexpr size_t kMaxDatagram = 65536;  // any UDP datagram fits: nothing is ever truncated
-constexpr int kIdleWaitMs = 10;         // poll bound when idle: stop is seen within this
+namespace kernel_socket {
 
 sockaddr_in socket_address(Ipv4Addr ip, uint16_t port) {
   sockaddr_in a{};
@@ -88,11 +86,40 @@ std::string errno_name(int e) {
   return n != nullptr ? n : "errno_" + std::to_string(e);
 }
 
+DropLedger drops(const std::map<std::string, uint64_t>& d, uint64_t send_failed) {
+  auto c = [&](const char* k) { return counter(d, k); };
+  // Kernel drops on the way in, before the relay saw the datagram. Udp.InErrors includes the
+  // receive-buffer, memory and checksum errors: only its remainder is reported separately.
+  const uint64_t in_errors_known =
+      c("Udp.RcvbufErrors") + c("Udp.MemErrors") + c("Udp.InCsumErrors");
+  DropLedger drops;
+  drops.add(DropStage::kProxyKernel, "udp_rcvbuf_errors", c("Udp.RcvbufErrors"));
+  drops.add(DropStage::kProxyKernel, "udp_mem_errors", c("Udp.MemErrors"));
+  drops.add(DropStage::kProxyKernel, "udp_in_csum_errors", c("Udp.InCsumErrors"));
+  drops.add(DropStage::kProxyKernel, "udp_no_ports", c("Udp.NoPorts"));
+  drops.add(DropStage::kProxyKernel, "udp_in_errors_other",
+            c("Udp.InErrors") - std::min(c("Udp.InErrors"), in_errors_known));
+  drops.add(DropStage::kProxyKernel, "ip_in_hdr_errors", c("Ip.InHdrErrors"));
+  drops.add(DropStage::kProxyKernel, "ip_in_addr_errors", c("Ip.InAddrErrors"));
+  drops.add(DropStage::kProxyKernel, "ip_in_discards", c("Ip.InDiscards"));
+  // Datagrams the relay received and could not send (each also shows in send_errors; the
+  // kernel's Udp.SndbufErrors counts some of the same, so it is informational only).
+  drops.add(DropStage::kProxyTx, "send_failed", send_failed);
+  return drops;
+}
+
+}  // namespace kernel_socket
+
+namespace {
+
+using namespace kernel_socket;
+
 // UDP relay on kernel sockets: a socket bound to in.ip:relay_port receives, a socket bound to
 // out.ip sends every datagram to out.peer_ip:relay_to_port. The kernel does all protocol
 // processing twice (in and out); each datagram is copied kernel -> user and user -> kernel.
 //   per-datagram: recvfrom + sendto per datagram (2 system calls per datagram).
 //   batched:      recvmmsg + sendmmsg per batch of up to cfg.batch datagrams.
+//   io_uring:     baselines/uring_relay.cc (this class forwards to it).
 class KernelSocketRelay final : public ProxyMethod {
  public:
   explicit KernelSocketRelay(const MethodInfo& info) : info_(info) {}
@@ -103,6 +130,11 @@ class KernelSocketRelay final : public ProxyMethod {
 
   void start(const ProxyConfig& cfg) override {
     variant_ = check_method_config(info_, cfg);
+    if (variant_ == "io_uring") {  // its own loop (baselines/uring_relay.cc); this one forwards to it
+      uring_ = make_uring_relay(info_);
+      uring_->start(cfg);
+      return;
+    }
     batched_ = variant_ == "batched";
     batch_ = batched_ ? std::min<uint32_t>(cfg.batch, 1024) : 1;
     in_ = udp_socket_bound(cfg.in.ip, cfg.relay_port, true);
@@ -117,6 +149,7 @@ class KernelSocketRelay final : public ProxyMethod {
   }
 
   void run(const std::atomic<bool>& stop) override {
+    if (uring_) return uring_->run(stop);
     pollfd pfd{in_, POLLIN, 0};
     while (!stop.load(std::memory_order_relaxed)) {
       if (live_.asked())
@@ -140,6 +173,7 @@ class KernelSocketRelay final : public ProxyMethod {
 
   // Counters so far: the loop's (answered between two receive calls) and the kernel's.
   nlohmann::json live() override {
+    if (uring_) return uring_->live();
     std::optional<LiveCopy> l = live_.ask(kLiveWaitMs);
     if (!l) return nullptr;
     const auto d = counter_delta(snmp0_, read_snmp());
@@ -147,6 +181,7 @@ class KernelSocketRelay final : public ProxyMethod {
   }
 
   nlohmann::json report() override {
+    if (uring_) return uring_->report();
     auto d = counter_delta(snmp0_, read_snmp());
     auto c = [&](const char* k) { return counter(d, k); };
     nlohmann::json j;
@@ -178,29 +213,6 @@ class KernelSocketRelay final : public ProxyMethod {
   struct LiveCopy {
     uint64_t received = 0, forwarded = 0, send_failed = 0;
   };
-
-  // The drops so far, from the kernel's counters since start() (`d`) and the relay's own.
-  static DropLedger drops(const std::map<std::string, uint64_t>& d, uint64_t send_failed) {
-    auto c = [&](const char* k) { return counter(d, k); };
-    // Kernel drops on the way in, before the relay saw the datagram. Udp.InErrors includes the
-    // receive-buffer, memory and checksum errors: only its remainder is reported separately.
-    const uint64_t in_errors_known =
-        c("Udp.RcvbufErrors") + c("Udp.MemErrors") + c("Udp.InCsumErrors");
-    DropLedger drops;
-    drops.add(DropStage::kProxyKernel, "udp_rcvbuf_errors", c("Udp.RcvbufErrors"));
-    drops.add(DropStage::kProxyKernel, "udp_mem_errors", c("Udp.MemErrors"));
-    drops.add(DropStage::kProxyKernel, "udp_in_csum_errors", c("Udp.InCsumErrors"));
-    drops.add(DropStage::kProxyKernel, "udp_no_ports", c("Udp.NoPorts"));
-    drops.add(DropStage::kProxyKernel, "udp_in_errors_other",
-              c("Udp.InErrors") - std::min(c("Udp.InErrors"), in_errors_known));
-    drops.add(DropStage::kProxyKernel, "ip_in_hdr_errors", c("Ip.InHdrErrors"));
-    drops.add(DropStage::kProxyKernel, "ip_in_addr_errors", c("Ip.InAddrErrors"));
-    drops.add(DropStage::kProxyKernel, "ip_in_discards", c("Ip.InDiscards"));
-    // Datagrams the relay received and could not send (each also shows in send_errors; the
-    // kernel's Udp.SndbufErrors counts some of the same, so it is informational only).
-    drops.add(DropStage::kProxyTx, "send_failed", send_failed);
-    return drops;
-  }
 
   // One receive call and the sends it needs; returns datagrams received (0: none queued).
   size_t relay_once() { return batched_ ? relay_batch() : relay_datagram(); }
@@ -271,6 +283,7 @@ class KernelSocketRelay final : public ProxyMethod {
   std::map<int, uint64_t> send_errors_;
   uint64_t received_ = 0, forwarded_ = 0, send_failed_ = 0, syscalls_ = 0, idle_waits_ = 0, left_at_stop_ = 0;
   LiveExchange<LiveCopy> live_;
+  std::unique_ptr<ProxyMethod> uring_;  // the io_uring variant, when it is the one
 };
 
 // The kernel's own IP forwarding, the reference for router mode: start() switches ip_forward

@@ -16,11 +16,12 @@ struct Entry {
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> table = {
       {.info = {.name = "kernel-socket",
-                .variants = {"batched", "per-datagram"},
+                .variants = {"batched", "per-datagram", "io_uring"},
                 .relay = true,
                 .kernel_owns_addresses = true,
-                .doc = "UDP relay on kernel sockets: recvmmsg/sendmmsg per batch, or one recvfrom/sendto "
-                       "per datagram (the paper-era form)"},
+                .doc = "UDP relay on kernel sockets: recvmmsg/sendmmsg per batch, one recvfrom/sendto "
+                       "per datagram (the paper-era form), or io_uring (multishot receive into a "
+                       "provided-buffer ring, the sends of each pass submitted with one io_uring_enter)"},
        .make = make_kernel_socket_relay},
       {.info = {.name = "raw-socket",
                 .variants = {"af_packet", "af_packet_mmap", "af_xdp"},

@@ -3,6 +3,8 @@
 // --benchmark_min_time=...). One iteration is the unit named below.
 //
 //   BM_NullSyscall               one system call that does no work (getppid via syscall(2))
+//   BM_IoUringNop                one io_uring round trip with no I/O: a NOP submitted and its
+//                                completion reaped in one io_uring_enter
 //   BM_FunctionCall              one plain call through a pointer the compiler cannot inline
 //   BM_ExtensionInvoke/<mode>    one upcall through ExtensionRegistry::invoke (claim, protection
 //                                domain enter/leave, the extension's stack, release) per mode
@@ -25,6 +27,7 @@
 // this was a -c opt build) is in the output's header / JSON `context`.
 #include "bench/environment.h"
 #include <fcntl.h>
+#include <liburing.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
@@ -80,6 +83,32 @@ void BM_NullSyscall(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(syscall(SYS_getppid));
 }
 BENCHMARK(BM_NullSyscall);
+
+// One io_uring round trip with no I/O: a NOP submitted and its completion reaped with one
+// io_uring_enter (submit and wait for 1), as kernel-socket:io_uring's loop pays once per pass.
+void BM_IoUringNop(benchmark::State& state) {
+  io_uring ring{};
+  if (const int r = io_uring_queue_init(8, &ring, 0); r < 0) {
+    std::string disabled = "?";
+    std::ifstream f("/proc/sys/kernel/io_uring_disabled");
+    if (f) std::getline(f, disabled);
+    state.SkipWithError(("io_uring unavailable: io_uring_setup: " + std::string(std::strerror(-r)) +
+                         " (kernel.io_uring_disabled = " + disabled + ")")
+                            .c_str());
+    return;
+  }
+  for (auto _ : state) {
+    io_uring_prep_nop(io_uring_get_sqe(&ring));
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_submit_and_wait(&ring, 1) < 1 || io_uring_peek_cqe(&ring, &cqe) != 0 || cqe->res != 0) {
+      state.SkipWithError("io_uring NOP did not complete");
+      break;
+    }
+    io_uring_cqe_seen(&ring, cqe);
+  }
+  io_uring_queue_exit(&ring);
+}
+BENCHMARK(BM_IoUringNop);
 
 __attribute__((noinline)) int plain_function(int x) {
   benchmark::DoNotOptimize(x);

@@ -78,14 +78,15 @@ std::vector<Experiment> experiments(bool quick) {
     };
   return {
       // E1, E2, E3 (forwarding under competition) and E5 on the namespaces: one variant per
-      // method (the paper's comparison; every variant is //bench:throughput's default run), five
+      // method (the paper's comparison) and the kernel-socket relay in all three forms (every
+      // variant is //bench:throughput's default run), five
       // frame sizes, the offered load from 10% of each method's PDR into overload, the common load
       // with 0-4 CPU competitors. (The full reproduction's 30 minutes here: the sweep's 10/50/90%
       // and two overload points, three forwarding rates for C3, the VMs' search at 5 launches.)
       {"throughput, namespaces",
        "bench/throughput",
-       {"--methods", "kernel-socket:batched,kernel-socket:per-datagram,raw-socket:af_packet,user-thread:af_packet,"
-                     "sandbox:af_xdp,xdp-redirect:native",
+       {"--methods", "kernel-socket:batched,kernel-socket:per-datagram,kernel-socket:io_uring,raw-socket:af_packet,"
+                     "user-thread:af_packet,sandbox:af_xdp,xdp-redirect:native",
         "--modes", "relay", "--sizes", "64,256,512,1024,1472", "--loads", "0.1,0.5,0.9,1.25,1.5",
         "--competitors", "0,1,2,4", "--out", "OUT"},
        "throughput.json",

@@ -1578,6 +1578,7 @@ MICRO_ORDER = [
     ("BM_DomainInvoke/none", "protection domain enter+leave (none)"),
     ("BM_ExtensionInvoke/none", "upcall into an extension (none)"),
     ("BM_NullSyscall", "null system call"),
+    ("BM_IoUringNop", "io_uring round trip, no I/O"),
     ("BM_SignalRoundTrip", "signal to self, round trip"),
     ("BM_ExtensionInvoke/pkey", "upcall into an extension (pkey)"),
     ("BM_DomainInvoke/mprotect", "protection domain enter+leave (mprotect)"),

@@ -6,7 +6,8 @@ set -euo pipefail
 
 # What each is for: bazel-bootstrap (Bazel 4.2.3 on the system JDK); build-essential (gcc 12);
 # fmt, gtest/gmock, benchmark, CLI11, nlohmann-json (C++ libraries); libxdp/libbpf/libelf/zlib,
-# clang, llvm (AF_XDP and BPF objects); iproute2 (namespaces and veth: every experiment's hosts);
+# clang, llvm (AF_XDP and BPF objects); liburing-dev (the kernel-socket relay's io_uring variant,
+# baselines/uring_relay.cc); iproute2 (namespaces and veth: every experiment's hosts);
 # ethtool (veth checksum offload off, see bench/README.md); iputils-ping and traceroute (router
 # transparency tests, bench:router_test); procps; python3-matplotlib (plots/); git (the commit recorded in results);
 # linux-source-6.1, bc, bison, flex, libssl-dev, cpio, ccache, xz-utils (the kernel patch's
@@ -18,7 +19,7 @@ set -euo pipefail
 packages=(
   bazel-bootstrap build-essential
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-  libxdp-dev libbpf-dev libelf-dev zlib1g-dev clang llvm
+  libxdp-dev libbpf-dev libelf-dev zlib1g-dev clang llvm liburing-dev
   iproute2 ethtool iputils-ping traceroute procps
   python3-matplotlib git ca-certificates
   linux-source-6.1 bc bison flex libssl-dev cpio ccache xz-utils
