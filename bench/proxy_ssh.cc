@@ -266,7 +266,10 @@ class SshRun {
   // Reads the proxy's lines for up to `s` seconds, and passes on the commands' output.
   void tick(double s) {
     if (!proxy_final_) proxy_->wait_line([this](const std::string& l) { return on_proxy_line(l); }, after(s));
-    else usleep(useconds_t(s * 1e6));
+    // Its session gone without a final line (the agent killed, the host or the connection
+    // lost): the method has ended, and the wait above no longer waits.
+    if (!proxy_final_ && proxy_->ended()) proxy_final_ = true;
+    if (proxy_final_) usleep(useconds_t(s * 1e6));
     for (Command& c : commands_) pass_on(c);
   }
 

@@ -11,6 +11,8 @@
 #      final report, the receiver's command ended with its process group, nothing left;
 #   3b. SIGINT during a long --udp-test: the stream ends early, its counts and the report come,
 #      every datagram the sink got was forwarded, nothing left;
+#   3c. the proxy's agent killed on its host: the tool ends (exit 1) saying the method ended
+#      early without a report, and cleans up;
 #   4. the errors: flags of real hosts without --hosts=ssh, a missing host, --arp, a method the
 #      proxy host cannot run (sandbox:uls without /dev/uls), a sender command that fails (its
 #      status, exit 1), a host that is not there.
@@ -146,6 +148,24 @@ assert f["why"] == "stopped by a signal" and f["report"]["forwarded"] == u["rece
 print("SIGINT during the UDP test: sent", u["sent"], "received", u["received"])
 EOF
 nothing_left "SIGINT"
+
+# ---- 3c. the proxy's agent killed on its host: the tool ends, says so, cleans up -------------------
+"$PROXY" --hosts=ssh "${COMMON[@]}" --method kernel-socket:batched --mode relay --interval 0.3 \
+  >"$WORK/kill.out" 2>&1 &
+tool=$!
+for _ in $(seq 200); do
+  grep -q " s  p0 in " "$WORK/kill.out" 2>/dev/null && break
+  sleep 0.1
+done
+pkill -KILL -f "^$WORK/remote/[^ ]*/ulsnet_agent proxy" || fail "no proxy agent to kill"
+t4=$(date +%s)
+rc=0
+wait "$tool" || rc=$?
+[ "$rc" = 1 ] || { cat "$WORK/kill.out" >&2; fail "the agent killed: exit $rc, expected 1"; }
+[ $(($(date +%s) - t4)) -le 15 ] || fail "the agent killed: the tool took over 15 s to end"
+grep -q "kernel-socket:batched ended early: proxy: the agent printed no report" "$WORK/kill.out" \
+  || { cat "$WORK/kill.out" >&2; fail "the agent's death was not said"; }
+nothing_left "agent killed"
 
 # ---- 4. errors ---------------------------------------------------------------------------------
 expect() {  # expect EXIT_CODE WORDS -- COMMAND...
