@@ -108,6 +108,32 @@ DropLedger drops(const std::map<std::string, uint64_t>& d, uint64_t send_failed)
   return drops;
 }
 
+nlohmann::json errno_counts(const std::map<int, uint64_t>& by_errno) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [e, n] : by_errno) j[errno_name(e)] = n;
+  return j;
+}
+
+nlohmann::json relay_report(uint64_t received, uint64_t forwarded, const DropLedger& ledger,
+                            const std::map<int, uint64_t>& send_errors, const std::map<std::string, uint64_t>& d,
+                            int in, int out) {
+  auto c = [&](const char* k) { return counter(d, k); };
+  nlohmann::json j;
+  j["forwarded"] = forwarded;
+  j["received"] = received;
+  j["drops"] = ledger.to_json();
+  // ENOBUFS: the interface dropped the datagram and counts it too (see bench/trial.cc).
+  j["tx_refused_by_link"] = send_errors.count(ENOBUFS) ? send_errors.at(ENOBUFS) : 0;
+  j["send_errors"] = errno_counts(send_errors);
+  j["kernel"] = {{"udp_in_datagrams", c("Udp.InDatagrams")},
+                 {"udp_out_datagrams", c("Udp.OutDatagrams")},
+                 {"udp_sndbuf_errors", c("Udp.SndbufErrors")}};
+  j["socket"] = {{"rcvbuf_bytes", socket_buffer(in, SO_RCVBUF)},
+                 {"sndbuf_bytes", socket_buffer(out, SO_SNDBUF)},
+                 {"in_socket_drops", udp_socket_drops(in)}};
+  return j;
+}
+
 }  // namespace kernel_socket
 
 namespace {
@@ -182,25 +208,10 @@ class KernelSocketRelay final : public ProxyMethod {
 
   nlohmann::json report() override {
     if (uring_) return uring_->report();
-    auto d = counter_delta(snmp0_, read_snmp());
-    auto c = [&](const char* k) { return counter(d, k); };
-    nlohmann::json j;
-    j["forwarded"] = forwarded_;
-    j["received"] = received_;
+    const auto d = counter_delta(snmp0_, read_snmp());
     DropLedger ledger = drops(d, send_failed_);
     ledger.add(DropStage::kProxyQueue, "left_in_socket_at_stop", left_at_stop_);
-    j["drops"] = ledger.to_json();
-    // ENOBUFS: the interface dropped the datagram and counts it too (see bench/trial.cc).
-    j["tx_refused_by_link"] = send_errors_.count(ENOBUFS) ? send_errors_.at(ENOBUFS) : 0;
-    nlohmann::json errs = nlohmann::json::object();
-    for (const auto& [e, n] : send_errors_) errs[errno_name(e)] = n;
-    j["send_errors"] = errs;
-    j["kernel"] = {{"udp_in_datagrams", c("Udp.InDatagrams")},
-                   {"udp_out_datagrams", c("Udp.OutDatagrams")},
-                   {"udp_sndbuf_errors", c("Udp.SndbufErrors")}};
-    j["socket"] = {{"rcvbuf_bytes", socket_buffer(in_, SO_RCVBUF)},
-                   {"sndbuf_bytes", socket_buffer(out_, SO_SNDBUF)},
-                   {"in_socket_drops", udp_socket_drops(in_)}};
+    nlohmann::json j = relay_report(received_, forwarded_, ledger, send_errors_, d, in_, out_);
     j["variant"] = variant_;
     j["syscalls"] = syscalls_;
     j["copies"] = received_ + forwarded_;  // kernel -> user on receive, user -> kernel on send

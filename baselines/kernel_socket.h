@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "stack/drop_stage.h"
 #include "stack/net_types.h"
 #include "stack/proxy_method.h"
@@ -31,6 +33,15 @@ std::string errno_name(int e);
 // The drops so far from the kernel's counters since start() (`d`: a counter_delta of
 // read_snmp()) and the relay's own datagrams that it received and could not send.
 DropLedger drops(const std::map<std::string, uint64_t>& d, uint64_t send_failed);
+
+// Counts by errno, named ({"ENOBUFS": n, ...}).
+nlohmann::json errno_counts(const std::map<int, uint64_t>& by_errno);
+// What every variant's report has: received, forwarded, the drop ledger (drops() and the
+// variant's own), the send errors (ENOBUFS also as tx_refused_by_link), the kernel's UDP
+// counters since start() (`d`) and the two sockets' buffers and drops.
+nlohmann::json relay_report(uint64_t received, uint64_t forwarded, const DropLedger& ledger,
+                            const std::map<int, uint64_t>& send_errors, const std::map<std::string, uint64_t>& d,
+                            int in, int out);
 
 // The io_uring variant (baselines/uring_relay.cc); start() checks its config.
 std::unique_ptr<ProxyMethod> make_uring_relay(const MethodInfo& info);

@@ -177,26 +177,10 @@ class UringRelay final : public ProxyMethod {
 
   nlohmann::json report() override {
     const auto d = counter_delta(snmp0_, read_snmp());
-    auto c = [&](const char* k) { return counter(d, k); };
-    nlohmann::json j;
-    j["forwarded"] = forwarded_;
-    j["received"] = received_;
     DropLedger ledger = drops(d, send_failed_);
     ledger.add(DropStage::kProxyQueue, "left_in_socket_at_stop", left_at_stop_);
     ledger.add(DropStage::kProxyTx, "send_in_flight_at_stop", in_flight_at_stop_);
-    j["drops"] = ledger.to_json();
-    j["tx_refused_by_link"] = send_errors_.count(ENOBUFS) ? send_errors_.at(ENOBUFS) : 0;
-    nlohmann::json errs = nlohmann::json::object();
-    for (const auto& [e, n] : send_errors_) errs[errno_name(e)] = n;
-    j["send_errors"] = errs;
-    nlohmann::json rerrs = nlohmann::json::object();
-    for (const auto& [e, n] : recv_errors_) rerrs[errno_name(e)] = n;
-    j["kernel"] = {{"udp_in_datagrams", c("Udp.InDatagrams")},
-                   {"udp_out_datagrams", c("Udp.OutDatagrams")},
-                   {"udp_sndbuf_errors", c("Udp.SndbufErrors")}};
-    j["socket"] = {{"rcvbuf_bytes", socket_buffer(in_, SO_RCVBUF)},
-                   {"sndbuf_bytes", socket_buffer(out_, SO_SNDBUF)},
-                   {"in_socket_drops", udp_socket_drops(in_)}};
+    nlohmann::json j = relay_report(received_, forwarded_, ledger, send_errors_, d, in_, out_);
     j["variant"] = "io_uring";
     j["io_uring"] = {{"io_uring_enter", enters_},
                      {"provided_buffers", nbufs_},
@@ -208,7 +192,7 @@ class UringRelay final : public ProxyMethod {
                      {"receive_arms", arms_},
                      {"rx_buffer_ring_empty", ring_empty_},
                      {"short_sends", short_sends_},
-                     {"receive_errors", rerrs}};
+                     {"receive_errors", errno_counts(recv_errors_)}};
     j["syscalls"] = enters_;
     j["copies"] = received_ + forwarded_;  // kernel -> buffer on receive, buffer -> kernel on send
     j["idle_waits"] = idle_waits_;
