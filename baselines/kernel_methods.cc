@@ -145,7 +145,7 @@ using namespace kernel_socket;
 // processing twice (in and out); each datagram is copied kernel -> user and user -> kernel.
 //   per-datagram: recvfrom + sendto per datagram (2 system calls per datagram).
 //   batched:      recvmmsg + sendmmsg per batch of up to cfg.batch datagrams.
-//   io_uring:     baselines/uring_relay.cc (this class forwards to it).
+//   io_uring, io_uring-sqpoll, io_uring-send_zc: baselines/uring_relay.cc (this class forwards to it).
 class KernelSocketRelay final : public ProxyMethod {
  public:
   explicit KernelSocketRelay(const MethodInfo& info) : info_(info) {}
@@ -156,7 +156,7 @@ class KernelSocketRelay final : public ProxyMethod {
 
   void start(const ProxyConfig& cfg) override {
     variant_ = check_method_config(info_, cfg);
-    if (variant_ == "io_uring") {  // its own loop (baselines/uring_relay.cc); this one forwards to it
+    if (variant_.rfind("io_uring", 0) == 0) {  // its own loop (baselines/uring_relay.cc); this one forwards to it
       uring_ = make_uring_relay(info_);
       uring_->start(cfg);
       return;

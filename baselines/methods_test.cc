@@ -16,6 +16,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,7 +82,9 @@ TEST(Registry, NamesVariantsAndModesAreExactlyTheDocumentedOnes) {
   EXPECT_EQ(m[4].name, "xdp-redirect");
   EXPECT_EQ(m[5].name, "kernel-forward");
   using V = std::vector<std::string_view>;
-  EXPECT_EQ(m[0].variants, (V{"batched", "per-datagram", "io_uring"}));
+  EXPECT_EQ(m[0].variants, (V{"batched", "per-datagram", "io_uring", "io_uring-sqpoll", "io_uring-send_zc"}));
+  EXPECT_EQ(m[0].named_only, (V{"io_uring-sqpoll", "io_uring-send_zc"}));
+  EXPECT_EQ(named_only_variants(), "kernel-socket:io_uring-sqpoll, kernel-socket:io_uring-send_zc");
   EXPECT_EQ(m[1].variants, (V{"af_packet", "af_packet_mmap", "af_xdp"}));
   EXPECT_EQ(m[2].variants, (V{"af_packet", "af_packet_mmap", "af_xdp"}));
   EXPECT_EQ(m[3].variants, (V{"af_xdp", "af_packet_mmap", "uls"}));
@@ -114,9 +117,18 @@ TEST(Registry, UnknownMethodListsTheValidOnes) {
 TEST(Registry, MethodSpecsExpandInRegistryOrderAndRefuseWhatDoesNotExist) {
   auto none_uls = [](const MethodInfo& m, std::string_view v, bool) { return !needs_uls_kernel(m.name, v); };
   size_t all = 0;
-  for (const MethodInfo& m : proxy_methods()) all += m.variants.size();
+  for (const MethodInfo& m : proxy_methods()) all += m.variants.size() - m.named_only.size();
   auto every = expand_method_specs({}, none_uls);
-  EXPECT_EQ(every.size(), all - 1) << "every variant but sandbox:uls";
+  EXPECT_EQ(every.size(), all - 1) << "every variant but sandbox:uls and the named-only ones";
+  for (const auto& [m, v] : every) EXPECT_EQ(v.find("io_uring-"), std::string::npos) << v << " is named-only";
+  // The named-only variants: not in their method's implicit expansion, in when named.
+  auto ks = expand_method_specs({"kernel-socket"}, none_uls);
+  ASSERT_EQ(ks.size(), 3u);
+  EXPECT_EQ(ks[2].second, "io_uring");
+  auto sq = expand_method_specs({"kernel-socket:io_uring-sqpoll", "kernel-socket:io_uring-send_zc"}, none_uls);
+  ASSERT_EQ(sq.size(), 2u);
+  EXPECT_EQ(sq[0].second, "io_uring-sqpoll");
+  EXPECT_EQ(sq[1].second, "io_uring-send_zc");
   auto sandbox = expand_method_specs({"sandbox"}, none_uls);
   ASSERT_EQ(sandbox.size(), 2u);
   EXPECT_EQ(sandbox[0].second, "af_xdp");
@@ -414,16 +426,46 @@ TEST_P(MethodForwarding, NumberedStreamArrivesIntactAndEveryFrameIsAccounted) {
     EXPECT_EQ(r["received"], kCount);
     EXPECT_EQ(r["drops"]["proxy_tx"]["send_failed"], 0);
     EXPECT_EQ(r["variant"], c.variant);
-    EXPECT_EQ(r["copies"], 2 * kCount) << r.dump();  // into user memory and back, per datagram
-    if (c.variant == "io_uring") {
+    if (c.variant != "io_uring-send_zc") {
+      EXPECT_EQ(r["copies"], 2 * kCount) << r.dump();  // into user memory and back, per datagram
+    }
+    if (c.variant.rfind("io_uring", 0) == 0) {
       const auto& u = r["io_uring"];
       EXPECT_EQ(r["drops"]["proxy_tx"]["send_in_flight_at_stop"], 0) << r.dump();
       EXPECT_EQ(u["short_sends"], 0) << r.dump();
       EXPECT_EQ(u["receive_errors"], nlohmann::json::object()) << r.dump();
+      EXPECT_EQ(u["io_uring_enter_errors"], nlohmann::json::object()) << r.dump();
       EXPECT_EQ(u["receive_arms"], 1) << "the multishot receive stayed armed: " << r.dump();
-      // One io_uring_enter per pass: at least one per paced burst, far fewer than datagrams.
-      EXPECT_GE(u["io_uring_enter"].get<uint64_t>(), kCount / 20) << r.dump();
+      EXPECT_EQ(u["sqpoll"], c.variant == "io_uring-sqpoll");
+      EXPECT_EQ(u["send_zc"], c.variant == "io_uring-send_zc");
+      // At most one io_uring_enter per pass, far fewer than datagrams; without SQPOLL at least
+      // one per paced burst (its sends must be submitted).
+      EXPECT_LT(u["io_uring_enter"].get<uint64_t>(), kCount) << r.dump();
+      if (c.variant != "io_uring-sqpoll") {
+        EXPECT_GE(u["io_uring_enter"].get<uint64_t>(), kCount / 20) << r.dump();
+      }
       EXPECT_EQ(r["syscalls"], u["io_uring_enter"]);
+      if (c.variant == "io_uring-sqpoll") {
+        // The SQ thread ran in this process, pinned beside the relay, and its time was read.
+        const auto& t = u["sq_thread"];
+        EXPECT_TRUE(t["cpu_ns"].is_number()) << r.dump();
+        EXPECT_GT(t["cpu_ns"].get<int64_t>(), 0) << r.dump();
+        EXPECT_GE(t["cpu"].get<int>(), 0);
+        EXPECT_EQ(t["shares_relay_cpu"], t["cpu"] == t["relay_cpu"]);
+      }
+      if (c.variant == "io_uring-send_zc") {
+        // Every send notified; where the kernel says, each notification says copied or not, and
+        // copies = one per receive + the sends the kernel copied. veth copies every one: the
+        // receiving socket takes its data out of the sender's pages.
+        EXPECT_EQ(u["send_zc_notifications"], kCount) << r.dump();
+        if (u["usage_reported"].get<bool>()) {
+          EXPECT_EQ(u["sends_copied_by_kernel"], kCount) << r.dump();
+          EXPECT_EQ(u["sends_zero_copy"], 0) << r.dump();
+          EXPECT_EQ(r["copies"], 2 * kCount) << r.dump();
+        } else {
+          EXPECT_FALSE(r.contains("copies")) << "not measured, so not reported: " << r.dump();
+        }
+      }
     }
   }
 }
@@ -496,6 +538,62 @@ TEST(KernelSocket, IoUringRingRunningDryLosesNothing) {
   EXPECT_EQ(r["drops"]["proxy_tx"]["send_in_flight_at_stop"], 0) << r.dump();
   EXPECT_EQ(r["kernel"]["udp_in_datagrams"], kCount) << r.dump();
   EXPECT_EQ(r["kernel"]["udp_out_datagrams"], kCount) << r.dump();
+}
+
+// io_uring-sqpoll: the SQ thread pinned where the report says, on the relay's CPU when the relay
+// has only one, on another when it may use two; its time is in the process's CPU time (what the
+// harness charges the proxy), not only in the report. Run from a thread with the affinity asked.
+TEST(KernelSocket, IoUringSqpollThreadIsPinnedAndCountedInTheProcess) {
+  const MethodInfo* info = find_proxy_method("kernel-socket");
+  ASSERT_NE(info, nullptr);
+  std::string why = make_links(info->kernel_owns_addresses, info->needs_veth_napi);
+  if (!why.empty()) GTEST_SKIP() << why;
+  const int ncpu = int(sysconf(_SC_NPROCESSORS_ONLN));
+  std::vector<std::vector<int>> sets = {{0}};
+  if (ncpu >= 2) sets.push_back({0, 1});
+  for (const std::vector<int>& cpus : sets) {
+    SCOPED_TRACE("relay allowed " + std::to_string(cpus.size()) + " CPU(s)");
+    nlohmann::json r;
+    int64_t process_ns = 0, relay_thread_ns = 0;
+    std::string err;
+    std::thread t([&] {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      for (int c : cpus) CPU_SET(c, &set);
+      if (sched_setaffinity(0, sizeof set, &set) != 0) {
+        err = "sched_setaffinity failed";
+        return;
+      }
+      auto ns = [](int who) {
+        rusage u{};
+        getrusage(who, &u);
+        return int64_t(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1'000'000'000 +
+               int64_t(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1000;
+      };
+      const int64_t p0 = ns(RUSAGE_SELF), t0 = ns(RUSAGE_THREAD);
+      const QueuedRun q = run_after_queue(proxy_config("kernel-socket", "io_uring-sqpoll", ForwardMode::kRelay), 200);
+      process_ns = ns(RUSAGE_SELF) - p0;
+      relay_thread_ns = ns(RUSAGE_THREAD) - t0;
+      err = q.skip;
+      r = q.report;
+      cpu_set_t after;
+      if (sched_getaffinity(0, sizeof after, &after) == 0 && !CPU_EQUAL(&after, &set)) err = "run() left its pin";
+    });
+    t.join();
+    ASSERT_EQ(err, "");
+    EXPECT_EQ(r["forwarded"], 200) << r.dump();
+    const auto& sq = r["io_uring"]["sq_thread"];
+    EXPECT_EQ(sq["cpu"], cpus.back()) << r.dump();
+    EXPECT_EQ(sq["relay_cpu"], cpus.front()) << r.dump();
+    EXPECT_EQ(sq["shares_relay_cpu"], cpus.size() == 1) << r.dump();
+    EXPECT_EQ(sq["cpus_allowed"], std::to_string(cpus.back())) << "the thread's own affinity: " << r.dump();
+    const int64_t sq_ns = sq["cpu_ns"].get<int64_t>();
+    EXPECT_GT(sq_ns, 0) << r.dump();
+    // The process's CPU time holds the SQ thread's besides the relay thread's (1 ms of slack for
+    // the two clocks' granularity; the test's other threads are idle meanwhile).
+    EXPECT_GE(process_ns - relay_thread_ns + 1'000'000, sq_ns) << "process " << process_ns << " ns, relay thread "
+                                                                << relay_thread_ns << " ns";
+  }
 }
 
 // io_uring refused (here by a seccomp filter in a child process: io_uring_setup fails with

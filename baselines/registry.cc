@@ -16,12 +16,15 @@ struct Entry {
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> table = {
       {.info = {.name = "kernel-socket",
-                .variants = {"batched", "per-datagram", "io_uring"},
+                .variants = {"batched", "per-datagram", "io_uring", "io_uring-sqpoll", "io_uring-send_zc"},
+                .named_only = {"io_uring-sqpoll", "io_uring-send_zc"},
                 .relay = true,
                 .kernel_owns_addresses = true,
                 .doc = "UDP relay on kernel sockets: recvmmsg/sendmmsg per batch, one recvfrom/sendto "
                        "per datagram (the paper-era form), or io_uring (multishot receive into a "
-                       "provided-buffer ring, the sends of each pass submitted with one io_uring_enter)"},
+                       "provided-buffer ring, the sends of each pass submitted with one io_uring_enter); "
+                       "only when named: io_uring-sqpoll (a kernel thread submits, pinned beside the relay), "
+                       "io_uring-send_zc (zero-copy sends from registered buffers, for large payloads)"},
        .make = make_kernel_socket_relay},
       {.info = {.name = "raw-socket",
                 .variants = {"af_packet", "af_packet_mmap", "af_xdp"},
@@ -64,6 +67,10 @@ const std::vector<Entry>& entries() {
   return table;
 }
 
+bool is_named_only(const MethodInfo& m, std::string_view v) {
+  return std::find(m.named_only.begin(), m.named_only.end(), v) != m.named_only.end();
+}
+
 std::string names() {
   std::string s;
   for (const Entry& e : entries()) s += (s.empty() ? "" : ", ") + std::string(e.info.name);
@@ -93,6 +100,13 @@ std::unique_ptr<ProxyMethod> make_proxy_method(std::string_view name) {
   throw MethodError("unknown method '" + std::string(name) + "' (valid: " + names() + ")");
 }
 
+std::string named_only_variants() {
+  std::string s;
+  for (const MethodInfo& m : proxy_methods())
+    for (std::string_view v : m.named_only) s += (s.empty() ? "" : ", ") + std::string(m.name) + ":" + std::string(v);
+  return s;
+}
+
 std::vector<MethodVariant> expand_method_specs(
     const std::vector<std::string>& specs,
     const std::function<bool(const MethodInfo&, std::string_view variant, bool every_method)>& implicit) {
@@ -100,7 +114,7 @@ std::vector<MethodVariant> expand_method_specs(
   if (specs.empty()) {
     for (const MethodInfo& m : proxy_methods())
       for (std::string_view v : m.variants)
-        if (implicit(m, v, true)) mv.push_back({&m, std::string(v)});
+        if (!is_named_only(m, v) && implicit(m, v, true)) mv.push_back({&m, std::string(v)});
     return mv;
   }
   for (const std::string& spec : specs) {
@@ -110,7 +124,7 @@ std::vector<MethodVariant> expand_method_specs(
     if (!m) throw MethodError("unknown method '" + name + "' (valid: " + names() + ")");
     if (variant.empty()) {
       for (std::string_view v : m->variants)
-        if (implicit(*m, v, false)) mv.push_back({m, std::string(v)});
+        if (!is_named_only(*m, v) && implicit(*m, v, false)) mv.push_back({m, std::string(v)});
     } else if (std::find(m->variants.begin(), m->variants.end(), variant) == m->variants.end()) {
       throw MethodError("method " + name + " has no variant '" + variant + "'");
     } else {

@@ -26,9 +26,11 @@ inline bool needs_uls_kernel(std::string_view method, std::string_view variant) 
 
 // "name" or "name:variant" specs (as in --methods) -> (method, variant) pairs in order; no specs
 // means every method. A variant named in a spec always goes in; one the spec leaves implicit (all
-// methods, or all variants of a named method) only if implicit(method, variant, every_method).
-// Throws MethodError for an unknown method or variant.
+// methods, or all variants of a named method) only if it is not one of the method's named_only
+// and implicit(method, variant, every_method). Throws MethodError for an unknown method or variant.
 using MethodVariant = std::pair<const MethodInfo*, std::string>;
+// The variants run only when named, as "method:variant, ..." (for --help).
+std::string named_only_variants();
 std::vector<MethodVariant> expand_method_specs(
     const std::vector<std::string>& specs,
     const std::function<bool(const MethodInfo&, std::string_view variant, bool every_method)>& implicit);

@@ -42,7 +42,9 @@ const std::vector<std::string> kVmOnlyFlags = {"--accel", "--vm-protection", "--
 
 // What each point runs: methods, sizes, rates, trials, endpoints, the proxy host.
 void add_point_flags(CLI::App& app, ThroughputOptions& o) {
-  app.add_option("--methods", o.methods, "methods to run, as name or name:variant (default: all, every variant)")
+  app.add_option("--methods", o.methods,
+                 "methods to run, as name or name:variant (default: all, every variant but those run only when named: " +
+                     named_only_variants() + ")")
       ->delimiter(',');
   app.add_option("--modes", o.modes, "relay and/or router")->delimiter(',')->check(CLI::IsMember({"relay", "router"}));
   app.add_option("--sizes", o.sizes, "UDP payload sizes in bytes (24..1472)")

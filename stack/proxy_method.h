@@ -88,6 +88,9 @@ class ProxyMethod {
 struct MethodInfo {
   std::string_view name;
   std::vector<std::string_view> variants;  // first is the default
+  // Variants run only when named (`method:variant`), not when a run takes every variant: each
+  // changes one thing a reader asks about, at a cost a default run need not pay.
+  std::vector<std::string_view> named_only;
   bool relay = false;                      // supports relay mode
   bool router = false;                     // supports router mode
   bool kernel_owns_addresses = false;  // proxy's kernel holds its IP addresses (else the Stack does)
