@@ -62,7 +62,7 @@ struct Experiment {
 std::vector<Experiment> experiments(bool quick) {
   const std::string micro_filter =
       "--benchmark_filter=NullSyscall|FunctionCall|ExtensionInvoke|DomainInvoke|ThreadHandoff|ProcessPipe|"
-      "SignalRoundTrip";
+      "SignalRoundTrip|IoUringNop";
   if (quick)
     return {
         {"throughput, namespaces (--quick)", "bench/throughput", {"--quick", "--out", "OUT"}, "throughput.json", "netns", 45},
