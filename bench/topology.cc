@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -38,7 +40,16 @@ void remove_ns_raw(const char* name) {
   unlink(path);
 }
 
+// Namespaces being created now (see CreatingNamespace).
+std::atomic<int> g_creating{0};
+
 void on_signal(int sig) {
+  // A namespace being created in another thread is waited for (at most 2 s), so that it is
+  // there to remove: `ip netns add` finishing after this handler would leave it behind.
+  for (int i = 0; i < 400 && g_creating.load() > 0; ++i) {
+    timespec t{0, 5'000'000};
+    nanosleep(&t, nullptr);
+  }
   for (auto& c : g_children) {
     pid_t p = c.load();
     if (p > 0) kill(p, SIGKILL);
@@ -64,6 +75,30 @@ void track_ns(const std::string& name, bool add) {
   }
   if (add) throw std::runtime_error("too many live namespaces");
 }
+
+// While a namespace is created (tracked, then `ip netns add` and its set-up): the clean-up
+// signals are held back in this thread, and a handler running in another waits for the end.
+// Without it a signal in the middle removed the namespace before `ip` had made it, and `ip`
+// (another process, which the signal does not stop) made it after the run had ended.
+class CreatingNamespace {
+ public:
+  CreatingNamespace() {
+    sigset_t s;
+    sigemptyset(&s);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&s, sig);
+    pthread_sigmask(SIG_BLOCK, &s, &old_);
+    g_creating.fetch_add(1);
+  }
+  ~CreatingNamespace() {
+    g_creating.fetch_sub(1);
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);  // a signal held back is handled here
+  }
+  CreatingNamespace(const CreatingNamespace&) = delete;
+  CreatingNamespace& operator=(const CreatingNamespace&) = delete;
+
+ private:
+  sigset_t old_;
+};
 
 MacAddr mac_of(uint8_t a, uint8_t b) { return MacAddr{{0x02, 0x00, 0x0a, 0xc9, a, b}}; }
 Ipv4Addr ip_of(const char* s) { return *Ipv4Addr::parse(s); }
@@ -197,6 +232,7 @@ Topology::Topology(const TopologyOptions& opt) {
   std::string base = "ulsnet-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
   std::string snd = base + "-snd", prx = base + "-prx", rcv = base + "-rcv";
   auto add_ns = [&](const std::string& n) {
+    CreatingNamespace creating;
     track_ns(n, true);
     ns_.push_back(n);
     run_command("ip netns add " + n);
