@@ -581,7 +581,10 @@ TEST(KernelSocket, IoUringSqpollThreadIsPinnedAndCountedInTheProcess) {
     });
     t.join();
     ASSERT_EQ(err, "");
-    EXPECT_EQ(r["forwarded"], 200) << r.dump();
+    // Stopped before it ran: a bounded final forwarding, the rest counted as left in the socket.
+    EXPECT_GT(r["forwarded"].get<uint64_t>(), 0u) << r.dump();
+    EXPECT_EQ(r["forwarded"].get<uint64_t>() + r["drops"]["proxy_queue"]["left_in_socket_at_stop"].get<uint64_t>(), 200u)
+        << r.dump();
     const auto& sq = r["io_uring"]["sq_thread"];
     EXPECT_EQ(sq["cpu"], cpus.back()) << r.dump();
     EXPECT_EQ(sq["relay_cpu"], cpus.front()) << r.dump();

@@ -20,7 +20,7 @@
 //     thread on the last; on one CPU (the namespace hosts' proxy) they share it, and the report
 //     says so. The SQ
 //     thread's CPU time is the process's (getrusage counts its threads), and the report has it
-//     apart too (its schedstat).
+//     apart too (its thread CPU clock).
 //   - io_uring-send_zc: each send is IORING_OP_SEND_ZC from the buffers registered as one fixed
 //     buffer: the kernel may send from the pages without copying. The buffer goes back to the
 //     ring only at the send's notification; the notification says whether the kernel copied
@@ -123,12 +123,14 @@ std::vector<int> allowed_cpus() {
   return v;
 }
 
-// A thread's time on a CPU, ns (the first field of its schedstat), or -1.
+// A thread's CPU time, ns (its per-thread CPU clock: the kernel adds the running slice, which
+// /proc's schedstat of a thread running on another CPU leaves out), or -1.
 int64_t thread_run_ns(int tid) {
   if (tid < 0) return -1;
-  int64_t ns = -1;
-  std::ifstream("/proc/self/task/" + std::to_string(tid) + "/schedstat") >> ns;
-  return ns;
+  const clockid_t clock = clockid_t((~unsigned(tid) << 3) | 6);  // CPUCLOCK_SCHED | PERTHREAD
+  timespec t{};
+  if (clock_gettime(clock, &t) != 0) return -1;
+  return int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
 uint32_t power_of_two_at_least(uint32_t n) {
@@ -324,7 +326,7 @@ class UringRelay final : public ProxyMethod {
                         {"idle_ms", kSqThreadIdleMs},
                         {"wakeups", sq_wakeups_},
                         {"cpu_ns", sq_ns0_ >= 0 && sq_ns1_ >= sq_ns0_ ? nlohmann::json(sq_ns1_ - sq_ns0_) : nlohmann::json()},
-                        {"cpu_ns_is", "the SQ thread's time on a CPU while the relay ran (its schedstat); a thread "
+                        {"cpu_ns_is", "the SQ thread's CPU time while the relay ran (its thread CPU clock); a thread "
                                       "of the relay's process, so in the process's CPU time too"}};
     }
     if (send_zc_) {
