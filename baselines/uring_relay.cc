@@ -57,6 +57,7 @@
 
 #include "baselines/kernel_socket.h"
 #include "baselines/proc_counters.h"
+#include "stack/cpu_affinity.h"
 #include "stack/live_exchange.h"
 
 namespace ulsnet::kernel_socket {
@@ -110,17 +111,6 @@ void require_kernel_6(const std::string& name) {
   if (v != 0 && v < 6000)
     throw MethodError(name + ": needs Linux >= 6.0 (multishot receive into a provided-buffer ring); this kernel is " +
                       release);
-}
-
-// The CPUs the calling thread may run on.
-std::vector<int> allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> v;
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return v;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &set)) v.push_back(c);
-  return v;
 }
 
 // A thread's CPU time, ns (its per-thread CPU clock: the kernel adds the running slice, which
@@ -248,23 +238,13 @@ class UringRelay final : public ProxyMethod {
 
   void run(const std::atomic<bool>& stop) override {
     // SQPOLL with a CPU each: this thread on the relay's, for the run.
-    cpu_set_t before;
-    bool pinned = false;
-    if (sqpoll_ && sq_cpu_ != relay_cpu_ && sched_getaffinity(0, sizeof before, &before) == 0) {
-      cpu_set_t one;
-      CPU_ZERO(&one);
-      CPU_SET(relay_cpu_, &one);
-      pinned = sched_setaffinity(0, sizeof one, &one) == 0;
-      if (!pinned) throw MethodError(name_ + ": pinning the relay thread to CPU " + std::to_string(relay_cpu_) + ": " +
-                                     std::strerror(errno));
+    std::optional<AffinityRestore> restore;
+    if (sqpoll_ && sq_cpu_ != relay_cpu_) {
+      restore.emplace();
+      if (!pin_to(relay_cpu_))
+        throw MethodError(name_ + ": pinning the relay thread to CPU " + std::to_string(relay_cpu_) + ": " +
+                          std::strerror(errno));
     }
-    struct Restore {
-      bool on;
-      cpu_set_t mask;
-      ~Restore() {
-        if (on) sched_setaffinity(0, sizeof mask, &mask);
-      }
-    } restore{pinned, before};
     run_passes(stop);
   }
 

@@ -57,6 +57,7 @@
 #include "bench/micro_resume.h"
 #include "bench/resume.h"
 #include "bench/run_lock.h"
+#include "stack/cpu_affinity.h"
 
 #include "baselines/handoff_invoker.h"
 #include "sandbox/extension.h"
@@ -196,34 +197,6 @@ BENCHMARK_CAPTURE(BM_DomainInvoke, mprotect, ProtectionMode::kMprotect);
 BENCHMARK_CAPTURE(BM_DomainInvoke, pkey, ProtectionMode::kPkey);
 
 // ---- scheduling: threads, processes, signals ----------------------------------------------
-
-// The CPUs this process may run on (its affinity mask, which taskset or a cgroup may narrow).
-std::vector<int> allowed_cpus() {
-  cpu_set_t s;
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof s, &s) != 0) return cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &s)) cpus.push_back(c);
-  return cpus;
-}
-
-bool pin_to(int cpu) {
-  cpu_set_t s;
-  CPU_ZERO(&s);
-  CPU_SET(cpu, &s);
-  return sched_setaffinity(0, sizeof s, &s) == 0;
-}
-
-// Restores the calling thread's affinity when the benchmark ends (the benchmark thread runs the
-// other benchmarks afterwards).
-struct AffinityRestore {
-  cpu_set_t saved;
-  bool ok;
-  AffinityRestore() { ok = sched_getaffinity(0, sizeof saved, &saved) == 0; }
-  ~AffinityRestore() {
-    if (ok) sched_setaffinity(0, sizeof saved, &saved);
-  }
-};
 
 long futex(std::atomic<uint32_t>* w, int op, uint32_t v, const timespec* t) {
   return syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), op | FUTEX_PRIVATE_FLAG, v, t, nullptr, 0);
